@@ -1,0 +1,139 @@
+//! Rules of matmul and of the ops that move elements without arithmetic: views, copies,
+//! casts, `cat`, and the index ops.
+
+use lamina_tensor::hook::Op;
+use lamina_tensor::{Error, Result, Shape, Tensor};
+
+use super::{sum_to, Ctx};
+
+/// Matmul with PyTorch's 1-D promotion: `ga = g · bᵀ`, `gb = aᵀ · g`, summed back over
+/// broadcast batch dims.
+pub(super) fn matmul(ctx: &Ctx, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+    let (a, b) = (ctx.input(0), ctx.input(1));
+    let a2 = if a.rank() == 1 {
+        a.unsqueeze(0)?
+    } else {
+        a.clone()
+    };
+    let b2 = if b.rank() == 1 {
+        b.unsqueeze(-1)?
+    } else {
+        b.clone()
+    };
+    // The gradient in the promoted output shape [batch.., m, n].
+    let mut gd = g.dims().to_vec();
+    if a.rank() == 1 {
+        gd.insert(gd.len() - if b.rank() == 1 { 0 } else { 1 }, 1);
+    }
+    if b.rank() == 1 {
+        gd.push(1);
+    }
+    let g2 = g.reshape(gd)?;
+    let ga = if ctx.wants(0) {
+        let full = g2.matmul(&b2.transpose(-1, -2)?)?;
+        Some(sum_to(&full, a2.shape())?.reshape(a.shape())?)
+    } else {
+        None
+    };
+    let gb = if ctx.wants(1) {
+        let full = a2.transpose(-1, -2)?.matmul(&g2)?;
+        Some(sum_to(&full, b2.shape())?.reshape(b.shape())?)
+    } else {
+        None
+    };
+    Ok(vec![ga, gb])
+}
+
+/// Zeros of `shape` with `g` placed at `start` along `dim` (the adjoint of `narrow`).
+fn pad(g: &Tensor, shape: &Shape, dim: usize, start: usize) -> Result<Tensor> {
+    let total = shape.dims()[dim];
+    let len = g.dims()[dim];
+    let mut parts = Vec::with_capacity(3);
+    let zeros_of = |n: usize| {
+        let mut d = shape.dims().to_vec();
+        d[dim] = n;
+        Tensor::zeros(d, g.dtype(), g.device())
+    };
+    if start > 0 {
+        parts.push(zeros_of(start)?);
+    }
+    parts.push(g.clone());
+    if start + len < total {
+        parts.push(zeros_of(total - start - len)?);
+    }
+    let refs: Vec<&Tensor> = parts.iter().collect();
+    Tensor::cat(&refs, dim as isize)
+}
+
+pub(super) fn view_like(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+    let e = ctx.entry;
+    Ok(match op {
+        Op::Reshape => vec![Some(g.reshape(ctx.shape(0))?)],
+        Op::Permute(perm) => {
+            let mut inv = vec![0usize; perm.len()];
+            for (i, &p) in perm.iter().enumerate() {
+                inv[p] = i;
+            }
+            vec![Some(g.permute(inv)?)]
+        }
+        Op::Broadcast => vec![Some(sum_to(g, ctx.shape(0))?)],
+        Op::Narrow { dim, start } => vec![Some(pad(g, ctx.shape(0), *dim, *start)?)],
+        Op::Copy => vec![Some(g.clone())],
+        Op::Cast(_) => vec![Some(g.to_dtype(e.in_dtypes[0])?)],
+        Op::Cat { dim } => {
+            let mut start = 0;
+            let mut out = Vec::with_capacity(e.in_shapes.len());
+            for (i, s) in e.in_shapes.iter().enumerate() {
+                let len = s.dims()[*dim];
+                out.push(if ctx.wants(i) {
+                    Some(g.narrow(*dim as isize, start, len)?)
+                } else {
+                    None
+                });
+                start += len;
+            }
+            out
+        }
+        // d/dx of x[ids] along dim: scatter-add g back at ids.
+        Op::IndexSelect { dim } => {
+            let ids = ctx.input(1);
+            let mut shape = vec![1usize; g.rank()];
+            shape[*dim] = ids.elem_count();
+            let ids_full = ids.reshape(shape)?.broadcast_to(g.shape())?;
+            let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
+            vec![Some(zeros.scatter_add(*dim as isize, &ids_full, g)?), None]
+        }
+        Op::Gather { dim } => {
+            let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
+            vec![
+                Some(zeros.scatter_add(*dim as isize, ctx.input(1), g)?),
+                None,
+            ]
+        }
+        // base gets g; src gets g at the positions it was added to.
+        Op::ScatterAdd { dim } => {
+            let ids = ctx.input(1);
+            let gsrc = if ctx.wants(2) {
+                let mut gs = g.gather(*dim as isize, ids)?;
+                let src_shape = ctx.shape(2);
+                for d in 0..src_shape.rank() {
+                    if gs.dims()[d] < src_shape.dims()[d] {
+                        let mut target = gs.dims().to_vec();
+                        target[d] = src_shape.dims()[d];
+                        gs = pad(&gs, &Shape::new(target), d, 0)?;
+                    }
+                }
+                Some(gs)
+            } else {
+                None
+            };
+            vec![Some(g.clone()), None, gsrc]
+        }
+        other => {
+            return Err(Error::Invalid {
+                op: "backward",
+                msg: format!("no backward rule for {other:?}"),
+            })
+        }
+    })
+}

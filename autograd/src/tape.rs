@@ -1,0 +1,295 @@
+//! The tape: an append-only list of the differentiable ops run on this thread while it is
+//! installed (a Wengert list), and the one reverse sweep that turns it into gradients.
+//!
+//! `tensor` reports every op through its recording hook; the tape keeps an entry only when
+//! some input is *tracked* (a watched leaf or the output of a kept entry), so inference
+//! work under a tape costs a lookup per input and leaves nothing behind. Each entry holds
+//! just what its rule needs (see `rules::saves`) and is dropped as the sweep passes it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use lamina_tensor::hook::{self, Op, Recorder};
+use lamina_tensor::{DType, Error, Result, Shape, Tensor, TensorId};
+
+use crate::custom::CustomOp;
+use crate::grads::{Grads, IdMap};
+use crate::rules;
+
+/// What an entry differentiates.
+pub(crate) enum EntryOp {
+    Builtin(Op),
+    Custom(Rc<dyn CustomOp>),
+}
+
+/// One recorded op.
+pub(crate) struct Entry {
+    pub op: EntryOp,
+    /// Input ids; `None` for inputs this tape does not track (no gradient flows there).
+    pub inputs: Vec<Option<TensorId>>,
+    pub in_shapes: Vec<Shape>,
+    pub in_dtypes: Vec<DType>,
+    /// Saved input tensors (all of them for rules that read values, else empty).
+    pub saved_inputs: Vec<Tensor>,
+    /// The saved output, for rules that read it.
+    pub saved_output: Option<Tensor>,
+    pub output: TensorId,
+}
+
+#[derive(Default)]
+pub(crate) struct TapeState {
+    pub entries: Vec<Entry>,
+    /// Tracked ids: watched leaves and outputs of kept entries.
+    pub tracked: IdMap<()>,
+    /// Watched leaves (their gradients are returned).
+    pub leaves: IdMap<()>,
+}
+
+pub(crate) struct TapeInner {
+    pub state: RefCell<TapeState>,
+}
+
+thread_local! {
+    /// Tapes installed on this thread (custom ops record on them directly).
+    static ACTIVE: RefCell<Vec<Rc<TapeInner>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn is_float(d: DType) -> bool {
+    d.is_float()
+}
+
+impl TapeInner {
+    /// Appends an entry if any input is tracked; returns whether it did.
+    pub(crate) fn push(&self, op: EntryOp, inputs: &[&Tensor], output: &Tensor) -> bool {
+        let mut st = self.state.borrow_mut();
+        if !is_float(output.dtype()) {
+            return false;
+        }
+        let ids: Vec<Option<TensorId>> = inputs
+            .iter()
+            .map(|t| st.tracked.contains_key(&t.id()).then(|| t.id()))
+            .collect();
+        if ids.iter().all(Option::is_none) {
+            return false;
+        }
+        let (save_in, save_out) = match &op {
+            EntryOp::Builtin(op) => rules::saves(op),
+            EntryOp::Custom(_) => (true, true),
+        };
+        st.tracked.insert(output.id(), ());
+        st.entries.push(Entry {
+            inputs: ids,
+            in_shapes: inputs.iter().map(|t| t.shape().clone()).collect(),
+            in_dtypes: inputs.iter().map(|t| t.dtype()).collect(),
+            saved_inputs: if save_in {
+                inputs.iter().map(|t| (*t).clone()).collect()
+            } else {
+                Vec::new()
+            },
+            saved_output: save_out.then(|| output.clone()),
+            output: output.id(),
+            op,
+        });
+        true
+    }
+}
+
+impl Recorder for TapeInner {
+    fn record(&self, op: &Op, inputs: &[&Tensor], output: &Tensor) {
+        // Cheap rejection before cloning the op.
+        {
+            let st = self.state.borrow();
+            if !inputs.iter().any(|t| st.tracked.contains_key(&t.id())) {
+                return;
+            }
+        }
+        self.push(EntryOp::Builtin(op.clone()), inputs, output);
+    }
+}
+
+/// Records the differentiable ops run on this thread until `backward` (or drop).
+///
+/// ```
+/// use lamina_autograd::Tape;
+/// use lamina_tensor::{DType, Tensor};
+/// let dev = lamina_backend_cpu::device();
+/// let w = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], [3], &dev)?;
+/// let tape = Tape::new();
+/// tape.watch(&w);
+/// let loss = w.square()?.sum_all()?;          // sum(w^2)
+/// let grads = tape.backward(&loss)?;
+/// assert_eq!(grads.get(&w).unwrap().to_vec::<f64>()?, vec![2.0, 4.0, 6.0]);
+/// # Ok::<(), lamina_tensor::Error>(())
+/// ```
+pub struct Tape {
+    inner: Rc<TapeInner>,
+    recorder: Rc<dyn Recorder>,
+    installed: bool,
+}
+
+impl Default for Tape {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tape {
+    /// Starts recording on this thread. Tapes nest: ops record on every installed tape
+    /// that tracks one of their inputs, so a tape around another's `backward` records the
+    /// gradient computation itself (gradients of gradients).
+    pub fn new() -> Tape {
+        let inner = Rc::new(TapeInner {
+            state: RefCell::new(TapeState::default()),
+        });
+        let recorder: Rc<dyn Recorder> = inner.clone();
+        hook::push_recorder(recorder.clone());
+        ACTIVE.with(|a| a.borrow_mut().push(inner.clone()));
+        Tape {
+            inner,
+            recorder,
+            installed: true,
+        }
+    }
+
+    /// Marks `t` as a leaf whose gradient `backward` returns (PyTorch
+    /// `requires_grad_()`). Watch before using it.
+    pub fn watch(&self, t: &Tensor) {
+        let mut st = self.inner.state.borrow_mut();
+        st.tracked.insert(t.id(), ());
+        st.leaves.insert(t.id(), ());
+    }
+
+    /// Number of recorded entries (for tests and diagnostics).
+    pub fn len(&self) -> usize {
+        self.inner.state.borrow().entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True if `t` is a watched leaf or was computed from one on this tape.
+    pub fn is_tracked(&self, t: &Tensor) -> bool {
+        self.inner.state.borrow().tracked.contains_key(&t.id())
+    }
+
+    fn uninstall(&mut self) {
+        if self.installed {
+            hook::remove_recorder(&self.recorder);
+            ACTIVE.with(|a| {
+                let mut a = a.borrow_mut();
+                if let Some(i) = a.iter().rposition(|x| Rc::ptr_eq(x, &self.inner)) {
+                    a.remove(i);
+                }
+            });
+            self.installed = false;
+        }
+    }
+
+    /// Gradients of the scalar `loss` with respect to every watched leaf it depends on.
+    pub fn backward(self, loss: &Tensor) -> Result<Grads> {
+        if loss.elem_count() != 1 {
+            return Err(Error::Invalid {
+                op: "backward",
+                msg: format!(
+                    "needs a one-element loss, got shape {}; use backward_with to pass its gradient",
+                    loss.shape()
+                ),
+            });
+        }
+        let seed = loss.ones_like()?;
+        self.backward_with(loss, seed)
+    }
+
+    /// Gradients given the output gradient `grad` (same shape as `output`).
+    pub fn backward_with(mut self, output: &Tensor, grad: Tensor) -> Result<Grads> {
+        self.uninstall();
+        if grad.shape() != output.shape() {
+            return Err(Error::ShapeMismatch {
+                op: "backward",
+                lhs: output.shape().clone(),
+                rhs: grad.shape().clone(),
+            });
+        }
+        let state = std::mem::take(&mut *self.inner.state.borrow_mut());
+        sweep(state, output, grad)
+    }
+}
+
+impl Drop for Tape {
+    fn drop(&mut self) {
+        self.uninstall();
+    }
+}
+
+/// The reverse sweep: pops entries newest first, so each entry's saved tensors are freed
+/// as soon as its rule has run.
+fn sweep(state: TapeState, output: &Tensor, seed: Tensor) -> Result<Grads> {
+    let TapeState {
+        mut entries,
+        tracked,
+        leaves,
+    } = state;
+    drop(tracked);
+    let mut grads: IdMap<Tensor> = IdMap::default();
+    grads.insert(output.id(), seed);
+    while let Some(entry) = entries.pop() {
+        let Some(g) = grads.remove(&entry.output) else {
+            continue;
+        };
+        let input_grads = rules::backward(&entry, &g)?;
+        for (id, gi) in entry.inputs.iter().zip(input_grads) {
+            let (Some(id), Some(gi)) = (id, gi) else {
+                continue;
+            };
+            match grads.remove(id) {
+                Some(prev) => {
+                    grads.insert(*id, prev.add(&gi)?);
+                }
+                None => {
+                    grads.insert(*id, gi);
+                }
+            }
+        }
+    }
+    grads.retain(|id, _| leaves.contains_key(id));
+    Ok(Grads::from_map(grads))
+}
+
+/// Records a custom op on every installed tape that tracks one of its inputs.
+pub(crate) fn record_custom(op: Rc<dyn CustomOp>, inputs: &[&Tensor], output: &Tensor) {
+    let tapes: Vec<Rc<TapeInner>> = ACTIVE.with(|a| a.borrow().clone());
+    for t in tapes {
+        t.push(EntryOp::Custom(op.clone()), inputs, output);
+    }
+}
+
+/// Runs `f` with recording off: nothing it computes gets a gradient (PyTorch
+/// `torch.no_grad()`), and it costs nothing extra.
+pub fn no_grad<R>(f: impl FnOnce() -> R) -> R {
+    hook::paused(f)
+}
+
+/// Value and gradients in one call: runs `f` under a fresh tape watching `params`.
+///
+/// ```
+/// use lamina_tensor::Tensor;
+/// let dev = lamina_backend_cpu::device();
+/// let x = Tensor::from_vec(vec![3.0f64], [1], &dev)?;
+/// let (y, g) = lamina_autograd::value_and_grad(&[&x], || x.powf(3.0)?.sum_all())?;
+/// assert_eq!(y.to_scalar::<f64>()?, 27.0);
+/// assert_eq!(g.get(&x).unwrap().to_vec::<f64>()?, vec![27.0]); // 3 x^2
+/// # Ok::<(), lamina_tensor::Error>(())
+/// ```
+pub fn value_and_grad(
+    params: &[&Tensor],
+    f: impl FnOnce() -> Result<Tensor>,
+) -> Result<(Tensor, Grads)> {
+    let tape = Tape::new();
+    for p in params {
+        tape.watch(p);
+    }
+    let y = f()?;
+    let g = tape.backward(&y)?;
+    Ok((y, g))
+}

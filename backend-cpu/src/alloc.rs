@@ -1,0 +1,562 @@
+//! Tensor storage buffers: a caching allocator for large buffers plus exact live-byte counters.
+//!
+//! An eager framework allocates a fresh output for every op. Large fresh allocations come from
+//! `mmap`, and the first touch of each page faults: on the development VM writing into fresh
+//! memory runs at ~4 GB/s against ~20 GB/s into memory already touched. So buffers of at least
+//! [`POOL_MIN_BYTES`] are not returned to the system on drop but kept in a process-wide pool
+//! and handed out again for the next request of the same element type and size class. Small
+//! buffers go straight back to `malloc`, whose own free lists already recycle them well.
+//!
+//! Size classes: a request of `n` elements is rounded up to the next multiple of
+//! `2^(floor(log2 n) - 3)` (eight classes per power of two, at most 12.5% slack), so shapes that
+//! vary a little (the last, short batch) still hit the pool. A cached buffer is filed under the
+//! largest class its capacity covers, so adopted `Vec`s of any capacity can be reused.
+//!
+//! The pool holds at most [`cache_limit()`] bytes (default [`DEFAULT_CACHE_LIMIT`], 1 GiB);
+//! caching past it evicts the least recently cached buffers first. [`empty_cache`] frees all.
+//!
+//! Counters are exact (they count the capacity actually held, in bytes):
+//! [`live_bytes`] over all live [`PoolVec`]s, [`cached_bytes`] for the pool, and
+//! [`thread_live_bytes`], the bytes allocated minus freed *by the calling thread*, which lets
+//! tests check deltas while other tests run in parallel threads.
+//!
+//! Soundness: no uninitialised memory is ever exposed. "For overwrite" buffers are either fresh
+//! zeroed memory (cheap: `calloc`/untouched zero pages) or a reused buffer holding old, fully
+//! initialised values; they are unspecified, never uninitialised. There is no `unsafe` here.
+
+use std::any::{Any, TypeId};
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Buffers whose capacity is at least this many bytes are pooled on drop (1 MiB).
+pub const POOL_MIN_BYTES: usize = 1 << 20;
+
+/// Default bound on the bytes the pool keeps cached (1 GiB).
+pub const DEFAULT_CACHE_LIMIT: usize = 1 << 30;
+
+/// Element types a [`PoolVec`] can hold: any `Copy + Default` type (f32, f64, i64, u32, ...).
+///
+/// Implemented for every such type, so code generic over the tensor element trait can use
+/// `PoolVec<T>` directly. Sound for all of them because the pool is keyed by `TypeId`: a reused
+/// buffer only ever holds values that were written as the same `T`.
+pub trait PoolElem: Copy + Default + Send + 'static {}
+
+impl<T: Copy + Default + Send + 'static> PoolElem for T {}
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static CACHED: AtomicUsize = AtomicUsize::new(0);
+static CACHE_LIMIT: AtomicUsize = AtomicUsize::new(DEFAULT_CACHE_LIMIT);
+static POOL: Mutex<Pool> = Mutex::new(Pool::new());
+
+thread_local! {
+    static THREAD_LIVE: Cell<isize> = const { Cell::new(0) };
+}
+
+/// Bytes held by all live [`PoolVec`]s (not counting cached free buffers).
+pub fn live_bytes() -> usize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Highest [`live_bytes`] seen since the start or the last [`reset_peak_live_bytes`].
+pub fn peak_live_bytes() -> usize {
+    PEAK.load(Ordering::Relaxed)
+}
+
+/// Restarts [`peak_live_bytes`] from the current live bytes.
+pub fn reset_peak_live_bytes() {
+    PEAK.store(live_bytes(), Ordering::Relaxed);
+}
+
+/// Bytes allocated minus bytes freed by [`PoolVec`]s on the calling thread. A buffer created on
+/// one thread and dropped on another counts +bytes on the first and -bytes on the second, so
+/// this can be negative; it is exact for work confined to one thread, which is what tests need.
+pub fn thread_live_bytes() -> isize {
+    THREAD_LIVE.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Bytes held by the pool's free buffers.
+pub fn cached_bytes() -> usize {
+    CACHED.load(Ordering::Relaxed)
+}
+
+/// Frees every cached buffer.
+pub fn empty_cache() {
+    let freed = {
+        let mut pool = lock_pool();
+        let all = std::mem::take(&mut pool.entries);
+        pool.bytes = 0;
+        CACHED.store(0, Ordering::Relaxed);
+        all
+    };
+    // Released outside the lock: unmapping large buffers takes a while.
+    drop(freed);
+}
+
+/// The pool's bound in bytes.
+pub fn cache_limit() -> usize {
+    CACHE_LIMIT.load(Ordering::Relaxed)
+}
+
+/// Sets the pool's bound (0 disables caching) and evicts down to it.
+pub fn set_cache_limit(bytes: usize) {
+    CACHE_LIMIT.store(bytes, Ordering::Relaxed);
+    let evicted = {
+        let mut pool = lock_pool();
+        let evicted = pool.evict_to(bytes);
+        CACHED.store(pool.bytes, Ordering::Relaxed);
+        evicted
+    };
+    drop(evicted);
+}
+
+fn lock_pool() -> MutexGuard<'static, Pool> {
+    // The pool is consistent between statements (no update can panic halfway), so a panic on
+    // another thread while holding the lock leaves nothing to repair.
+    POOL.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn count_alloc(bytes: usize) {
+    let live = LIVE.fetch_add(bytes, Ordering::Relaxed) + bytes;
+    PEAK.fetch_max(live, Ordering::Relaxed);
+    // `try_with`: a buffer may be created or dropped during thread teardown, after the
+    // thread-local is gone; the global counter still records it.
+    let _ = THREAD_LIVE.try_with(|c| c.set(c.get().wrapping_add(bytes as isize)));
+}
+
+fn count_free(bytes: usize) {
+    LIVE.fetch_sub(bytes, Ordering::Relaxed);
+    let _ = THREAD_LIVE.try_with(|c| c.set(c.get().wrapping_sub(bytes as isize)));
+}
+
+/// Smallest size class holding `n` elements.
+fn class_ceil(n: usize) -> usize {
+    match class_step(n) {
+        Some(step) => n.div_ceil(step) * step,
+        None => n,
+    }
+}
+
+/// Largest size class not above `n` elements.
+fn class_floor(n: usize) -> usize {
+    match class_step(n) {
+        Some(step) => n / step * step,
+        None => n,
+    }
+}
+
+/// Eight classes per power of two: step `2^(floor(log2 n) - 3)`; exact below 16 elements.
+fn class_step(n: usize) -> Option<usize> {
+    let log2 = n.checked_ilog2()?;
+    (log2 >= 4).then(|| 1usize << (log2 - 3))
+}
+
+fn bytes_of<T>(elems: usize) -> usize {
+    elems.saturating_mul(std::mem::size_of::<T>())
+}
+
+struct Entry {
+    type_id: TypeId,
+    class: usize,
+    bytes: usize,
+    buf: Box<dyn Any + Send>,
+}
+
+/// Free buffers, oldest first. Linear scans are fine: at most limit / 1 MiB entries, and each
+/// hit saves far more than a scan costs.
+struct Pool {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+}
+
+impl Pool {
+    const fn new() -> Self {
+        Pool {
+            entries: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Most recently cached buffer of type `T` and size class `class`.
+    fn take<T: PoolElem>(&mut self, class: usize) -> Option<Vec<T>> {
+        let id = TypeId::of::<T>();
+        let idx = self
+            .entries
+            .iter()
+            .rposition(|e| e.type_id == id && e.class == class)?;
+        let entry = self.entries.remove(idx)?;
+        self.bytes -= entry.bytes;
+        // The TypeId matched, so this cannot fail; if it somehow did, the buffer is just freed.
+        entry.buf.downcast::<Vec<T>>().ok().map(|b| *b)
+    }
+
+    /// Caches `buf` within `limit`, returning what must be freed (evictions, or `buf` itself if
+    /// it alone exceeds the limit) so the caller can free it after releasing the lock.
+    fn put<T: PoolElem>(&mut self, buf: Vec<T>, limit: usize) -> Vec<Entry> {
+        let bytes = bytes_of::<T>(buf.capacity());
+        let entry = Entry {
+            type_id: TypeId::of::<T>(),
+            class: class_floor(buf.capacity()),
+            bytes,
+            buf: Box::new(buf),
+        };
+        if bytes > limit {
+            return vec![entry];
+        }
+        let evicted = self.evict_to(limit - bytes);
+        self.bytes += bytes;
+        self.entries.push_back(entry);
+        evicted
+    }
+
+    /// Drops the oldest entries until at most `target` bytes remain; returns them.
+    fn evict_to(&mut self, target: usize) -> Vec<Entry> {
+        let mut evicted = Vec::new();
+        while self.bytes > target {
+            match self.entries.pop_front() {
+                Some(e) => {
+                    self.bytes -= e.bytes;
+                    evicted.push(e);
+                }
+                None => break,
+            }
+        }
+        evicted
+    }
+}
+
+/// An owned, counted buffer of `len` elements; large ones are recycled through the pool.
+///
+/// Dereferences to `[T]`. The backing `Vec` may be longer than `len` (a size-class buffer);
+/// the extra elements are never visible.
+pub struct PoolVec<T: PoolElem> {
+    buf: Vec<T>,
+    len: usize,
+}
+
+impl<T: PoolElem> PoolVec<T> {
+    /// `len` zeros (`T::default()`).
+    pub fn zeroed(len: usize) -> Self {
+        let mut a = Self::acquire(len);
+        if a.reused {
+            a.vec[..len].fill(T::default());
+        }
+        a.finish(len)
+    }
+
+    /// `len` elements with unspecified (but initialised) contents, for a caller that overwrites
+    /// every element: a reused buffer keeps its old values, a fresh one is zeroed by the OS.
+    pub fn uninit_for_overwrite(len: usize) -> Self {
+        Self::acquire(len).finish(len)
+    }
+
+    /// `len` copies of `value`.
+    pub fn filled(len: usize, value: T) -> Self {
+        let mut v = Self::uninit_for_overwrite(len);
+        v.fill(value);
+        v
+    }
+
+    /// A counted copy of `src`.
+    pub fn from_slice(src: &[T]) -> Self {
+        let mut v = Self::uninit_for_overwrite(src.len());
+        v.copy_from_slice(src);
+        v
+    }
+
+    /// Adopts `v` (counting its capacity) without copying.
+    pub fn from_vec(v: Vec<T>) -> Self {
+        count_alloc(bytes_of::<T>(v.capacity()));
+        let len = v.len();
+        PoolVec { buf: v, len }
+    }
+
+    /// The contents as a plain `Vec` (uncounted from then on; it will not return to the pool).
+    pub fn into_vec(mut self) -> Vec<T> {
+        let mut v = std::mem::take(&mut self.buf);
+        count_free(bytes_of::<T>(v.capacity()));
+        v.truncate(self.len);
+        self.len = 0;
+        v
+    }
+
+    /// Bytes this buffer counts in [`live_bytes`] (its capacity, which for pooled sizes is the
+    /// size class, at least `len * size_of::<T>()`).
+    pub fn capacity_bytes(&self) -> usize {
+        bytes_of::<T>(self.buf.capacity())
+    }
+
+    fn acquire(len: usize) -> Acquired<T> {
+        let wanted = bytes_of::<T>(len);
+        if wanted < POOL_MIN_BYTES {
+            return Acquired {
+                vec: vec![T::default(); len],
+                reused: false,
+            };
+        }
+        let class = class_ceil(len);
+        let cached = {
+            let mut pool = lock_pool();
+            let hit = pool.take::<T>(class);
+            CACHED.store(pool.bytes, Ordering::Relaxed);
+            hit
+        };
+        match cached {
+            Some(mut vec) => {
+                // Adopted vectors may be shorter than their capacity; pool-made ones never are.
+                if vec.len() < len {
+                    vec.resize(len, T::default());
+                }
+                Acquired { vec, reused: true }
+            }
+            // A whole class, zeroed: untouched pages of it cost nothing until written.
+            None => Acquired {
+                vec: vec![T::default(); class],
+                reused: false,
+            },
+        }
+    }
+}
+
+struct Acquired<T> {
+    vec: Vec<T>,
+    reused: bool,
+}
+
+impl<T: PoolElem> Acquired<T> {
+    fn finish(self, len: usize) -> PoolVec<T> {
+        count_alloc(bytes_of::<T>(self.vec.capacity()));
+        PoolVec { buf: self.vec, len }
+    }
+}
+
+impl<T: PoolElem> Drop for PoolVec<T> {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        let bytes = bytes_of::<T>(buf.capacity());
+        count_free(bytes);
+        if bytes < POOL_MIN_BYTES {
+            return;
+        }
+        let freed = {
+            let mut pool = lock_pool();
+            let freed = pool.put(buf, cache_limit());
+            CACHED.store(pool.bytes, Ordering::Relaxed);
+            freed
+        };
+        drop(freed);
+    }
+}
+
+impl<T: PoolElem> Deref for PoolVec<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.buf[..self.len]
+    }
+}
+
+impl<T: PoolElem> DerefMut for PoolVec<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.buf[..self.len]
+    }
+}
+
+impl<T: PoolElem> Clone for PoolVec<T> {
+    fn clone(&self) -> Self {
+        Self::from_slice(self)
+    }
+}
+
+impl<T: PoolElem> Default for PoolVec<T> {
+    fn default() -> Self {
+        Self::from_vec(Vec::new())
+    }
+}
+
+impl<T: PoolElem + fmt::Debug> fmt::Debug for PoolVec<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Elements of `T` making a buffer of `mib` MiB plus an odd amount, so each test owns its
+    /// own size class and parallel tests do not take each other's cached buffers.
+    fn large_len<T>(mib: usize, salt: usize) -> usize {
+        (mib << 20) / std::mem::size_of::<T>() + 4099 * salt
+    }
+
+    #[test]
+    fn size_classes() {
+        assert_eq!(class_ceil(0), 0);
+        assert_eq!(class_ceil(15), 15);
+        assert_eq!(class_ceil(16), 16);
+        assert_eq!(class_ceil(17), 18);
+        assert_eq!(class_ceil(1000), 1024);
+        assert_eq!(class_ceil(1 << 20), 1 << 20);
+        assert_eq!(class_ceil((1 << 20) + 1), (1 << 20) + (1 << 17));
+        for n in (1..200_000).step_by(997) {
+            let c = class_ceil(n);
+            assert!(c >= n && (c - n) * 8 <= n, "{n} -> {c}");
+            assert_eq!(class_floor(c), c);
+            assert!(class_floor(n) <= n && class_ceil(class_floor(n)) == class_floor(n));
+        }
+    }
+
+    #[test]
+    fn small_buffers_count_exactly_and_are_not_pooled() {
+        let before = thread_live_bytes();
+        let a = PoolVec::<f32>::zeroed(1000);
+        assert_eq!(thread_live_bytes() - before, 4000);
+        assert_eq!(a.len(), 1000);
+        assert!(a.iter().all(|&x| x == 0.0));
+        let b = PoolVec::<u8>::filled(3, 7);
+        assert_eq!(&b[..], &[7, 7, 7]);
+        assert_eq!(thread_live_bytes() - before, 4003);
+        drop(a);
+        drop(b);
+        assert_eq!(thread_live_bytes(), before);
+    }
+
+    #[test]
+    fn large_buffer_is_reused_and_counters_follow() {
+        let len = large_len::<f32>(2, 1);
+        let before = thread_live_bytes();
+        let mut a = PoolVec::<f32>::zeroed(len);
+        let held = a.capacity_bytes();
+        assert!(held >= len * 4 && held <= len * 4 + len / 2);
+        assert_eq!(thread_live_bytes() - before, held as isize);
+        a[len - 1] = 5.0;
+        let ptr = a.as_ptr();
+        drop(a);
+        assert_eq!(thread_live_bytes(), before);
+
+        // Same size class: the same memory comes back, old contents visible to "overwrite"
+        // users but not to `zeroed` ones.
+        let b = PoolVec::<f32>::uninit_for_overwrite(len);
+        assert_eq!(b.as_ptr(), ptr);
+        assert_eq!(b[len - 1], 5.0);
+        assert_eq!(thread_live_bytes() - before, held as isize);
+        drop(b);
+        let c = PoolVec::<f32>::zeroed(len - 10);
+        assert_eq!(c.as_ptr(), ptr);
+        assert_eq!(c.len(), len - 10);
+        assert!(c.iter().all(|&x| x == 0.0));
+        drop(c);
+        assert_eq!(thread_live_bytes(), before);
+    }
+
+    #[test]
+    fn types_do_not_share_buffers() {
+        let len_u32 = large_len::<u32>(1, 3);
+        let a = PoolVec::<u32>::filled(len_u32, 9);
+        let ptr = a.as_ptr() as usize;
+        drop(a);
+        // Same byte size, other type: must not get the u32 buffer.
+        let b = PoolVec::<f32>::zeroed(len_u32);
+        assert_ne!(b.as_ptr() as usize, ptr);
+        assert!(b.iter().all(|&x| x == 0.0));
+        drop(b);
+        let c = PoolVec::<u32>::uninit_for_overwrite(len_u32);
+        assert_eq!(c.as_ptr() as usize, ptr);
+    }
+
+    #[test]
+    fn from_vec_and_into_vec_count_capacity() {
+        let before = thread_live_bytes();
+        let mut v = Vec::<i64>::with_capacity(100);
+        v.extend(0..10);
+        let p = PoolVec::from_vec(v);
+        assert_eq!(p.len(), 10);
+        assert_eq!(thread_live_bytes() - before, 800);
+        let back = p.into_vec();
+        assert_eq!(back, (0..10).collect::<Vec<i64>>());
+        assert_eq!(thread_live_bytes(), before);
+
+        // An adopted large vector is pooled under the class its capacity covers and can serve
+        // a request of that class even though it was shorter.
+        let len = large_len::<u16>(1, 5);
+        let mut big = Vec::<u16>::with_capacity(len);
+        big.extend((0..len / 2).map(|i| i as u16));
+        let ptr = big.as_ptr();
+        drop(PoolVec::from_vec(big));
+        let again = PoolVec::<u16>::zeroed(class_floor(len));
+        assert_eq!(again.as_ptr(), ptr);
+        assert!(again.iter().all(|&x| x == 0));
+        drop(again);
+        assert_eq!(thread_live_bytes(), before);
+    }
+
+    #[test]
+    fn clone_and_views_do_not_leak_counts() {
+        let before = thread_live_bytes();
+        let a = PoolVec::<f64>::from_slice(&[1.0, 2.0, 3.0]);
+        let view: &[f64] = &a[1..];
+        assert_eq!(view, &[2.0, 3.0]);
+        assert_eq!(thread_live_bytes() - before, 24);
+        let b = a.clone();
+        assert_eq!(thread_live_bytes() - before, 48);
+        assert_eq!(format!("{b:?}"), "[1.0, 2.0, 3.0]");
+        drop((a, b));
+        assert_eq!(thread_live_bytes(), before);
+        let e = PoolVec::<u8>::default();
+        assert!(e.is_empty());
+        assert_eq!(thread_live_bytes(), before);
+    }
+
+    #[test]
+    fn buffers_dropped_on_another_thread() {
+        let before = thread_live_bytes();
+        let v = PoolVec::<i32>::zeroed(256);
+        assert_eq!(thread_live_bytes() - before, 1024);
+        let other = std::thread::spawn(move || {
+            let b = thread_live_bytes();
+            drop(v);
+            thread_live_bytes() - b
+        })
+        .join();
+        assert_eq!(other.ok(), Some(-1024));
+        assert_eq!(thread_live_bytes() - before, 1024);
+    }
+
+    #[test]
+    fn pool_bound_evicts_oldest_first() {
+        // A local pool, so the global one (and tests using it) are untouched.
+        let mut pool = Pool::new();
+        let mib = 1 << 20;
+        let make = |n: usize| vec![0u8; n * mib];
+        assert!(pool.put(make(1), 3 * mib).is_empty());
+        assert!(pool.put(make(2), 3 * mib).is_empty());
+        assert_eq!(pool.bytes, 3 * mib);
+        // 2 MiB more under a 3 MiB bound: the oldest (1 MiB) and then the 2 MiB go.
+        let evicted = pool.put(make(2), 3 * mib);
+        assert_eq!(evicted.len(), 2);
+        assert_eq!(pool.bytes, 2 * mib);
+        // Larger than the bound on its own: refused, handed back for freeing.
+        let refused = pool.put(make(4), 3 * mib);
+        assert_eq!(refused.len(), 1);
+        assert_eq!(pool.bytes, 2 * mib);
+        assert!(pool.take::<u8>(2 * mib).is_some());
+        assert!(pool.take::<u8>(2 * mib).is_none());
+        assert_eq!(pool.bytes, 0);
+        assert!(pool.evict_to(0).is_empty());
+    }
+
+    #[test]
+    fn global_counters_are_consistent() {
+        let len = large_len::<f64>(1, 7);
+        let v = PoolVec::<f64>::zeroed(len);
+        assert!(live_bytes() >= v.capacity_bytes());
+        assert!(peak_live_bytes() >= v.capacity_bytes());
+        drop(v);
+        assert!(cached_bytes() <= cache_limit());
+        assert!(cache_limit() > 0);
+    }
+}

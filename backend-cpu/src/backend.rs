@@ -1,0 +1,315 @@
+//! `CpuBackend`: the `Backend` trait for the CPU. Each method downcasts its storages,
+//! dispatches the dtype once (`with_storage!`) and calls a kernel from `kernels/`.
+
+use std::sync::Arc;
+
+use lamina_tensor::{
+    Backend, BinaryOp, CmpOp, DType, Error, HostData, Layout, MatmulSpec, ReduceOp, Result,
+    Storage, StorageRef, UnaryOp,
+};
+
+use crate::kernels::{elementwise as ew, index, matmul, reduce};
+use crate::storage::{with_storage, CpuElem, CpuStorage};
+
+/// The CPU backend (stateless: its buffers come from the process-wide caching
+/// allocator in `alloc`).
+#[derive(Debug, Default)]
+pub struct CpuBackend;
+
+fn cpu(s: &dyn Storage) -> Result<&CpuStorage> {
+    s.as_any()
+        .downcast_ref::<CpuStorage>()
+        .ok_or_else(|| Error::Backend {
+            backend: "cpu".into(),
+            msg: format!("storage of another device ({s:?}) passed to the CPU backend"),
+        })
+}
+
+fn cpu_mut(s: &mut dyn Storage) -> Result<&mut CpuStorage> {
+    s.as_any_mut()
+        .downcast_mut::<CpuStorage>()
+        .ok_or_else(|| Error::Backend {
+            backend: "cpu".into(),
+            msg: "storage of another device passed to the CPU backend".into(),
+        })
+}
+
+fn typed<'a, T: CpuElem>(s: &'a CpuStorage, op: &'static str) -> Result<&'a [T]> {
+    T::slice(s).ok_or(Error::DTypeMismatch {
+        op,
+        lhs: T::DTYPE,
+        rhs: storage_dtype(s),
+    })
+}
+
+fn storage_dtype(s: &CpuStorage) -> DType {
+    Storage::dtype(s)
+}
+
+fn wrap(s: CpuStorage) -> Result<StorageRef> {
+    Ok(Arc::new(s))
+}
+
+impl Backend for CpuBackend {
+    fn name(&self) -> String {
+        "cpu".into()
+    }
+
+    fn zeros(&self, len: usize, dtype: DType) -> Result<StorageRef> {
+        wrap(CpuStorage::zeros(len, dtype))
+    }
+
+    fn from_host(&self, data: HostData) -> Result<StorageRef> {
+        wrap(CpuStorage::from_host(data))
+    }
+
+    fn to_host(&self, src: &dyn Storage, layout: &Layout) -> Result<HostData> {
+        let s = cpu(src)?;
+        Ok(match s {
+            CpuStorage::F32(v) => HostData::F32(ew::gather_map(v, layout, |x| x).into_vec()),
+            CpuStorage::F64(v) => HostData::F64(ew::gather_map(v, layout, |x| x).into_vec()),
+            CpuStorage::I64(v) => HostData::I64(ew::gather_map(v, layout, |x| x).into_vec()),
+            CpuStorage::U32(v) => HostData::U32(ew::gather_map(v, layout, |x| x).into_vec()),
+        })
+    }
+
+    fn copy_strided(
+        &self,
+        src: &dyn Storage,
+        sl: &Layout,
+        dst: &mut dyn Storage,
+        dl: &Layout,
+    ) -> Result<()> {
+        let s = cpu(src)?;
+        let d = cpu_mut(dst)?;
+        with_storage!(d, dv => {
+            let sv = typed(s, "copy")?;
+            ew::copy_strided(sv, sl, dv, dl);
+        });
+        Ok(())
+    }
+
+    fn cast(&self, src: &dyn Storage, layout: &Layout, dtype: DType) -> Result<StorageRef> {
+        let s = cpu(src)?;
+        macro_rules! to {
+            ($t:ty) => {
+                with_storage!(s, v => <$t as CpuElem>::wrap(ew::gather_map(v, layout, |x| <$t as lamina_tensor::Element>::from_f64(lamina_tensor::Element::to_f64(x)))))
+            };
+        }
+        wrap(match dtype {
+            DType::F32 => to!(f32),
+            DType::F64 => to!(f64),
+            DType::I64 => to!(i64),
+            DType::U32 => to!(u32),
+            other => {
+                return Err(Error::UnsupportedDType {
+                    op: "to_dtype",
+                    dtype: other,
+                })
+            }
+        })
+    }
+
+    fn unary(&self, op: UnaryOp, src: &dyn Storage, layout: &Layout) -> Result<StorageRef> {
+        let s = cpu(src)?;
+        wrap(with_storage!(s, v => CpuElem::wrap(ew::unary(op, v, layout))))
+    }
+
+    fn binary(
+        &self,
+        op: BinaryOp,
+        lhs: &dyn Storage,
+        ll: &Layout,
+        rhs: &dyn Storage,
+        rl: &Layout,
+    ) -> Result<StorageRef> {
+        let (a, b) = (cpu(lhs)?, cpu(rhs)?);
+        wrap(with_storage!(a, av => {
+            let bv = typed(b, op.name())?;
+            CpuElem::wrap(ew::binary(op, av, ll, bv, rl))
+        }))
+    }
+
+    fn binary_assign(
+        &self,
+        op: BinaryOp,
+        dst: &mut dyn Storage,
+        dl: &Layout,
+        rhs: &dyn Storage,
+        rl: &Layout,
+    ) -> Result<()> {
+        let b = cpu(rhs)?;
+        let d = cpu_mut(dst)?;
+        with_storage!(d, dv => {
+            let bv = typed(b, op.name())?;
+            ew::binary_assign(op, dv, dl, bv, rl);
+        });
+        Ok(())
+    }
+
+    fn cmp(
+        &self,
+        op: CmpOp,
+        lhs: &dyn Storage,
+        ll: &Layout,
+        rhs: &dyn Storage,
+        rl: &Layout,
+    ) -> Result<StorageRef> {
+        let (a, b) = (cpu(lhs)?, cpu(rhs)?);
+        wrap(CpuStorage::U32(with_storage!(a, av => {
+            let bv = typed(b, op.name())?;
+            ew::cmp(op, av, ll, bv, rl)
+        })))
+    }
+
+    fn where_cond(
+        &self,
+        cond: &dyn Storage,
+        cl: &Layout,
+        on_true: &dyn Storage,
+        tl: &Layout,
+        on_false: &dyn Storage,
+        fl: &Layout,
+    ) -> Result<StorageRef> {
+        let (c, t, f) = (cpu(cond)?, cpu(on_true)?, cpu(on_false)?);
+        wrap(with_storage!(c, cv => with_storage!(t, tv => {
+            let fv = typed(f, "where")?;
+            CpuElem::wrap(ew::where_cond(cv, cl, tv, tl, fv, fl))
+        })))
+    }
+
+    fn reduce(
+        &self,
+        op: ReduceOp,
+        src: &dyn Storage,
+        layout: &Layout,
+        axes: &[usize],
+    ) -> Result<StorageRef> {
+        let s = cpu(src)?;
+        match op {
+            ReduceOp::ArgMax | ReduceOp::ArgMin => {
+                let axis = *axes.first().ok_or_else(|| Error::Invalid {
+                    op: op.name(),
+                    msg: "needs one axis".into(),
+                })?;
+                let max = op == ReduceOp::ArgMax;
+                wrap(CpuStorage::I64(
+                    with_storage!(s, v => reduce::arg_reduce(max, v, layout, axis)),
+                ))
+            }
+            _ => wrap(with_storage!(s, v => CpuElem::wrap(reduce::reduce(op, v, layout, axes)))),
+        }
+    }
+
+    fn matmul(
+        &self,
+        lhs: &dyn Storage,
+        ll: &Layout,
+        rhs: &dyn Storage,
+        rl: &Layout,
+        spec: &MatmulSpec,
+    ) -> Result<StorageRef> {
+        let (a, b) = (cpu(lhs)?, cpu(rhs)?);
+        wrap(match a {
+            CpuStorage::F32(av) => {
+                CpuStorage::F32(matmul::matmul_float(av, ll, typed(b, "matmul")?, rl, spec))
+            }
+            CpuStorage::F64(av) => {
+                CpuStorage::F64(matmul::matmul_float(av, ll, typed(b, "matmul")?, rl, spec))
+            }
+            CpuStorage::I64(av) => {
+                CpuStorage::I64(matmul::matmul_int(av, ll, typed(b, "matmul")?, rl, spec))
+            }
+            CpuStorage::U32(av) => {
+                CpuStorage::U32(matmul::matmul_int(av, ll, typed(b, "matmul")?, rl, spec))
+            }
+        })
+    }
+
+    fn index_select(
+        &self,
+        src: &dyn Storage,
+        layout: &Layout,
+        dim: usize,
+        ids: &dyn Storage,
+        il: &Layout,
+    ) -> Result<StorageRef> {
+        let (s, i) = (cpu(src)?, cpu(ids)?);
+        let ids = with_storage!(i, iv => index::index_values(iv, il));
+        wrap(with_storage!(s, v => CpuElem::wrap(index::index_select(v, layout, dim, &ids)?)))
+    }
+
+    fn gather(
+        &self,
+        src: &dyn Storage,
+        layout: &Layout,
+        dim: usize,
+        ids: &dyn Storage,
+        il: &Layout,
+    ) -> Result<StorageRef> {
+        let (s, i) = (cpu(src)?, cpu(ids)?);
+        let ids = with_storage!(i, iv => index::index_values(iv, il));
+        wrap(with_storage!(s, v => CpuElem::wrap(index::gather(v, layout, dim, &ids, il)?)))
+    }
+
+    fn scatter_add(
+        &self,
+        dst: &mut dyn Storage,
+        dl: &Layout,
+        dim: usize,
+        ids: &dyn Storage,
+        il: &Layout,
+        src: &dyn Storage,
+        sl: &Layout,
+    ) -> Result<()> {
+        let (s, i) = (cpu(src)?, cpu(ids)?);
+        let ids = with_storage!(i, iv => index::index_values(iv, il));
+        let d = cpu_mut(dst)?;
+        with_storage!(d, dv => {
+            let sv = typed(s, "scatter_add")?;
+            index::scatter_add(dv, dl, dim, &ids, il, sv, sl)
+        })
+    }
+
+    fn softmax_last_dim(
+        &self,
+        src: &dyn Storage,
+        layout: &Layout,
+        log: bool,
+    ) -> Option<Result<StorageRef>> {
+        let s = cpu(src).ok()?;
+        let range = layout.contiguous_range()?;
+        let row = *layout.dims().last()?;
+        Some(match s {
+            CpuStorage::F32(v) => wrap(CpuStorage::F32(reduce::softmax_rows_f32(
+                &v[range], row, log,
+            ))),
+            CpuStorage::F64(v) => wrap(CpuStorage::F64(reduce::softmax_rows_f64(
+                &v[range], row, log,
+            ))),
+            _ => return None,
+        })
+    }
+
+    fn softmax_backward_last_dim(
+        &self,
+        y: &dyn Storage,
+        dy: &dyn Storage,
+        layout: &Layout,
+        log: bool,
+    ) -> Option<Result<StorageRef>> {
+        let (ys, gs) = (cpu(y).ok()?, cpu(dy).ok()?);
+        let range = layout.contiguous_range()?;
+        let row = *layout.dims().last()?;
+        match (ys, gs) {
+            (CpuStorage::F32(yv), CpuStorage::F32(gv)) => Some(wrap(CpuStorage::F32(
+                reduce::softmax_backward_rows_f32(&yv[range.clone()], &gv[range], row, log),
+            ))),
+            _ => None,
+        }
+    }
+
+    fn live_bytes(&self) -> Option<usize> {
+        Some(crate::alloc::live_bytes())
+    }
+}

@@ -1,0 +1,192 @@
+//! Batched matmul: each batch hands its operands' strides straight to the GEMM behind
+//! `gemm` (so transposed views never copy). Small matrices in a large batch run in
+//! parallel across the batch with single-threaded GEMMs; large ones use a threaded GEMM.
+
+use lamina_tensor::{Layout, MatmulSpec};
+
+use super::num::Num;
+use crate::alloc::PoolVec;
+use crate::walk::Walk;
+use crate::{gemm, par};
+
+/// Storage offsets of each batch's `[m, k]` (or `[k, n]`) matrix.
+fn batch_offsets(layout: &Layout, batch_rank: usize) -> Vec<usize> {
+    let batch = layout
+        .narrow(batch_rank, 0, 1)
+        .and_then(|l| l.narrow(batch_rank + 1, 0, 1))
+        .expect("matrices are non-empty here");
+    let mut v = Vec::new();
+    let walk = Walk::new([&batch]);
+    walk.runs(0, walk.len(), |_, [o], [s], n| {
+        v.extend((0..n).map(|i| o + i * s))
+    });
+    v
+}
+
+/// Float matmul through the GEMM interface.
+pub trait Gemm: Num {
+    /// # Safety
+    /// The pointers and strides must describe valid `m×k`, `k×n` and `m×n` matrices, the
+    /// output not aliasing the inputs.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        c: *mut Self,
+        threads: usize,
+    );
+}
+
+impl Gemm for f32 {
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f32,
+        rsa: isize,
+        csa: isize,
+        b: *const f32,
+        rsb: isize,
+        csb: isize,
+        c: *mut f32,
+        threads: usize,
+    ) {
+        // SAFETY: forwarded contract; the output is a fresh row-major m×n buffer.
+        unsafe {
+            gemm::sgemm(
+                m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, n as isize, 1, threads,
+            )
+        }
+    }
+}
+
+impl Gemm for f64 {
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        a: *const f64,
+        rsa: isize,
+        csa: isize,
+        b: *const f64,
+        rsb: isize,
+        csb: isize,
+        c: *mut f64,
+        threads: usize,
+    ) {
+        // SAFETY: forwarded contract; the output is a fresh row-major m×n buffer.
+        unsafe {
+            gemm::dgemm(
+                m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, n as isize, 1, threads,
+            )
+        }
+    }
+}
+
+/// Problems with fewer multiply-adds than this run single-threaded.
+const PARALLEL_FLOPS: usize = 1 << 18;
+
+pub fn matmul_float<T: Gemm>(
+    a: &[T],
+    al: &Layout,
+    b: &[T],
+    bl: &Layout,
+    spec: &MatmulSpec,
+) -> PoolVec<T> {
+    let (m, k, n) = (spec.m, spec.k, spec.n);
+    let batch = spec.batch.elem_count();
+    let mut out = PoolVec::<T>::zeroed(batch * m * n);
+    if m == 0 || n == 0 || batch == 0 || k == 0 {
+        return out;
+    }
+    let br = spec.batch.rank();
+    let (aoffs, boffs) = (batch_offsets(al, br), batch_offsets(bl, br));
+    let (rsa, csa) = (al.strides()[br] as isize, al.strides()[br + 1] as isize);
+    let (rsb, csb) = (bl.strides()[br] as isize, bl.strides()[br + 1] as isize);
+    // The GEMM reads through raw pointers: check the extents it will touch once here.
+    assert!(al.storage_extent() <= a.len() && bl.storage_extent() <= b.len());
+    let flops = m * n * k;
+    let run = |i: usize, c: &mut [T], threads: usize| {
+        // SAFETY: `aoffs[i]`/`boffs[i]` start matrices inside `a`/`b` whose rows and
+        // columns stay within the layouts' extents (checked above); `c` is this batch's
+        // own m×n slice of the fresh output.
+        unsafe {
+            T::gemm(
+                m,
+                k,
+                n,
+                a.as_ptr().add(aoffs[i]),
+                rsa,
+                csa,
+                b.as_ptr().add(boffs[i]),
+                rsb,
+                csb,
+                c.as_mut_ptr(),
+                threads,
+            )
+        }
+    };
+    if batch > 1 && flops < PARALLEL_FLOPS * 4 {
+        // Many small matrices: parallel over the batch, one thread per GEMM.
+        par::for_each_chunk_mut(
+            &mut out,
+            m * n * (PARALLEL_FLOPS / flops).max(1),
+            |start, chunk| {
+                for (j, c) in chunk.chunks_mut(m * n).enumerate() {
+                    run(start / (m * n) + j, c, 1);
+                }
+            },
+        );
+    } else {
+        let threads = if flops < PARALLEL_FLOPS {
+            1
+        } else {
+            par::num_threads()
+        };
+        for (i, c) in out.chunks_mut(m * n).enumerate() {
+            run(i, c, threads);
+        }
+    }
+    out
+}
+
+/// Integer matmul: a plain triple loop (wrapping), for completeness.
+pub fn matmul_int<T: Num>(
+    a: &[T],
+    al: &Layout,
+    b: &[T],
+    bl: &Layout,
+    spec: &MatmulSpec,
+) -> PoolVec<T> {
+    let (m, k, n) = (spec.m, spec.k, spec.n);
+    let batch = spec.batch.elem_count();
+    let mut out = PoolVec::<T>::zeroed(batch * m * n);
+    if m == 0 || n == 0 || batch == 0 || k == 0 {
+        return out;
+    }
+    let br = spec.batch.rank();
+    let (aoffs, boffs) = (batch_offsets(al, br), batch_offsets(bl, br));
+    let (rsa, csa) = (al.strides()[br], al.strides()[br + 1]);
+    let (rsb, csb) = (bl.strides()[br], bl.strides()[br + 1]);
+    for (bi, c) in out.chunks_mut(m * n).enumerate() {
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = T::ZERO;
+                for p in 0..k {
+                    acc = acc.add(
+                        a[aoffs[bi] + i * rsa + p * csa].mul(b[boffs[bi] + p * rsb + j * csb]),
+                    );
+                }
+                c[i * n + j] = acc;
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,7 @@
+//! The CPU kernels, one file per op family; `backend.rs` dispatches dtypes into them.
+
+pub mod elementwise;
+pub mod index;
+pub mod matmul;
+pub mod num;
+pub mod reduce;

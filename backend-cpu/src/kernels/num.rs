@@ -1,0 +1,303 @@
+//! Per-dtype scalar arithmetic for the kernels: floats follow IEEE (NaN propagates
+//! through max/min as PyTorch), integers wrap. The `UnaryOp` table for floats lives here.
+
+use lamina_tensor::UnaryOp;
+
+use crate::simd;
+use crate::storage::CpuElem;
+
+/// Arithmetic every dtype supports.
+pub trait Num: CpuElem + Copy + Send + Sync {
+    const ZERO: Self;
+    const ONE: Self;
+    const MIN_VALUE: Self;
+    const MAX_VALUE: Self;
+    fn add(self, b: Self) -> Self;
+    fn sub(self, b: Self) -> Self;
+    fn mul(self, b: Self) -> Self;
+    /// Div and pow: integer dtypes are rejected in `tensor` before dispatch.
+    fn div(self, b: Self) -> Self;
+    fn pow(self, b: Self) -> Self;
+    fn max(self, b: Self) -> Self;
+    fn min(self, b: Self) -> Self;
+    fn is_nan(self) -> bool;
+    /// Unary maps (float dtypes: all; integers: the `supports_int` subset).
+    fn unary(op: UnaryOp, x: Self) -> Self;
+
+    /// `y[i] = op(x[i])` over contiguous slices; f32 overrides it with SIMD kernels.
+    fn map_slice(op: UnaryOp, x: &[Self], y: &mut [Self]) {
+        map_slice_generic(op, x, y)
+    }
+}
+
+/// Binds `$f` to a monomorphic closure for each unary op and evaluates `$body` with it,
+/// so each op gets its own vectorisable loop instead of a `match` per element.
+macro_rules! dispatch_unary {
+    ($T:ty, $op:expr, $f:ident => $body:expr; $($v:ident),*; $($p:ident($($a:ident),*)),*) => {
+        match $op {
+            $(UnaryOp::$v => {
+                let $f = |x: $T| <$T>::unary(UnaryOp::$v, x);
+                $body
+            })*
+            $(UnaryOp::$p($($a),*) => {
+                let $f = move |x: $T| <$T>::unary(UnaryOp::$p($($a),*), x);
+                $body
+            })*
+        }
+    };
+}
+
+/// The portable slice map.
+pub fn map_slice_generic<T: Num>(op: UnaryOp, x: &[T], y: &mut [T]) {
+    dispatch_unary!(T, op, f => {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o = f(v);
+        }
+    };
+    Neg, Abs, Exp, Log, Log1p, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Erf,
+    Square, Recip, Sign;
+    Powf(p), Clamp(a, b), Affine(m, c), LeakyRelu(s))
+}
+
+macro_rules! float_num {
+    ($t:ident, $map:expr) => {
+        impl Num for $t {
+            #[inline]
+            fn map_slice(op: UnaryOp, x: &[Self], y: &mut [Self]) {
+                $map(op, x, y)
+            }
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const MIN_VALUE: Self = $t::NEG_INFINITY;
+            const MAX_VALUE: Self = $t::INFINITY;
+            #[inline(always)]
+            fn add(self, b: Self) -> Self {
+                self + b
+            }
+            #[inline(always)]
+            fn sub(self, b: Self) -> Self {
+                self - b
+            }
+            #[inline(always)]
+            fn mul(self, b: Self) -> Self {
+                self * b
+            }
+            #[inline(always)]
+            fn div(self, b: Self) -> Self {
+                self / b
+            }
+            #[inline(always)]
+            fn pow(self, b: Self) -> Self {
+                self.powf(b)
+            }
+            #[inline(always)]
+            fn max(self, b: Self) -> Self {
+                if self.is_nan() || b.is_nan() {
+                    $t::NAN
+                } else if self >= b {
+                    self
+                } else {
+                    b
+                }
+            }
+            #[inline(always)]
+            fn min(self, b: Self) -> Self {
+                if self.is_nan() || b.is_nan() {
+                    $t::NAN
+                } else if self <= b {
+                    self
+                } else {
+                    b
+                }
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                self.is_nan()
+            }
+            #[inline(always)]
+            fn unary(op: UnaryOp, x: Self) -> Self {
+                match op {
+                    UnaryOp::Neg => -x,
+                    UnaryOp::Abs => x.abs(),
+                    UnaryOp::Exp => x.exp(),
+                    UnaryOp::Log => x.ln(),
+                    UnaryOp::Log1p => x.ln_1p(),
+                    UnaryOp::Sqrt => x.sqrt(),
+                    UnaryOp::Rsqrt => 1.0 / x.sqrt(),
+                    UnaryOp::Sin => x.sin(),
+                    UnaryOp::Cos => x.cos(),
+                    UnaryOp::Tanh => x.tanh(),
+                    UnaryOp::Sigmoid => {
+                        if x >= 0.0 {
+                            1.0 / (1.0 + (-x).exp())
+                        } else {
+                            let e = x.exp();
+                            e / (1.0 + e)
+                        }
+                    }
+                    // `x > 0 ? x : 0` keeps NaN (NaN > 0 is false, so test the other way).
+                    UnaryOp::Relu => {
+                        if x < 0.0 {
+                            0.0
+                        } else {
+                            x
+                        }
+                    }
+                    UnaryOp::Gelu | UnaryOp::GeluTanh | UnaryOp::Erf => op.eval_f64(x as f64) as $t,
+                    UnaryOp::Silu => {
+                        let s = if x >= 0.0 {
+                            1.0 / (1.0 + (-x).exp())
+                        } else {
+                            let e = x.exp();
+                            e / (1.0 + e)
+                        };
+                        x * s
+                    }
+                    UnaryOp::Square => x * x,
+                    UnaryOp::Recip => 1.0 / x,
+                    UnaryOp::Sign => {
+                        if x > 0.0 {
+                            1.0
+                        } else if x < 0.0 {
+                            -1.0
+                        } else {
+                            x * 0.0
+                        }
+                    }
+                    UnaryOp::Powf(p) => x.powf(p as $t),
+                    UnaryOp::Clamp(lo, hi) => {
+                        if x.is_nan() {
+                            x
+                        } else {
+                            x.max(lo as $t).min(hi as $t)
+                        }
+                    }
+                    UnaryOp::Affine(m, a) => x.mul_add(m as $t, a as $t),
+                    UnaryOp::LeakyRelu(s) => {
+                        if x > 0.0 {
+                            x
+                        } else {
+                            x * s as $t
+                        }
+                    }
+                }
+            }
+        }
+    };
+}
+float_num!(
+    f32,
+    |op, x: &[f32], y: &mut [f32]| match <f32 as F32Simd>::simd_kernel(op) {
+        Some(kernel) => kernel(x, y),
+        None => map_slice_generic(op, x, y),
+    }
+);
+float_num!(f64, map_slice_generic);
+
+impl F32Simd for f32 {}
+
+/// f32's slice map: the explicit SIMD kernels where `simd` has one.
+trait F32Simd {
+    fn simd_kernel(op: UnaryOp) -> Option<fn(&[f32], &mut [f32])> {
+        Some(match op {
+            UnaryOp::Exp => simd::exp,
+            UnaryOp::Log => simd::log,
+            UnaryOp::Tanh => simd::tanh,
+            UnaryOp::Sigmoid => simd::sigmoid,
+            UnaryOp::Gelu => simd::gelu,
+            UnaryOp::GeluTanh => simd::gelu_tanh,
+            UnaryOp::Silu => simd::silu,
+            _ => return None,
+        })
+    }
+}
+
+macro_rules! int_num {
+    ($t:ident) => {
+        impl Num for $t {
+            const ZERO: Self = 0;
+            const ONE: Self = 1;
+            const MIN_VALUE: Self = $t::MIN;
+            const MAX_VALUE: Self = $t::MAX;
+            #[inline(always)]
+            fn add(self, b: Self) -> Self {
+                self.wrapping_add(b)
+            }
+            #[inline(always)]
+            fn sub(self, b: Self) -> Self {
+                self.wrapping_sub(b)
+            }
+            #[inline(always)]
+            fn mul(self, b: Self) -> Self {
+                self.wrapping_mul(b)
+            }
+            #[inline(always)]
+            fn div(self, b: Self) -> Self {
+                // Rejected before dispatch; still never panic on a zero divisor.
+                self.checked_div(b).unwrap_or(0)
+            }
+            #[inline(always)]
+            fn pow(self, b: Self) -> Self {
+                self.wrapping_pow(b as u32)
+            }
+            #[inline(always)]
+            fn max(self, b: Self) -> Self {
+                Ord::max(self, b)
+            }
+            #[inline(always)]
+            fn min(self, b: Self) -> Self {
+                Ord::min(self, b)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                false
+            }
+            #[inline(always)]
+            #[allow(unused_comparisons)]
+            fn unary(op: UnaryOp, x: Self) -> Self {
+                match op {
+                    UnaryOp::Neg => (0 as $t).wrapping_sub(x),
+                    UnaryOp::Abs => {
+                        if x < 0 {
+                            (0 as $t).wrapping_sub(x)
+                        } else {
+                            x
+                        }
+                    }
+                    UnaryOp::Relu => {
+                        if x < 0 {
+                            0
+                        } else {
+                            x
+                        }
+                    }
+                    UnaryOp::Square => x.wrapping_mul(x),
+                    UnaryOp::Sign => {
+                        if x > 0 {
+                            1
+                        } else if x < 0 {
+                            (0 as $t).wrapping_sub(1)
+                        } else {
+                            0
+                        }
+                    }
+                    UnaryOp::Clamp(lo, hi) => {
+                        let v = x as f64;
+                        if v < lo {
+                            lo.ceil() as $t
+                        } else if v > hi {
+                            hi.floor() as $t
+                        } else {
+                            x
+                        }
+                    }
+                    UnaryOp::Affine(m, a) => (m * x as f64 + a) as $t,
+                    // Float-only ops are rejected before dispatch.
+                    _ => x,
+                }
+            }
+        }
+    };
+}
+int_num!(i64);
+int_num!(u32);

@@ -1,0 +1,259 @@
+//! Reductions over any axis set, and the fused softmax kernels.
+//!
+//! A reduction is a walk over (input, output broadcast back to the input's shape): the
+//! output's strides are 0 on reduced axes. When the innermost run is reduced it folds
+//! into one output element (SIMD `sum`/`max` for contiguous f32 rows); when it is kept,
+//! it accumulates element-wise into an output row (the bias-gradient pattern, `sum` over
+//! the batch axis, vectorises that way). Full reductions of large contiguous tensors and
+//! row reductions are split across threads.
+
+use lamina_tensor::{Layout, ReduceOp, Shape};
+
+use super::num::Num;
+use crate::alloc::PoolVec;
+use crate::walk::Walk;
+use crate::{par, simd};
+
+/// Fold of one run for `Sum`/`Prod`/`Max`/`Min`, with f32/f64 SIMD where it exists.
+trait Fold: Num {
+    fn fold_run(op: ReduceOp, acc: Self, x: &[Self]) -> Self {
+        match op {
+            ReduceOp::Sum => x.iter().fold(acc, |a, &v| a.add(v)),
+            ReduceOp::Prod => x.iter().fold(acc, |a, &v| a.mul(v)),
+            ReduceOp::Max => x.iter().fold(acc, |a, &v| Num::max(a, v)),
+            _ => x.iter().fold(acc, |a, &v| Num::min(a, v)),
+        }
+    }
+}
+impl Fold for f32 {
+    fn fold_run(op: ReduceOp, acc: f32, x: &[f32]) -> f32 {
+        match op {
+            ReduceOp::Sum => acc + simd::sum(x),
+            ReduceOp::Max if !x.is_empty() => Num::max(acc, simd::max(x)),
+            ReduceOp::Min if !x.is_empty() => Num::min(acc, simd::min(x)),
+            _ => x.iter().fold(acc, |a, &v| a.mul(v)),
+        }
+    }
+}
+impl Fold for f64 {
+    fn fold_run(op: ReduceOp, acc: f64, x: &[f64]) -> f64 {
+        match op {
+            ReduceOp::Sum => acc + simd::sum_f64(x),
+            ReduceOp::Max if !x.is_empty() => Num::max(acc, simd::max_f64(x)),
+            ReduceOp::Min if !x.is_empty() => Num::min(acc, simd::min_f64(x)),
+            _ => x.iter().fold(acc, |a, &v| a.mul(v)),
+        }
+    }
+}
+impl Fold for i64 {}
+impl Fold for u32 {}
+
+fn identity<T: Num>(op: ReduceOp) -> T {
+    match op {
+        ReduceOp::Sum => T::ZERO,
+        ReduceOp::Prod => T::ONE,
+        ReduceOp::Max => T::MIN_VALUE,
+        _ => T::MAX_VALUE,
+    }
+}
+
+fn combine<T: Num>(op: ReduceOp, a: T, b: T) -> T {
+    match op {
+        ReduceOp::Sum => a.add(b),
+        ReduceOp::Prod => a.mul(b),
+        ReduceOp::Max => Num::max(a, b),
+        _ => Num::min(a, b),
+    }
+}
+
+/// Output shape with each reduced axis set to 1.
+fn kept_shape(layout: &Layout, axes: &[usize]) -> Shape {
+    Shape::new(
+        layout
+            .dims()
+            .iter()
+            .enumerate()
+            .map(|(i, &d)| if axes.contains(&i) { 1 } else { d })
+            .collect(),
+    )
+}
+
+/// Sum/Prod/Max/Min over `axes`; the output is contiguous in the kept shape.
+#[allow(private_bounds)]
+pub fn reduce<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize]) -> PoolVec<T> {
+    let kept = kept_shape(layout, axes);
+    let out_len = kept.elem_count();
+    let mut out = PoolVec::<T>::uninit_for_overwrite(out_len);
+    out.fill(identity(op));
+    // Full reduction of a contiguous tensor: chunked across threads.
+    if out_len == 1 {
+        if let Some(r) = layout.contiguous_range() {
+            let xs = &x[r];
+            out[0] = par::map_reduce(
+                xs.len(),
+                1 << 16,
+                |range| T::fold_run(op, identity(op), &xs[range]),
+                |a, b| combine(op, a, b),
+            );
+            return out;
+        }
+    }
+    // Row reduction over the contiguous innermost axes: one output per row, rows in
+    // parallel.
+    if let Some(r) = layout.contiguous_range() {
+        let rank = layout.rank();
+        let trailing = axes
+            .iter()
+            .rev()
+            .enumerate()
+            .all(|(i, &a)| a == rank - 1 - i);
+        if trailing {
+            let row: usize = axes.iter().map(|&a| layout.dims()[a]).product();
+            let xs = &x[r];
+            par::for_each_chunk_mut(&mut out, (1 << 14) / row.max(1) + 1, |start, chunk| {
+                for (i, y) in chunk.iter_mut().enumerate() {
+                    let s = (start + i) * row;
+                    *y = T::fold_run(op, identity(op), &xs[s..s + row]);
+                }
+            });
+            return out;
+        }
+    }
+    // General case: walk the input with the output broadcast over it.
+    let out_layout = Layout::contiguous(kept)
+        .broadcast_to(layout.shape(), "reduce")
+        .expect("kept shape broadcasts to the input shape");
+    let walk = Walk::new([layout, &out_layout]);
+    walk.runs(0, walk.len(), |_, [ox, oy], [sx, sy], n| {
+        if sy == 0 {
+            let acc = out[oy];
+            out[oy] = if sx == 1 {
+                T::fold_run(op, acc, &x[ox..ox + n])
+            } else {
+                (0..n).fold(acc, |a, i| combine(op, a, x[ox + i * sx]))
+            };
+        } else {
+            for i in 0..n {
+                let p = oy + i * sy;
+                out[p] = combine(op, out[p], x[ox + i * sx]);
+            }
+        }
+    });
+    out
+}
+
+/// Index of the first maximum (`max = true`) or minimum along `axis`, as i64. NaN counts
+/// as the extreme, as PyTorch.
+pub fn arg_reduce<T: Num>(max: bool, x: &[T], layout: &Layout, axis: usize) -> PoolVec<i64> {
+    let rank = layout.rank();
+    // Move `axis` last: each output element then owns one strided run.
+    let mut perm: Vec<usize> = (0..rank).filter(|&d| d != axis).collect();
+    perm.push(axis);
+    let moved = layout.permute(&perm).expect("valid permutation");
+    let n = layout.dims()[axis];
+    let stride = layout.strides()[axis];
+    let outer_layout = moved
+        .narrow(rank - 1, 0, 1)
+        .expect("axis has at least one element");
+    let outer = Walk::new([&outer_layout]);
+    let mut out = PoolVec::<i64>::uninit_for_overwrite(outer.len());
+    outer.fill(&mut out, |o, [off], [st]| {
+        for (i, y) in o.iter_mut().enumerate() {
+            let base = off + i * st;
+            let mut best = x[base];
+            let mut bi = 0usize;
+            for j in 1..n {
+                let v = x[base + j * stride];
+                if best.is_nan() {
+                    break;
+                }
+                let better = if max { v > best } else { v < best };
+                if v.is_nan() || better {
+                    best = v;
+                    bi = j;
+                }
+            }
+            *y = bi as i64;
+        }
+    });
+    out
+}
+
+/// Calls `f(row_index, out_row)` for every row of `out`, rows in parallel. Chunks from
+/// `par` may cut a row; such a row is computed whole into a scratch buffer and only the
+/// chunk's part copied out.
+fn for_each_row(out: &mut [f32], row: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if row == 0 {
+        return;
+    }
+    par::for_each_chunk_mut(out, row.max(1 << 12), |start, chunk| {
+        let end = start + chunk.len();
+        let mut scratch = Vec::new();
+        let mut pos = start;
+        while pos < end {
+            let r = pos / row;
+            let (rs, re) = (r * row, ((r + 1) * row).min(end));
+            if rs >= start && rs + row <= end {
+                f(r, &mut chunk[rs - start..rs - start + row]);
+            } else {
+                scratch.resize(row, 0.0);
+                f(r, &mut scratch);
+                chunk[pos - start..re - start].copy_from_slice(&scratch[pos - rs..re - rs]);
+            }
+            pos = re;
+        }
+    });
+}
+
+/// Softmax (or log-softmax) of each row of a contiguous tensor.
+pub fn softmax_rows_f32(x: &[f32], row: usize, log: bool) -> PoolVec<f32> {
+    let mut out = PoolVec::<f32>::uninit_for_overwrite(x.len());
+    for_each_row(&mut out, row, |r, dst| {
+        let src = &x[r * row..(r + 1) * row];
+        if log {
+            simd::log_softmax(src, dst);
+        } else {
+            simd::softmax(src, dst);
+        }
+    });
+    out
+}
+
+/// Softmax backward of each row: `y * (dy - <dy, y>)`, or for log-softmax
+/// `dy - exp(y) * sum(dy)`.
+pub fn softmax_backward_rows_f32(y: &[f32], dy: &[f32], row: usize, log: bool) -> PoolVec<f32> {
+    let mut out = PoolVec::<f32>::uninit_for_overwrite(y.len());
+    for_each_row(&mut out, row, |r, dst| {
+        let (ys, gs) = (&y[r * row..(r + 1) * row], &dy[r * row..(r + 1) * row]);
+        if log {
+            simd::log_softmax_backward(ys, gs, dst);
+        } else {
+            simd::softmax_backward(ys, gs, dst);
+        }
+    });
+    out
+}
+
+/// Generic softmax rows for f64 (plain loops; f64 is the gradient-check dtype).
+pub fn softmax_rows_f64(x: &[f64], row: usize, log: bool) -> PoolVec<f64> {
+    let mut out = PoolVec::<f64>::uninit_for_overwrite(x.len());
+    if row == 0 {
+        return out;
+    }
+    for (src, dst) in x.chunks(row).zip(out.chunks_mut(row)) {
+        let m = src.iter().fold(f64::NEG_INFINITY, |a, &v| Num::max(a, v));
+        let m = if m.is_finite() { m } else { 0.0 };
+        let s: f64 = src.iter().map(|&v| (v - m).exp()).sum();
+        if log {
+            let ls = s.ln();
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = v - m - ls;
+            }
+        } else {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = (v - m).exp() / s;
+            }
+        }
+    }
+    out
+}

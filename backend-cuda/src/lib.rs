@@ -1,0 +1,64 @@
+//! `lamina-backend-cuda` will hold Lamina's CUDA backend: CUDA C kernels compiled with
+//! NVRTC at first use, cuBLAS for GEMM, a caching allocator and one stream per device,
+//! all through cudarc with the driver loaded at run time.
+//!
+//! What works today is only the probe: [`device_count`] and [`device`] find out, without
+//! panicking, whether a CUDA driver and GPU are present. The kernels arrive with the CUDA
+//! issue; until then [`device`] reports the backend as not implemented.
+
+use lamina_tensor::{Device, Error, Result};
+
+/// Number of CUDA devices, or a clean error naming why there are none (no `cuda`
+/// feature, no driver library, no GPU).
+pub fn device_count() -> Result<usize> {
+    #[cfg(feature = "cuda")]
+    {
+        // SAFETY: `is_culib_present` only tries to dlopen the driver library and reports
+        // whether it could; it calls no CUDA function.
+        let present = unsafe { cudarc::driver::sys::is_culib_present() };
+        if !present {
+            return Err(Error::DeviceUnavailable(
+                "no CUDA driver: libcuda could not be loaded".into(),
+            ));
+        }
+        let n = cudarc::driver::CudaContext::device_count()
+            .map_err(|e| Error::DeviceUnavailable(format!("CUDA driver error: {e:?}")))?;
+        if n <= 0 {
+            return Err(Error::DeviceUnavailable("no CUDA device".into()));
+        }
+        Ok(n as usize)
+    }
+    #[cfg(not(feature = "cuda"))]
+    Err(Error::DeviceUnavailable(
+        "lamina was built without the `cuda` feature".into(),
+    ))
+}
+
+/// CUDA device `ordinal`. Until the CUDA backend lands this returns an error even when a
+/// GPU is present (after checking that one is, so the message says which case it is).
+pub fn device(ordinal: usize) -> Result<Device> {
+    let n = device_count()?;
+    if ordinal >= n {
+        return Err(Error::DeviceUnavailable(format!(
+            "CUDA device {ordinal} requested, {n} present"
+        )));
+    }
+    Err(Error::DeviceUnavailable(
+        "the CUDA backend's kernels are not implemented yet".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn no_device_is_a_clean_error_not_a_panic() {
+        match super::device(0) {
+            Ok(_) => panic!("the CUDA backend claims a device before it has kernels"),
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains("device unavailable"), "{msg}");
+                eprintln!("skipped: no CUDA device ({msg})");
+            }
+        }
+    }
+}

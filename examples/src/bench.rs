@@ -1,0 +1,154 @@
+//! The benchmark harness's machinery, exactly as `shared/bench/WORKLOADS.md` defines it:
+//! the SplitMix64 data generator, the measurement policy (warm-up, calls per sample chosen
+//! from one timed call, median/min/max over samples) and the JSON lines that
+//! `torch_bench.py` prints, so `compare.py` can put Lamina and PyTorch side by side.
+
+use std::time::Instant;
+
+use lamina::tensor::rng;
+
+/// `uniform(s, n, lo, hi)`: `lo + (hi - lo) * f`, `f = (u(s, i) >> 40) * 2^-24`, in f32.
+pub fn uniform(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    (0..n as u64)
+        .map(|i| lo + (hi - lo) * rng::unit_f32(seed, i))
+        .collect()
+}
+
+/// `labels(s, n, k)`: `u(s, i) mod k`.
+pub fn labels(seed: u64, n: usize, k: u64) -> Vec<i64> {
+    (0..n as u64)
+        .map(|i| (rng::draw(seed, i) % k) as i64)
+        .collect()
+}
+
+/// Measurement policy of one workload.
+#[derive(Clone, Copy, Debug)]
+pub struct Policy {
+    pub warmup: usize,
+    pub samples: usize,
+    pub min_sample_s: f64,
+}
+
+impl Policy {
+    /// `--quick`: a smoke test, not a measurement (as `torch_bench.py --quick`).
+    pub fn quick(self, quick: bool) -> Policy {
+        if quick {
+            Policy {
+                warmup: 1,
+                samples: 3,
+                min_sample_s: self.min_sample_s / 5.0,
+            }
+        } else {
+            self
+        }
+    }
+}
+
+/// Seconds per call of each sample, and the calls per sample.
+pub fn measure(policy: Policy, mut f: impl FnMut()) -> (Vec<f64>, usize) {
+    for _ in 0..policy.warmup {
+        f();
+    }
+    let t0 = Instant::now();
+    f();
+    let one = t0.elapsed().as_secs_f64().max(1e-9);
+    let inner = ((policy.min_sample_s / one).ceil() as usize).max(1);
+    let mut out = Vec::with_capacity(policy.samples);
+    for _ in 0..policy.samples {
+        let t0 = Instant::now();
+        for _ in 0..inner {
+            f();
+        }
+        out.push(t0.elapsed().as_secs_f64() / inner as f64);
+    }
+    (out, inner)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let n = s.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        0.5 * (s[n / 2 - 1] + s[n / 2])
+    }
+}
+
+/// The build description printed in every record: version, GEMM and SIMD paths.
+pub fn build() -> String {
+    format!(
+        "lamina {} (gemm: {}, simd: {}, threads: {})",
+        env!("CARGO_PKG_VERSION"),
+        lamina::backend_cpu::gemm::gemm_impl(),
+        lamina::backend_cpu::simd::isa().name(),
+        lamina::backend_cpu::par::num_threads()
+    )
+}
+
+/// Prints one record (same fields as `torch_bench.py`).
+pub fn emit(
+    workload: &str,
+    case: &str,
+    metric: &str,
+    values: &[f64],
+    inner: usize,
+    extra: &[(&str, serde_json::Value)],
+) {
+    let mut rec = serde_json::json!({
+        "peer": "lamina",
+        "build": build(),
+        "workload": workload,
+        "case": case,
+        "metric": metric,
+        "median": median(values),
+        "min": values.iter().copied().fold(f64::INFINITY, f64::min),
+        "max": values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        "samples": values.len(),
+        "inner": inner,
+    });
+    if let Some(map) = rec.as_object_mut() {
+        for (k, v) in extra {
+            map.insert((*k).to_string(), v.clone());
+        }
+    }
+    println!("{rec}");
+}
+
+/// A rate metric (`work / seconds`): GFLOP/s, GB/s, steps/s.
+pub fn rate(workload: &str, case: &str, metric: &str, secs: &[f64], inner: usize, work: f64) {
+    let v: Vec<f64> = secs.iter().map(|s| work / s).collect();
+    emit(workload, case, metric, &v, inner, &[]);
+}
+
+/// A time metric scaled from seconds (1e6 for µs).
+pub fn per_time(workload: &str, case: &str, metric: &str, secs: &[f64], inner: usize, scale: f64) {
+    let v: Vec<f64> = secs.iter().map(|s| s * scale).collect();
+    emit(workload, case, metric, &v, inner, &[]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generator_check_values() {
+        assert_eq!(
+            uniform(42, 4, 0.0, 1.0),
+            vec![0.741_564_87, 0.159_910_38, 0.278_601_1, 0.344_190_66]
+        );
+        assert_eq!(
+            uniform(1, 3, -1.0, 1.0),
+            vec![0.133_123_04, 0.491_563_44, 0.942_005_4]
+        );
+        assert_eq!(labels(4, 8, 10), vec![8, 4, 7, 2, 1, 5, 4, 6]);
+    }
+
+    #[test]
+    fn median_of_even_and_odd() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}

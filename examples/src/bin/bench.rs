@@ -1,0 +1,157 @@
+//! Lamina's benchmark harness: `cargo run --release -p lamina-examples --bin bench -- W0 W1 W5
+//! [--quick]`. Implements the workloads of `shared/bench/WORKLOADS.md` and prints one JSON
+//! line per measurement, in `torch_bench.py`'s format.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+use lamina::autograd::Tape;
+use lamina::prelude::*;
+use lamina_examples::bench::{measure, per_time, rate, uniform, Policy};
+
+fn w0(dev: &Device, quick: bool) -> Result<()> {
+    let a = Tensor::from_vec(uniform(12, 16, -1.0, 1.0), [16], dev)?;
+    let b = Tensor::from_vec(uniform(13, 16, -1.0, 1.0), [16], dev)?;
+    let p = Policy {
+        warmup: 1000,
+        samples: 15,
+        min_sample_s: 0.05,
+    }
+    .quick(quick);
+    let mut err = None;
+    let (s, i) = measure(p, || match a.add(&b) {
+        Ok(c) => {
+            black_box(c);
+        }
+        Err(e) => err = Some(e),
+    });
+    if let Some(e) = err.take() {
+        return Err(e);
+    }
+    per_time("W0", "add16", "us/op", &s, i, 1e6);
+
+    // Forward + backward of sum(a * b), a trainable leaf; a fresh tape (and fresh
+    // gradients) every iteration.
+    let (s, i) = measure(p, || {
+        let tape = Tape::new();
+        tape.watch(&a);
+        let r = (&a * &b)
+            .and_then(|p| p.sum_all())
+            .and_then(|y| tape.backward(&y));
+        match r {
+            Ok(g) => {
+                black_box(g);
+            }
+            Err(e) => err = Some(e),
+        }
+    });
+    if let Some(e) = err.take() {
+        return Err(e);
+    }
+    per_time("W0", "mul-sum-backward16", "us/iter", &s, i, 1e6);
+    Ok(())
+}
+
+fn w1(dev: &Device, quick: bool) -> Result<()> {
+    for n in [256usize, 512, 1024, 2048] {
+        let a = Tensor::from_vec(uniform(1, n * n, -1.0, 1.0), [n, n], dev)?;
+        let b = Tensor::from_vec(uniform(2, n * n, -1.0, 1.0), [n, n], dev)?;
+        let samples = if n >= 2048 { 9 } else { 15 };
+        let p = Policy {
+            warmup: 3,
+            samples,
+            min_sample_s: 0.05,
+        }
+        .quick(quick);
+        let (s, i) = measure(p, || {
+            black_box(a.matmul(&b).ok());
+        });
+        rate(
+            "W1",
+            &format!("n={n}"),
+            "GFLOP/s",
+            &s,
+            i,
+            2.0 * (n as f64).powi(3) / 1e9,
+        );
+    }
+    Ok(())
+}
+
+fn w5(dev: &Device, quick: bool) -> Result<()> {
+    let n = 16 * 1024 * 1024;
+    let p = Policy {
+        warmup: 2,
+        samples: 15,
+        min_sample_s: 0.1,
+    }
+    .quick(quick);
+    let x = Tensor::from_vec(uniform(7, n, -1.0, 1.0), [n], dev)?;
+    let (s, i) = measure(p, || {
+        black_box(x.affine(0.5, -0.25).and_then(|t| t.relu()).ok());
+    });
+    rate("W5", "relu(a*x+b) 16M", "GB/s", &s, i, 8.0 * n as f64 / 1e9);
+    let (s, i) = measure(p, || {
+        black_box(x.sum_all().ok());
+    });
+    rate("W5", "sum 16M", "GB/s", &s, i, 4.0 * n as f64 / 1e9);
+    drop(x);
+    let (r, c) = (4096usize, 1024usize);
+    let m = Tensor::from_vec(uniform(8, r * c, -4.0, 4.0), [r, c], dev)?;
+    let dy = Tensor::from_vec(uniform(9, r * c, -1.0, 1.0), [r, c], dev)?;
+    let (s, i) = measure(p, || {
+        black_box(m.softmax(1).ok());
+    });
+    rate(
+        "W5",
+        "softmax 4096x1024",
+        "GB/s",
+        &s,
+        i,
+        8.0 * (r * c) as f64 / 1e9,
+    );
+    let y = m.softmax(1)?;
+    let (s, i) = measure(p, || {
+        black_box(y.softmax_backward(&dy, 1, false).ok());
+    });
+    rate(
+        "W5",
+        "softmax-bwd 4096x1024",
+        "GB/s",
+        &s,
+        i,
+        12.0 * (r * c) as f64 / 1e9,
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let workloads: Vec<String> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .map(|a| a.to_uppercase())
+        .collect();
+    if workloads.is_empty() {
+        eprintln!("usage: bench W0 [W1 W5 ...] [--quick]");
+        return ExitCode::from(2);
+    }
+    let dev = Device::cpu();
+    for w in &workloads {
+        let r = match w.as_str() {
+            "W0" => w0(&dev, quick),
+            "W1" => w1(&dev, quick),
+            "W5" => w5(&dev, quick),
+            other => {
+                eprintln!("bench: workload {other} is not implemented yet (W0, W1, W5 are)");
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(e) = r {
+            eprintln!("bench {w}: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,3 @@
+//! Shared helpers of Lamina's example programs and of the benchmark harness.
+
+pub mod bench;

@@ -1,0 +1,70 @@
+//! `lamina`: the facade of the Lamina deep-learning framework. It re-exports the crates
+//! (`tensor`, `autograd`, `nn`, `optim`, `data`, and the backends enabled by features) and
+//! offers `Device::cpu()`, `Device::cuda(i)` and `Device::best()` through [`DeviceExt`].
+//!
+//! Features: `cpu` (default) builds the CPU backend; `cuda` the CUDA backend, which loads
+//! the driver at run time (so it builds on machines without CUDA).
+//!
+//! ```
+//! use lamina::prelude::*;
+//! let dev = Device::cpu();
+//! let x = Tensor::from_vec(vec![1.0f32, -2.0, 3.0], [3], &dev)?;
+//! assert_eq!(x.relu()?.sum_all()?.to_scalar::<f32>()?, 4.0);
+//! # Ok::<(), lamina::Error>(())
+//! ```
+
+pub use lamina_autograd as autograd;
+pub use lamina_data as data;
+pub use lamina_nn as nn;
+pub use lamina_optim as optim;
+pub use lamina_tensor as tensor;
+
+#[cfg(feature = "cpu")]
+pub use lamina_backend_cpu as backend_cpu;
+pub use lamina_backend_cuda as backend_cuda;
+
+pub use lamina_tensor::{DType, Device, Error, Result, Shape, Tensor};
+
+/// Device constructors for the backends this build has.
+pub trait DeviceExt: Sized {
+    /// The CPU device (feature `cpu`).
+    #[cfg(feature = "cpu")]
+    fn cpu() -> Device;
+    /// CUDA device `ordinal`; a clean error when there is no driver or GPU (feature `cuda`).
+    #[cfg(feature = "cuda")]
+    fn cuda(ordinal: usize) -> Result<Device>;
+    /// The fastest device available: CUDA 0 when present (feature `cuda`), else the CPU.
+    fn best() -> Result<Device>;
+}
+
+impl DeviceExt for Device {
+    #[cfg(feature = "cpu")]
+    fn cpu() -> Device {
+        lamina_backend_cpu::device()
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda(ordinal: usize) -> Result<Device> {
+        lamina_backend_cuda::device(ordinal)
+    }
+
+    fn best() -> Result<Device> {
+        #[cfg(feature = "cuda")]
+        if let Ok(d) = lamina_backend_cuda::device(0) {
+            return Ok(d);
+        }
+        #[cfg(feature = "cpu")]
+        return Ok(lamina_backend_cpu::device());
+        #[cfg(not(feature = "cpu"))]
+        Err(Error::DeviceUnavailable(
+            "no backend is available: enable the `cpu` feature, or `cuda` on a machine with a GPU"
+                .into(),
+        ))
+    }
+}
+
+/// What most programs need: `use lamina::prelude::*;`.
+pub mod prelude {
+    pub use super::DeviceExt;
+    pub use lamina_tensor::{DType, Device, Error, Result, Shape, Tensor};
+}

@@ -1,0 +1,202 @@
+//! The object-safe `Backend` trait: the small set of primitive kernels every device
+//! implements, and `Storage`, the device memory a tensor points into.
+//!
+//! Kernels receive storages with their `Layout`s, already validated by `tensor` (shapes,
+//! dtypes, devices); they trust their inputs apart from data-dependent checks (index
+//! values), which they report as errors, never panics. Fused hot-path kernels are
+//! optional: they return `None` when a backend has no fused version, and `tensor` then
+//! runs the composite.
+
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::{
+    BinaryOp, CmpOp, DType, Distribution, HostData, Layout, ReduceOp, Result, Shape, UnaryOp,
+};
+
+/// Device memory holding the elements of one or more tensors.
+pub trait Storage: Any + Send + Sync + fmt::Debug {
+    fn dtype(&self) -> DType;
+    /// Number of elements.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+}
+
+/// Shared, immutable-from-outside storage.
+pub type StorageRef = Arc<dyn Storage>;
+
+/// What a batched matmul multiplies: `lhs [..batch, m, k] · rhs [..batch, k, n]`, the batch
+/// dims already broadcast to `batch` in both layouts (stride 0 where broadcast).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MatmulSpec {
+    pub batch: Shape,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+}
+
+/// The primitive kernels of one device.
+///
+/// Outputs are fresh contiguous storages unless the method writes into `dst`.
+pub trait Backend: Send + Sync + fmt::Debug + 'static {
+    /// A short name for messages: `cpu`, `cuda:0`.
+    fn name(&self) -> String;
+
+    /// A storage of `len` zeros.
+    fn zeros(&self, len: usize, dtype: DType) -> Result<StorageRef>;
+    /// Takes ownership of host data (the CPU backend adopts the vector without a copy).
+    #[allow(clippy::wrong_self_convention)]
+    fn from_host(&self, data: HostData) -> Result<StorageRef>;
+    /// The elements of `layout` in row-major logical order.
+    fn to_host(&self, src: &dyn Storage, layout: &Layout) -> Result<HostData>;
+
+    /// Copies `src` (through its layout) into `dst` at `dst_layout`; shapes are equal.
+    fn copy_strided(
+        &self,
+        src: &dyn Storage,
+        src_layout: &Layout,
+        dst: &mut dyn Storage,
+        dst_layout: &Layout,
+    ) -> Result<()>;
+    /// A contiguous copy of `layout`, converted to `dtype`.
+    fn cast(&self, src: &dyn Storage, layout: &Layout, dtype: DType) -> Result<StorageRef>;
+
+    fn unary(&self, op: UnaryOp, src: &dyn Storage, layout: &Layout) -> Result<StorageRef>;
+    /// `lhs op rhs`; both layouts already broadcast to the output shape.
+    fn binary(
+        &self,
+        op: BinaryOp,
+        lhs: &dyn Storage,
+        lhs_layout: &Layout,
+        rhs: &dyn Storage,
+        rhs_layout: &Layout,
+    ) -> Result<StorageRef>;
+    /// `dst op= rhs` in place (optimizer updates); `rhs` broadcast to `dst_layout`'s shape.
+    fn binary_assign(
+        &self,
+        op: BinaryOp,
+        dst: &mut dyn Storage,
+        dst_layout: &Layout,
+        rhs: &dyn Storage,
+        rhs_layout: &Layout,
+    ) -> Result<()>;
+    /// A `U32` mask: 1 where `lhs op rhs`.
+    fn cmp(
+        &self,
+        op: CmpOp,
+        lhs: &dyn Storage,
+        lhs_layout: &Layout,
+        rhs: &dyn Storage,
+        rhs_layout: &Layout,
+    ) -> Result<StorageRef>;
+    /// `cond != 0 ? on_true : on_false`, all three layouts broadcast to one shape.
+    fn where_cond(
+        &self,
+        cond: &dyn Storage,
+        cond_layout: &Layout,
+        on_true: &dyn Storage,
+        true_layout: &Layout,
+        on_false: &dyn Storage,
+        false_layout: &Layout,
+    ) -> Result<StorageRef>;
+    /// Reduces `axes` (sorted, unique, at least one) keeping them as size 1: the output is
+    /// contiguous with the input's shape where each reduced axis is 1. ArgMax/ArgMin get
+    /// exactly one axis and give `I64`.
+    fn reduce(
+        &self,
+        op: ReduceOp,
+        src: &dyn Storage,
+        layout: &Layout,
+        axes: &[usize],
+    ) -> Result<StorageRef>;
+    /// Batched matmul; the output is contiguous `[..batch, m, n]`.
+    fn matmul(
+        &self,
+        lhs: &dyn Storage,
+        lhs_layout: &Layout,
+        rhs: &dyn Storage,
+        rhs_layout: &Layout,
+        spec: &MatmulSpec,
+    ) -> Result<StorageRef>;
+    /// Rows of `src` along `dim` picked by the 1-D `I64`/`U32` `ids`; output contiguous with
+    /// `dims[dim] = ids.len()`.
+    fn index_select(
+        &self,
+        src: &dyn Storage,
+        layout: &Layout,
+        dim: usize,
+        ids: &dyn Storage,
+        ids_layout: &Layout,
+    ) -> Result<StorageRef>;
+    /// `out[i][j][k] = src[i][ids[i][j][k]][k]` for `dim = 1` (PyTorch `gather`); the output
+    /// has `ids`' shape.
+    fn gather(
+        &self,
+        src: &dyn Storage,
+        layout: &Layout,
+        dim: usize,
+        ids: &dyn Storage,
+        ids_layout: &Layout,
+    ) -> Result<StorageRef>;
+    /// `dst[i][ids[i][j][k]][k] += src[i][j][k]` for `dim = 1`, in place on contiguous `dst`.
+    #[allow(clippy::too_many_arguments)]
+    fn scatter_add(
+        &self,
+        dst: &mut dyn Storage,
+        dst_layout: &Layout,
+        dim: usize,
+        ids: &dyn Storage,
+        ids_layout: &Layout,
+        src: &dyn Storage,
+        src_layout: &Layout,
+    ) -> Result<()>;
+
+    /// Seeded random fill; element `i` depends only on `(seed, i)` (see `rng`), so every
+    /// backend reproduces the same values.
+    fn random(
+        &self,
+        dist: Distribution,
+        seed: u64,
+        len: usize,
+        dtype: DType,
+    ) -> Result<StorageRef> {
+        self.from_host(crate::rng::fill(dist, seed, len, dtype))
+    }
+
+    // ---- fused kernels: `None` means "use the composite" ----
+
+    /// Softmax (or log-softmax) over the last dim of a contiguous layout.
+    fn softmax_last_dim(
+        &self,
+        _src: &dyn Storage,
+        _layout: &Layout,
+        _log: bool,
+    ) -> Option<Result<StorageRef>> {
+        None
+    }
+    /// The input gradient of softmax (or log-softmax) over the last dim, from its output
+    /// `y` and the output gradient `dy` (both contiguous, same shape).
+    fn softmax_backward_last_dim(
+        &self,
+        _y: &dyn Storage,
+        _dy: &dyn Storage,
+        _layout: &Layout,
+        _log: bool,
+    ) -> Option<Result<StorageRef>> {
+        None
+    }
+
+    /// Bytes of tensor storage currently allocated on this device, if the backend counts.
+    fn live_bytes(&self) -> Option<usize> {
+        None
+    }
+    /// Waits for queued work (a no-op on the CPU).
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,86 @@
+//! The one error type of `tensor` and every backend. Each variant names the op and the
+//! operands, so `matmul: shape mismatch, lhs [2, 3], rhs [4, 5]` says what went wrong.
+
+use crate::{DType, Shape};
+
+/// Everything that can go wrong in a tensor op.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Two shapes that must agree do not (matmul inner dims, cat, where, ...).
+    #[error("{op}: shape mismatch, lhs {lhs}, rhs {rhs}")]
+    ShapeMismatch {
+        op: &'static str,
+        lhs: Shape,
+        rhs: Shape,
+    },
+    /// Shapes that cannot be broadcast together under PyTorch's rule.
+    #[error("{op}: shapes {lhs} and {rhs} cannot be broadcast together")]
+    Broadcast {
+        op: &'static str,
+        lhs: Shape,
+        rhs: Shape,
+    },
+    /// A dimension index outside `-rank..rank`.
+    #[error("{op}: dimension {dim} is out of range for a tensor of rank {rank}")]
+    DimOutOfRange {
+        op: &'static str,
+        dim: isize,
+        rank: usize,
+    },
+    /// A reshape/view whose element counts or strides do not allow it.
+    #[error("{op}: cannot reshape {src} ({src_count} elements) into {dst}")]
+    Reshape {
+        op: &'static str,
+        src: Shape,
+        src_count: usize,
+        dst: String,
+    },
+    /// The two operands have different dtypes (Lamina never promotes silently).
+    #[error("{op}: dtype mismatch, lhs {lhs}, rhs {rhs}")]
+    DTypeMismatch {
+        op: &'static str,
+        lhs: DType,
+        rhs: DType,
+    },
+    /// The op is not defined for this dtype (e.g. `exp` on `i64`).
+    #[error("{op}: unsupported dtype {dtype}")]
+    UnsupportedDType { op: &'static str, dtype: DType },
+    /// The operands live on different devices.
+    #[error("{op}: operands are on different devices, {lhs} and {rhs}")]
+    DeviceMismatch {
+        op: &'static str,
+        lhs: String,
+        rhs: String,
+    },
+    /// An index value outside its dimension (gather, index_select, one_hot, ...).
+    #[error("{op}: index {index} is out of bounds for dimension {dim} with size {size}")]
+    IndexOutOfBounds {
+        op: &'static str,
+        index: i64,
+        dim: usize,
+        size: usize,
+    },
+    /// The element count of the data does not match the shape.
+    #[error("{op}: {len} elements cannot fill shape {shape} ({expected} elements)")]
+    ElementCount {
+        op: &'static str,
+        len: usize,
+        shape: Shape,
+        expected: usize,
+    },
+    /// Any other invalid argument, described in words.
+    #[error("{op}: {msg}")]
+    Invalid { op: &'static str, msg: String },
+    /// A device that cannot be used: no CUDA driver, no GPU, out of memory.
+    #[error("device unavailable: {0}")]
+    DeviceUnavailable(String),
+    /// A failure inside a backend (driver error, kernel compile error).
+    #[error("backend {backend}: {msg}")]
+    Backend { backend: String, msg: String },
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// `Result` with Lamina's `Error`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,36 @@
+//! `lamina-tensor`: the tensor type of Lamina and the object-safe `Backend` trait that
+//! every device implements.
+//!
+//! User-facing types carry no generics: [`Tensor`], [`Device`], [`DType`], [`Shape`].
+//! Views (reshape, permute, narrow, expand, ...) are [`Layout`] arithmetic, O(1), shared
+//! storage. Every op validates its operands once, here, and returns [`Result`]; the error
+//! names the op and the operands (`matmul: shape mismatch, lhs [2, 3], rhs [4, 5]`).
+//!
+//! This crate knows no backend: take one from a backend crate
+//! (`lamina_backend_cpu::device()`) or the `lamina` facade (`Device::cpu()`).
+
+pub mod backend;
+mod device;
+mod display;
+mod dtype;
+mod error;
+pub mod hook;
+mod layout;
+mod op;
+mod ops;
+pub mod rng;
+mod shape;
+mod tensor;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use backend::{Backend, MatmulSpec, Storage, StorageRef};
+pub use device::Device;
+pub use dtype::{DType, Element, HostData};
+pub use error::{Error, Result};
+pub use layout::{Layout, StridedOffsets};
+pub use op::{erf_f64, sigmoid_f64, BinaryOp, CmpOp, Distribution, ReduceOp, UnaryOp};
+pub use ops::Operand;
+pub use shape::{resolve_dim, resolve_dims, Dims, Shape, ShapeArg};
+pub use tensor::{Tensor, TensorId};
