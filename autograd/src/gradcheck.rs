@@ -165,7 +165,7 @@ pub fn gradcheck(
             rep.max_abs_err = rep.max_abs_err.max(abs);
             rep.max_rel_err = rep.max_rel_err.max(if abs == 0.0 { 0.0 } else { rel });
             let excess = abs - (cfg.atol + cfg.rtol * numeric.abs());
-            let bad = !(excess <= 0.0); // NaN counts as a failure
+            let bad = excess > 0.0 || excess.is_nan();
             if bad {
                 rep.passed = false;
             }

@@ -8,6 +8,7 @@ use lamina_tensor::{
     Storage, StorageRef, UnaryOp,
 };
 
+use crate::kernels::num::AsPrim;
 use crate::kernels::{elementwise as ew, index, matmul, reduce};
 use crate::storage::{with_storage, CpuElem, CpuStorage};
 
@@ -91,16 +92,19 @@ impl Backend for CpuBackend {
 
     fn cast(&self, src: &dyn Storage, layout: &Layout, dtype: DType) -> Result<StorageRef> {
         let s = cpu(src)?;
-        macro_rules! to {
-            ($t:ty) => {
-                with_storage!(s, v => <$t as CpuElem>::wrap(ew::gather_map(v, layout, |x| <$t as lamina_tensor::Element>::from_f64(lamina_tensor::Element::to_f64(x)))))
-            };
-        }
         wrap(match dtype {
-            DType::F32 => to!(f32),
-            DType::F64 => to!(f64),
-            DType::I64 => to!(i64),
-            DType::U32 => to!(u32),
+            DType::F32 => {
+                with_storage!(s, v => CpuStorage::F32(ew::gather_map(v, layout, AsPrim::as_f32)))
+            }
+            DType::F64 => {
+                with_storage!(s, v => CpuStorage::F64(ew::gather_map(v, layout, AsPrim::as_f64)))
+            }
+            DType::I64 => {
+                with_storage!(s, v => CpuStorage::I64(ew::gather_map(v, layout, AsPrim::as_i64)))
+            }
+            DType::U32 => {
+                with_storage!(s, v => CpuStorage::U32(ew::gather_map(v, layout, AsPrim::as_u32)))
+            }
             other => {
                 return Err(Error::UnsupportedDType {
                     op: "to_dtype",
@@ -294,16 +298,17 @@ impl Backend for CpuBackend {
     fn softmax_backward_last_dim(
         &self,
         y: &dyn Storage,
+        yl: &Layout,
         dy: &dyn Storage,
-        layout: &Layout,
+        dyl: &Layout,
         log: bool,
     ) -> Option<Result<StorageRef>> {
         let (ys, gs) = (cpu(y).ok()?, cpu(dy).ok()?);
-        let range = layout.contiguous_range()?;
-        let row = *layout.dims().last()?;
+        let (yr, gr) = (yl.contiguous_range()?, dyl.contiguous_range()?);
+        let row = *yl.dims().last()?;
         match (ys, gs) {
             (CpuStorage::F32(yv), CpuStorage::F32(gv)) => Some(wrap(CpuStorage::F32(
-                reduce::softmax_backward_rows_f32(&yv[range.clone()], &gv[range], row, log),
+                reduce::softmax_backward_rows_f32(&yv[yr], &gv[gr], row, log),
             ))),
             _ => None,
         }

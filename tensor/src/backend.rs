@@ -180,12 +180,13 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         None
     }
     /// The input gradient of softmax (or log-softmax) over the last dim, from its output
-    /// `y` and the output gradient `dy` (both contiguous, same shape).
+    /// `y` and the output gradient `dy` (both contiguous layouts of the same shape).
     fn softmax_backward_last_dim(
         &self,
         _y: &dyn Storage,
+        _y_layout: &Layout,
         _dy: &dyn Storage,
-        _layout: &Layout,
+        _dy_layout: &Layout,
         _log: bool,
     ) -> Option<Result<StorageRef>> {
         None

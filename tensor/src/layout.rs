@@ -54,8 +54,12 @@ impl Layout {
         self.shape.elem_count()
     }
 
-    /// True when the elements are row-major and dense (size-1 dims may have any stride).
+    /// True when the elements are row-major and dense (size-1 dims may have any stride;
+    /// an empty layout is contiguous).
     pub fn is_contiguous(&self) -> bool {
+        if self.elem_count() == 0 {
+            return true;
+        }
         let mut expected = 1;
         for (&d, &s) in self.shape.dims().iter().zip(&self.strides).rev() {
             if d != 1 && s != expected {
@@ -67,8 +71,12 @@ impl Layout {
     }
 
     /// `Some(start..end)` of storage when contiguous: the kernels' fast path.
+    /// An empty layout gives `0..0`: its offset may point past the storage (a `select` of
+    /// an empty tensor), and it reads nothing.
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
-        if self.is_contiguous() {
+        if self.elem_count() == 0 {
+            Some(0..0)
+        } else if self.is_contiguous() {
             Some(self.offset..self.offset + self.elem_count())
         } else {
             None
@@ -345,6 +353,16 @@ impl Layout {
             strides: new_s,
             offset: self.offset,
         })
+    }
+
+    /// True when two logical indices share a storage element (a stride-0 dim of size > 1,
+    /// from `expand`): such a tensor cannot be written in place.
+    pub fn is_self_overlapping(&self) -> bool {
+        self.shape
+            .dims()
+            .iter()
+            .zip(&self.strides)
+            .any(|(&d, &s)| d > 1 && s == 0)
     }
 
     /// Swaps two dimensions.

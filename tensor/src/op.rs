@@ -65,8 +65,9 @@ impl UnaryOp {
         }
     }
 
-    /// Ops that make sense on integer tensors (computed exactly, no float round trip
-    /// except `Affine`/`Clamp`, whose scalars are rounded toward zero first).
+    /// Ops that make sense on integer tensors (computed exactly, except `Affine` and
+    /// `Clamp`, which compute in f64 and convert back with `as`: truncation toward zero,
+    /// saturating at the dtype's range).
     pub fn supports_int(&self) -> bool {
         matches!(
             self,

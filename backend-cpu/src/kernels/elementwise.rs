@@ -7,6 +7,7 @@ use lamina_tensor::{BinaryOp, CmpOp, Layout, UnaryOp};
 
 use super::num::Num;
 use crate::alloc::PoolVec;
+use crate::par;
 use crate::walk::Walk;
 
 /// Binds `$f` to a monomorphic closure for each binary op and evaluates `$body` with it.
@@ -106,6 +107,15 @@ fn map2<T: Num, U: Send + Copy>(
 
 /// Generic over every dtype through `Num` (f32 transcendental maps go to `simd` there).
 pub fn unary<T: Num>(op: UnaryOp, x: &[T], layout: &Layout) -> PoolVec<T> {
+    // Contiguous input: one slice map, no walk set-up (this is the per-op overhead path).
+    if let Some(r) = layout.contiguous_range() {
+        let mut out = PoolVec::<T>::uninit_for_overwrite(r.len());
+        let xs = &x[r];
+        par::for_each_chunk_mut(&mut out, 1024, |start, o| {
+            T::map_slice(op, &xs[start..start + o.len()], o);
+        });
+        return out;
+    }
     let walk = Walk::new([layout]);
     let mut out = PoolVec::<T>::uninit_for_overwrite(walk.len());
     walk.fill(&mut out, |o, [off], [st]| {
@@ -121,6 +131,18 @@ pub fn unary<T: Num>(op: UnaryOp, x: &[T], layout: &Layout) -> PoolVec<T> {
 }
 
 pub fn binary<T: Num>(op: BinaryOp, a: &[T], al: &Layout, b: &[T], bl: &Layout) -> PoolVec<T> {
+    // Both contiguous: one zip, no walk set-up (this is the per-op overhead path).
+    if let (Some(ra), Some(rb)) = (al.contiguous_range(), bl.contiguous_range()) {
+        let mut out = PoolVec::<T>::uninit_for_overwrite(ra.len());
+        let (xa, xb) = (&a[ra], &b[rb]);
+        dispatch_binary!(T, op, f => par::for_each_chunk_mut(&mut out, 1024, |start, o| {
+            let n = o.len();
+            for ((y, &u), &v) in o.iter_mut().zip(&xa[start..start + n]).zip(&xb[start..start + n]) {
+                *y = f(u, v);
+            }
+        }));
+        return out;
+    }
     let walk = Walk::new([al, bl]);
     let mut out = PoolVec::<T>::uninit_for_overwrite(walk.len());
     dispatch_binary!(T, op, f => map2(a, b, &walk, &mut out, f));

@@ -187,29 +187,28 @@ macro_rules! float_num {
 }
 float_num!(
     f32,
-    |op, x: &[f32], y: &mut [f32]| match <f32 as F32Simd>::simd_kernel(op) {
+    |op, x: &[f32], y: &mut [f32]| match simd_kernel_f32(op) {
         Some(kernel) => kernel(x, y),
         None => map_slice_generic(op, x, y),
     }
 );
 float_num!(f64, map_slice_generic);
 
-impl F32Simd for f32 {}
+/// A contiguous f32 map `y[i] = f(x[i])`.
+type SliceMapF32 = fn(&[f32], &mut [f32]);
 
-/// f32's slice map: the explicit SIMD kernels where `simd` has one.
-trait F32Simd {
-    fn simd_kernel(op: UnaryOp) -> Option<fn(&[f32], &mut [f32])> {
-        Some(match op {
-            UnaryOp::Exp => simd::exp,
-            UnaryOp::Log => simd::log,
-            UnaryOp::Tanh => simd::tanh,
-            UnaryOp::Sigmoid => simd::sigmoid,
-            UnaryOp::Gelu => simd::gelu,
-            UnaryOp::GeluTanh => simd::gelu_tanh,
-            UnaryOp::Silu => simd::silu,
-            _ => return None,
-        })
-    }
+/// The explicit SIMD kernel for `op`, where `simd` has one.
+fn simd_kernel_f32(op: UnaryOp) -> Option<SliceMapF32> {
+    Some(match op {
+        UnaryOp::Exp => simd::exp,
+        UnaryOp::Log => simd::log,
+        UnaryOp::Tanh => simd::tanh,
+        UnaryOp::Sigmoid => simd::sigmoid,
+        UnaryOp::Gelu => simd::gelu,
+        UnaryOp::GeluTanh => simd::gelu_tanh,
+        UnaryOp::Silu => simd::silu,
+        _ => return None,
+    })
 }
 
 macro_rules! int_num {
@@ -301,3 +300,36 @@ macro_rules! int_num {
 }
 int_num!(i64);
 int_num!(u32);
+
+/// `as` conversions between the dtypes (integers wrap or truncate exactly as Rust's `as`,
+/// floats saturate into integers, NaN becomes 0), used by `to_dtype`.
+pub trait AsPrim: Copy {
+    fn as_f32(self) -> f32;
+    fn as_f64(self) -> f64;
+    fn as_i64(self) -> i64;
+    fn as_u32(self) -> u32;
+}
+
+macro_rules! as_prim {
+    ($($t:ty),*) => {$(
+        impl AsPrim for $t {
+            #[inline(always)]
+            fn as_f32(self) -> f32 {
+                self as f32
+            }
+            #[inline(always)]
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn as_i64(self) -> i64 {
+                self as i64
+            }
+            #[inline(always)]
+            fn as_u32(self) -> u32 {
+                self as u32
+            }
+        }
+    )*};
+}
+as_prim!(f32, f64, i64, u32);

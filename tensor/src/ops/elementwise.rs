@@ -45,7 +45,7 @@ macro_rules! cmp_methods {
         }
         #[doc = concat!("`", stringify!($name), "` against a scalar.")]
         pub fn $scalar(&self, rhs: f64) -> Result<Tensor> {
-            self.cmp(&self.scalar_like(rhs)?, CmpOp::$op)
+            self.cmp_scalar(rhs, CmpOp::$op)
         }
     )*};
 }
@@ -210,6 +210,13 @@ impl Tensor {
     pub fn binary_assign(&mut self, rhs: &Tensor, op: BinaryOp) -> Result<()> {
         let name = op.name();
         self.check_same(rhs, name)?;
+        self.check_writable(name)?;
+        if !self.dtype().is_float() && matches!(op, BinaryOp::Div | BinaryOp::Pow) {
+            return Err(Error::UnsupportedDType {
+                op: name,
+                dtype: self.dtype(),
+            });
+        }
         let shape = self.shape().clone();
         let rl = rhs.layout().broadcast_to(&shape, name)?;
         let device = self.device().clone();
@@ -223,6 +230,69 @@ impl Tensor {
     /// `self += rhs` in place (see `binary_assign`).
     pub fn add_assign(&mut self, rhs: &Tensor) -> Result<()> {
         self.binary_assign(rhs, BinaryOp::Add)
+    }
+
+    /// In place: `self = op(self)` (e.g. `UnaryOp::Affine(beta, 0.0)` to scale an
+    /// optimizer's moment). Same ownership rule as `binary_assign`; the tensor keeps its id.
+    pub fn unary_assign(&mut self, op: UnaryOp) -> Result<()> {
+        let dtype = self.dtype();
+        if !dtype.is_float() && !op.supports_int() {
+            return Err(Error::UnsupportedDType {
+                op: op.name(),
+                dtype,
+            });
+        }
+        // Computed out of place, then copied into this tensor's own storage: one code path
+        // for every backend, and the storage (and id) stay the parameter's.
+        let value = hook::paused(|| self.unary(op))?;
+        self.assign(&value)
+    }
+
+    /// In place: copies `src`'s values (broadcast to self's shape, same dtype) into this
+    /// tensor's storage. Same ownership rule as `binary_assign`; the tensor keeps its id.
+    pub fn assign(&mut self, src: &Tensor) -> Result<()> {
+        const OP: &str = "assign";
+        self.check_same(src, OP)?;
+        self.check_writable(OP)?;
+        let shape = self.shape().clone();
+        let sl = src.layout().broadcast_to(&shape, OP)?;
+        let device = self.device().clone();
+        let (dst, dl) = self.storage_mut()?;
+        let dl = dl.clone();
+        device.backend().copy_strided(src.storage(), &sl, dst, &dl)
+    }
+
+    /// Errors if several elements share storage (an expanded view): PyTorch refuses such
+    /// in-place writes too.
+    fn check_writable(&self, op: &'static str) -> Result<()> {
+        if self.layout().is_self_overlapping() {
+            return Err(Error::Invalid {
+                op,
+                msg: format!(
+                    "cannot write in place into an expanded tensor of shape {} (strides {:?}): several elements share memory",
+                    self.shape(),
+                    self.layout().strides()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Compares with scalar `s`: as a rank-0 tensor of this dtype, or, for an integer
+    /// tensor and a scalar it cannot hold exactly, both sides in f64 (PyTorch compares an
+    /// integer tensor with a float scalar in floating point).
+    fn cmp_scalar(&self, s: f64, op: CmpOp) -> Result<Tensor> {
+        let exact = match self.dtype() {
+            DType::I64 => s.fract() == 0.0 && s >= i64::MIN as f64 && s < i64::MAX as f64,
+            DType::U32 => s.fract() == 0.0 && s >= 0.0 && s <= u32::MAX as f64,
+            _ => true,
+        };
+        if exact {
+            self.cmp(&self.scalar_like(s)?, op)
+        } else {
+            let x = self.to_dtype(DType::F64)?;
+            x.cmp(&x.scalar_like(s)?, op)
+        }
     }
 
     /// Compares with broadcasting; the result is a `U32` mask.

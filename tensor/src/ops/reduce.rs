@@ -32,9 +32,29 @@ impl Tensor {
         Shape::new(dims)
     }
 
-    /// A primitive reduction over resolved axes.
+    /// A primitive reduction over `axes` (sorted, unique, in range; exactly one for
+    /// `ArgMax`/`ArgMin`; none only for a rank-0 tensor).
     pub fn reduce(&self, op: ReduceOp, axes: &[usize], keepdim: bool) -> Result<Tensor> {
         let name = op.name();
+        let sorted_unique = axes.windows(2).all(|w| w[0] < w[1]);
+        let in_range = axes.iter().all(|&a| a < self.rank());
+        let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
+        let count_ok = if self.rank() == 0 {
+            axes.is_empty()
+        } else if arg {
+            axes.len() == 1
+        } else {
+            !axes.is_empty()
+        };
+        if !sorted_unique || !in_range || !count_ok {
+            return Err(Error::Invalid {
+                op: name,
+                msg: format!(
+                    "invalid axes {axes:?} for a tensor of shape {}",
+                    self.shape()
+                ),
+            });
+        }
         if axes.is_empty() {
             // Rank 0: nothing to reduce; arg-reductions of a scalar are index 0.
             return match op {
@@ -149,7 +169,8 @@ impl Tensor {
         let dims = dims.to_dims();
         let axes = self.reduce_axes(&dims, "var")?;
         let count: usize = axes.iter().map(|&a| self.dims()[a]).product();
-        let denom = count as f64 - if unbiased { 1.0 } else { 0.0 };
+        // With no degrees of freedom left the variance is NaN, as PyTorch (0 / 0).
+        let denom = (count as f64 - if unbiased { 1.0 } else { 0.0 }).max(0.0);
         let mean = self.mean(&dims, true)?;
         let centered = self.sub(&mean)?;
         centered
@@ -171,6 +192,11 @@ impl Tensor {
         let axes = self.reduce_axes(&dims, "logsumexp")?;
         if axes.is_empty() {
             return Ok(self.clone());
+        }
+        if axes.iter().any(|&a| self.dims()[a] == 0) {
+            // The log of an empty sum.
+            let shape = self.reduced_shape(&axes, keepdim);
+            return Tensor::full(f64::NEG_INFINITY, shape, self.dtype(), self.device());
         }
         let m = self.reduce(ReduceOp::Max, &axes, true)?;
         // An infinite max would give inf - inf = NaN below: shift by 0 there instead.
@@ -211,6 +237,9 @@ impl Tensor {
             };
         }
         let d = resolve_dim(dim, self.rank(), op)?;
+        if self.elem_count() == 0 {
+            return self.zeros_like();
+        }
         // One op on the tape (its rule is the fused one), whatever runs inside.
         let out = hook::paused(|| self.softmax_body(d, log))?;
         hook::record(|| Op::Softmax { dim: d, log }, &[self], &out);
@@ -271,8 +300,9 @@ impl Tensor {
             let (y, g) = (self.contiguous()?, dy.contiguous()?);
             if let Some(storage) = self.device().backend().softmax_backward_last_dim(
                 y.storage(),
-                g.storage(),
                 y.layout(),
+                g.storage(),
+                g.layout(),
                 log,
             ) {
                 return Ok(Tensor::from_storage(
