@@ -1,5 +1,72 @@
-//! `lamina-nn` will hold Lamina's layers (`Linear`, convolutions, recurrent cells,
-//! attention), activations, losses, initialisers and the `Module` trait with
-//! safetensors weight files.
+//! `lamina-nn`: Lamina's layers, activations, losses, initialisers and weight files.
 //!
-//! Nothing here works yet: the nn/optim issue fills this crate.
+//! A layer is a plain struct of [`Tensor`](lamina_tensor::Tensor)s implementing [`Module`] (`forward`, named
+//! parameters, train/eval mode); nothing here knows about autodiff. Modules are written
+//! against plain tensors, so the same model serves inference (no tape: no cost) and
+//! training (run the forward under `lamina_autograd::value_and_grad`, which watches the
+//! parameters by id). Losses are composites of tensor ops, so they need no backward
+//! rules of their own.
+//!
+//! - [`module`]: the [`Module`] trait; parameter names follow PyTorch's `state_dict`.
+//! - Layers: [`Linear`], [`Sequential`], [`Dropout`], [`Flatten`], and the activations
+//!   in [`activation`] (functions and modules).
+//! - [`init`]: Xavier/Kaiming/uniform/normal/constant initialisers, seeded.
+//! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL.
+//! - [`weights`]: safetensors files that PyTorch reads and writes.
+//!
+//! Every random choice (initialisation, dropout masks) takes an explicit seed and uses
+//! Lamina's counter-based generator: the same seed gives the same model on every run.
+//!
+//! A two-layer MLP, its loss and its gradients:
+//!
+//! ```
+//! use lamina_autograd::value_and_grad;
+//! use lamina_nn::{cross_entropy, Linear, Module, Reduction, Relu, Seeds, Sequential};
+//! use lamina_tensor::Tensor;
+//!
+//! let dev = lamina_backend_cpu::device();
+//! let mut seeds = Seeds::new(0);
+//! let model = Sequential::new()
+//!     .add(Linear::new(4, 16, seeds.next_seed(), &dev)?)
+//!     .add(Relu)
+//!     .add(Linear::new(16, 3, seeds.next_seed(), &dev)?);
+//!
+//! let x = Tensor::randn(1, [8, 4], lamina_tensor::DType::F32, &dev)?;   // batch of 8
+//! let y = Tensor::from_vec(vec![0i64, 1, 2, 0, 1, 2, 0, 1], [8], &dev)?; // class labels
+//!
+//! let params = model.parameters();
+//! let (loss, grads) =
+//!     value_and_grad(&params, || cross_entropy(&model.forward(&x)?, &y, Reduction::Mean))?;
+//! assert!(loss.to_scalar::<f32>()? > 0.0);
+//! for (name, p) in model.named_parameters() {
+//!     assert_eq!(grads.get(&p).unwrap().shape(), p.shape(), "{name}");
+//! }
+//! # Ok::<(), lamina_tensor::Error>(())
+//! ```
+
+pub mod activation;
+mod dropout;
+mod error;
+mod flatten;
+pub mod init;
+mod linear;
+pub mod loss;
+pub mod module;
+mod sequential;
+pub mod weights;
+
+pub use activation::{
+    gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, tanh, Gelu, LeakyRelu, LogSoftmax,
+    Relu, Sigmoid, Silu, Softmax, Tanh,
+};
+pub use dropout::{dropout, Dropout};
+pub use error::{Error, Result};
+pub use flatten::Flatten;
+pub use init::{FanMode, Init, Nonlinearity, Seeds};
+pub use linear::{Linear, LinearConfig};
+pub use loss::{
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
+    l1_loss, mse_loss, nll_loss, smooth_l1_loss, CrossEntropyLoss, KlReduction, NllLoss, Reduction,
+};
+pub use module::{prefixed, Module};
+pub use sequential::{BoxedModule, Sequential};

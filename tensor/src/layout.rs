@@ -2,14 +2,14 @@
 //! offset). Every view op is arithmetic here, O(1) in the data; backends receive layouts
 //! and never see the view that made them.
 
-use crate::shape::resolve_dim;
+use crate::shape::{resolve_dim, DimVec};
 use crate::{Error, Result, Shape};
 
 /// Shape, strides (in elements, may be 0 for broadcast dims) and start offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
     shape: Shape,
-    strides: Vec<usize>,
+    strides: DimVec,
     offset: usize,
 }
 
@@ -27,6 +27,7 @@ impl Layout {
 
     /// A layout from raw parts; the caller guarantees every index stays in its storage.
     pub fn new(shape: Shape, strides: Vec<usize>, offset: usize) -> Self {
+        let strides = DimVec::from_vec(strides);
         debug_assert_eq!(shape.rank(), strides.len());
         Layout {
             shape,
@@ -184,7 +185,7 @@ impl Layout {
             });
         }
         Ok(Layout {
-            shape: Shape::new(perm.iter().map(|&p| self.dims()[p]).collect()),
+            shape: Shape::from(perm.iter().map(|&p| self.dims()[p]).collect::<DimVec>()),
             strides: perm.iter().map(|&p| self.strides[p]).collect(),
             offset: self.offset,
         })
@@ -201,7 +202,7 @@ impl Layout {
         if tr < r {
             return Err(err());
         }
-        let mut strides = vec![0; tr];
+        let mut strides: DimVec = smallvec::smallvec![0; tr];
         for (i, stride) in strides.iter_mut().enumerate().skip(tr - r) {
             let t = target.dims()[i];
             let j = i - (tr - r);
@@ -232,10 +233,10 @@ impl Layout {
                 ),
             });
         }
-        let mut dims = self.dims().to_vec();
+        let mut dims = DimVec::from_slice(self.dims());
         dims[dim] = len;
         Ok(Layout {
-            shape: Shape::new(dims),
+            shape: Shape::from(dims),
             strides: self.strides.clone(),
             offset: if len == 0 {
                 self.offset
@@ -247,14 +248,14 @@ impl Layout {
 
     /// Removes a size-1 dimension.
     pub fn squeeze(&self, dim: usize) -> Layout {
-        let mut dims = self.dims().to_vec();
+        let mut dims = DimVec::from_slice(self.dims());
         let mut strides = self.strides.clone();
         if dims[dim] == 1 {
             dims.remove(dim);
             strides.remove(dim);
         }
         Layout {
-            shape: Shape::new(dims),
+            shape: Shape::from(dims),
             strides,
             offset: self.offset,
         }
@@ -262,7 +263,7 @@ impl Layout {
 
     /// Inserts a size-1 dimension at `dim` (`0..=rank`).
     pub fn unsqueeze(&self, dim: usize) -> Layout {
-        let mut dims = self.dims().to_vec();
+        let mut dims = DimVec::from_slice(self.dims());
         let mut strides = self.strides.clone();
         let stride = if dim < dims.len() {
             dims[dim] * strides[dim]
@@ -272,7 +273,7 @@ impl Layout {
         dims.insert(dim, 1);
         strides.insert(dim, stride);
         Layout {
-            shape: Shape::new(dims),
+            shape: Shape::from(dims),
             strides,
             offset: self.offset,
         }
@@ -350,7 +351,7 @@ impl Layout {
         }
         Some(Layout {
             shape: target.clone(),
-            strides: new_s,
+            strides: DimVec::from_vec(new_s),
             offset: self.offset,
         })
     }
@@ -367,12 +368,12 @@ impl Layout {
 
     /// Swaps two dimensions.
     pub fn transpose(&self, d0: usize, d1: usize) -> Layout {
-        let mut dims = self.dims().to_vec();
+        let mut dims = DimVec::from_slice(self.dims());
         let mut strides = self.strides.clone();
         dims.swap(d0, d1);
         strides.swap(d0, d1);
         Layout {
-            shape: Shape::new(dims),
+            shape: Shape::from(dims),
             strides,
             offset: self.offset,
         }
@@ -380,13 +381,13 @@ impl Layout {
 
     /// The layout of element `idx` along `dim` with that dimension removed.
     pub fn select(&self, dim: usize, idx: usize) -> Layout {
-        let mut dims = self.dims().to_vec();
+        let mut dims = DimVec::from_slice(self.dims());
         let mut strides = self.strides.clone();
         let offset = self.offset + idx * strides[dim];
         dims.remove(dim);
         strides.remove(dim);
         Layout {
-            shape: Shape::new(dims),
+            shape: Shape::from(dims),
             strides,
             offset,
         }

@@ -3,19 +3,30 @@
 
 use std::fmt;
 
+use smallvec::SmallVec;
+
 use crate::{Error, Result};
+
+/// Dims or strides, stored inline up to rank 6: creating a tensor's shape and layout
+/// allocates nothing, which is most of the per-op overhead of a tiny op.
+pub type DimVec = SmallVec<[usize; 6]>;
 
 /// The extent of each dimension, outermost first. Rank 0 is a scalar.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Shape(Vec<usize>);
+pub struct Shape(DimVec);
 
 impl Shape {
     pub fn new(dims: Vec<usize>) -> Self {
-        Shape(dims)
+        Shape(DimVec::from_vec(dims))
+    }
+
+    /// A shape from a slice of extents.
+    pub fn from_dims(dims: &[usize]) -> Self {
+        Shape(DimVec::from_slice(dims))
     }
 
     pub fn scalar() -> Self {
-        Shape(Vec::new())
+        Shape(DimVec::new())
     }
 
     pub fn dims(&self) -> &[usize] {
@@ -32,8 +43,8 @@ impl Shape {
     }
 
     /// Row-major (C-order) strides in elements.
-    pub fn contiguous_strides(&self) -> Vec<usize> {
-        let mut strides = vec![0; self.0.len()];
+    pub fn contiguous_strides(&self) -> DimVec {
+        let mut strides: DimVec = smallvec::smallvec![0; self.0.len()];
         let mut acc = 1;
         for (s, &d) in strides.iter_mut().zip(&self.0).rev() {
             *s = acc;
@@ -54,7 +65,7 @@ impl Shape {
             return Ok(self.clone());
         }
         let rank = self.rank().max(other.rank());
-        let mut out = vec![0; rank];
+        let mut out: DimVec = smallvec::smallvec![0; rank];
         for (i, o) in out.iter_mut().enumerate() {
             let a = dim_from_right(&self.0, rank - 1 - i);
             let b = dim_from_right(&other.0, rank - 1 - i);
@@ -114,27 +125,32 @@ impl fmt::Display for Shape {
 
 impl From<Vec<usize>> for Shape {
     fn from(v: Vec<usize>) -> Self {
-        Shape(v)
+        Shape::new(v)
     }
 }
 impl From<&[usize]> for Shape {
     fn from(v: &[usize]) -> Self {
-        Shape(v.to_vec())
+        Shape::from_dims(v)
     }
 }
 impl From<&Vec<usize>> for Shape {
     fn from(v: &Vec<usize>) -> Self {
-        Shape(v.clone())
+        Shape::from_dims(v)
     }
 }
 impl<const N: usize> From<[usize; N]> for Shape {
     fn from(v: [usize; N]) -> Self {
-        Shape(v.to_vec())
+        Shape::from_dims(&v)
     }
 }
 impl<const N: usize> From<&[usize; N]> for Shape {
     fn from(v: &[usize; N]) -> Self {
-        Shape(v.to_vec())
+        Shape::from_dims(v)
+    }
+}
+impl From<DimVec> for Shape {
+    fn from(v: DimVec) -> Self {
+        Shape(v)
     }
 }
 impl From<&Shape> for Shape {
@@ -144,12 +160,12 @@ impl From<&Shape> for Shape {
 }
 impl From<()> for Shape {
     fn from(_: ()) -> Self {
-        Shape(Vec::new())
+        Shape::scalar()
     }
 }
 impl From<usize> for Shape {
     fn from(d: usize) -> Self {
-        Shape(vec![d])
+        Shape::from_dims(&[d])
     }
 }
 

@@ -1,0 +1,226 @@
+//! `Dropout`: inverted dropout, seeded. In training each element is zeroed with
+//! probability `p` and the survivors are scaled by `1 / (1 - p)`, so evaluation (where
+//! the layer is the identity) needs no rescaling.
+//!
+//! Masks are reproducible: forward call number `k` of a layer built with seed `s` draws
+//! its mask from the counter-based stream `draw(s, k)`, so two runs that make the same
+//! calls see the same masks, on any backend. The call counter is atomic rather than a
+//! `Cell`, so a model holding dropout stays `Sync` (shareable across threads).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lamina_tensor::{rng, Error, Result, Tensor};
+
+use crate::Module;
+
+/// Inverted dropout with a seed: `x · mask / (1 - p)`, `mask ~ Bernoulli(1 - p)`, in
+/// training; the identity in evaluation. Starts in training mode, as in PyTorch.
+///
+/// ```
+/// use lamina_nn::{Dropout, Module};
+/// use lamina_tensor::{DType, Tensor};
+/// let dev = lamina_backend_cpu::device();
+/// let mut drop = Dropout::new(0.5, 42)?;
+/// let x = Tensor::ones([4, 4], DType::F32, &dev)?;
+/// let y = drop.forward(&x)?;                 // zeros and twos
+/// assert!(y.to_vec::<f32>()?.iter().all(|&v| v == 0.0 || v == 2.0));
+/// drop.eval();
+/// assert_eq!(drop.forward(&x)?.to_vec::<f32>()?, vec![1.0; 16]);
+/// # Ok::<(), lamina_tensor::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Dropout {
+    p: f64,
+    seed: u64,
+    step: AtomicU64,
+    training: bool,
+}
+
+impl Dropout {
+    /// Dropout with probability `p` in `[0, 1]`, masks drawn from `seed`.
+    pub fn new(p: f64, seed: u64) -> Result<Dropout> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::Invalid {
+                op: "dropout",
+                msg: format!("probability must be in [0, 1], got {p}"),
+            });
+        }
+        Ok(Dropout {
+            p,
+            seed,
+            step: AtomicU64::new(0),
+            training: true,
+        })
+    }
+
+    /// The drop probability.
+    pub fn p(&self) -> f64 {
+        self.p
+    }
+
+    pub fn is_training(&self) -> bool {
+        self.training
+    }
+
+    /// How many training-mode forwards have drawn a mask: save it with a checkpoint and
+    /// restore it with [`set_step`](Dropout::set_step) to resume the same mask sequence.
+    pub fn step(&self) -> u64 {
+        self.step.load(Ordering::Relaxed)
+    }
+
+    pub fn set_step(&self, step: u64) {
+        self.step.store(step, Ordering::Relaxed);
+    }
+}
+
+impl Clone for Dropout {
+    fn clone(&self) -> Self {
+        Dropout {
+            p: self.p,
+            seed: self.seed,
+            step: AtomicU64::new(self.step()),
+            training: self.training,
+        }
+    }
+}
+
+/// Functional inverted dropout: with `training`, zeroes each element of `x` with
+/// probability `p` (mask drawn from `seed`) and scales the rest by `1 / (1 - p)`;
+/// otherwise returns `x`.
+pub fn dropout(x: &Tensor, p: f64, seed: u64, training: bool) -> Result<Tensor> {
+    if !(0.0..=1.0).contains(&p) {
+        return Err(Error::Invalid {
+            op: "dropout",
+            msg: format!("probability must be in [0, 1], got {p}"),
+        });
+    }
+    if !training || p == 0.0 {
+        return Ok(x.clone());
+    }
+    if p == 1.0 {
+        // Everything dropped; multiplying keeps the graph (and a zero gradient).
+        return x.mul_scalar(0.0);
+    }
+    let u = Tensor::rand(seed, x.shape(), x.dtype(), x.device())?;
+    // keep where u >= p: probability 1 - p.
+    let keep = x.mask_as(&u.ge_scalar(p)?)?;
+    x * keep.mul_scalar(1.0 / (1.0 - p))?
+}
+
+impl Module for Dropout {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if !self.training || self.p == 0.0 {
+            return Ok(x.clone());
+        }
+        let step = self.step.fetch_add(1, Ordering::Relaxed);
+        dropout(x, self.p, rng::draw(self.seed, step), true)
+    }
+
+    fn visit<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Tensor)) {}
+
+    fn visit_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Tensor)) {}
+
+    fn set_training(&mut self, on: bool) {
+        self.training = on;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lamina_tensor::{DType, Device};
+
+    fn dev() -> Device {
+        lamina_backend_cpu::device()
+    }
+
+    fn ones(n: usize) -> Tensor {
+        Tensor::ones([n], DType::F32, &dev()).unwrap()
+    }
+
+    #[test]
+    fn zeroes_about_p_and_scales_survivors() {
+        let n = 20_000;
+        for p in [0.1, 0.5, 0.8] {
+            let d = Dropout::new(p, 3).unwrap();
+            let y = d.forward(&ones(n)).unwrap().to_vec::<f32>().unwrap();
+            let scale = (1.0 / (1.0 - p)) as f32;
+            assert!(y.iter().all(|&v| v == 0.0 || v == scale));
+            let zeroed = y.iter().filter(|&&v| v == 0.0).count() as f64 / n as f64;
+            // Binomial standard error sqrt(p(1-p)/n) <= 0.0036: allow 5 of them.
+            assert!((zeroed - p).abs() < 0.018, "p {p}: zeroed {zeroed}");
+            // Inverted scaling keeps the mean.
+            let mean = y.iter().map(|&v| v as f64).sum::<f64>() / n as f64;
+            assert!((mean - 1.0).abs() < 0.05, "p {p}: mean {mean}");
+        }
+    }
+
+    #[test]
+    fn eval_is_identity_and_extremes() {
+        let x = Tensor::from_vec(vec![1.0f32, -2.0, 3.0], [3], &dev()).unwrap();
+        let mut d = Dropout::new(0.9, 1).unwrap();
+        d.eval();
+        assert!(!d.is_training());
+        assert_eq!(
+            d.forward(&x).unwrap().to_vec::<f32>().unwrap(),
+            vec![1.0, -2.0, 3.0]
+        );
+        let keep_all = Dropout::new(0.0, 1).unwrap();
+        assert_eq!(
+            keep_all.forward(&x).unwrap().to_vec::<f32>().unwrap(),
+            vec![1.0, -2.0, 3.0]
+        );
+        let drop_all = Dropout::new(1.0, 1).unwrap();
+        assert_eq!(
+            drop_all.forward(&x).unwrap().to_vec::<f32>().unwrap(),
+            vec![0.0; 3]
+        );
+        assert!(Dropout::new(1.5, 0).is_err());
+        assert!(Dropout::new(-0.1, 0).is_err());
+        assert!(Dropout::new(f64::NAN, 0).is_err());
+    }
+
+    #[test]
+    fn reproducible_with_a_new_mask_each_call() {
+        let a = Dropout::new(0.5, 7).unwrap();
+        let b = Dropout::new(0.5, 7).unwrap();
+        let a1 = a.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap();
+        let a2 = a.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap();
+        assert_ne!(a1, a2, "each call draws a new mask");
+        assert_eq!(a.step(), 2);
+        assert_eq!(a1, b.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap());
+        assert_eq!(a2, b.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap());
+        // Rewinding the counter replays the sequence.
+        b.set_step(1);
+        assert_eq!(a2, b.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap());
+        let c = Dropout::new(0.5, 8).unwrap();
+        assert_ne!(a1, c.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap());
+    }
+
+    #[test]
+    fn eval_does_not_advance_the_counter() {
+        let mut d = Dropout::new(0.5, 7).unwrap();
+        d.eval();
+        d.forward(&ones(4)).unwrap();
+        assert_eq!(d.step(), 0);
+    }
+
+    #[test]
+    fn functional_form_matches_the_mask_rule() {
+        // Element i is kept iff its uniform draw u_i >= p.
+        let u = Tensor::rand(5, [16], DType::F64, &dev())
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap();
+        let x = Tensor::ones([16], DType::F64, &dev()).unwrap();
+        let y = dropout(&x, 0.3, 5, true).unwrap().to_vec::<f64>().unwrap();
+        for (ui, yi) in u.iter().zip(y) {
+            let want = if *ui >= 0.3 { 1.0 / (1.0 - 0.3) } else { 0.0 };
+            assert_eq!(yi, want);
+        }
+        assert_eq!(
+            dropout(&x, 0.3, 5, false).unwrap().to_vec::<f64>().unwrap(),
+            vec![1.0; 16]
+        );
+    }
+}

@@ -1,0 +1,343 @@
+//! Saving and loading weights as safetensors: round trips, in-place loading, atomic
+//! writes, and the errors for missing, truncated and mismatched files, each of which
+//! must name the file, the tensor and both shapes or dtypes.
+
+use std::path::{Path, PathBuf};
+
+use lamina_nn::{prefixed, weights, Error, Linear, LinearConfig, Module, Relu, Sequential};
+use lamina_tensor::{DType, Device, Result, Tensor};
+
+fn dev() -> Device {
+    lamina_backend_cpu::device()
+}
+
+/// A fresh, empty directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("lamina-nn-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn join(&self, f: &str) -> PathBuf {
+        self.0.join(f)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn mlp(seed: u64, hidden: usize, dtype: DType) -> Sequential {
+    let cfg = |i, o| LinearConfig::new(i, o).with_dtype(dtype);
+    Sequential::new()
+        .add(cfg(2, hidden).init(seed, &dev()).unwrap())
+        .add(Relu)
+        .add(cfg(hidden, 1).init(seed + 1, &dev()).unwrap())
+}
+
+fn input() -> Tensor {
+    Tensor::from_vec(vec![1.0f32, 2.0, -1.0, 0.5, 0.3, -0.7], [3, 2], &dev()).unwrap()
+}
+
+fn values(m: &dyn Module) -> Vec<Vec<f64>> {
+    m.parameters()
+        .iter()
+        .map(|p| p.to_f64_vec().unwrap())
+        .collect()
+}
+
+fn saved(dir: &TempDir) -> PathBuf {
+    let path = dir.join("mlp.safetensors");
+    mlp(1, 3, DType::F32).save_safetensors(&path).unwrap();
+    path
+}
+
+/// The error's message, checked to mention every fragment.
+fn message_has(err: Error, fragments: &[&str]) -> String {
+    let msg = err.to_string();
+    for f in fragments {
+        assert!(msg.contains(f), "`{msg}` does not mention `{f}`");
+    }
+    msg
+}
+
+#[test]
+fn round_trip_gives_identical_outputs_and_keeps_ids() {
+    let dir = TempDir::new("round-trip");
+    let path = dir.join("model.safetensors");
+    let a = mlp(1, 3, DType::F32);
+    a.save_safetensors(&path).unwrap();
+
+    let mut b = mlp(7, 3, DType::F32);
+    let x = input();
+    let ya = a.forward(&x).unwrap().to_vec::<f32>().unwrap();
+    assert_ne!(ya, b.forward(&x).unwrap().to_vec::<f32>().unwrap());
+    let ids: Vec<_> = b.parameters().iter().map(|p| p.id()).collect();
+    b.load_safetensors(&path).unwrap();
+    assert_eq!(ya, b.forward(&x).unwrap().to_vec::<f32>().unwrap());
+    assert_eq!(values(&a), values(&b));
+    let after: Vec<_> = b.parameters().iter().map(|p| p.id()).collect();
+    assert_eq!(ids, after, "loading must write in place");
+}
+
+#[test]
+fn plain_tensor_files_round_trip_every_dtype() -> Result<()> {
+    let dir = TempDir::new("tensors");
+    let path = dir.join("t.safetensors");
+    let tensors = vec![
+        (
+            "a.f32".to_string(),
+            Tensor::from_vec(vec![1.5f32, -2.0], [2], &dev())?,
+        ),
+        (
+            "b.f64".to_string(),
+            Tensor::from_vec(vec![0.1f64; 6], [2, 3], &dev())?,
+        ),
+        (
+            "c.i64".to_string(),
+            Tensor::from_vec(vec![-7i64, 1 << 40], [2, 1], &dev())?,
+        ),
+        (
+            "d.u32".to_string(),
+            Tensor::from_vec(vec![3u32], [], &dev())?,
+        ),
+        // A non-contiguous view is written in logical order.
+        (
+            "e.t".to_string(),
+            Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0], [2, 3], &dev())?.t()?,
+        ),
+    ];
+    weights::save_tensors(&tensors, &path).unwrap();
+    let back = weights::load_tensors(&path, &dev()).unwrap();
+    assert_eq!(back.len(), tensors.len());
+    for ((n0, t0), (n1, t1)) in tensors.iter().zip(&back) {
+        assert_eq!(n0, n1);
+        assert_eq!(t0.dims(), t1.dims());
+        assert_eq!(t0.dtype(), t1.dtype());
+        assert_eq!(t0.to_host()?, t1.to_host()?);
+    }
+    Ok(())
+}
+
+#[test]
+fn writes_are_atomic_and_overwrite() {
+    let dir = TempDir::new("atomic");
+    let path = dir.join("m.safetensors");
+    mlp(1, 3, DType::F32).save_safetensors(&path).unwrap();
+    let first = std::fs::read(&path).unwrap();
+    mlp(2, 3, DType::F32).save_safetensors(&path).unwrap();
+    assert_ne!(first, std::fs::read(&path).unwrap());
+    // Only the target is left: the temporary file was renamed over it.
+    let names: Vec<_> = std::fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(names, ["m.safetensors"]);
+    // A directory that does not exist: an I/O error naming the path, nothing written.
+    let bad = dir.join("no/such/dir/m.safetensors");
+    let err = mlp(1, 3, DType::F32).save_safetensors(&bad).unwrap_err();
+    message_has(err, &["cannot write", "no/such/dir/m.safetensors"]);
+}
+
+#[test]
+fn missing_file_names_the_file() {
+    let dir = TempDir::new("missing-file");
+    let path = dir.join("nope.safetensors");
+    let err = mlp(1, 3, DType::F32).load_safetensors(&path).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }));
+    message_has(err, &["cannot read", "nope.safetensors"]);
+}
+
+#[test]
+fn truncated_files_name_the_file_and_the_cut_tensor() {
+    let dir = TempDir::new("truncated");
+    let path = saved(&dir);
+    let bytes = std::fs::read(&path).unwrap();
+    let mut m = mlp(2, 3, DType::F32);
+    let before = values(&m);
+
+    // Cut inside the data: the last tensor in the data section is incomplete.
+    let cut = dir.join("cut-data.safetensors");
+    std::fs::write(&cut, &bytes[..bytes.len() - 5]).unwrap();
+    let err = m.load_safetensors(&cut).unwrap_err();
+    assert!(matches!(err, Error::Format { .. }));
+    let msg = message_has(err, &["cut-data.safetensors", "truncated", "tensor `"]);
+    assert!(msg.contains("0.weight") || msg.contains(".bias") || msg.contains("2.weight"));
+
+    // Cut inside the header.
+    let cut = dir.join("cut-header.safetensors");
+    std::fs::write(&cut, &bytes[..20]).unwrap();
+    let err = m.load_safetensors(&cut).unwrap_err();
+    message_has(err, &["cut-header.safetensors", "truncated"]);
+
+    // Fewer bytes than the header length itself; and an empty file.
+    for (name, len) in [("cut-len.safetensors", 5), ("empty.safetensors", 0)] {
+        let cut = dir.join(name);
+        std::fs::write(&cut, &bytes[..len]).unwrap();
+        let err = m.load_safetensors(&cut).unwrap_err();
+        message_has(err, &[name, "truncated"]);
+    }
+    assert_eq!(
+        before,
+        values(&m),
+        "a failed load must leave the model as it was"
+    );
+}
+
+#[test]
+fn wrong_shape_names_tensor_and_both_shapes() {
+    let dir = TempDir::new("shape");
+    let path = saved(&dir);
+    let mut wide = mlp(2, 4, DType::F32);
+    let before = values(&wide);
+    let err = wide.load_safetensors(&path).unwrap_err();
+    assert!(matches!(err, Error::ShapeMismatch { .. }));
+    message_has(err, &["mlp.safetensors", "`0.weight`", "[3, 2]", "[4, 2]"]);
+    assert_eq!(before, values(&wide));
+}
+
+#[test]
+fn wrong_dtype_names_tensor_and_both_dtypes() {
+    let dir = TempDir::new("dtype");
+    let path = saved(&dir);
+    let mut m64 = mlp(2, 3, DType::F64);
+    let err = m64.load_safetensors(&path).unwrap_err();
+    assert!(matches!(err, Error::DTypeMismatch { .. }));
+    message_has(
+        err,
+        &["mlp.safetensors", "`0.weight`", "f32", "f64", "[3, 2]"],
+    );
+}
+
+/// The same MLP with PyTorch-style field names (`fc1`, `fc2`) instead of positions.
+struct Named {
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl Module for Named {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.fc1.forward(x)?.relu()?)
+    }
+    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Tensor)) {
+        self.fc1.visit(&prefixed(prefix, "fc1"), f);
+        self.fc2.visit(&prefixed(prefix, "fc2"), f);
+    }
+    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Tensor)) {
+        self.fc1.visit_mut(&prefixed(prefix, "fc1"), f);
+        self.fc2.visit_mut(&prefixed(prefix, "fc2"), f);
+    }
+    fn set_training(&mut self, _: bool) {}
+}
+
+#[test]
+fn missing_and_unexpected_tensors_are_named() {
+    let dir = TempDir::new("names");
+    let path = saved(&dir);
+
+    // Renamed parameters: the first missing one, with the file's unmatched names as a hint.
+    let mut named = Named {
+        fc1: Linear::new(2, 3, 0, &dev()).unwrap(),
+        fc2: Linear::new(3, 1, 1, &dev()).unwrap(),
+    };
+    let err = named.load_safetensors(&path).unwrap_err();
+    assert!(matches!(err, Error::MissingTensor { .. }));
+    message_has(
+        err,
+        &[
+            "mlp.safetensors",
+            "`fc1.weight`",
+            "[3, 2]",
+            "missing",
+            "`0.weight`",
+        ],
+    );
+
+    // A model with a parameter the file lacks (a bias-free layer saved, biased loaded).
+    let no_bias = Sequential::new().add(
+        LinearConfig::new(2, 3)
+            .with_bias(false)
+            .init(0, &dev())
+            .unwrap(),
+    );
+    let p2 = dir.join("no-bias.safetensors");
+    no_bias.save_safetensors(&p2).unwrap();
+    let mut biased = Sequential::new().add(Linear::new(2, 3, 0, &dev()).unwrap());
+    let err = biased.load_safetensors(&p2).unwrap_err();
+    message_has(err, &["no-bias.safetensors", "`0.bias`", "[3]", "missing"]);
+
+    // The file holds a tensor the model lacks.
+    let mut bias_free = Sequential::new().add(
+        LinearConfig::new(2, 3)
+            .with_bias(false)
+            .init(0, &dev())
+            .unwrap(),
+    );
+    let p3 = dir.join("biased.safetensors");
+    biased.save_safetensors(&p3).unwrap();
+    let err = bias_free.load_safetensors(&p3).unwrap_err();
+    assert!(matches!(err, Error::UnexpectedTensor { .. }));
+    message_has(err, &["biased.safetensors", "`0.bias`", "[3]"]);
+}
+
+/// Two children under one name: saving refuses rather than writing an ambiguous file.
+struct Clash(Linear, Linear);
+
+impl Module for Clash {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.1.forward(&self.0.forward(x)?)
+    }
+    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Tensor)) {
+        self.0.visit(prefix, f);
+        self.1.visit(prefix, f);
+    }
+    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Tensor)) {
+        self.0.visit_mut(prefix, f);
+        self.1.visit_mut(prefix, f);
+    }
+    fn set_training(&mut self, _: bool) {}
+}
+
+#[test]
+fn duplicate_names_are_refused() {
+    let dir = TempDir::new("dup");
+    let path = dir.join("dup.safetensors");
+    let m = Clash(
+        Linear::new(2, 2, 0, &dev()).unwrap(),
+        Linear::new(2, 2, 1, &dev()).unwrap(),
+    );
+    let err = weights::save_safetensors(&m, &path).unwrap_err();
+    message_has(err, &["`weight`", "twice"]);
+    assert!(!Path::new(&path).exists());
+}
+
+#[test]
+fn loads_through_a_trait_object() {
+    let dir = TempDir::new("dyn");
+    let path = saved(&dir);
+    let mut boxed: Box<dyn Module> = Box::new(mlp(5, 3, DType::F32));
+    weights::load_safetensors(boxed.as_mut(), &path).unwrap();
+    assert_eq!(values(boxed.as_ref()), values(&mlp(1, 3, DType::F32)));
+}
+
+#[test]
+fn converts_into_the_tensor_error_keeping_the_message() {
+    fn load(path: &Path) -> Result<()> {
+        mlp(1, 4, DType::F32).load_safetensors(path)?; // nn::Error -> lamina_tensor::Error
+        Ok(())
+    }
+    let dir = TempDir::new("convert");
+    let msg = load(&saved(&dir)).unwrap_err().to_string();
+    assert!(
+        msg.contains("`0.weight`") && msg.contains("[3, 2]") && msg.contains("[4, 2]"),
+        "{msg}"
+    );
+    let err = load(&dir.join("absent.safetensors")).unwrap_err();
+    assert!(matches!(err, lamina_tensor::Error::Io(_)));
+    assert!(err.to_string().contains("absent.safetensors"));
+}
