@@ -1,3 +1,4 @@
 //! Shared helpers of Lamina's example programs and of the benchmark harness.
 
 pub mod bench;
+pub mod seed;

@@ -68,3 +68,8 @@ pub mod prelude {
     pub use super::DeviceExt;
     pub use lamina_tensor::{DType, Device, Error, Result, Shape, Tensor};
 }
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -34,15 +34,16 @@ pub enum Error {
     ShapeMismatch {
         path: PathBuf,
         name: String,
-        file: Shape,
-        model: Shape,
+        /// Boxed to keep `Error` small (clippy's `result_large_err`).
+        file: Box<Shape>,
+        model: Box<Shape>,
     },
     /// A tensor has another dtype in the file than in the model (or one Lamina lacks).
     #[error("{}: tensor `{name}` (shape {shape}) has dtype {file} in the file but {model} in the model", path.display())]
     DTypeMismatch {
         path: PathBuf,
         name: String,
-        shape: Shape,
+        shape: Box<Shape>,
         file: String,
         model: String,
     },

@@ -89,8 +89,8 @@ pub fn load_safetensors<M: Module + ?Sized>(model: &mut M, path: impl AsRef<Path
             return Err(Error::ShapeMismatch {
                 path: path.to_owned(),
                 name: name.clone(),
-                file: Shape::from(view.shape()),
-                model: p.shape().clone(),
+                file: Box::new(Shape::from(view.shape())),
+                model: Box::new(p.shape().clone()),
             });
         }
         if from_st(view.dtype()) != Some(p.dtype()) {
@@ -192,7 +192,7 @@ fn dtype_mismatch(path: &Path, name: &str, view: &TensorView, model: Option<DTyp
     Error::DTypeMismatch {
         path: path.to_owned(),
         name: name.to_string(),
-        shape: Shape::from(view.shape()),
+        shape: Box::new(Shape::from(view.shape())),
         file: format!("{:?}", view.dtype()).to_lowercase(),
         model: model.map_or_else(|| "any Lamina dtype".to_string(), dtype_name),
     }

@@ -7,9 +7,9 @@ use smallvec::SmallVec;
 
 use crate::{Error, Result};
 
-/// Dims or strides, stored inline up to rank 6: creating a tensor's shape and layout
+/// Dims or strides, stored inline up to rank 4: creating a tensor's shape and layout
 /// allocates nothing, which is most of the per-op overhead of a tiny op.
-pub type DimVec = SmallVec<[usize; 6]>;
+pub type DimVec = SmallVec<[usize; 4]>;
 
 /// The extent of each dimension, outermost first. Rank 0 is a scalar.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]

@@ -172,7 +172,8 @@ macro_rules! float_num {
                             x.max(lo as $t).min(hi as $t)
                         }
                     }
-                    UnaryOp::Affine(m, a) => x.mul_add(m as $t, a as $t),
+                    // Not `mul_add`: without an FMA target feature it is a slow libm call.
+                    UnaryOp::Affine(m, a) => x * m as $t + a as $t,
                     UnaryOp::LeakyRelu(s) => {
                         if x > 0.0 {
                             x

@@ -4,7 +4,7 @@
 //! selected, expanded), broadcasting, dtypes and values, plus fixed cases for errors and
 //! formatting. A backend crate runs the whole suite with one line:
 //!
-//! ```ignore
+//! ```text
 //! lamina_tensor::conformance_tests!(Some(lamina_backend_cpu::device()), "skipped: no device");
 //! ```
 //!
@@ -155,7 +155,7 @@ impl Report {
 /// Expands to one `#[test]` per suite function, run on the device that `$device` (an
 /// `Option<Device>`) gives; `None` prints `$skip` and passes.
 ///
-/// ```ignore
+/// ```text
 /// lamina_tensor::conformance_tests!(Some(lamina_backend_cpu::device()), "skipped: no device");
 /// ```
 #[macro_export]
