@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 use lamina_tensor::hook::{self, Op, Recorder};
 use lamina_tensor::{DType, Error, Result, Shape, Tensor, TensorId};
+use smallvec::SmallVec;
 
 use crate::custom::CustomOp;
 use crate::grads::{Grads, IdMap};
@@ -26,11 +27,12 @@ pub(crate) enum EntryOp {
 pub(crate) struct Entry {
     pub op: EntryOp,
     /// Input ids; `None` for inputs this tape does not track (no gradient flows there).
-    pub inputs: Vec<Option<TensorId>>,
-    pub in_shapes: Vec<Shape>,
-    pub in_dtypes: Vec<DType>,
+    /// Inline for up to three inputs: recording an op allocates nothing for them.
+    pub inputs: SmallVec<[Option<TensorId>; 3]>,
+    pub in_shapes: SmallVec<[Shape; 3]>,
+    pub in_dtypes: SmallVec<[DType; 3]>,
     /// Saved input tensors (all of them for rules that read values, else empty).
-    pub saved_inputs: Vec<Tensor>,
+    pub saved_inputs: SmallVec<[Tensor; 3]>,
     /// The saved output, for rules that read it.
     pub saved_output: Option<Tensor>,
     pub output: TensorId,
@@ -59,19 +61,26 @@ fn is_float(d: DType) -> bool {
 }
 
 impl TapeInner {
-    /// Appends an entry if any input is tracked; returns whether it did.
-    pub(crate) fn push(&self, op: EntryOp, inputs: &[&Tensor], output: &Tensor) -> bool {
+    /// Appends an entry if any input is tracked; returns whether it did. The op is built
+    /// only then (most ops under a tape in inference code are not tracked).
+    pub(crate) fn push(
+        &self,
+        op: impl FnOnce() -> EntryOp,
+        inputs: &[&Tensor],
+        output: &Tensor,
+    ) -> bool {
         let mut st = self.state.borrow_mut();
         if !is_float(output.dtype()) {
             return false;
         }
-        let ids: Vec<Option<TensorId>> = inputs
+        let ids: SmallVec<[Option<TensorId>; 3]> = inputs
             .iter()
             .map(|t| st.tracked.contains_key(&t.id()).then(|| t.id()))
             .collect();
         if ids.iter().all(Option::is_none) {
             return false;
         }
+        let op = op();
         let (save_in, save_out) = match &op {
             EntryOp::Builtin(op) => rules::saves(op),
             EntryOp::Custom(_) => (true, true),
@@ -84,7 +93,7 @@ impl TapeInner {
             saved_inputs: if save_in {
                 inputs.iter().map(|t| (*t).clone()).collect()
             } else {
-                Vec::new()
+                SmallVec::new()
             },
             saved_output: save_out.then(|| output.clone()),
             output: output.id(),
@@ -96,14 +105,7 @@ impl TapeInner {
 
 impl Recorder for TapeInner {
     fn record(&self, op: &Op, inputs: &[&Tensor], output: &Tensor) {
-        // Cheap rejection before cloning the op.
-        {
-            let st = self.state.borrow();
-            if !inputs.iter().any(|t| st.tracked.contains_key(&t.id())) {
-                return;
-            }
-        }
-        self.push(EntryOp::Builtin(op.clone()), inputs, output);
+        self.push(|| EntryOp::Builtin(op.clone()), inputs, output);
     }
 }
 
@@ -260,7 +262,7 @@ fn sweep(state: TapeState, output: &Tensor, seed: Tensor) -> Result<Grads> {
 pub(crate) fn record_custom(op: Rc<dyn CustomOp>, inputs: &[&Tensor], output: &Tensor) {
     let tapes: Vec<Rc<TapeInner>> = ACTIVE.with(|a| a.borrow().clone());
     for t in tapes {
-        t.push(EntryOp::Custom(op.clone()), inputs, output);
+        t.push(|| EntryOp::Custom(op.clone()), inputs, output);
     }
 }
 

@@ -151,6 +151,12 @@ impl Backend for CpuBackend {
         Ok(())
     }
 
+    fn unary_assign(&self, op: UnaryOp, dst: &mut dyn Storage, dl: &Layout) -> Result<()> {
+        let d = cpu_mut(dst)?;
+        with_storage!(d, dv => ew::unary_assign(op, dv, dl));
+        Ok(())
+    }
+
     fn cmp(
         &self,
         op: CmpOp,

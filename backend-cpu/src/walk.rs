@@ -4,7 +4,7 @@
 //! outputs are split across threads through `par`, each chunk starting its walk at an
 //! arbitrary linear index.
 
-use lamina_tensor::Layout;
+use lamina_tensor::{DimVec, Layout};
 
 use crate::par;
 
@@ -12,8 +12,8 @@ use crate::par;
 /// dense in each other for *every* layout (so a contiguous add of two `[64, 128]` tensors
 /// is one run of 8192).
 pub struct Walk<const N: usize> {
-    dims: Vec<usize>,
-    strides: [Vec<usize>; N],
+    dims: DimVec,
+    strides: [DimVec; N],
     offsets: [usize; N],
     len: usize,
 }
@@ -23,8 +23,8 @@ impl<const N: usize> Walk<N> {
     pub fn new(layouts: [&Layout; N]) -> Self {
         let shape = layouts[0].dims();
         debug_assert!(layouts.iter().all(|l| l.dims() == shape));
-        let mut dims: Vec<usize> = Vec::with_capacity(shape.len());
-        let mut strides: [Vec<usize>; N] = std::array::from_fn(|_| Vec::with_capacity(shape.len()));
+        let mut dims = DimVec::new();
+        let mut strides: [DimVec; N] = std::array::from_fn(|_| DimVec::new());
         for (i, &d) in shape.iter().enumerate() {
             if d == 1 {
                 continue;
@@ -88,7 +88,7 @@ impl<const N: usize> Walk<N> {
         let inner = self.dims[rank - 1];
         let inner_strides: [usize; N] = std::array::from_fn(|k| self.strides[k][rank - 1]);
         // Unravel `start` into a multi-index over the merged dims.
-        let mut idx = vec![0usize; rank];
+        let mut idx: DimVec = smallvec::smallvec![0usize; rank];
         let mut rem = start;
         for d in (0..rank).rev() {
             idx[d] = rem % self.dims[d];

@@ -3,22 +3,21 @@
 //! same order as PyTorch's CPU kernels so trajectories agree to rounding. Each writes into
 //! the target's own storage through `binary_assign`; the right-hand side is a temporary.
 //!
-//! Scalars enter as rank-0 tensors of the operand's dtype, broadcast by a binary op, rather
-//! than through `UnaryOp::Affine` (`mul_scalar`): this rounds an f32 operand's scalar to
-//! f32 first, as PyTorch does, and measured ~20x faster on the CPU backend (whose `Affine`
-//! kernel calls `f32::mul_add`, a libm call without FMA enabled).
+//! Scalar multiplies and adds go through `UnaryOp::Affine`, which rounds the scalar to the
+//! operand's dtype first (`x * (s as f32) + 0`), exactly as PyTorch's `mul_(s)`/`add_(s)`;
+//! the in-place ones run in place with no temporary. Division keeps a true division by a
+//! rank-0 tensor (multiplying by `1 / c` can round differently).
 
-use lamina_tensor::{BinaryOp, Result, Tensor};
+use lamina_tensor::{BinaryOp, Result, Tensor, UnaryOp};
 
 /// `x s`, with `s` in `x`'s dtype.
 pub(crate) fn mul_s(x: &Tensor, s: f64) -> Result<Tensor> {
-    x.binary(&x.scalar_like(s)?, BinaryOp::Mul)
+    x.affine(s, 0.0)
 }
 
 /// `t = t + s`
 pub(crate) fn add_s_(t: &mut Tensor, s: f64) -> Result<()> {
-    let s = t.scalar_like(s)?;
-    t.binary_assign(&s, BinaryOp::Add)
+    t.unary_assign(UnaryOp::Affine(1.0, s))
 }
 
 /// `t = t / c`, a true division (`div_scalar` multiplies by `1 / c`, which can round
@@ -30,8 +29,7 @@ pub(crate) fn div_s_(t: &mut Tensor, c: f64) -> Result<()> {
 
 /// `t = s t`
 pub(crate) fn scale_(t: &mut Tensor, s: f64) -> Result<()> {
-    let s = t.scalar_like(s)?;
-    t.binary_assign(&s, BinaryOp::Mul)
+    t.unary_assign(UnaryOp::Affine(s, 0.0))
 }
 
 /// `t = t + alpha a`

@@ -85,6 +85,8 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         rhs: &dyn Storage,
         rhs_layout: &Layout,
     ) -> Result<()>;
+    /// `dst = op(dst)` in place (optimizer updates).
+    fn unary_assign(&self, op: UnaryOp, dst: &mut dyn Storage, dst_layout: &Layout) -> Result<()>;
     /// A `U32` mask: 1 where `lhs op rhs`.
     fn cmp(
         &self,

@@ -11,7 +11,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use crate::{BinaryOp, DType, ReduceOp, Tensor, UnaryOp};
+use crate::{BinaryOp, DType, DimVec, ReduceOp, Tensor, UnaryOp};
 
 /// A differentiable primitive as recorded: enough to write its backward rule.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,7 +25,7 @@ pub enum Op {
     /// `axes` sorted; the output keeps them iff `keepdim`.
     Reduce {
         op: ReduceOp,
-        axes: Vec<usize>,
+        axes: DimVec,
         keepdim: bool,
     },
     /// Inputs: lhs, rhs, with PyTorch's matmul promotion of 1-D operands.

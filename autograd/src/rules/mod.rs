@@ -65,7 +65,7 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<Vec<Option<Tensor>>>
     let ctx = Ctx { entry };
     let grads = match &entry.op {
         EntryOp::Custom(op) => {
-            let inputs: Vec<Tensor> = entry.saved_inputs.clone();
+            let inputs: Vec<Tensor> = entry.saved_inputs.to_vec();
             let out = ctx.output().clone();
             let gs = op.backward(&inputs, &out, g)?;
             crate::custom::check_grads(op.name(), &entry.in_shapes, gs)?

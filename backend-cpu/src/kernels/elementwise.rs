@@ -5,7 +5,7 @@
 
 use lamina_tensor::{BinaryOp, CmpOp, Layout, UnaryOp};
 
-use super::num::Num;
+use super::num::{map_inplace_generic, Num};
 use crate::alloc::PoolVec;
 use crate::par;
 use crate::walk::Walk;
@@ -128,6 +128,20 @@ pub fn unary<T: Num>(op: UnaryOp, x: &[T], layout: &Layout) -> PoolVec<T> {
         }
     });
     out
+}
+
+/// `x = op(x)` in place over the tensor's layout.
+pub fn unary_assign<T: Num>(op: UnaryOp, x: &mut [T], layout: &Layout) {
+    if let Some(r) = layout.contiguous_range() {
+        par::for_each_chunk_mut(&mut x[r], 1024, |_, chunk| map_inplace_generic(op, chunk));
+        return;
+    }
+    let walk = Walk::new([layout]);
+    walk.runs(0, walk.len(), |_, [o], [s], n| {
+        for i in 0..n {
+            x[o + i * s] = T::unary(op, x[o + i * s]);
+        }
+    });
 }
 
 pub fn binary<T: Num>(op: BinaryOp, a: &[T], al: &Layout, b: &[T], bl: &Layout) -> PoolVec<T> {

@@ -59,6 +59,19 @@ pub fn map_slice_generic<T: Num>(op: UnaryOp, x: &[T], y: &mut [T]) {
     Powf(p), Clamp(a, b), Affine(m, c), LeakyRelu(s))
 }
 
+/// `x[i] = op(x[i])` in place (the SIMD kernels need distinct input and output, so this
+/// is the portable loop, monomorphised per op like `map_slice_generic`).
+pub fn map_inplace_generic<T: Num>(op: UnaryOp, x: &mut [T]) {
+    dispatch_unary!(T, op, f => {
+        for v in x.iter_mut() {
+            *v = f(*v);
+        }
+    };
+    Neg, Abs, Exp, Log, Log1p, Sqrt, Rsqrt, Sin, Cos, Tanh, Sigmoid, Relu, Gelu, GeluTanh, Silu, Erf,
+    Square, Recip, Sign;
+    Powf(p), Clamp(a, b), Affine(m, c), LeakyRelu(s))
+}
+
 macro_rules! float_num {
     ($t:ident, $map:expr) => {
         impl Num for $t {

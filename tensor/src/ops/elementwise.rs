@@ -242,10 +242,11 @@ impl Tensor {
                 dtype,
             });
         }
-        // Computed out of place, then copied into this tensor's own storage: one code path
-        // for every backend, and the storage (and id) stay the parameter's.
-        let value = hook::paused(|| self.unary(op))?;
-        self.assign(&value)
+        self.check_writable(op.name())?;
+        let device = self.device().clone();
+        let (dst, dl) = self.storage_mut()?;
+        let dl = dl.clone();
+        device.backend().unary_assign(op, dst, &dl)
     }
 
     /// In place: copies `src`'s values (broadcast to self's shape, same dtype) into this

@@ -3,7 +3,7 @@
 
 use crate::hook::{self, Op};
 use crate::shape::{resolve_dim, resolve_dims};
-use crate::{Dims, Error, Layout, ReduceOp, Result, Shape, Tensor};
+use crate::{DimVec, Dims, Error, Layout, ReduceOp, Result, Shape, Tensor};
 
 impl Tensor {
     /// Resolves `dims` for a reduction: empty means every axis.
@@ -87,7 +87,7 @@ impl Tensor {
             hook::record(
                 || Op::Reduce {
                     op,
-                    axes: axes.to_vec(),
+                    axes: DimVec::from_slice(axes),
                     keepdim: true,
                 },
                 &[self],
