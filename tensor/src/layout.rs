@@ -6,11 +6,23 @@ use crate::shape::{resolve_dim, DimVec};
 use crate::{Error, Result, Shape};
 
 /// Shape, strides (in elements, may be 0 for broadcast dims) and start offset.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Layout {
     shape: Shape,
     strides: DimVec,
     offset: usize,
+}
+
+// A slice copy rather than SmallVec's generic `extend` (see `Shape`'s `Clone`).
+impl Clone for Layout {
+    #[inline]
+    fn clone(&self) -> Self {
+        Layout {
+            shape: self.shape.clone(),
+            strides: DimVec::from_slice(&self.strides),
+            offset: self.offset,
+        }
+    }
 }
 
 impl Layout {
@@ -237,7 +249,7 @@ impl Layout {
         dims[dim] = len;
         Ok(Layout {
             shape: Shape::from(dims),
-            strides: self.strides.clone(),
+            strides: DimVec::from_slice(&self.strides),
             offset: if len == 0 {
                 self.offset
             } else {
@@ -249,7 +261,7 @@ impl Layout {
     /// Removes a size-1 dimension.
     pub fn squeeze(&self, dim: usize) -> Layout {
         let mut dims = DimVec::from_slice(self.dims());
-        let mut strides = self.strides.clone();
+        let mut strides = DimVec::from_slice(&self.strides);
         if dims[dim] == 1 {
             dims.remove(dim);
             strides.remove(dim);
@@ -264,7 +276,7 @@ impl Layout {
     /// Inserts a size-1 dimension at `dim` (`0..=rank`).
     pub fn unsqueeze(&self, dim: usize) -> Layout {
         let mut dims = DimVec::from_slice(self.dims());
-        let mut strides = self.strides.clone();
+        let mut strides = DimVec::from_slice(&self.strides);
         let stride = if dim < dims.len() {
             dims[dim] * strides[dim]
         } else {
@@ -369,7 +381,7 @@ impl Layout {
     /// Swaps two dimensions.
     pub fn transpose(&self, d0: usize, d1: usize) -> Layout {
         let mut dims = DimVec::from_slice(self.dims());
-        let mut strides = self.strides.clone();
+        let mut strides = DimVec::from_slice(&self.strides);
         dims.swap(d0, d1);
         strides.swap(d0, d1);
         Layout {
@@ -382,7 +394,7 @@ impl Layout {
     /// The layout of element `idx` along `dim` with that dimension removed.
     pub fn select(&self, dim: usize, idx: usize) -> Layout {
         let mut dims = DimVec::from_slice(self.dims());
-        let mut strides = self.strides.clone();
+        let mut strides = DimVec::from_slice(&self.strides);
         let offset = self.offset + idx * strides[dim];
         dims.remove(dim);
         strides.remove(dim);

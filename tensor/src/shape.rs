@@ -12,8 +12,17 @@ use crate::{Error, Result};
 pub type DimVec = SmallVec<[usize; 4]>;
 
 /// The extent of each dimension, outermost first. Rank 0 is a scalar.
-#[derive(Clone, PartialEq, Eq, Hash, Default)]
+#[derive(PartialEq, Eq, Hash, Default)]
 pub struct Shape(DimVec);
+
+// SmallVec's own `clone` goes through a generic `extend`; a slice copy is several times
+// cheaper, and shapes are cloned on every op.
+impl Clone for Shape {
+    #[inline]
+    fn clone(&self) -> Self {
+        Shape(DimVec::from_slice(&self.0))
+    }
+}
 
 impl Shape {
     pub fn new(dims: Vec<usize>) -> Self {
