@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use lamina_tensor::{
-    Backend, BinaryOp, CmpOp, DType, Error, HostData, Layout, MatmulSpec, ReduceOp, Result,
-    Storage, StorageRef, UnaryOp,
+    AdamStep, Backend, BinaryOp, CmpOp, DType, Error, HostData, Layout, MatmulSpec, ReduceOp,
+    Result, Storage, StorageRef, UnaryOp,
 };
 
 use crate::kernels::num::AsPrim;
-use crate::kernels::{elementwise as ew, index, matmul, reduce};
+use crate::kernels::{elementwise as ew, index, matmul, optim, reduce};
 use crate::storage::{with_storage, CpuElem, CpuStorage};
 
 /// The CPU backend (stateless: its buffers come from the process-wide caching
@@ -316,6 +316,39 @@ impl Backend for CpuBackend {
             (CpuStorage::F32(yv), CpuStorage::F32(gv)) => Some(wrap(CpuStorage::F32(
                 reduce::softmax_backward_rows_f32(&yv[yr], &gv[gr], row, log),
             ))),
+            _ => None,
+        }
+    }
+
+    fn adam_update(
+        &self,
+        param: &mut dyn Storage,
+        pl: &Layout,
+        grad: &dyn Storage,
+        gl: &Layout,
+        m: &mut dyn Storage,
+        v: &mut dyn Storage,
+        step: &AdamStep,
+    ) -> Option<Result<()>> {
+        let g = cpu(grad).ok()?;
+        let (pr, gr) = (pl.contiguous_range()?, gl.contiguous_range()?);
+        let p = cpu_mut(param).ok()?;
+        // The moments are fresh contiguous tensors of the parameter's shape, offset 0.
+        let n = pr.len();
+        macro_rules! run {
+            ($t:ty, $pv:expr, $gv:expr) => {{
+                let mv = <$t as CpuElem>::slice_mut(cpu_mut(m).ok()?)?;
+                let vv = <$t as CpuElem>::slice_mut(cpu_mut(v).ok()?)?;
+                if mv.len() < n || vv.len() < n {
+                    return None;
+                }
+                optim::adam_update::<$t>(&mut $pv[pr], &$gv[gr], &mut mv[..n], &mut vv[..n], step);
+                Some(Ok(()))
+            }};
+        }
+        match (p, g) {
+            (CpuStorage::F32(pv), CpuStorage::F32(gv)) => run!(f32, pv, gv),
+            (CpuStorage::F64(pv), CpuStorage::F64(gv)) => run!(f64, pv, gv),
             _ => None,
         }
     }

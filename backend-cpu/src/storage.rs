@@ -53,6 +53,7 @@ impl CpuStorage {
 /// Typed access to a `CpuStorage` variant.
 pub trait CpuElem: lamina_tensor::Element {
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
+    fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
     fn wrap(v: PoolVec<Self>) -> CpuStorage;
 }
 
@@ -60,6 +61,12 @@ macro_rules! cpu_elem {
     ($t:ty, $variant:ident) => {
         impl CpuElem for $t {
             fn slice(s: &CpuStorage) -> Option<&[Self]> {
+                match s {
+                    CpuStorage::$variant(v) => Some(v),
+                    _ => None,
+                }
+            }
+            fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
                 match s {
                     CpuStorage::$variant(v) => Some(v),
                     _ => None,

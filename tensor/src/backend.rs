@@ -40,6 +40,23 @@ pub struct MatmulSpec {
     pub n: usize,
 }
 
+/// One Adam step's scalars, for the fused update (`Backend::adam_update`).
+///
+/// Per element, in the tensors' dtype and in exactly the order of PyTorch's single-tensor
+/// Adam (so the fused and composite paths agree bit for bit): `d = g - m`;
+/// `m = m + w d` if `w = 1 - β1 < 0.5`, else `g - (1 - w) d`; `v = β2 v + ((1 - β2) g) g`;
+/// `denom = sqrt(v) / bc2_sqrt + eps`; `p = p + (-step_size m) / denom`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamStep {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// `lr / (1 - β1^t)`.
+    pub step_size: f64,
+    /// `sqrt(1 - β2^t)`.
+    pub bc2_sqrt: f64,
+}
+
 /// The primitive kernels of one device.
 ///
 /// Outputs are fresh contiguous storages unless the method writes into `dst`.
@@ -191,6 +208,23 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         _dy_layout: &Layout,
         _log: bool,
     ) -> Option<Result<StorageRef>> {
+        None
+    }
+
+    /// A fused Adam step on contiguous same-shape `param`, `grad`, `m`, `v` (see
+    /// [`AdamStep`]); `None` when the backend has no fused kernel (the optimizer then runs
+    /// the composite).
+    #[allow(clippy::too_many_arguments)]
+    fn adam_update(
+        &self,
+        _param: &mut dyn Storage,
+        _param_layout: &Layout,
+        _grad: &dyn Storage,
+        _grad_layout: &Layout,
+        _m: &mut dyn Storage,
+        _v: &mut dyn Storage,
+        _step: &AdamStep,
+    ) -> Option<Result<()>> {
         None
     }
 

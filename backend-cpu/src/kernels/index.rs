@@ -44,6 +44,16 @@ pub fn index_select<T: Num>(
     if out.is_empty() {
         return Ok(out);
     }
+    // Rows of a contiguous tensor (embedding lookups, batch gathers): one slice copy each.
+    if let (0, Some(r)) = (dim, layout.contiguous_range()) {
+        let row = r.len().checked_div(size).unwrap_or(0);
+        for (i, &id) in ids.iter().enumerate() {
+            let id = check("index_select", id, dim, size)?;
+            let src = r.start + id * row;
+            out[i * row..(i + 1) * row].copy_from_slice(&x[src..src + row]);
+        }
+        return Ok(out);
+    }
     for (i, &id) in ids.iter().enumerate() {
         let id = check("index_select", id, dim, size)?;
         let src = layout.narrow(dim, id, 1)?;

@@ -4,4 +4,5 @@ pub mod elementwise;
 pub mod index;
 pub mod matmul;
 pub mod num;
+pub mod optim;
 pub mod reduce;

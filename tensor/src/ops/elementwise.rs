@@ -263,6 +263,42 @@ impl Tensor {
         device.backend().copy_strided(src.storage(), &sl, dst, &dl)
     }
 
+    /// A fused in-place Adam step of this parameter with gradient `grad` and moments `m`,
+    /// `v` (see [`crate::AdamStep`]). Returns `Ok(false)` without touching anything when the
+    /// backend has no fused kernel or the operands are not all contiguous with the same
+    /// shape and dtype; the caller then runs the composite update.
+    pub fn adam_update_(
+        &mut self,
+        grad: &Tensor,
+        m: &mut Tensor,
+        v: &mut Tensor,
+        step: &crate::AdamStep,
+    ) -> Result<bool> {
+        let same = |t: &Tensor| {
+            t.shape() == self.shape() && t.dtype() == self.dtype() && t.is_contiguous()
+        };
+        if !(self.is_contiguous() && same(grad) && same(m) && same(v))
+            || self.device() != grad.device()
+            || self.device() != m.device()
+            || self.device() != v.device()
+            || !self.dtype().is_float()
+        {
+            return Ok(false);
+        }
+        let device = self.device().clone();
+        let (ms, _) = m.storage_mut()?;
+        let (vs, _) = v.storage_mut()?;
+        let (ps, pl) = self.storage_mut()?;
+        let pl = pl.clone();
+        match device
+            .backend()
+            .adam_update(ps, &pl, grad.storage(), grad.layout(), ms, vs, step)
+        {
+            Some(r) => r.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Errors if several elements share storage (an expanded view): PyTorch refuses such
     /// in-place writes too.
     fn check_writable(&self, op: &'static str) -> Result<()> {
