@@ -246,34 +246,46 @@ impl Adam {
     }
 }
 
-impl Optimizer for Adam {
-    fn name(&self) -> &'static str {
-        "Adam"
-    }
+/// The `Optimizer` impl shared by `Adam` and `AdamW`: both are a `rule()` over `slots`
+/// with their config's learning rate.
+macro_rules! adam_optimizer {
+    ($ty:ident, $name:literal) => {
+        impl Optimizer for $ty {
+            fn name(&self) -> &'static str {
+                $name
+            }
 
-    fn step_grads(&mut self, params: &mut [&mut Tensor], grads: &[Option<&Tensor>]) -> Result<()> {
-        no_grad(|| self.rule().step(&mut self.slots, params, grads))
-    }
+            fn step_grads(
+                &mut self,
+                params: &mut [&mut Tensor],
+                grads: &[Option<&Tensor>],
+            ) -> Result<()> {
+                no_grad(|| self.rule().step(&mut self.slots, params, grads))
+            }
 
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
+            fn learning_rate(&self) -> f64 {
+                self.config.lr
+            }
 
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
+            fn set_learning_rate(&mut self, lr: f64) {
+                self.config.lr = lr;
+            }
 
-    fn state(&self) -> Result<OptimizerState> {
-        self.rule().state(&self.slots)
-    }
+            fn state(&self) -> Result<OptimizerState> {
+                self.rule().state(&self.slots)
+            }
 
-    fn load_state(&mut self, state: OptimizerState) -> Result<()> {
-        self.config.lr = self
-            .rule()
-            .load("Adam::load_state", &mut self.slots, state)?;
-        Ok(())
-    }
+            fn load_state(&mut self, state: OptimizerState) -> Result<()> {
+                self.config.lr =
+                    self.rule()
+                        .load(concat!($name, "::load_state"), &mut self.slots, state)?;
+                Ok(())
+            }
+        }
+    };
 }
+
+adam_optimizer!(Adam, "Adam");
 
 /// AdamW (PyTorch `AdamW`): Adam with decoupled weight decay. Per step `t`, with `g` the
 /// gradient (`g + l1 sign(p)` when L1 is on):
@@ -323,31 +335,4 @@ impl AdamW {
     }
 }
 
-impl Optimizer for AdamW {
-    fn name(&self) -> &'static str {
-        "AdamW"
-    }
-
-    fn step_grads(&mut self, params: &mut [&mut Tensor], grads: &[Option<&Tensor>]) -> Result<()> {
-        no_grad(|| self.rule().step(&mut self.slots, params, grads))
-    }
-
-    fn learning_rate(&self) -> f64 {
-        self.config.lr
-    }
-
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.config.lr = lr;
-    }
-
-    fn state(&self) -> Result<OptimizerState> {
-        self.rule().state(&self.slots)
-    }
-
-    fn load_state(&mut self, state: OptimizerState) -> Result<()> {
-        self.config.lr = self
-            .rule()
-            .load("AdamW::load_state", &mut self.slots, state)?;
-        Ok(())
-    }
-}
+adam_optimizer!(AdamW, "AdamW");
