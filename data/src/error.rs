@@ -53,6 +53,16 @@ pub enum Error {
     /// Serialising or deserialising a fitted transform or a state failed.
     #[error("{what}: {msg}")]
     Serde { what: &'static str, msg: String },
+    /// Code run by a `DataLoader` (a data set, a batch transform) panicked; `msg` is the
+    /// panic message. Arrives wrapped in [`Error::Worker`].
+    #[error("panicked: {msg}")]
+    Panic { msg: String },
+    /// The operating system refused to start a `DataLoader` worker thread.
+    #[error("cannot start data loader worker {worker}: {source}")]
+    Spawn {
+        worker: usize,
+        source: std::io::Error,
+    },
 }
 
 /// `Result` with [`Error`].

@@ -20,12 +20,21 @@ pub mod loader;
 pub mod metrics;
 pub mod sampler;
 pub mod split;
+pub use dataset::{Batch, Dataset, MapDataset, Sample, Subset, TensorDataset};
+pub use loader::{DataLoader, Epoch, LoaderConfig};
+pub use metrics::{accuracy, argmax_rows, labels_of, roc_auc, ConfusionMatrix, MeanStd};
+pub use sampler::Sampler;
+pub use split::{train_test_split, train_val_test_split, Fold, KFold, Split, StratifiedKFold};
 
 // Files and transforms.
 pub mod idx;
 pub mod tabular;
 pub mod text;
 pub mod transform;
+pub use idx::{read_idx, read_idx_prefix, IdxArray, IdxData, Mnist, MnistSplit};
+pub use tabular::{parse_csv, read_csv, CsvOptions, LabelColumn, Missing, Table};
+pub use text::{read_text, CharVocab};
+pub use transform::{Augment, Imputer, MinMaxScale, Standardize};
 
 pub use error::{Error, Result};
 pub use rng::Rng;
