@@ -3,7 +3,9 @@
 //! offers `Device::cpu()`, `Device::cuda(i)` and `Device::best()` through [`DeviceExt`].
 //!
 //! Features: `cpu` (default) builds the CPU backend; `cuda` the CUDA backend, which loads
-//! the driver at run time (so it builds on machines without CUDA).
+//! the driver at run time (so it builds on machines without CUDA); `train` (default) the
+//! training loop, `lamina::train`, whose progress bar and plots bring heavier
+//! dependencies.
 //!
 //! ```
 //! use lamina::prelude::*;
@@ -18,6 +20,10 @@ pub use lamina_data as data;
 pub use lamina_nn as nn;
 pub use lamina_optim as optim;
 pub use lamina_tensor as tensor;
+/// The training loop (feature `train`, on by default): `Trainer`, early stopping,
+/// checkpoints, history CSV and plot.
+#[cfg(feature = "train")]
+pub use lamina_train as train;
 
 #[cfg(feature = "cpu")]
 pub use lamina_backend_cpu as backend_cpu;
