@@ -23,9 +23,9 @@ impl Rng {
 
     /// An independent stream for a sub-task, e.g. `Rng::derive(seed, &[epoch, batch])`.
     pub fn derive(seed: u64, path: &[u64]) -> Self {
-        let seed = path
-            .iter()
-            .fold(mix64(seed), |s, &p| mix64(s ^ mix64(p.wrapping_add(0x5851_F42D))));
+        let seed = path.iter().fold(mix64(seed), |s, &p| {
+            mix64(s ^ mix64(p.wrapping_add(0x5851_F42D)))
+        });
         Rng::new(seed)
     }
 
