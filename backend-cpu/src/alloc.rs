@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// Buffers whose capacity is at least this many bytes are pooled on drop (1 MiB).
-pub const POOL_MIN_BYTES: usize = 1 << 20;
+pub const POOL_MIN_BYTES: usize = 64 << 10;
 
 /// Default bound on the bytes the pool keeps cached (1 GiB).
 pub const DEFAULT_CACHE_LIMIT: usize = 1 << 30;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use lamina_tensor::{
     AdamStep, Backend, BinaryOp, CmpOp, DType, Error, HostData, Layout, MatmulSpec, ReduceOp,
-    Result, Storage, StorageRef, UnaryOp,
+    Result, SgdStep, Storage, StorageRef, UnaryOp,
 };
 
 use crate::kernels::num::AsPrim;
@@ -343,6 +343,37 @@ impl Backend for CpuBackend {
                     return None;
                 }
                 optim::adam_update::<$t>(&mut $pv[pr], &$gv[gr], &mut mv[..n], &mut vv[..n], step);
+                Some(Ok(()))
+            }};
+        }
+        match (p, g) {
+            (CpuStorage::F32(pv), CpuStorage::F32(gv)) => run!(f32, pv, gv),
+            (CpuStorage::F64(pv), CpuStorage::F64(gv)) => run!(f64, pv, gv),
+            _ => None,
+        }
+    }
+
+    fn sgd_update(
+        &self,
+        param: &mut dyn Storage,
+        pl: &Layout,
+        grad: &dyn Storage,
+        gl: &Layout,
+        buf: &mut dyn Storage,
+        step: &SgdStep,
+    ) -> Option<Result<()>> {
+        let g = cpu(grad).ok()?;
+        let (pr, gr) = (pl.contiguous_range()?, gl.contiguous_range()?);
+        let p = cpu_mut(param).ok()?;
+        // The buffer is a fresh contiguous tensor of the parameter's shape, offset 0.
+        let n = pr.len();
+        macro_rules! run {
+            ($t:ty, $pv:expr, $gv:expr) => {{
+                let bv = <$t as CpuElem>::slice_mut(cpu_mut(buf).ok()?)?;
+                if bv.len() < n {
+                    return None;
+                }
+                optim::sgd_update::<$t>(&mut $pv[pr], &$gv[gr], &mut bv[..n], step);
                 Some(Ok(()))
             }};
         }

@@ -38,7 +38,10 @@ use lamina_tensor::Device;
 pub fn device() -> Device {
     static DEVICE: OnceLock<Device> = OnceLock::new();
     DEVICE
-        .get_or_init(|| Device::new(Arc::new(CpuBackend)))
+        .get_or_init(|| {
+            par::adopt_main_thread();
+            Device::new(Arc::new(CpuBackend))
+        })
         .clone()
 }
 

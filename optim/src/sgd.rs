@@ -2,7 +2,7 @@
 //! decay: PyTorch's `torch.optim.SGD`, formula for formula.
 
 use lamina_autograd::no_grad;
-use lamina_tensor::{Error, Result, Tensor};
+use lamina_tensor::{Error, Result, SgdStep, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::ops::{add_, mul_s, scale_};
@@ -112,6 +112,25 @@ impl Optimizer for Sgd {
             let c = &self.config;
             for (i, (p, g)) in params.iter_mut().zip(grads).enumerate() {
                 let Some(g) = g else { continue };
+                // Fused path: one pass over parameter, gradient and buffer once the buffer
+                // exists (the first step initialises it from the gradient, below).
+                if c.momentum != 0.0 && c.l1 == 0.0 {
+                    if let Some(slot) = self.slots.existing_mut(i) {
+                        if let [buf] = slot.buffers.as_mut_slice() {
+                            let fused = SgdStep {
+                                lr: c.lr,
+                                momentum: c.momentum,
+                                dampening: c.dampening,
+                                weight_decay: c.weight_decay,
+                                nesterov: c.nesterov,
+                            };
+                            if p.sgd_update_(g, buf, &fused)? {
+                                slot.step += 1;
+                                continue;
+                            }
+                        }
+                    }
+                }
                 let mut g = penalised_grad(p, g, c.l1, c.weight_decay)?;
                 // The buffer starts as a copy of the first gradient (PyTorch's
                 // `torch.clone(grad)`), hence the init from `g`.

@@ -270,6 +270,15 @@ impl Slots {
         }
     }
 
+    /// The live state of parameter `index`, if it has been built already (not loaded state
+    /// still waiting for its first step).
+    pub fn existing_mut(&mut self, index: usize) -> Option<&mut Slot> {
+        match self.entries.get_mut(index) {
+            Some(Entry::Live(slot)) => Some(slot),
+            _ => None,
+        }
+    }
+
     /// The state in its serialisable form; `names` label the live buffers.
     pub fn export(&self, names: &[&'static str]) -> Result<Vec<Option<ParamState>>> {
         self.entries

@@ -57,6 +57,23 @@ pub struct AdamStep {
     pub bc2_sqrt: f64,
 }
 
+/// One SGD-with-momentum step's scalars, for the fused update (`Backend::sgd_update`).
+///
+/// Per element, in the tensors' dtype and in exactly the order of the composite update
+/// (PyTorch's single-tensor SGD), so both paths agree bit for bit:
+/// `d = g + (wd p + 0)` if `weight_decay != 0`;
+/// `buf = (μ buf + 0) + d` if `dampening == 0`, else `(μ buf + 0) + ((1 - τ) d + 0)`;
+/// `u = d + (μ buf + 0)` (Nesterov) or `u = buf`; `p = p + (-lr u + 0)`.
+/// (The `+ 0` terms are the composite's scalar maps `x s + 0`, which turn -0 into +0.)
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdStep {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+}
+
 /// The primitive kernels of one device.
 ///
 /// Outputs are fresh contiguous storages unless the method writes into `dst`.
@@ -224,6 +241,20 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         _m: &mut dyn Storage,
         _v: &mut dyn Storage,
         _step: &AdamStep,
+    ) -> Option<Result<()>> {
+        None
+    }
+
+    /// A fused SGD-with-momentum step on contiguous same-shape `param`, `grad` and momentum
+    /// buffer `buf` (see [`SgdStep`]); `None` when the backend has no fused kernel.
+    fn sgd_update(
+        &self,
+        _param: &mut dyn Storage,
+        _param_layout: &Layout,
+        _grad: &dyn Storage,
+        _grad_layout: &Layout,
+        _buf: &mut dyn Storage,
+        _step: &SgdStep,
     ) -> Option<Result<()>> {
         None
     }

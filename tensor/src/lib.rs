@@ -25,7 +25,7 @@ mod tensor;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use backend::{AdamStep, Backend, MatmulSpec, Storage, StorageRef};
+pub use backend::{AdamStep, Backend, MatmulSpec, SgdStep, Storage, StorageRef};
 pub use device::Device;
 pub use dtype::{DType, Element, HostData};
 pub use error::{Error, Result};

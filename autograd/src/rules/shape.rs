@@ -30,18 +30,35 @@ pub(super) fn matmul(ctx: &Ctx, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
     }
     let g2 = g.reshape(gd)?;
     let ga = if ctx.wants(0) {
-        let full = g2.matmul(&b2.transpose(-1, -2)?)?;
+        let full = if is_column_major(&a2) && b2.rank() == 2 && g2.rank() == 2 {
+            b2.matmul(&g2.t()?)?.t()?
+        } else {
+            g2.matmul(&b2.transpose(-1, -2)?)?
+        };
         Some(sum_to(&full, a2.shape())?.reshape(a.shape())?)
     } else {
         None
     };
     let gb = if ctx.wants(1) {
-        let full = a2.transpose(-1, -2)?.matmul(&g2)?;
+        // A column-major operand (a transposed parameter: `Linear` multiplies by `W^T`)
+        // gets its gradient column-major too, as `(g^T a)^T`: the same numbers, and the
+        // transpose rule then hands the parameter a contiguous gradient instead of a
+        // strided view that every optimizer pass would have to walk.
+        let full = if is_column_major(&b2) && a2.rank() == 2 && g2.rank() == 2 {
+            g2.t()?.matmul(&a2)?.t()?
+        } else {
+            a2.transpose(-1, -2)?.matmul(&g2)?
+        };
         Some(sum_to(&full, b2.shape())?.reshape(b.shape())?)
     } else {
         None
     };
     Ok(vec![ga, gb])
+}
+
+/// A rank-2 tensor whose transpose is contiguous (and which is not itself contiguous).
+fn is_column_major(t: &Tensor) -> bool {
+    t.rank() == 2 && !t.is_contiguous() && t.t().is_ok_and(|tt| tt.is_contiguous())
 }
 
 /// Zeros of `shape` with `g` placed at `start` along `dim` (the adjoint of `narrow`).

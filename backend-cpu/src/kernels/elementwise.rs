@@ -105,6 +105,23 @@ fn map2<T: Num, U: Send + Copy>(
     });
 }
 
+/// `out[i] = f(a[i], b[i])`, out of line so that each op keeps its own vector loop (see
+/// `num::map_loop`).
+#[inline(never)]
+fn zip_loop<T: Copy, F: Fn(T, T) -> T>(a: &[T], b: &[T], out: &mut [T], f: F) {
+    for ((y, &u), &v) in out.iter_mut().zip(a).zip(b) {
+        *y = f(u, v);
+    }
+}
+
+/// `d[i] = f(d[i], b[i])`, out of line like [`zip_loop`].
+#[inline(never)]
+fn zip_assign_loop<T: Copy, F: Fn(T, T) -> T>(d: &mut [T], b: &[T], f: F) {
+    for (y, &v) in d.iter_mut().zip(b) {
+        *y = f(*y, v);
+    }
+}
+
 /// Generic over every dtype through `Num` (f32 transcendental maps go to `simd` there).
 pub fn unary<T: Num>(op: UnaryOp, x: &[T], layout: &Layout) -> PoolVec<T> {
     // Contiguous input: one slice map, no walk set-up (this is the per-op overhead path).
@@ -151,9 +168,7 @@ pub fn binary<T: Num>(op: BinaryOp, a: &[T], al: &Layout, b: &[T], bl: &Layout) 
         let (xa, xb) = (&a[ra], &b[rb]);
         dispatch_binary!(T, op, f => par::for_each_chunk_mut(&mut out, 1024, |start, o| {
             let n = o.len();
-            for ((y, &u), &v) in o.iter_mut().zip(&xa[start..start + n]).zip(&xb[start..start + n]) {
-                *y = f(u, v);
-            }
+            zip_loop(&xa[start..start + n], &xb[start..start + n], o, f);
         }));
         return out;
     }
@@ -176,6 +191,15 @@ fn assign_with<T: Num>(
     bl: &Layout,
     f: impl Fn(T, T) -> T + Sync + Send,
 ) {
+    if let (Some(range), Some(rb)) = (dl.contiguous_range(), bl.contiguous_range()) {
+        if rb.len() == range.len() {
+            let (d, b) = (&mut dst[range], &b[rb]);
+            par::for_each_chunk_mut(d, 1024, |start, o| {
+                zip_assign_loop(o, &b[start..start + o.len()], &f);
+            });
+            return;
+        }
+    }
     if let Some(range) = dl.contiguous_range() {
         let contiguous = Layout::contiguous(dl.shape().clone());
         let walk = Walk::new([&contiguous, bl]);

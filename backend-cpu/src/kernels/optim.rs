@@ -2,7 +2,7 @@
 //! ~15 passes (and temporaries) of the composite, with the same arithmetic in the same
 //! order, so both paths give identical results.
 
-use lamina_tensor::AdamStep;
+use lamina_tensor::{AdamStep, SgdStep};
 
 /// Adam's update, element by element, exactly as `lamina_tensor::AdamStep` documents.
 pub fn adam_update<T: num_traits::Float>(
@@ -30,5 +30,25 @@ pub fn adam_update<T: num_traits::Float>(
         *v = (*v * b2 + zero) + ((g * one_minus_b2 + zero) * g);
         let denom = (v.sqrt() / bc2) * T::one() + eps;
         *p = *p + ((*m * neg_step + zero) / denom);
+    }
+}
+
+/// SGD with momentum, element by element, exactly as `lamina_tensor::SgdStep` documents.
+pub fn sgd_update<T: num_traits::Float>(p: &mut [T], g: &[T], buf: &mut [T], s: &SgdStep) {
+    let c = |x: f64| T::from(x).unwrap_or_else(T::nan);
+    let (wd, mu, damp, neg_lr) = (
+        c(s.weight_decay),
+        c(s.momentum),
+        c(1.0 - s.dampening),
+        c(-s.lr),
+    );
+    let (decay, dampen, nesterov) = (s.weight_decay != 0.0, s.dampening != 0.0, s.nesterov);
+    let zero = T::zero();
+    for ((p, &g), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
+        let d = if decay { g + (*p * wd + zero) } else { g };
+        let d_in = if dampen { d * damp + zero } else { d };
+        *b = (*b * mu + zero) + d_in;
+        let u = if nesterov { d + (*b * mu + zero) } else { *b };
+        *p = *p + (u * neg_lr + zero);
     }
 }

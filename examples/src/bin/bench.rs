@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use lamina::autograd::Tape;
 use lamina::prelude::*;
-use lamina_examples::bench::{emit, measure, per_time, rate, uniform, Policy};
+use lamina_examples::bench::{emit, labels, measure, per_time, rate, uniform, Policy};
 use lamina_examples::seed::{accuracy, keras_adam, train, SeedTask};
 
 fn w0(dev: &Device, quick: bool) -> Result<()> {
@@ -194,6 +194,55 @@ fn w2(dev: &Device, quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// W3: the MNIST-shaped MLP training step, 784-256-128-10, batch 128, cross-entropy, SGD
+/// lr 0.01 momentum 0.9, one fixed batch reused every step.
+fn w3(dev: &Device, quick: bool) -> Result<()> {
+    use lamina::nn::{cross_entropy, Linear, Module, Reduction, Relu, Sequential};
+    use lamina::optim::{Optimizer, Sgd, SgdConfig};
+    let bs = 128;
+    let x = Tensor::from_vec(uniform(3, bs * 784, 0.0, 1.0), [bs, 784], dev)?;
+    let y = Tensor::from_vec(labels(4, bs, 10), [bs], dev)?;
+    let mut model = Sequential::new()
+        .add(Linear::new(784, 256, 1, dev)?)
+        .add(Relu)
+        .add(Linear::new(256, 128, 2, dev)?)
+        .add(Relu)
+        .add(Linear::new(128, 10, 3, dev)?);
+    let mut opt = Sgd::new(SgdConfig {
+        lr: 0.01,
+        momentum: 0.9,
+        ..SgdConfig::default()
+    })?;
+    let mut step = || -> Result<f32> {
+        let tape = Tape::new();
+        for p in model.parameters() {
+            tape.watch(p);
+        }
+        let loss = cross_entropy(&model.forward(&x)?, &y, Reduction::Mean)?;
+        let grads = tape.backward(&loss)?;
+        opt.step(&mut model.parameters_mut(), &grads)?;
+        loss.to_scalar::<f32>()
+    };
+    let first = step()?;
+    let p = Policy {
+        warmup: 5,
+        samples: 10,
+        min_sample_s: 0.3,
+    }
+    .quick(quick);
+    let mut last = first;
+    let (s, i) = measure(p, || last = step().expect("W3 step"));
+    rate("W3", "bs=128", "steps/s", &s, i, 1.0);
+    // The loss on a fixed batch must fall: a broken backward would show here.
+    if last.is_nan() || last >= first {
+        return Err(lamina::tensor::Error::Invalid {
+            op: "bench W3",
+            msg: format!("loss did not fall: first {first}, last {last}"),
+        });
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -212,9 +261,12 @@ fn main() -> ExitCode {
             "W0" => w0(&dev, quick),
             "W1" => w1(&dev, quick),
             "W2" => w2(&dev, quick),
+            "W3" => w3(&dev, quick),
             "W5" => w5(&dev, quick),
             other => {
-                eprintln!("bench: workload {other} is not implemented yet (W0, W1, W2, W5 are)");
+                eprintln!(
+                    "bench: workload {other} is not implemented yet (W0, W1, W2, W3, W5 are)"
+                );
                 return ExitCode::from(2);
             }
         };

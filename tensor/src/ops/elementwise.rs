@@ -299,6 +299,39 @@ impl Tensor {
         }
     }
 
+    /// In-place fused SGD-with-momentum step of this parameter with gradient `grad` and
+    /// momentum buffer `buf` (see [`crate::SgdStep`]). Returns `Ok(false)` without touching
+    /// anything when the backend has no fused kernel or the operands are not all contiguous
+    /// with the same shape and dtype; the caller then runs the composite update.
+    pub fn sgd_update_(
+        &mut self,
+        grad: &Tensor,
+        buf: &mut Tensor,
+        step: &crate::SgdStep,
+    ) -> Result<bool> {
+        let same = |t: &Tensor| {
+            t.shape() == self.shape() && t.dtype() == self.dtype() && t.is_contiguous()
+        };
+        if !(self.is_contiguous() && same(grad) && same(buf))
+            || self.device() != grad.device()
+            || self.device() != buf.device()
+            || !self.dtype().is_float()
+        {
+            return Ok(false);
+        }
+        let device = self.device().clone();
+        let (bs, _) = buf.storage_mut()?;
+        let (ps, pl) = self.storage_mut()?;
+        let pl = pl.clone();
+        match device
+            .backend()
+            .sgd_update(ps, &pl, grad.storage(), grad.layout(), bs, step)
+        {
+            Some(r) => r.map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     /// Errors if several elements share storage (an expanded view): PyTorch refuses such
     /// in-place writes too.
     fn check_writable(&self, op: &'static str) -> Result<()> {
