@@ -11,6 +11,9 @@ use crate::{gemm, par};
 
 /// Storage offsets of each batch's `[m, k]` (or `[k, n]`) matrix.
 fn batch_offsets(layout: &Layout, batch_rank: usize) -> Vec<usize> {
+    if batch_rank == 0 {
+        return vec![layout.offset()];
+    }
     let batch = layout
         .narrow(batch_rank, 0, 1)
         .and_then(|l| l.narrow(batch_rank + 1, 0, 1))
@@ -90,6 +93,49 @@ impl Gemm for f64 {
     }
 }
 
+/// Problems with at most this many multiply-adds per matrix take [`small_gemm`]. On the
+/// development VM (callgrind) one call into the `gemm` crate cost ~6,000 instructions of
+/// dispatch and buffer set-up whatever the size; a plain loop costs ~1-2 per multiply-add.
+const SMALL_MACS: usize = 4096;
+
+/// `c = a b` for one small matrix, by plain loops over strided operands (strides are
+/// `(row, column)` in elements; `c` is row-major `m×n`). With contiguous rows of `b` the
+/// inner loop runs along them (i-k-j order) and vectorises; sums run over `k` in order.
+#[allow(clippy::too_many_arguments)]
+fn small_gemm<T: Num>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[T],
+    (rsa, csa): (usize, usize),
+    b: &[T],
+    (rsb, csb): (usize, usize),
+    c: &mut [T],
+) {
+    if csb == 1 {
+        for (i, crow) in c.chunks_exact_mut(n).enumerate().take(m) {
+            crow.fill(T::ZERO);
+            for p in 0..k {
+                let x = a[i * rsa + p * csa];
+                let brow = &b[p * rsb..p * rsb + n];
+                for (y, &v) in crow.iter_mut().zip(brow) {
+                    *y = y.add(x.mul(v));
+                }
+            }
+        }
+    } else {
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = T::ZERO;
+                for p in 0..k {
+                    acc = acc.add(a[i * rsa + p * csa].mul(b[p * rsb + j * csb]));
+                }
+                c[i * n + j] = acc;
+            }
+        }
+    }
+}
+
 /// Problems with fewer multiply-adds than this run single-threaded.
 const PARALLEL_FLOPS: usize = 1 << 18;
 
@@ -113,6 +159,23 @@ pub fn matmul_float<T: Gemm>(
     // The GEMM reads through raw pointers: check the extents it will touch once here.
     assert!(al.storage_extent() <= a.len() && bl.storage_extent() <= b.len());
     let flops = m * n * k;
+    if flops <= SMALL_MACS {
+        // Tiny matrices (a seed-sized MLP): the GEMM crate's set-up (dispatch, packing
+        // buffers) costs thousands of instructions, far more than the arithmetic.
+        for (i, c) in out.chunks_mut(m * n).enumerate() {
+            small_gemm(
+                m,
+                k,
+                n,
+                &a[aoffs[i]..],
+                (rsa as usize, csa as usize),
+                &b[boffs[i]..],
+                (rsb as usize, csb as usize),
+                c,
+            );
+        }
+        return out;
+    }
     let run = |i: usize, c: &mut [T], threads: usize| {
         // SAFETY: `aoffs[i]`/`boffs[i]` start matrices inside `a`/`b` whose rows and
         // columns stay within the layouts' extents (checked above); `c` is this batch's
