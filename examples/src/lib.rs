@@ -1,4 +1,7 @@
 //! Shared helpers of Lamina's example programs and of the benchmark harness.
 
 pub mod bench;
+pub mod cv;
+pub mod mnist;
+pub mod realdata;
 pub mod seed;
