@@ -114,7 +114,9 @@ pub fn emit(
             map.insert((*k).to_string(), v.clone());
         }
     }
-    println!("{rec}");
+    // A closed pipe (`bench W0 | head -1`) ends the output quietly instead of panicking.
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{rec}");
 }
 
 /// A rate metric (`work / seconds`): GFLOP/s, GB/s, steps/s.

@@ -5,12 +5,15 @@
 //! Masks are reproducible: forward call number `k` of a layer built with seed `s` draws
 //! its mask from the counter-based stream `draw(s, k)`, so two runs that make the same
 //! calls see the same masks, on any backend. The call counter is atomic rather than a
-//! `Cell`, so a model holding dropout stays `Sync` (shareable across threads).
+//! `Cell`, so a model holding dropout stays `Sync` (shareable across threads). It is the
+//! layer's random-stream state, `{prefix}.step` in [`Module::rng_state`], so a
+//! checkpoint that saves it resumes the same mask sequence.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lamina_tensor::{rng, Error, Result, Tensor};
 
+use crate::module::prefixed;
 use crate::Module;
 
 /// Inverted dropout with a seed: `x · mask / (1 - p)`, `mask ~ Bernoulli(1 - p)`, in
@@ -63,7 +66,8 @@ impl Dropout {
     }
 
     /// How many training-mode forwards have drawn a mask: save it with a checkpoint and
-    /// restore it with [`set_step`](Dropout::set_step) to resume the same mask sequence.
+    /// restore it with [`set_step`](Dropout::set_step) to resume the same mask sequence
+    /// (for a whole model: [`Module::rng_state`], [`Module::set_rng_state`]).
     pub fn step(&self) -> u64 {
         self.step.load(Ordering::Relaxed)
     }
@@ -123,12 +127,21 @@ impl Module for Dropout {
     fn set_training(&mut self, on: bool) {
         self.training = on;
     }
+
+    fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
+        f(prefixed(prefix, "step"), self.step());
+    }
+
+    fn visit_rng_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut u64)) {
+        f(prefixed(prefix, "step"), self.step.get_mut());
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use lamina_tensor::{DType, Device};
+    use std::collections::BTreeMap;
 
     fn dev() -> Device {
         lamina_backend_cpu::device()
@@ -195,6 +208,58 @@ mod tests {
         assert_eq!(a2, b.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap());
         let c = Dropout::new(0.5, 8).unwrap();
         assert_ne!(a1, c.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap());
+    }
+
+    #[test]
+    fn rng_state_round_trip_resumes_the_mask_sequence() {
+        let a = Dropout::new(0.5, 7).unwrap();
+        for _ in 0..3 {
+            a.forward(&ones(64)).unwrap();
+        }
+        let saved = a.rng_state();
+        assert_eq!(saved, BTreeMap::from([("step".to_string(), 3)]));
+        let mut b = Dropout::new(0.5, 7).unwrap();
+        b.set_rng_state(&saved).unwrap();
+        assert_eq!(b.step(), 3);
+        for _ in 0..2 {
+            assert_eq!(
+                a.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap(),
+                b.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap()
+            );
+        }
+        // Without the restore, the fresh layer replays mask 0 instead of mask 3.
+        let c = Dropout::new(0.5, 7).unwrap();
+        assert_ne!(
+            b.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap(),
+            c.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap()
+        );
+    }
+
+    #[test]
+    fn rng_state_names_must_match() {
+        let mut d = Dropout::new(0.5, 7).unwrap();
+        d.set_step(5);
+        let msg = d
+            .set_rng_state(&BTreeMap::from([("1.step".to_string(), 3)]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "random-stream state: the model's stream `step` has no position in the state; \
+             the state's unmatched names are `1.step`"
+        );
+        let msg = d.set_rng_state(&BTreeMap::new()).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "random-stream state: the model's stream `step` has no position in the state"
+        );
+        let extra = BTreeMap::from([("step".to_string(), 3), ("seed".to_string(), 1)]);
+        let msg = d.set_rng_state(&extra).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "random-stream state: the state's position `seed` matches no stream of the model"
+        );
+        assert_eq!(d.step(), 5, "a rejected state writes nothing");
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! The error of `nn`'s file operations. Layers and losses return `lamina_tensor`'s
-//! error (they are tensor ops); reading and writing weight files can also fail on the
-//! file itself, and those errors name the file, the tensor and both shapes or dtypes, so
-//! that the message says what to fix:
+//! The error of `nn`'s file and state operations. Layers and losses return
+//! `lamina_tensor`'s error (they are tensor ops); reading and writing weight files can
+//! also fail on the file itself, and restoring random-stream state on a name that does
+//! not match. Those errors name the file, the tensor or stream, and both shapes or
+//! dtypes, so that the message says what to fix:
 //!
 //! ```text
 //! model.safetensors: tensor `0.weight` has shape [3, 4] in the file but [3, 2] in the model
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 
 use lamina_tensor::{DType, Shape};
 
-/// What can go wrong saving or loading weights.
+/// What can go wrong saving or loading weights or random-stream state.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -48,7 +49,7 @@ pub enum Error {
         model: String,
     },
     /// A model parameter has no tensor in the file.
-    #[error("{}: tensor `{name}` (shape {model}) is missing from the file{}", path.display(), Unmatched(unmatched))]
+    #[error("{}: tensor `{name}` (shape {model}) is missing from the file{}", path.display(), Unmatched("file's", "tensors", unmatched))]
     MissingTensor {
         path: PathBuf,
         name: String,
@@ -66,6 +67,23 @@ pub enum Error {
     /// Two parameters share a name (a composite module forgot a prefix).
     #[error("{}: parameter name `{name}` occurs twice in the model", path.display())]
     DuplicateName { path: PathBuf, name: String },
+    /// A random stream of the model has no position in the state being loaded (see
+    /// [`Module::set_rng_state`](crate::Module::set_rng_state)).
+    #[error(
+        "random-stream state: the model's stream `{name}` has no position in the state{}",
+        Unmatched("state's", "names", unmatched)
+    )]
+    MissingRngState {
+        name: String,
+        /// Names in the state that match no stream of the model (a likely rename).
+        unmatched: Vec<String>,
+    },
+    /// The state being loaded has a position the model has no random stream for.
+    #[error("random-stream state: the state's position `{name}` matches no stream of the model")]
+    UnexpectedRngState { name: String },
+    /// Two random streams share a name (a composite module forgot a prefix).
+    #[error("random-stream state: the name `{name}` occurs twice in the model")]
+    DuplicateRngState { name: String },
 }
 
 /// `Result` with `nn`'s `Error`.
@@ -89,16 +107,18 @@ impl From<Error> for lamina_tensor::Error {
     }
 }
 
-/// Formats the file's unmatched tensor names as a hint, or nothing.
-struct Unmatched<'a>(&'a [String]);
+/// Formats the unmatched names (tensors in a file, or positions in a state) as a hint,
+/// or nothing: `Unmatched("file's", "tensors", names)` reads "; the file's unmatched
+/// tensors are `a`, `b`".
+struct Unmatched<'a>(&'static str, &'static str, &'a [String]);
 
 impl fmt::Display for Unmatched<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0.is_empty() {
+        if self.2.is_empty() {
             return Ok(());
         }
-        write!(f, "; the file's unmatched tensors are ")?;
-        for (i, n) in self.0.iter().enumerate() {
+        write!(f, "; the {} unmatched {} are ", self.0, self.1)?;
+        for (i, n) in self.2.iter().enumerate() {
             if i > 0 {
                 write!(f, ", ")?;
             }

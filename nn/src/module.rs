@@ -6,7 +6,12 @@
 //! Names follow PyTorch's `state_dict`: a child's parameters are prefixed with the
 //! child's field name and a dot (`fc1.weight`), `Sequential` children are numbered
 //! (`0.weight`, `2.bias`).
+//!
+//! Random-stream positions (how many masks a `Dropout` has drawn) are named the same
+//! way (`2.step`) through a second, smaller visitor pair: they are not tensors and not
+//! trained, but a checkpoint needs them for a resumed run to draw the same randomness.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use lamina_tensor::{Result, Tensor};
@@ -30,7 +35,9 @@ pub fn prefixed(prefix: &str, name: &str) -> String {
 /// keeps its id.
 ///
 /// A composite module forwards `visit`, `visit_mut` and `set_training` to its children
-/// under their field names:
+/// under their field names (and, if a child draws random numbers as it runs, such as
+/// [`Dropout`](crate::Dropout), also `visit_rng_state` and `visit_rng_state_mut`, which
+/// otherwise visit nothing):
 ///
 /// ```
 /// use lamina_nn::{prefixed, Linear, Module};
@@ -77,6 +84,77 @@ pub trait Module {
 
     /// Switches training mode (dropout active) on or off, for this module and its children.
     fn set_training(&mut self, on: bool);
+
+    /// Calls `f(name, position)` for every random stream the module draws from as it
+    /// runs, names prefixed by `prefix` (use [`prefixed`]): how far each stream has
+    /// advanced, such as [`Dropout`](crate::Dropout)'s mask counter `step`. With the
+    /// parameters, this is what a checkpoint must save for a resumed run to draw the
+    /// same randomness as one that never stopped. The default visits nothing (a layer
+    /// without randomness); composites forward it to their children like `visit`.
+    fn visit_rng_state(&self, _prefix: &str, _f: &mut dyn FnMut(String, u64)) {}
+
+    /// Like [`visit_rng_state`](Module::visit_rng_state), with each position mutable
+    /// (for loading). Must visit the same names in the same order.
+    fn visit_rng_state_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(String, &mut u64)) {}
+
+    /// The random-stream positions by name (see
+    /// [`visit_rng_state`](Module::visit_rng_state)); empty for a model without
+    /// randomness. Restore them with [`set_rng_state`](Module::set_rng_state).
+    ///
+    /// ```
+    /// use lamina_nn::{Dropout, Linear, Module, Sequential};
+    /// use lamina_tensor::{DType, Tensor};
+    /// let dev = lamina_backend_cpu::device();
+    /// let model = || -> lamina_tensor::Result<Sequential> {
+    ///     Ok(Sequential::new().add(Linear::new(4, 4, 0, &dev)?).add(Dropout::new(0.5, 7)?))
+    /// };
+    /// let (a, mut b) = (model()?, model()?);
+    /// let x = Tensor::ones([2, 4], DType::F32, &dev)?;
+    /// a.forward(&x)?;
+    /// assert_eq!(a.rng_state().into_iter().collect::<Vec<_>>(), [("1.step".to_string(), 1)]);
+    ///
+    /// b.set_rng_state(&a.rng_state())?;   // b now draws a's next mask
+    /// assert_eq!(a.forward(&x)?.to_vec::<f32>()?, b.forward(&x)?.to_vec::<f32>()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn rng_state(&self) -> BTreeMap<String, u64> {
+        let mut out = BTreeMap::new();
+        self.visit_rng_state("", &mut |name, pos| {
+            out.insert(name, pos);
+        });
+        out
+    }
+
+    /// Sets the random-stream positions from `state`, as
+    /// [`rng_state`](Module::rng_state) returned it. `state` must name exactly the
+    /// module's streams: a missing or an extra name is an error naming it, and nothing
+    /// is written unless all names match.
+    fn set_rng_state(&mut self, state: &BTreeMap<String, u64>) -> crate::Result<()> {
+        let mut names = Vec::new();
+        self.visit_rng_state("", &mut |name, _| names.push(name));
+        let mut ours = HashSet::new();
+        for name in &names {
+            if !ours.insert(name.as_str()) {
+                return Err(crate::Error::DuplicateRngState { name: name.clone() });
+            }
+        }
+        let extra = || state.keys().filter(|k| !ours.contains(k.as_str()));
+        if let Some(name) = names.iter().find(|n| !state.contains_key(*n)) {
+            return Err(crate::Error::MissingRngState {
+                name: name.clone(),
+                unmatched: extra().cloned().collect(),
+            });
+        }
+        if let Some(name) = extra().next() {
+            return Err(crate::Error::UnexpectedRngState { name: name.clone() });
+        }
+        self.visit_rng_state_mut("", &mut |name, pos| {
+            if let Some(&v) = state.get(&name) {
+                *pos = v;
+            }
+        });
+        Ok(())
+    }
 
     /// Training mode: PyTorch `model.train()`.
     fn train(&mut self) {
@@ -146,6 +224,12 @@ impl<M: Module + ?Sized> Module for Box<M> {
     }
     fn set_training(&mut self, on: bool) {
         (**self).set_training(on)
+    }
+    fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
+        (**self).visit_rng_state(prefix, f)
+    }
+    fn visit_rng_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut u64)) {
+        (**self).visit_rng_state_mut(prefix, f)
     }
 }
 

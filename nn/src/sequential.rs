@@ -106,6 +106,18 @@ impl Module for Sequential {
             layer.set_training(on);
         }
     }
+
+    fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.visit_rng_state(&prefixed(prefix, &i.to_string()), f);
+        }
+    }
+
+    fn visit_rng_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut u64)) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_rng_state_mut(&prefixed(prefix, &i.to_string()), f);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +125,7 @@ mod tests {
     use super::*;
     use crate::{Dropout, Linear, Relu};
     use lamina_tensor::{DType, Device};
+    use std::collections::BTreeMap;
 
     fn dev() -> Device {
         lamina_backend_cpu::device()
@@ -173,6 +186,48 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names, ["1.0.weight", "1.0.bias"]);
+    }
+
+    #[test]
+    fn rng_state_reaches_nested_children() {
+        let inner = Sequential::new()
+            .add(Dropout::new(0.5, 1).unwrap())
+            .add(Linear::new(2, 2, 0, &dev()).unwrap())
+            .add(Dropout::new(0.5, 2).unwrap());
+        let outer = Sequential::new()
+            .add(Dropout::new(0.5, 3).unwrap())
+            .add(inner);
+        let x = Tensor::ones([1, 2], DType::F32, &dev()).unwrap();
+        outer.forward(&x).unwrap();
+        outer.forward(&x).unwrap();
+        let state = outer.rng_state();
+        let names: Vec<&str> = state.keys().map(String::as_str).collect();
+        assert_eq!(names, ["0.step", "1.0.step", "1.2.step"]);
+        assert!(state.values().all(|&s| s == 2));
+
+        // The duplicate check: a composite that forgot to prefix its children.
+        struct Unprefixed(Dropout, Dropout);
+        impl Module for Unprefixed {
+            fn forward(&self, x: &Tensor) -> Result<Tensor> {
+                self.1.forward(&self.0.forward(x)?)
+            }
+            fn visit<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Tensor)) {}
+            fn visit_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Tensor)) {}
+            fn set_training(&mut self, _: bool) {}
+            fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
+                self.0.visit_rng_state(prefix, f);
+                self.1.visit_rng_state(prefix, f);
+            }
+        }
+        let mut bad = Unprefixed(Dropout::new(0.5, 1).unwrap(), Dropout::new(0.5, 2).unwrap());
+        let msg = bad
+            .set_rng_state(&BTreeMap::from([("step".to_string(), 1)]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "random-stream state: the name `step` occurs twice in the model"
+        );
     }
 
     #[test]

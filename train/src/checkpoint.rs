@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! run/last.json                   the commit point: epoch, history, schedule, early
-//!                                 stopping, loader; names the two files below
+//!                                 stopping, loader, the model's random-stream
+//!                                 positions; names the two files below
 //! run/last-e00004.safetensors     model weights after 4 epochs (nn's safetensors)
 //! run/last-e00004.optim.json      optimizer state (optim's OptimizerState)
 //! run/best.json                   epoch, monitored metric and value; names the file below
@@ -18,7 +19,14 @@
 //! crash at any moment leaves a checkpoint whose parts agree. The JSON also records each
 //! part's size and FNV-1a hash, so a part replaced or damaged behind its back is a clear
 //! error rather than a silently different run.
+//!
+//! The model's random-stream positions ([`Module::rng_state`]: how many masks each
+//! `Dropout` has drawn) are small, so they live in `last.json` itself. `best` does not
+//! record them: nothing trains on from `best` (a resume continues from `last`), and
+//! restoring the best weights at the end of a run leaves the streams where training
+//! left them, the same with or without a checkpoint directory.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -143,6 +151,11 @@ struct LastFile {
     /// The optimizer's name (`"Adam"`, ...), checked before its state is loaded.
     optimizer_name: String,
     state: TrainState,
+    /// The model's random-stream positions. `None` only in checkpoints written before
+    /// they were recorded: those restore none, so a model with dropout resumes with
+    /// other masks than the original run would have drawn.
+    #[serde(default)]
+    rng_state: Option<BTreeMap<String, u64>>,
 }
 
 /// `best.json`.
@@ -219,8 +232,8 @@ impl Checkpoints {
         self.last_path().is_file()
     }
 
-    /// Writes `model`'s weights, `optimizer`'s state and `state` as the `last`
-    /// checkpoint, then deletes the files of the previous one.
+    /// Writes `model`'s weights and random-stream positions, `optimizer`'s state and
+    /// `state` as the `last` checkpoint, then deletes the files of the previous one.
     pub fn save_last<M: Module + ?Sized>(
         &self,
         model: &M,
@@ -239,6 +252,7 @@ impl Checkpoints {
             optimizer: FileRef::of(optim_name, optim_json.as_bytes()),
             optimizer_name: optimizer.name().to_string(),
             state: state.clone(),
+            rng_state: Some(model.rng_state()),
         };
         self.commit(&self.last_path(), &last)?;
         self.prune();
@@ -274,8 +288,9 @@ impl Checkpoints {
     }
 
     /// Loads the `last` checkpoint: the weights into `model` (in place, so parameter ids
-    /// and an optimizer holding them stay valid), the optimizer state into `optimizer`;
-    /// returns the rest. Every part is checked against `last.json` first.
+    /// and an optimizer holding them stay valid) and its random-stream positions, the
+    /// optimizer state into `optimizer`; returns the rest. Every part is checked against
+    /// `last.json` first; the stream names must match the model's exactly.
     pub fn load_last<M: Module + ?Sized>(
         &self,
         model: &mut M,
@@ -299,6 +314,13 @@ impl Checkpoints {
             .map_err(|e| e.to_string())
             .and_then(|s| OptimizerState::from_json(s).map_err(|e| e.to_string()))
             .map_err(|msg| Error::checkpoint(&optim_path, msg))?;
+        // First, as it checks every name before writing: a mismatch leaves the model as
+        // it was.
+        if let Some(rng) = &last.rng_state {
+            model
+                .set_rng_state(rng)
+                .map_err(|e| Error::checkpoint(&last_path, e.to_string()))?;
+        }
         weights::load_safetensors(model, &weights_path)?;
         optimizer
             .load_state(optim_state)

@@ -8,8 +8,10 @@
 //! history CSV and plot, and the summary line.
 //!
 //! Reproducibility: the loader's epoch `e` is a pure function of its seed and `e`; the
-//! model, optimizer, schedule and early-stopping state are all in the `last` checkpoint;
-//! so [`Trainer::resume`] continues a run bit for bit as if it had never stopped.
+//! model (weights and random-stream positions, such as how many masks each `Dropout`
+//! has drawn), optimizer, schedule and early-stopping state are all in the `last`
+//! checkpoint; so [`Trainer::resume`] continues a run bit for bit as if it had never
+//! stopped.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -220,10 +222,10 @@ impl<'a> Trainer<'a> {
     /// The result is bit-identical to a run that never stopped.
     ///
     /// `model` and `optimizer` must be built as for the original run (same
-    /// architecture, optimizer kind and config), and `train` must have the same seed,
-    /// batch size and data; anything else is an error naming the checkpoint file. The
-    /// schedule stored in the checkpoint replaces any set with
-    /// [`with_schedule`](Self::with_schedule).
+    /// architecture, optimizer kind and config, and dropout seeds, which are not
+    /// checked), and `train` must have the same seed, batch size and data; any
+    /// other mismatch is an error naming the checkpoint file. The schedule stored in the
+    /// checkpoint replaces any set with [`with_schedule`](Self::with_schedule).
     pub fn resume<M: Module + ?Sized>(
         &mut self,
         dir: impl AsRef<Path>,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use lamina_data::{DataLoader, LoaderConfig, Rng, TensorDataset};
-use lamina_nn::{cross_entropy, Linear, Module, Reduction, Relu, Sequential};
+use lamina_nn::{cross_entropy, Dropout, Linear, Module, Reduction, Relu, Sequential};
 use lamina_optim::{Adam, AdamConfig, Optimizer, StepLR};
 use lamina_tensor::{Device, Tensor};
 use lamina_train::{
@@ -66,6 +66,17 @@ fn mlp(seed: u64) -> Sequential {
     Sequential::new()
         .add(Linear::new(2, 16, seed, &dev).expect("fc1"))
         .add(Relu)
+        .add(Linear::new(16, 3, seed + 1, &dev).expect("fc2"))
+}
+
+/// `mlp` with dropout after the hidden layer; the dropout seed is fixed, as it is part of
+/// the architecture a resume rebuilds.
+fn dropout_mlp(seed: u64) -> Sequential {
+    let dev = dev();
+    Sequential::new()
+        .add(Linear::new(2, 16, seed, &dev).expect("fc1"))
+        .add(Relu)
+        .add(Dropout::new(0.3, 1234).expect("dropout"))
         .add(Linear::new(16, 3, seed + 1, &dev).expect("fc2"))
 }
 
@@ -206,6 +217,104 @@ fn resume_is_bit_identical_to_an_uninterrupted_run() -> TestResult {
             .read_last()?
             .clone_with_seconds(&resumed)
     );
+    Ok(())
+}
+
+#[test]
+fn resume_with_dropout_is_bit_identical() -> TestResult {
+    // Dropout draws mask k from its k-th stream position: a resume that forgot the
+    // position would replay masks 0, 1, ... and diverge from the straight run.
+    let (x, y) = blobs(90, 12);
+    let (vx, vy) = blobs(30, 13);
+    let train = loader(x, y, 8, true);
+    let val = loader(vx, vy, 16, false);
+
+    let straight_dir = scratch("dropout_straight");
+    let mut a = dropout_mlp(7);
+    let mut opt_a = adam(0.02);
+    let straight = Trainer::new(stateful_config(4, &straight_dir)).fit(
+        &mut a,
+        &mut opt_a,
+        &train,
+        Some(&val),
+        ce,
+    )?;
+
+    let split_dir = scratch("dropout_split");
+    let mut b = dropout_mlp(7);
+    Trainer::new(stateful_config(2, &split_dir)).fit(
+        &mut b,
+        &mut adam(0.02),
+        &train,
+        Some(&val),
+        ce,
+    )?;
+    let last = std::fs::read_to_string(split_dir.join("last.json"))?;
+    assert!(last.contains("\"2.step\": 24"), "{last}"); // 2 epochs of 12 batches
+
+    let mut c = dropout_mlp(99);
+    let resumed = Trainer::new(stateful_config(4, &split_dir)).resume(
+        &split_dir,
+        &mut c,
+        &mut adam(0.5),
+        &train,
+        Some(&val),
+        ce,
+    )?;
+
+    assert_eq!(bits(&c), bits(&a), "weights differ after resume");
+    assert_eq!(timeless(&resumed), timeless(&straight));
+    for (r, s) in resumed.epochs.iter().zip(&straight.epochs) {
+        assert_eq!(r.train_loss.to_bits(), s.train_loss.to_bits());
+        assert_eq!(r.val_loss.map(f64::to_bits), s.val_loss.map(f64::to_bits));
+    }
+    assert_eq!(c.rng_state(), a.rng_state());
+    assert_eq!(a.rng_state().get("2.step"), Some(&48));
+    Ok(())
+}
+
+#[test]
+fn resume_checks_the_random_streams_and_reads_older_checkpoints() -> TestResult {
+    let (x, y) = blobs(30, 8);
+    let train = loader(x, y, 10, true);
+    let dir = scratch("rng_names");
+    let config = FitConfig {
+        checkpoint_dir: Some(dir.clone()),
+        ..quiet(1)
+    };
+    Trainer::new(config.clone()).fit(&mut dropout_mlp(1), &mut adam(0.01), &train, None, ce)?;
+
+    // A model without that dropout layer: the error names the file and the stream.
+    let msg = Trainer::new(FitConfig {
+        epochs: 2,
+        ..config.clone()
+    })
+    .resume(&dir, &mut mlp(1), &mut adam(0.01), &train, None, ce)
+    .unwrap_err()
+    .to_string();
+    assert!(
+        msg.contains("last.json: not a valid checkpoint")
+            && msg.contains("`2.step` matches no stream of the model"),
+        "{msg}"
+    );
+
+    // A checkpoint written before stream positions were recorded still resumes (with
+    // the model's own positions, as it did then).
+    let path = dir.join("last.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    json.as_object_mut()
+        .ok_or("last.json is not an object")?
+        .remove("rng_state")
+        .ok_or("last.json has no rng_state")?;
+    std::fs::write(&path, serde_json::to_string(&json)?)?;
+    let mut model = dropout_mlp(1);
+    let history = Trainer::new(FitConfig {
+        epochs: 2,
+        ..config
+    })
+    .resume(&dir, &mut model, &mut adam(0.01), &train, None, ce)?;
+    assert_eq!(history.len(), 2);
+    assert_eq!(model.rng_state().get("2.step"), Some(&3)); // only epoch 2's batches
     Ok(())
 }
 

@@ -2,9 +2,50 @@
 //! train with: it never takes the log of a rounded probability, so it stays exact for
 //! logits of any size.
 
+use std::rc::Rc;
+
+use lamina_autograd::{apply_custom, CustomOp};
 use lamina_tensor::{Error, Result, Tensor};
 
 use super::{check_pair, Reduction};
+
+/// `((1 - y) z, softplus(-z))`, the two parts of the logit loss, stable for any `z`.
+fn logit_parts(z: &Tensor, y: &Tensor) -> Result<(Tensor, Tensor)> {
+    let neg_z = z.neg()?;
+    // `maximum` splits the gradient at a tie, so at z = 0 the kinks of max(-z, 0) and
+    // log1p(exp(-|z|)) add up to softplus's true slope, 1/2 (a `relu` would give 0).
+    let softplus_neg = (neg_z.maximum(&z.scalar_like(0.0)?)? + z.abs()?.neg()?.exp()?.log1p()?)?;
+    let linear = (y.affine(-1.0, 1.0)? * z)?;
+    Ok((linear, softplus_neg))
+}
+
+/// The unweighted element-wise logit loss `l = (1 - y) z + softplus(-z)` as one autograd
+/// op: `dl/dz = sigmoid(z) - y`, `dl/dy = -z`. Its backward is made of tensor ops, so
+/// higher-order gradients still work.
+struct LogitLossTerm;
+
+impl CustomOp for LogitLossTerm {
+    fn name(&self) -> &str {
+        "binary_cross_entropy_with_logits"
+    }
+
+    fn forward(&self, inputs: &[&Tensor]) -> Result<Tensor> {
+        let (linear, softplus_neg) = logit_parts(inputs[0], inputs[1])?;
+        linear + softplus_neg
+    }
+
+    fn backward(
+        &self,
+        inputs: &[Tensor],
+        _output: &Tensor,
+        grad: &Tensor,
+    ) -> Result<Vec<Option<Tensor>>> {
+        let (z, y) = (&inputs[0], &inputs[1]);
+        let dz = (z.sigmoid()?.sub(y)? * grad)?;
+        let dy = (z.neg()? * grad)?;
+        Ok(vec![Some(dz), Some(dy)])
+    }
+}
 
 /// Errors unless `w` broadcasts to `input`'s shape without enlarging it.
 fn check_weight(op: &'static str, input: &Tensor, w: &Tensor) -> Result<()> {
@@ -77,15 +118,12 @@ pub fn binary_cross_entropy_with_logits(
 ) -> Result<Tensor> {
     const OP: &str = "binary_cross_entropy_with_logits";
     check_pair(OP, input, target)?;
-    let neg_z = input.neg()?;
-    // `maximum` splits the gradient at a tie, so at z = 0 the kinks of max(-z, 0) and
-    // log1p(exp(-|z|)) add up to softplus's true slope, 1/2 (a `relu` would give 0).
-    let softplus_neg =
-        (neg_z.maximum(&input.scalar_like(0.0)?)? + input.abs()?.neg()?.exp()?.log1p()?)?;
-    let linear = (target.affine(-1.0, 1.0)? * input)?;
     let mut loss = match pos_weight {
-        None => (linear + softplus_neg)?,
+        // The common case is one recorded op with the closed-form gradient: a tiny model's
+        // step spent 17% of its instructions in this loss's composite forward and backward.
+        None => apply_custom(Rc::new(LogitLossTerm), &[input, target])?,
         Some(pw) => {
+            let (linear, softplus_neg) = logit_parts(input, target)?;
             check_weight(OP, input, pw)?;
             let l = (target * pw.sub_scalar(1.0)?)?.add_scalar(1.0)?;
             (linear + (l * softplus_neg)?)?
