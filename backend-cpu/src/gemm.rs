@@ -56,13 +56,15 @@ impl GemmImpl {
     }
 
     /// The faster implementation on this CPU, by measurement: the `gemm` crate on x86-64 with
-    /// AVX-512F (156-169 GFLOP/s against matrixmultiply's 92-108 at n = 512-2048, 2 threads)
-    /// or AVX2+FMA, matrixmultiply elsewhere.
+    /// AVX-512F (156-169 GFLOP/s against matrixmultiply's 92-108 at n = 512-2048, 2 threads,
+    /// `shared/bench/BASELINES.md`), matrixmultiply elsewhere.
     ///
-    /// On the AVX2-only development VM (f32, square, best of interleaved runs, GFLOP/s; the
-    /// VM's noise is +-20%): n=256 gemm 78-90 vs matrixmultiply 61-71, n=512 63-93 vs 65-72,
-    /// n=1024 45-81 vs 51-75, n=2048 45-64 vs 51-77. The gemm crate leads at the sizes typical
-    /// of training steps and ties above, so it is the default there too.
+    /// On the AVX2-only development VM, with the main thread in rayon's pool
+    /// (`par::adopt_main_thread`), `bench W1` f32 GFLOP/s medians in two interleaved rounds:
+    /// n=256 gemm 109/92 vs matrixmultiply 111/110, n=512 122/119 vs 123/117, n=1024 112/107
+    /// vs 125/124, n=2048 117/108 vs 122/130; the W3 MLP step tied (369/424 vs 362/424
+    /// steps/s). So AVX2-only CPUs take matrixmultiply. (An earlier measurement, with the main
+    /// thread outside the pool, had put the gemm crate ahead there.)
     pub fn default_for_cpu() -> GemmImpl {
         if GemmImpl::Gemm.is_available() && has_fast_gemm_kernels() {
             GemmImpl::Gemm
@@ -75,7 +77,6 @@ impl GemmImpl {
 #[cfg(target_arch = "x86_64")]
 fn has_fast_gemm_kernels() -> bool {
     is_x86_feature_detected!("avx512f")
-        || (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
 #[cfg(not(target_arch = "x86_64"))]

@@ -148,10 +148,11 @@ pub fn matmul_float<T: Gemm>(
 ) -> PoolVec<T> {
     let (m, k, n) = (spec.m, spec.k, spec.n);
     let batch = spec.batch.elem_count();
-    let mut out = PoolVec::<T>::zeroed(batch * m * n);
     if m == 0 || n == 0 || batch == 0 || k == 0 {
-        return out;
+        return PoolVec::<T>::zeroed(batch * m * n);
     }
+    // Every path below writes every element (the GEMM with beta = 0 never reads C).
+    let mut out = PoolVec::<T>::uninit_for_overwrite(batch * m * n);
     let br = spec.batch.rank();
     let (aoffs, boffs) = (batch_offsets(al, br), batch_offsets(bl, br));
     let (rsa, csa) = (al.strides()[br] as isize, al.strides()[br + 1] as isize);
@@ -230,10 +231,11 @@ pub fn matmul_int<T: Num>(
 ) -> PoolVec<T> {
     let (m, k, n) = (spec.m, spec.k, spec.n);
     let batch = spec.batch.elem_count();
-    let mut out = PoolVec::<T>::zeroed(batch * m * n);
     if m == 0 || n == 0 || batch == 0 || k == 0 {
-        return out;
+        return PoolVec::<T>::zeroed(batch * m * n);
     }
+    // Every path below writes every element (the GEMM with beta = 0 never reads C).
+    let mut out = PoolVec::<T>::uninit_for_overwrite(batch * m * n);
     let br = spec.batch.rank();
     let (aoffs, boffs) = (batch_offsets(al, br), batch_offsets(bl, br));
     let (rsa, csa) = (al.strides()[br], al.strides()[br + 1]);

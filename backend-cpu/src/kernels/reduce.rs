@@ -119,6 +119,22 @@ pub fn reduce<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize]) -
             return out;
         }
     }
+    // Reduction over the leading axes of a contiguous tensor (a bias gradient: [batch, n]
+    // summed over the batch): accumulate whole rows into the output, in row order, so each
+    // output sums its column in the same order as the general walk below.
+    if let Some(r) = layout.contiguous_range() {
+        let leading = axes.iter().enumerate().all(|(i, &a)| a == i);
+        if leading && out_len > 1 {
+            let xs = &x[r];
+            match op {
+                ReduceOp::Sum => accumulate_rows(&mut out, xs, |a: T, b| a.add(b)),
+                ReduceOp::Prod => accumulate_rows(&mut out, xs, |a: T, b| a.mul(b)),
+                ReduceOp::Max => accumulate_rows(&mut out, xs, |a: T, b| Num::max(a, b)),
+                _ => accumulate_rows(&mut out, xs, |a: T, b| Num::min(a, b)),
+            }
+            return out;
+        }
+    }
     // General case: walk the input with the output broadcast over it.
     let out_layout = Layout::contiguous(kept)
         .broadcast_to(layout.shape(), "reduce")
@@ -140,6 +156,17 @@ pub fn reduce<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize]) -
         }
     });
     out
+}
+
+/// `out[c] = f(out[c], row[c])` for each row of `xs` in turn (rows of `out.len()`); out of
+/// line per op so the inner loop vectorises.
+#[inline(never)]
+fn accumulate_rows<T: Copy>(out: &mut [T], xs: &[T], f: impl Fn(T, T) -> T) {
+    for row in xs.chunks_exact(out.len()) {
+        for (y, &v) in out.iter_mut().zip(row) {
+            *y = f(*y, v);
+        }
+    }
 }
 
 /// Index of the first maximum (`max = true`) or minimum along `axis`, as i64. NaN counts
