@@ -70,29 +70,30 @@ impl Layout {
     /// True when the elements are row-major and dense (size-1 dims may have any stride;
     /// an empty layout is contiguous).
     pub fn is_contiguous(&self) -> bool {
-        if self.elem_count() == 0 {
-            return true;
-        }
+        self.dense_len().is_some()
+    }
+
+    /// The element count when the layout is contiguous (or empty), in one pass over the
+    /// dims: the per-op fast paths ask this of every operand.
+    #[inline]
+    fn dense_len(&self) -> Option<usize> {
         let mut expected = 1;
+        let mut dense = true;
         for (&d, &s) in self.shape.dims().iter().zip(&self.strides).rev() {
-            if d != 1 && s != expected {
-                return false;
-            }
+            dense &= d == 1 || s == expected;
             expected *= d;
         }
-        true
+        // An empty layout is contiguous whatever its strides.
+        (dense || expected == 0).then_some(expected)
     }
 
     /// `Some(start..end)` of storage when contiguous: the kernels' fast path.
     /// An empty layout gives `0..0`: its offset may point past the storage (a `select` of
     /// an empty tensor), and it reads nothing.
     pub fn contiguous_range(&self) -> Option<std::ops::Range<usize>> {
-        if self.elem_count() == 0 {
-            Some(0..0)
-        } else if self.is_contiguous() {
-            Some(self.offset..self.offset + self.elem_count())
-        } else {
-            None
+        match self.dense_len()? {
+            0 => Some(0..0),
+            n => Some(self.offset..self.offset + n),
         }
     }
 

@@ -175,13 +175,24 @@ impl Tensor {
                 dtype: self.dtype(),
             });
         }
-        let shape = self.shape().broadcast(rhs.shape(), name)?;
-        let ll = broadcast_layout(self.layout(), &shape, name)?;
-        let rl = broadcast_layout(rhs.layout(), &shape, name)?;
-        let storage =
-            self.device()
-                .backend()
-                .binary(op, self.storage(), &ll, rhs.storage(), &rl)?;
+        let backend = self.device().backend();
+        let (storage, shape) = if self.shape() == rhs.shape() {
+            // Same shapes (the common case): no broadcast layouts to build.
+            let storage = backend.binary(
+                op,
+                self.storage(),
+                self.layout(),
+                rhs.storage(),
+                rhs.layout(),
+            )?;
+            (storage, self.shape().clone())
+        } else {
+            let shape = self.shape().broadcast(rhs.shape(), name)?;
+            let ll = broadcast_layout(self.layout(), &shape, name)?;
+            let rl = broadcast_layout(rhs.layout(), &shape, name)?;
+            let storage = backend.binary(op, self.storage(), &ll, rhs.storage(), &rl)?;
+            (storage, shape)
+        };
         let out = Tensor::from_storage(storage, Layout::contiguous(shape), self.device().clone());
         hook::record(|| Op::Binary(op), &[self, rhs], &out);
         Ok(out)
