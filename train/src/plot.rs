@@ -80,13 +80,24 @@ pub fn plot_history(history: &History, path: impl AsRef<Path>, size: (u32, u32))
         )));
     }
     font().map_err(plot_err)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::Io {
+            action: "create directory",
+            path: dir.to_owned(),
+            source: e,
+        })?;
+    }
     let curve = |label, color, f: &dyn Fn(&crate::EpochRecord) -> Option<f64>| Curve {
         label,
         color,
         points: history
             .epochs
             .iter()
-            .filter_map(|r| f(r).filter(|v| v.is_finite()).map(|v| (r.epoch as f64, v)))
+            // Epochs count from 1 on the axis, as in the progress lines and summaries.
+            .filter_map(|r| {
+                f(r).filter(|v| v.is_finite())
+                    .map(|v| ((r.epoch + 1) as f64, v))
+            })
             .collect(),
     };
     let losses = [
@@ -174,11 +185,26 @@ fn draw(
         "Accuracy",
         "accuracy",
         (x0, x1),
-        (0.0, 1.02),
+        accuracy_range(accuracies),
         accuracies,
         SeriesLabelPosition::LowerRight,
     )?;
     root.present().map_err(|e| e.to_string())
+}
+
+/// The accuracy axis: from a little below the lowest value (a multiple of 0.05, never below
+/// 0) to just above 1, so curves in the high nineties are not squashed flat.
+fn accuracy_range(curves: &[Curve]) -> (f64, f64) {
+    let lo = curves
+        .iter()
+        .flat_map(|c| c.points.iter().map(|p| p.1))
+        .fold(f64::INFINITY, f64::min);
+    let lo = if lo.is_finite() {
+        ((lo - 0.02) / 0.05).floor() * 0.05
+    } else {
+        0.0
+    };
+    (lo.clamp(0.0, 0.95), 1.005)
 }
 
 /// Epoch ticks as integers; fractional ticks (which plotters may place on a short
