@@ -7,34 +7,13 @@ use lamina_data::tabular::{parse_csv, read_csv, CsvOptions, LabelColumn, Missing
 use lamina_data::Error;
 use lamina_tensor::DType;
 
+mod common;
+use common::temp_dir;
+
 fn dataset(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../datasets/sklearn")
         .join(name)
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-/// A fresh folder under the system temp dir, unique to this process and `name`,
-/// removed when dropped.
-fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("lamina-io-csv-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
 }
 
 fn write(dir: &Path, file: &str, text: &str) -> PathBuf {

@@ -9,32 +9,11 @@ use lamina_data::idx::{read_idx, read_idx_prefix, IdxData, Mnist, MnistSplit};
 use lamina_data::Error;
 use lamina_tensor::DType;
 
+mod common;
+use common::temp_dir;
+
 fn mnist_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/mnist")
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-impl std::ops::Deref for TempDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-/// A fresh folder under the system temp dir, unique to this process and `name`,
-/// removed when dropped.
-fn temp_dir(name: &str) -> TempDir {
-    let dir = std::env::temp_dir().join(format!("lamina-io-idx-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    TempDir(dir)
 }
 
 /// An IDX file's bytes: magic `00 00 type rank`, big-endian dims, then `body`.

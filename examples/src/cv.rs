@@ -22,7 +22,7 @@ use lamina::optim::{Adam, AdamConfig, CosineAnnealingLR};
 use lamina::prelude::*;
 use lamina::train::{plot_history, FitConfig, History, Trainer, DEFAULT_PLOT_SIZE};
 
-use crate::realdata::{mlp, predict, Result};
+use crate::realdata::{mlp, parse_flag, parse_widths, predict, Result};
 
 /// How features are scaled before training.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,6 +57,39 @@ pub struct CvConfig {
     pub plot: Option<PathBuf>,
     /// Print the Trainer's per-epoch lines (otherwise one line per fold).
     pub verbose: bool,
+}
+
+/// The command line of a CV example: `defaults` and `data` (the CSV file) changed by the
+/// flags `--folds --epochs --lr --batch-size --weight-decay --hidden --seed --plot --data
+/// --verbose`; `usage` is the message for `--help` and for an unknown flag.
+pub fn parse_cv_args(
+    mut cv: CvConfig,
+    mut data: PathBuf,
+    usage: &str,
+    args: impl IntoIterator<Item = String>,
+) -> std::result::Result<(CvConfig, PathBuf), String> {
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        let f = flag.as_str();
+        match f {
+            "--folds" => cv.folds = parse_flag(f, it.next())?,
+            "--epochs" => cv.epochs = parse_flag(f, it.next())?,
+            "--lr" => cv.lr = parse_flag(f, it.next())?,
+            "--batch-size" => cv.batch_size = parse_flag(f, it.next())?,
+            "--weight-decay" => cv.weight_decay = parse_flag(f, it.next())?,
+            "--hidden" => cv.hidden = parse_widths(f, it.next())?,
+            "--seed" => cv.seed = parse_flag(f, it.next())?,
+            "--plot" => cv.plot = Some(parse_flag(f, it.next())?),
+            "--data" => data = parse_flag(f, it.next())?,
+            "--verbose" => cv.verbose = true,
+            "-h" | "--help" => return Err(usage.into()),
+            other => return Err(format!("unknown argument {other}\n{usage}")),
+        }
+    }
+    if cv.epochs == 0 || cv.batch_size == 0 || !(cv.lr > 0.0 && cv.lr.is_finite()) {
+        return Err("--epochs and --batch-size must be positive, --lr a positive number".into());
+    }
+    Ok((cv, data))
 }
 
 /// The score of one fold's model on its held-out rows.

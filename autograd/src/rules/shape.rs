@@ -56,9 +56,14 @@ pub(super) fn matmul(ctx: &Ctx, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
     Ok(vec![ga, gb])
 }
 
-/// A rank-2 tensor whose transpose is contiguous (and which is not itself contiguous).
+/// A rank-2 tensor stored column by column (a transposed contiguous matrix) that is not
+/// also row-major: read off the strides, without building the transposed view.
 fn is_column_major(t: &Tensor) -> bool {
-    t.rank() == 2 && !t.is_contiguous() && t.t().is_ok_and(|tt| tt.is_contiguous())
+    let l = t.layout();
+    match (l.dims(), l.strides()) {
+        ([rows, cols], [rs, cs]) => *rows > 1 && *cols > 1 && *rs == 1 && cs == rows,
+        _ => false,
+    }
 }
 
 /// Zeros of `shape` with `g` placed at `start` along `dim` (the adjoint of `narrow`).

@@ -155,8 +155,10 @@ pub fn matmul_float<T: Gemm>(
     let mut out = PoolVec::<T>::uninit_for_overwrite(batch * m * n);
     let br = spec.batch.rank();
     let (aoffs, boffs) = (batch_offsets(al, br), batch_offsets(bl, br));
-    let (rsa, csa) = (al.strides()[br] as isize, al.strides()[br + 1] as isize);
-    let (rsb, csb) = (bl.strides()[br] as isize, bl.strides()[br + 1] as isize);
+    let (sa, sb) = (
+        (al.strides()[br], al.strides()[br + 1]),
+        (bl.strides()[br], bl.strides()[br + 1]),
+    );
     // The GEMM reads through raw pointers: check the extents it will touch once here.
     assert!(al.storage_extent() <= a.len() && bl.storage_extent() <= b.len());
     let flops = m * n * k;
@@ -164,16 +166,7 @@ pub fn matmul_float<T: Gemm>(
         // Tiny matrices (a seed-sized MLP): the GEMM crate's set-up (dispatch, packing
         // buffers) costs thousands of instructions, far more than the arithmetic.
         for (i, c) in out.chunks_mut(m * n).enumerate() {
-            small_gemm(
-                m,
-                k,
-                n,
-                &a[aoffs[i]..],
-                (rsa as usize, csa as usize),
-                &b[boffs[i]..],
-                (rsb as usize, csb as usize),
-                c,
-            );
+            small_gemm(m, k, n, &a[aoffs[i]..], sa, &b[boffs[i]..], sb, c);
         }
         return out;
     }
@@ -187,11 +180,11 @@ pub fn matmul_float<T: Gemm>(
                 k,
                 n,
                 a.as_ptr().add(aoffs[i]),
-                rsa,
-                csa,
+                sa.0 as isize,
+                sa.1 as isize,
                 b.as_ptr().add(boffs[i]),
-                rsb,
-                csb,
+                sb.0 as isize,
+                sb.1 as isize,
                 c.as_mut_ptr(),
                 threads,
             )
@@ -221,7 +214,7 @@ pub fn matmul_float<T: Gemm>(
     out
 }
 
-/// Integer matmul: a plain triple loop (wrapping), for completeness.
+/// Integer matmul (wrapping): [`small_gemm`]'s plain loops at every size, for completeness.
 pub fn matmul_int<T: Num>(
     a: &[T],
     al: &Layout,
@@ -234,24 +227,16 @@ pub fn matmul_int<T: Num>(
     if m == 0 || n == 0 || batch == 0 || k == 0 {
         return PoolVec::<T>::zeroed(batch * m * n);
     }
-    // Every path below writes every element (the GEMM with beta = 0 never reads C).
+    // `small_gemm` writes every element.
     let mut out = PoolVec::<T>::uninit_for_overwrite(batch * m * n);
     let br = spec.batch.rank();
     let (aoffs, boffs) = (batch_offsets(al, br), batch_offsets(bl, br));
-    let (rsa, csa) = (al.strides()[br], al.strides()[br + 1]);
-    let (rsb, csb) = (bl.strides()[br], bl.strides()[br + 1]);
-    for (bi, c) in out.chunks_mut(m * n).enumerate() {
-        for i in 0..m {
-            for j in 0..n {
-                let mut acc = T::ZERO;
-                for p in 0..k {
-                    acc = acc.add(
-                        a[aoffs[bi] + i * rsa + p * csa].mul(b[boffs[bi] + p * rsb + j * csb]),
-                    );
-                }
-                c[i * n + j] = acc;
-            }
-        }
+    let (sa, sb) = (
+        (al.strides()[br], al.strides()[br + 1]),
+        (bl.strides()[br], bl.strides()[br + 1]),
+    );
+    for (i, c) in out.chunks_mut(m * n).enumerate() {
+        small_gemm(m, k, n, &a[aoffs[i]..], sa, &b[boffs[i]..], sb, c);
     }
     out
 }

@@ -21,8 +21,8 @@ use std::process::ExitCode;
 
 use lamina::data::tabular::{read_csv, CsvOptions};
 use lamina::prelude::*;
-use lamina_examples::cv::{cross_validate, CvConfig, Scaling};
-use lamina_examples::realdata::{datasets_dir, parse_flag, parse_widths, Result};
+use lamina_examples::cv::{cross_validate, parse_cv_args, CvConfig, Scaling};
+use lamina_examples::realdata::{datasets_dir, Result};
 
 const USAGE: &str = "usage: tabular_cv [--folds K] [--epochs N] [--lr X] [--batch-size N] \
 [--weight-decay X] [--hidden N[,N...]] [--seed S] [--plot PATH] [--data FILE] [--verbose]";
@@ -33,7 +33,7 @@ struct Args {
 }
 
 fn parse() -> std::result::Result<Args, String> {
-    let mut cv = CvConfig {
+    let cv = CvConfig {
         folds: 5,
         seed: 0,
         hidden: Vec::new(),
@@ -45,28 +45,12 @@ fn parse() -> std::result::Result<Args, String> {
         plot: Some("target/tabular_cv_curves.png".into()),
         verbose: false,
     };
-    let mut data = datasets_dir().join("sklearn/breast_cancer.csv");
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let f = flag.as_str();
-        match f {
-            "--folds" => cv.folds = parse_flag(f, it.next())?,
-            "--epochs" => cv.epochs = parse_flag(f, it.next())?,
-            "--lr" => cv.lr = parse_flag(f, it.next())?,
-            "--batch-size" => cv.batch_size = parse_flag(f, it.next())?,
-            "--weight-decay" => cv.weight_decay = parse_flag(f, it.next())?,
-            "--hidden" => cv.hidden = parse_widths(f, it.next())?,
-            "--seed" => cv.seed = parse_flag(f, it.next())?,
-            "--plot" => cv.plot = Some(parse_flag(f, it.next())?),
-            "--data" => data = parse_flag(f, it.next())?,
-            "--verbose" => cv.verbose = true,
-            "-h" | "--help" => return Err(USAGE.into()),
-            other => return Err(format!("unknown argument {other}\n{USAGE}")),
-        }
-    }
-    if cv.epochs == 0 || cv.batch_size == 0 || !(cv.lr > 0.0 && cv.lr.is_finite()) {
-        return Err("--epochs and --batch-size must be positive, --lr a positive number".into());
-    }
+    let (cv, data) = parse_cv_args(
+        cv,
+        datasets_dir().join("sklearn/breast_cancer.csv"),
+        USAGE,
+        std::env::args().skip(1),
+    )?;
     Ok(Args { cv, data })
 }
 
@@ -93,9 +77,6 @@ fn run(args: &Args) -> Result<()> {
         cfg.folds,
         cfg.seed
     );
-    if let Some(dir) = cfg.plot.as_ref().and_then(|p| p.parent()) {
-        std::fs::create_dir_all(dir).ok();
-    }
     let report = cross_validate(&table, cfg, &dev, |i, f| {
         println!(
             "fold {}/{}: accuracy {:.4}, ROC-AUC {:.4}, macro F1 {:.4} ({:.1} s)",
