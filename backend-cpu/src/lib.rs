@@ -27,7 +27,7 @@ pub mod simd;
 mod storage;
 mod walk;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Once;
 
 pub use backend::CpuBackend;
 pub use storage::CpuStorage;
@@ -36,13 +36,10 @@ use lamina_tensor::Device;
 
 /// The process-wide CPU device.
 pub fn device() -> Device {
-    static DEVICE: OnceLock<Device> = OnceLock::new();
-    DEVICE
-        .get_or_init(|| {
-            par::adopt_main_thread();
-            Device::new(Arc::new(CpuBackend))
-        })
-        .clone()
+    static BACKEND: CpuBackend = CpuBackend;
+    static ADOPT: Once = Once::new();
+    ADOPT.call_once(par::adopt_main_thread);
+    Device::new(&BACKEND)
 }
 
 /// Bytes of CPU tensor storage alive right now (all threads).

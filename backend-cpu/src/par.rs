@@ -110,12 +110,12 @@ where
 {
     let len = out.len();
     let granule = min_chunk.max(1);
-    let threads = num_threads();
-    if !should_parallelize(len.saturating_mul(weight.max(1))) || len <= granule {
+    // Cheapest test first: a tiny op never asks rayon for its pool size.
+    if len <= granule || !should_parallelize(len.saturating_mul(weight.max(1))) {
         f(0, out);
         return;
     }
-    let chunk = chunk_len(len, granule, threads * CHUNKS_PER_THREAD);
+    let chunk = chunk_len(len, granule, num_threads() * CHUNKS_PER_THREAD);
     out.par_chunks_mut(chunk)
         .enumerate()
         .for_each(|(i, c)| f(i * chunk, c));

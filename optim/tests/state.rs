@@ -225,12 +225,12 @@ fn updates_in_place_and_keep_ids() -> Result<()> {
     let problem = Problem::new(DType::F64)?;
     let (mut w, mut b) = problem.params()?;
     let (w_id, b_id) = (w.id(), b.id());
-    let w_storage = std::sync::Arc::as_ptr(w.storage_ref()) as *const u8;
+    let w_storage = std::ptr::from_ref(w.storage()).cast::<u8>();
     let mut opt = Adam::new(AdamConfig::default())?;
     problem.run(&mut opt, &mut w, &mut b, 3)?;
     assert_eq!((w.id(), b.id()), (w_id, b_id));
     assert_eq!(
-        std::sync::Arc::as_ptr(w.storage_ref()) as *const u8,
+        std::ptr::from_ref(w.storage()).cast::<u8>(),
         w_storage,
         "written in place"
     );

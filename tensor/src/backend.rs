@@ -9,7 +9,6 @@
 
 use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
 
 use crate::{
     BinaryOp, CmpOp, DType, Distribution, HostData, Layout, ReduceOp, Result, Shape, UnaryOp,
@@ -28,7 +27,28 @@ pub trait Storage: Any + Send + Sync + fmt::Debug {
 }
 
 /// Shared, immutable-from-outside storage.
-pub type StorageRef = Arc<dyn Storage>;
+///
+/// A `triomphe::Arc`: storages are never weakly referenced, so dropping the last reference
+/// is one atomic operation instead of `std::sync::Arc`'s two, and checking for a sole owner
+/// (`get_mut`, used by in-place ops) is a load instead of a compare-and-swap. Backends make
+/// one with [`share_storage`].
+pub type StorageRef = triomphe::Arc<dyn Storage>;
+
+/// Shares a backend's storage object as a [`StorageRef`].
+pub fn share_storage<S: Storage>(storage: S) -> StorageRef {
+    share_arc(triomphe::Arc::new(storage))
+}
+
+/// Shares a storage that already sits in a `triomphe::Arc` (a backend may allocate its
+/// output there first, fill it through `Arc::get_mut`, and share it without moving the
+/// storage object).
+pub fn share_arc<S: Storage>(storage: triomphe::Arc<S>) -> StorageRef {
+    use unsize::CoerceUnsize;
+    // `Coercion!` builds the unsizing function `*const S -> *const dyn Storage` (an `unsafe`
+    // constructor in the `unsize` crate, sound because the function is a plain pointer cast
+    // that keeps the address); triomphe implements the coercion for its `Arc`.
+    storage.unsize(unsize::Coercion!(to dyn Storage))
+}
 
 /// What a batched matmul multiplies: `lhs [..batch, m, k] · rhs [..batch, k, n]`, the batch
 /// dims already broadcast to `batch` in both layouts (stride 0 where broadcast).

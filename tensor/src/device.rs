@@ -2,23 +2,33 @@
 //! (`lamina_backend_cpu::device()`); the facade offers `Device::cpu()` / `Device::best()`.
 
 use std::fmt;
-use std::sync::Arc;
 
 use crate::Backend;
 
-/// A handle to one backend instance; clones share it. Two devices are equal when they are
+/// A handle to one backend instance; copies share it. Two devices are equal when they are
 /// the same backend instance.
-#[derive(Clone)]
-pub struct Device(Arc<dyn Backend>);
+///
+/// Backends live for the whole process (as PyTorch's devices do), so the handle is a plain
+/// `'static` reference: every tensor carries its device, and a reference-counted handle cost
+/// two atomic read-modify-writes per op result (clone and drop), a tenth of a tiny add.
+#[derive(Clone, Copy)]
+pub struct Device(&'static dyn Backend);
 
 impl Device {
-    /// Wraps a backend. Backend crates call this once and hand out clones.
-    pub fn new(backend: Arc<dyn Backend>) -> Self {
+    /// Wraps a backend that lives as long as the process (a `static`, or one made once and
+    /// leaked with [`Device::leak`]). Backend crates call this once and hand out copies.
+    pub fn new(backend: &'static dyn Backend) -> Self {
         Device(backend)
     }
 
-    pub fn backend(&self) -> &dyn Backend {
-        &*self.0
+    /// Moves a backend made at run time (a CUDA context, a test double) to the heap for the
+    /// rest of the process and wraps it. Call it once per backend instance, not per use.
+    pub fn leak(backend: Box<dyn Backend>) -> Self {
+        Device(Box::leak(backend))
+    }
+
+    pub fn backend(&self) -> &'static dyn Backend {
+        self.0
     }
 
     /// `cpu`, `cuda:0`, ...
@@ -37,7 +47,7 @@ impl Device {
     }
 
     pub fn same(&self, other: &Device) -> bool {
-        std::ptr::addr_eq(Arc::as_ptr(&self.0), Arc::as_ptr(&other.0))
+        std::ptr::addr_eq(self.0, other.0)
     }
 }
 

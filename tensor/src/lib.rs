@@ -25,7 +25,9 @@ mod tensor;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use backend::{AdamStep, Backend, MatmulSpec, SgdStep, Storage, StorageRef};
+pub use backend::{
+    share_arc, share_storage, AdamStep, Backend, MatmulSpec, SgdStep, Storage, StorageRef,
+};
 pub use device::Device;
 pub use dtype::{DType, Element, HostData};
 pub use error::{Error, Result};

@@ -2,22 +2,47 @@
 //! This file holds the type, its accessors, creation and conversion; the ops live in
 //! `ops/`, one file per family.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use crate::backend::StorageRef;
 use crate::{
     DType, Device, Distribution, Element, Error, HostData, Layout, Result, Shape, Storage,
 };
 
+/// Ids a thread reserves at a time (see [`TensorId::fresh`]).
+const ID_BLOCK: u64 = 1024;
+
 /// A process-unique tensor id: autograd keys gradients by it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TensorId(u64);
 
 impl TensorId {
+    /// A new id. Each thread takes a block of [`ID_BLOCK`] ids from the shared counter and
+    /// hands them out one by one, so an op result costs no atomic read-modify-write (which was
+    /// a twentieth of a tiny add). Ids stay unique across threads; they are not ordered by
+    /// creation across threads.
     fn fresh() -> Self {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        TensorId(NEXT.fetch_add(1, Ordering::Relaxed))
+        static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+        thread_local! {
+            // (next id, end of this thread's block)
+            static BLOCK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+        }
+        let take_block = || {
+            let start = NEXT_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            (start, start + ID_BLOCK)
+        };
+        // `try_with`: a tensor made while this thread's locals are torn down takes one id
+        // straight from the shared counter (a block of one).
+        let id = BLOCK.try_with(|b| {
+            let (mut next, mut end) = b.get();
+            if next == end {
+                (next, end) = take_block();
+            }
+            b.set((next + 1, end));
+            next
+        });
+        TensorId(id.unwrap_or_else(|_| NEXT_BLOCK.fetch_add(1, Ordering::Relaxed)))
     }
     pub fn as_u64(self) -> u64 {
         self.0
@@ -42,8 +67,11 @@ pub(crate) struct Inner {
 /// assert_eq!(b.to_vec::<f32>()?, vec![3.0, 6.0, 9.0, 12.0]);
 /// # Ok(()) }
 /// ```
+///
+/// The handle is a `triomphe::Arc`: tensors never hand out weak references, and without a
+/// weak count dropping the last handle is one atomic operation instead of two.
 #[derive(Clone)]
-pub struct Tensor(pub(crate) Arc<Inner>);
+pub struct Tensor(pub(crate) triomphe::Arc<Inner>);
 
 impl Tensor {
     // ---- construction from parts ----
@@ -52,17 +80,22 @@ impl Tensor {
     /// guarantees the layout stays inside the storage.
     pub fn from_storage(storage: StorageRef, layout: Layout, device: Device) -> Tensor {
         debug_assert!(layout.storage_extent() <= storage.len());
-        Tensor(Arc::new(Inner {
+        // The block is allocated first and the 128-byte `Inner` written straight into it:
+        // `Arc::new` built it on the stack and copied it with a `memcpy` call, on every op.
+        let mut slot = triomphe::UniqueArc::<Inner>::new_uninit();
+        slot.write(Inner {
             id: TensorId::fresh(),
             storage,
             layout,
             device,
-        }))
+        });
+        // SAFETY: `write` has just initialised the value, which is all `assume_init` requires.
+        Tensor(unsafe { triomphe::UniqueArc::assume_init(slot) }.shareable())
     }
 
     /// A new tensor viewing the same storage through another layout.
     pub(crate) fn view_with(&self, layout: Layout) -> Tensor {
-        Tensor::from_storage(self.0.storage.clone(), layout, self.0.device.clone())
+        Tensor::from_storage(self.0.storage.clone(), layout, self.0.device)
     }
 
     // ---- accessors ----
@@ -106,7 +139,7 @@ impl Tensor {
     }
     /// True when both tensors view the same storage.
     pub fn shares_storage(&self, other: &Tensor) -> bool {
-        Arc::ptr_eq(&self.0.storage, &other.0.storage)
+        triomphe::Arc::ptr_eq(&self.0.storage, &other.0.storage)
     }
 
     // ---- creation ----
@@ -130,7 +163,7 @@ impl Tensor {
         Ok(Tensor::from_storage(
             storage,
             Layout::contiguous(shape),
-            device.clone(),
+            *device,
         ))
     }
 
@@ -158,7 +191,7 @@ impl Tensor {
         Ok(Tensor::from_storage(
             storage,
             Layout::contiguous(shape),
-            device.clone(),
+            *device,
         ))
     }
 
@@ -173,7 +206,7 @@ impl Tensor {
         Ok(Tensor::from_storage(
             storage,
             Layout::contiguous(shape),
-            device.clone(),
+            *device,
         ))
     }
 
@@ -320,7 +353,7 @@ impl Tensor {
         Ok(Tensor::from_storage(
             storage,
             Layout::contiguous(shape),
-            device.clone(),
+            *device,
         ))
     }
 
@@ -396,7 +429,7 @@ impl Tensor {
         let out = Tensor::from_storage(
             storage,
             Layout::contiguous(self.shape().clone()),
-            self.device().clone(),
+            *self.device(),
         );
         crate::hook::record(|| crate::hook::Op::Cast(dtype), &[self], &out);
         Ok(out)
@@ -430,12 +463,12 @@ impl Tensor {
         let backend = self.device().backend();
         let layout = Layout::contiguous(self.shape().clone());
         let mut storage = backend.zeros(self.elem_count(), self.dtype())?;
-        let dst = Arc::get_mut(&mut storage).ok_or_else(|| Error::Backend {
+        let dst = triomphe::Arc::get_mut(&mut storage).ok_or_else(|| Error::Backend {
             backend: backend.name(),
             msg: "zeros returned a shared storage".into(),
         })?;
         backend.copy_strided(self.storage(), self.layout(), dst, &layout)?;
-        let out = Tensor::from_storage(storage, layout, self.device().clone());
+        let out = Tensor::from_storage(storage, layout, *self.device());
         crate::hook::record(|| crate::hook::Op::Copy, &[self], &out);
         Ok(out)
     }
@@ -445,22 +478,22 @@ impl Tensor {
     /// Mutable access to this tensor's storage, copying it first unless this handle is
     /// its only owner (so no other tensor ever sees the write).
     pub(crate) fn storage_mut(&mut self) -> Result<(&mut dyn Storage, &Layout)> {
-        let unique = Arc::get_mut(&mut self.0)
-            .is_some_and(|inner| Arc::get_mut(&mut inner.storage).is_some());
+        let unique = triomphe::Arc::get_mut(&mut self.0)
+            .is_some_and(|inner| triomphe::Arc::get_mut(&mut inner.storage).is_some());
         if !unique {
             let copy = self.copy()?;
             let id = self.id();
             *self = copy;
             // Keep the id: the tensor is the same parameter, only its storage moved.
-            if let Some(inner) = Arc::get_mut(&mut self.0) {
+            if let Some(inner) = triomphe::Arc::get_mut(&mut self.0) {
                 inner.id = id;
             }
         }
-        let inner = Arc::get_mut(&mut self.0).ok_or_else(|| Error::Invalid {
+        let inner = triomphe::Arc::get_mut(&mut self.0).ok_or_else(|| Error::Invalid {
             op: "in-place update",
             msg: "tensor handle is shared".into(),
         })?;
-        let storage = Arc::get_mut(&mut inner.storage).ok_or_else(|| Error::Invalid {
+        let storage = triomphe::Arc::get_mut(&mut inner.storage).ok_or_else(|| Error::Invalid {
             op: "in-place update",
             msg: "storage is shared".into(),
         })?;

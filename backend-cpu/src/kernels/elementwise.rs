@@ -161,21 +161,28 @@ pub fn unary_assign<T: Num>(op: UnaryOp, x: &mut [T], layout: &Layout) {
     });
 }
 
-pub fn binary<T: Num>(op: BinaryOp, a: &[T], al: &Layout, b: &[T], bl: &Layout) -> PoolVec<T> {
+/// `out = a op b` over two layouts of the same (broadcast) shape; `out` holds its element
+/// count.
+pub fn binary_into<T: Num>(
+    op: BinaryOp,
+    a: &[T],
+    al: &Layout,
+    b: &[T],
+    bl: &Layout,
+    out: &mut [T],
+) {
     // Both contiguous: one zip, no walk set-up (this is the per-op overhead path).
     if let (Some(ra), Some(rb)) = (al.contiguous_range(), bl.contiguous_range()) {
-        let mut out = PoolVec::<T>::uninit_for_overwrite(ra.len());
         let (xa, xb) = (&a[ra], &b[rb]);
-        dispatch_binary!(T, op, f => par::for_each_chunk_mut(&mut out, 1024, |start, o| {
+        dispatch_binary!(T, op, f => par::for_each_chunk_mut(out, 1024, |start, o| {
             let n = o.len();
             zip_loop(&xa[start..start + n], &xb[start..start + n], o, f);
         }));
-        return out;
+        return;
     }
     let walk = Walk::new([al, bl]);
-    let mut out = PoolVec::<T>::uninit_for_overwrite(walk.len());
-    dispatch_binary!(T, op, f => map2(a, b, &walk, &mut out, f));
-    out
+    debug_assert_eq!(walk.len(), out.len());
+    dispatch_binary!(T, op, f => map2(a, b, &walk, out, f));
 }
 
 /// `dst op= rhs` where `dst` is the tensor's storage at `dl`. Contiguous destinations

@@ -67,7 +67,7 @@ impl Tensor {
         let out = Tensor::from_storage(
             storage,
             Layout::contiguous(self.shape().clone()),
-            self.device().clone(),
+            *self.device(),
         );
         hook::record(|| Op::Unary(op), &[self], &out);
         Ok(out)
@@ -193,7 +193,7 @@ impl Tensor {
             let storage = backend.binary(op, self.storage(), &ll, rhs.storage(), &rl)?;
             (storage, shape)
         };
-        let out = Tensor::from_storage(storage, Layout::contiguous(shape), self.device().clone());
+        let out = Tensor::from_storage(storage, Layout::contiguous(shape), *self.device());
         hook::record(|| Op::Binary(op), &[self, rhs], &out);
         Ok(out)
     }
@@ -230,7 +230,7 @@ impl Tensor {
         }
         let shape = self.shape().clone();
         let rl = rhs.layout().broadcast_to(&shape, name)?;
-        let device = self.device().clone();
+        let device = *self.device();
         let (dst, dl) = self.storage_mut()?;
         let dl = dl.clone();
         device
@@ -254,7 +254,7 @@ impl Tensor {
             });
         }
         self.check_writable(op.name())?;
-        let device = self.device().clone();
+        let device = *self.device();
         let (dst, dl) = self.storage_mut()?;
         let dl = dl.clone();
         device.backend().unary_assign(op, dst, &dl)
@@ -268,7 +268,7 @@ impl Tensor {
         self.check_writable(OP)?;
         let shape = self.shape().clone();
         let sl = src.layout().broadcast_to(&shape, OP)?;
-        let device = self.device().clone();
+        let device = *self.device();
         let (dst, dl) = self.storage_mut()?;
         let dl = dl.clone();
         device.backend().copy_strided(src.storage(), &sl, dst, &dl)
@@ -296,7 +296,7 @@ impl Tensor {
         {
             return Ok(false);
         }
-        let device = self.device().clone();
+        let device = *self.device();
         let (ms, _) = m.storage_mut()?;
         let (vs, _) = v.storage_mut()?;
         let (ps, pl) = self.storage_mut()?;
@@ -330,7 +330,7 @@ impl Tensor {
         {
             return Ok(false);
         }
-        let device = self.device().clone();
+        let device = *self.device();
         let (bs, _) = buf.storage_mut()?;
         let (ps, pl) = self.storage_mut()?;
         let pl = pl.clone();
@@ -390,7 +390,7 @@ impl Tensor {
         Ok(Tensor::from_storage(
             storage,
             Layout::contiguous(shape),
-            self.device().clone(),
+            *self.device(),
         ))
     }
 
@@ -424,7 +424,7 @@ impl Tensor {
             on_false.storage(),
             &fl,
         )?;
-        let out = Tensor::from_storage(storage, Layout::contiguous(shape), cond.device().clone());
+        let out = Tensor::from_storage(storage, Layout::contiguous(shape), *cond.device());
         hook::record(|| Op::Where, &[cond, on_true, on_false], &out);
         Ok(out)
     }

@@ -1,7 +1,5 @@
 //! Indexing by tensors: `index_select`, `gather`, `scatter_add`, `one_hot`.
 
-use std::sync::Arc;
-
 use crate::hook::{self, Op};
 use crate::shape::resolve_dim;
 use crate::{DType, Error, Layout, Result, Tensor};
@@ -36,7 +34,7 @@ impl Tensor {
             ids.storage(),
             ids.layout(),
         )?;
-        let out = Tensor::from_storage(storage, Layout::contiguous(dims), self.device().clone());
+        let out = Tensor::from_storage(storage, Layout::contiguous(dims), *self.device());
         hook::record(|| Op::IndexSelect { dim: d }, &[self, ids], &out);
         Ok(out)
     }
@@ -72,7 +70,7 @@ impl Tensor {
         let out = Tensor::from_storage(
             storage,
             Layout::contiguous(ids.shape().clone()),
-            self.device().clone(),
+            *self.device(),
         );
         hook::record(|| Op::Gather { dim: d }, &[self, ids], &out);
         Ok(out)
@@ -105,11 +103,11 @@ impl Tensor {
         // The copy is an implementation detail: recorded as one ScatterAdd below.
         let mut out = hook::paused(|| self.copy())?;
         let backend = self.device().backend();
-        let inner = Arc::get_mut(&mut out.0).ok_or_else(|| Error::Invalid {
+        let inner = triomphe::Arc::get_mut(&mut out.0).ok_or_else(|| Error::Invalid {
             op: OP,
             msg: "fresh copy is shared".into(),
         })?;
-        let dst = Arc::get_mut(&mut inner.storage).ok_or_else(|| Error::Invalid {
+        let dst = triomphe::Arc::get_mut(&mut inner.storage).ok_or_else(|| Error::Invalid {
             op: OP,
             msg: "fresh copy is shared".into(),
         })?;

@@ -1,7 +1,5 @@
 //! Joining and splitting: `cat`, `stack` (copies), `split`, `chunk` (views).
 
-use std::sync::Arc;
-
 use crate::hook::{self, Op};
 use crate::shape::resolve_dim;
 use crate::{Error, Layout, Result, Shape, Tensor};
@@ -40,7 +38,7 @@ impl Tensor {
         let backend = first.device().backend();
         let out_layout = Layout::contiguous(shape.clone());
         let mut storage = backend.zeros(shape.elem_count(), first.dtype())?;
-        let dst = Arc::get_mut(&mut storage).ok_or_else(|| Error::Backend {
+        let dst = triomphe::Arc::get_mut(&mut storage).ok_or_else(|| Error::Backend {
             backend: backend.name(),
             msg: "zeros returned a shared storage".into(),
         })?;
@@ -53,7 +51,7 @@ impl Tensor {
             }
             start += len;
         }
-        let out = Tensor::from_storage(storage, out_layout, first.device().clone());
+        let out = Tensor::from_storage(storage, out_layout, *first.device());
         hook::record(|| Op::Cat { dim: d }, tensors, &out);
         Ok(out)
     }

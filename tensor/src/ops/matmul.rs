@@ -79,7 +79,7 @@ impl Tensor {
         Ok(Tensor::from_storage(
             storage,
             Layout::contiguous(out_dims),
-            self.device().clone(),
+            *self.device(),
         ))
     }
 }

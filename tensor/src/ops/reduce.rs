@@ -82,7 +82,7 @@ impl Tensor {
             .backend()
             .reduce(op, self.storage(), self.layout(), axes)?;
         let kept = self.reduced_shape(axes, true);
-        let out = Tensor::from_storage(storage, Layout::contiguous(kept), self.device().clone());
+        let out = Tensor::from_storage(storage, Layout::contiguous(kept), *self.device());
         if !matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) {
             hook::record(
                 || Op::Reduce {
@@ -257,7 +257,7 @@ impl Tensor {
                 return Ok(Tensor::from_storage(
                     storage?,
                     Layout::contiguous(self.shape().clone()),
-                    self.device().clone(),
+                    *self.device(),
                 ));
             }
         }
@@ -308,7 +308,7 @@ impl Tensor {
                 return Ok(Tensor::from_storage(
                     storage?,
                     Layout::contiguous(self.shape().clone()),
-                    self.device().clone(),
+                    *self.device(),
                 ));
             }
         }

@@ -52,7 +52,7 @@ pub fn binary_broadcast(dev: &Device) {
         (BinaryOp::Minimum, Domain::Any, Domain::Any),
     ];
     for (op, da, db) in ops {
-        let d = dev.clone();
+        let d = *dev;
         rep.prop(
             &format!("binary/{}", op.name()),
             broadcast_pair(float_dtype(), da, db),
@@ -94,7 +94,7 @@ pub fn binary_int_ops(dev: &Device) {
         BinaryOp::Maximum,
         BinaryOp::Minimum,
     ] {
-        let d = dev.clone();
+        let d = *dev;
         rep.prop(
             &format!("binary_int/{}", op.name()),
             broadcast_pair(int_dtype(), Domain::Any, Domain::Any),
@@ -124,7 +124,7 @@ pub fn binary_int_ops(dev: &Device) {
 /// `&Tensor op Result`, `&Result` operands, unary `-`, and scalars on the right.
 pub fn operator_overloads(dev: &Device) {
     let mut rep = Report::new("operator_overloads");
-    let d = dev.clone();
+    let d = *dev;
     let triple = (broadcast_shapes(3), float_dtype()).prop_flat_map(|(s, dt)| {
         (
             tensor(s[0].clone(), dt, Domain::Any),
@@ -253,7 +253,7 @@ const CMP_OPS: [CmpOp; 6] = [
 pub fn compare_ops(dev: &Device) {
     let mut rep = Report::new("compare_ops");
     for op in CMP_OPS {
-        let d = dev.clone();
+        let d = *dev;
         let pair = broadcast_pair(any_dtype(), Domain::SmallInt, Domain::SmallInt);
         rep.prop(&format!("compare/{}", op.name()), pair, move |(sa, sb)| {
             let (a, b) = (sa.build(&d).or_fail("a")?, sb.build(&d).or_fail("b")?);
@@ -264,7 +264,7 @@ pub fn compare_ops(dev: &Device) {
                 .expect("broadcastable");
             check_exact(op.name(), &got, &want, DType::U32)
         });
-        let d = dev.clone();
+        let d = *dev;
         let scalar = (any_dtype(), shape(), 0i64..=6).prop_flat_map(|(dt, s, v)| {
             (
                 tensor(s, dt, Domain::SmallInt),
@@ -329,7 +329,7 @@ pub fn compare_scalar_int_edge(dev: &Device) {
 /// `Tensor::where_` with three-way broadcasting; the condition may have any dtype.
 pub fn where_op(dev: &Device) {
     let mut rep = Report::new("where_op");
-    let d = dev.clone();
+    let d = *dev;
     let s = (broadcast_shapes(3), any_dtype(), any_dtype()).prop_flat_map(|(s, cd, vd)| {
         (
             tensor(s[0].clone(), cd, Domain::Index(2)),
@@ -355,7 +355,7 @@ pub fn where_op(dev: &Device) {
 /// dtype. Also `mask_as`.
 pub fn masked_fill_op(dev: &Device) {
     let mut rep = Report::new("masked_fill_op");
-    let d = dev.clone();
+    let d = *dev;
     let s = (shape(), any_dtype(), any_dtype(), -5i64..5, -5.0..5.0f64).prop_flat_map(
         |(s, dt, md, iv, fv)| {
             let v = if dt.is_float() {

@@ -11,7 +11,7 @@ use crate::{DType, Device, HostData, Tensor};
 /// `to_dtype` from every dtype to every dtype, on extreme values.
 pub fn cast_ops(dev: &Device) {
     let mut rep = Report::new("cast_ops");
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "cast",
         (any_tensor(any_dtype(), Domain::Extreme), any_dtype()),

@@ -17,7 +17,7 @@ use crate::{DType, Device, HostData, Tensor};
 /// every dtype; `full` converts its value with `as`.
 pub fn creation_fill(dev: &Device) {
     let mut rep = Report::new("creation_fill");
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "creation/fill",
         (shape(), any_dtype(), -5.0..5.0f64),
@@ -50,7 +50,7 @@ pub fn creation_fill(dev: &Device) {
             )
         },
     );
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "creation/like",
         (any_tensor(any_dtype(), Domain::Any), -5.0..5.0f64),
@@ -85,7 +85,7 @@ pub fn creation_fill(dev: &Device) {
 /// (exact ends), `eye`.
 pub fn creation_ranges(dev: &Device) {
     let mut rep = Report::new("creation_ranges");
-    let d = dev.clone();
+    let d = *dev;
     let steps = select(vec![0.25, 0.5, 1.0, 2.0, 3.0, -0.5, -1.0, -2.0]);
     let s = (-40i32..40, steps, 0usize..12, any::<bool>(), any_dtype());
     rep.prop("creation/arange", s, move |(a, step, n, half, dt)| {
@@ -100,7 +100,7 @@ pub fn creation_ranges(dev: &Device) {
         });
         check_exact(&format!("arange({start}, {end}, {step})"), &got, &want, dt)
     });
-    let d = dev.clone();
+    let d = *dev;
     let s = (-10.0..10.0f64, -10.0..10.0f64, 0usize..12, float_dtype());
     rep.prop("creation/linspace", s, move |(start, end, steps, dt)| {
         let got = Tensor::linspace(start, end, steps, dt, &d).or_fail("linspace")?;
@@ -129,7 +129,7 @@ pub fn creation_ranges(dev: &Device) {
         }
         Ok(())
     });
-    let d = dev.clone();
+    let d = *dev;
     rep.prop("creation/eye", (0usize..=6, any_dtype()), move |(n, dt)| {
         let want = RefTensor::from_fn(vec![n, n], |i| if i[0] == i[1] { 1.0 } else { 0.0 });
         check_exact(
@@ -145,7 +145,7 @@ pub fn creation_ranges(dev: &Device) {
 /// `from_vec`, `from_slice`, `from_host` of every dtype read back exactly.
 pub fn creation_from_data(dev: &Device) {
     let mut rep = Report::new("creation_from_data");
-    let d = dev.clone();
+    let d = *dev;
     let s = (shape(), any_dtype()).prop_flat_map(|(s, dt)| {
         let n = s.iter().product();
         (Just(s), Just(dt), values(dt, Domain::Extreme, n))
@@ -210,7 +210,7 @@ pub fn rand_uniform(dev: &Device) {
         );
         check_exact("rand_uniform(1, -1, 1, [3], F32)", &t, &want, DType::F32)
     });
-    let d = dev.clone();
+    let d = *dev;
     let s = (
         any::<u64>(),
         -5.0..5.0f64,

@@ -19,7 +19,7 @@ use crate::{DType, Device, Result, Tensor, UnaryOp};
 /// `copy` and `contiguous`; a fresh tensor is contiguous, a copy always is.
 pub fn strided_inputs(dev: &Device) {
     let mut rep = Report::new("strided_inputs");
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "strided_inputs/read_back",
         any_tensor(any_dtype(), Domain::Any),
@@ -181,14 +181,14 @@ pub fn wrap_int(v: f64, dtype: DType) -> f64 {
 pub fn unary_ops(dev: &Device) {
     let mut rep = Report::new("unary_ops");
     for &(op, domain) in FLOAT_UNARY {
-        let d = dev.clone();
+        let d = *dev;
         rep.prop(
             &format!("unary/{}", op.name()),
             any_tensor(float_dtype(), domain),
             move |spec| check_unary(&d, &spec, op),
         );
     }
-    let d = dev.clone();
+    let d = *dev;
     let powf = select(vec![2.0, 3.0, 1.0, 0.0, -1.0, 0.5, 1.5, -2.5]).prop_flat_map(|p: f64| {
         let domain = if p.fract() == 0.0 {
             Domain::Any
@@ -200,7 +200,7 @@ pub fn unary_ops(dev: &Device) {
     rep.prop("unary/powf", powf, move |(p, spec)| {
         check_unary(&d, &spec, UnaryOp::Powf(p))
     });
-    let d = dev.clone();
+    let d = *dev;
     let bounds = (
         prop_oneof![4 => -5.0..5.0f64, 1 => Just(f64::NEG_INFINITY)],
         prop_oneof![4 => 0.0..10.0f64, 1 => Just(f64::INFINITY)],
@@ -213,7 +213,7 @@ pub fn unary_ops(dev: &Device) {
             check_unary(&d, &spec, UnaryOp::Clamp(lo, hi))
         },
     );
-    let d = dev.clone();
+    let d = *dev;
     let affine = (
         -5.0..5.0f64,
         -5.0..5.0f64,
@@ -222,7 +222,7 @@ pub fn unary_ops(dev: &Device) {
     rep.prop("unary/affine", affine, move |(m, a, spec)| {
         check_unary(&d, &spec, UnaryOp::Affine(m, a))
     });
-    let d = dev.clone();
+    let d = *dev;
     let leaky = (0.0..1.0f64, any_tensor(float_dtype(), Domain::Any));
     rep.prop("unary/leaky_relu", leaky, move |(s, spec)| {
         check_unary(&d, &spec, UnaryOp::LeakyRelu(s))
@@ -259,14 +259,14 @@ pub fn unary_int_ops(dev: &Device) {
         UnaryOp::Square,
         UnaryOp::Sign,
     ] {
-        let d = dev.clone();
+        let d = *dev;
         rep.prop(
             &format!("unary_int/{}", op.name()),
             any_tensor(int_dtype(), Domain::Any),
             move |spec| check_unary(&d, &spec, op),
         );
     }
-    let d = dev.clone();
+    let d = *dev;
     let clamp = (-20i64..20, 0i64..20, any_tensor(int_dtype(), Domain::Any));
     rep.prop("unary_int/clamp", clamp, move |(lo, span, spec)| {
         // U32 bounds stay non-negative: a bound the dtype cannot hold has no agreed meaning.
@@ -277,7 +277,7 @@ pub fn unary_int_ops(dev: &Device) {
         };
         check_unary(&d, &spec, UnaryOp::Clamp(lo as f64, (lo + span) as f64))
     });
-    let d = dev.clone();
+    let d = *dev;
     let affine = (0i64..5, 0i64..20, any_tensor(int_dtype(), Domain::Any));
     rep.prop("unary_int/affine", affine, move |(m, a, spec)| {
         // Non-negative integer scalars keep U32 results in range.
@@ -309,7 +309,7 @@ pub fn scalar_ops(dev: &Device) {
         ),
     ];
     for (name, method, operator, f) in ops {
-        let d = dev.clone();
+        let d = *dev;
         let scalar = prop_oneof![0.25..5.0f64, -5.0..-0.25f64];
         rep.prop(
             &format!("scalar/{name}"),
@@ -341,7 +341,7 @@ pub fn scalar_ops(dev: &Device) {
         if name == "div" {
             continue;
         }
-        let d = dev.clone();
+        let d = *dev;
         rep.prop(
             &format!("scalar_int/{name}"),
             (0i64..10, any_tensor(int_dtype(), Domain::Any)),

@@ -261,7 +261,7 @@ pub fn reduce_raw_axes(dev: &Device) {
 /// read back (its layout stays inside its storage).
 pub fn no_panic_fuzz(dev: &Device) {
     let mut rep = Report::new("no_panic_fuzz");
-    let d = dev.clone();
+    let d = *dev;
     let args = (
         any_tensor(any_dtype(), Domain::Any),
         0u8..20,

@@ -13,7 +13,7 @@ use crate::{DType, Device, Tensor};
 /// `index_select` along a random dim with 0–6 indices (repeats allowed).
 pub fn index_select_op(dev: &Device) {
     let mut rep = Report::new("index_select_op");
-    let d = dev.clone();
+    let d = *dev;
     let s = (
         shape_in(1..=4),
         any_dtype(),
@@ -82,7 +82,7 @@ fn index_shapes() -> BoxedStrategy<(Vec<usize>, usize, Vec<usize>)> {
 /// `gather` along a random dim, indices smaller than the input off the axis.
 pub fn gather_op(dev: &Device) {
     let mut rep = Report::new("gather_op");
-    let d = dev.clone();
+    let d = *dev;
     let s = (index_shapes(), any_dtype(), int_dtype()).prop_flat_map(|((s, axis, is), dt, it)| {
         let size = s[axis];
         (
@@ -109,7 +109,7 @@ pub fn gather_op(dev: &Device) {
 /// `src` at least as large as the indices, strided everything; the input is unchanged.
 pub fn scatter_add_op(dev: &Device) {
     let mut rep = Report::new("scatter_add_op");
-    let d = dev.clone();
+    let d = *dev;
     let s = (index_shapes(), any_dtype(), int_dtype()).prop_flat_map(|((s, axis, is), dt, it)| {
         let size = s[axis];
         let src_shape: Vec<BoxedStrategy<usize>> =
@@ -147,7 +147,7 @@ pub fn scatter_add_op(dev: &Device) {
 /// `one_hot` of I64/U32 class tensors of any shape (strided), I64 output.
 pub fn one_hot_op(dev: &Device) {
     let mut rep = Report::new("one_hot_op");
-    let d = dev.clone();
+    let d = *dev;
     let s = (shape_in(0..=3), int_dtype(), nonzero_dim())
         .prop_flat_map(|(s, it, classes)| (tensor(s, it, Domain::Index(classes)), Just(classes)));
     rep.prop("one_hot", s, move |(si, classes)| {

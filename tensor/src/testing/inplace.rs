@@ -66,7 +66,7 @@ pub fn inplace_assign(dev: &Device) {
         .map(|op| (op, Domain::Any, false)),
     );
     for (op, domain, float) in cases {
-        let d = dev.clone();
+        let d = *dev;
         let dtypes = if float { float_dtype() } else { int_dtype() };
         let name = format!(
             "binary_assign/{}{}",
@@ -101,7 +101,7 @@ pub fn inplace_assign(dev: &Device) {
             },
         );
     }
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "add_assign",
         assign_case(float_dtype(), Domain::Any, false),
@@ -124,7 +124,7 @@ pub fn inplace_assign(dev: &Device) {
 /// A clone, or the tensor a view was taken from, does not see an in-place write.
 pub fn inplace_shared(dev: &Device) {
     let mut rep = Report::new("inplace_shared");
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "clone keeps its values",
         assign_case(float_dtype(), Domain::Any, false),
@@ -187,7 +187,7 @@ pub fn inplace_expanded(dev: &Device) {
             check_exact("expanded destination", &x, &want, DType::F32)
         },
     );
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "expanded destinations",
         assign_case(float_dtype(), Domain::Any, true),

@@ -14,7 +14,7 @@ use crate::{Device, Tensor};
 /// `cat` of 1–4 parts of every dtype along a random dim (negative too).
 pub fn cat_op(dev: &Device) {
     let mut rep = Report::new("cat_op");
-    let d = dev.clone();
+    let d = *dev;
     let s = (
         shape_in(1..=4),
         any_dtype(),
@@ -67,7 +67,7 @@ pub fn cat_op(dev: &Device) {
 /// `stack` of 1–4 equal-shaped strided parts at any new position.
 pub fn stack_op(dev: &Device) {
     let mut rep = Report::new("stack_op");
-    let d = dev.clone();
+    let d = *dev;
     let s = (shape_in(0..=3), any_dtype(), 1..=4usize).prop_flat_map(|(s, dt, n)| {
         let r = s.len() as isize;
         (
@@ -145,7 +145,7 @@ pub fn split_chunk_ops(dev: &Device) {
                 (tensor(s, dt, Domain::Any), Just(axis), Just(dim))
             })
     };
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "split",
         (base(), 1..=5usize),
@@ -162,7 +162,7 @@ pub fn split_chunk_ops(dev: &Device) {
             )
         },
     );
-    let d = dev.clone();
+    let d = *dev;
     let s = base().prop_flat_map(|(spec, axis, dim)| {
         let n = spec.shape[axis];
         // Cut points in 0..=n, sorted: the pieces between them (some may be empty).
@@ -191,7 +191,7 @@ pub fn split_chunk_ops(dev: &Device) {
             &spec,
         )
     });
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "chunk",
         (base(), 1..=6usize),

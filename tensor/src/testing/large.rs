@@ -94,7 +94,7 @@ fn check_rows(dev: &Device, spec: &TensorSpec) -> TestCaseResult {
 /// Rows of every length from 1 to 70 through the fused and SIMD row kernels.
 pub fn long_rows_ops(dev: &Device) {
     let mut rep = Report::new("long_rows_ops");
-    let d = dev.clone();
+    let d = *dev;
     rep.prop("long_rows", long_rows(), move |spec| check_rows(&d, &spec));
     rep.finish();
 }

@@ -55,7 +55,7 @@ fn check_matmul(dev: &Device, sa: &TensorSpec, sb: &TensorSpec) -> TestCaseResul
 /// Every matmul form on strided F32/F64 operands.
 pub fn matmul_forms(dev: &Device) {
     let mut rep = Report::new("matmul_forms");
-    let d = dev.clone();
+    let d = *dev;
     let s = (matmul_shapes(), float_dtype())
         .prop_flat_map(|((l, r), dt)| (tensor(l, dt, Domain::Any), tensor(r, dt, Domain::Any)));
     rep.prop("matmul/forms", s, move |(sa, sb)| {

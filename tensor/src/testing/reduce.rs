@@ -76,7 +76,7 @@ fn count(shape: &[usize], axes: &[usize]) -> usize {
 /// `sum` (and `sum_all`) on every dtype, `prod` on every dtype (integers wrap).
 pub fn reduce_sum_prod(dev: &Device) {
     let mut rep = Report::new("reduce_sum_prod");
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "reduce/sum",
         reduce_case(any_dtype(), Domain::Any),
@@ -110,7 +110,7 @@ pub fn reduce_sum_prod(dev: &Device) {
             )
         },
     );
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "reduce/prod",
         reduce_case(float_dtype(), Domain::Range(0.5, 1.5)),
@@ -135,7 +135,7 @@ pub fn reduce_sum_prod(dev: &Device) {
             )
         },
     );
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "reduce/prod_int",
         reduce_case(int_dtype(), Domain::SmallInt),
@@ -163,7 +163,7 @@ pub fn reduce_sum_prod(dev: &Device) {
 pub fn reduce_max_min(dev: &Device) {
     let mut rep = Report::new("reduce_max_min");
     for is_max in [true, false] {
-        let d = dev.clone();
+        let d = *dev;
         let name = if is_max { "max" } else { "min" };
         rep.prop(
             &format!("reduce/{name}"),
@@ -202,7 +202,7 @@ pub fn reduce_max_min(dev: &Device) {
 pub fn reduce_arg(dev: &Device) {
     let mut rep = Report::new("reduce_arg");
     for is_max in [true, false] {
-        let d = dev.clone();
+        let d = *dev;
         let name = if is_max { "argmax" } else { "argmin" };
         let s = (shape(), any_dtype()).prop_flat_map(|(s, dt)| {
             let r = s.len() as isize;
@@ -259,7 +259,7 @@ pub fn reduce_arg(dev: &Device) {
 /// reductions are left to `reduce_empty`.
 pub fn reduce_mean_var_std(dev: &Device) {
     let mut rep = Report::new("reduce_mean_var_std");
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "reduce/mean",
         reduce_case(float_dtype(), Domain::Any),
@@ -300,7 +300,7 @@ pub fn reduce_mean_var_std(dev: &Device) {
         },
     );
     for is_std in [false, true] {
-        let d = dev.clone();
+        let d = *dev;
         let name = if is_std { "std" } else { "var" };
         let s = (reduce_case(float_dtype(), Domain::Any), any::<bool>());
         rep.prop(
@@ -344,7 +344,7 @@ pub fn reduce_mean_var_std(dev: &Device) {
 /// `logsumexp` over random axes; the error bound scales with the largest `|x|`.
 pub fn reduce_logsumexp(dev: &Device) {
     let mut rep = Report::new("reduce_logsumexp");
-    let d = dev.clone();
+    let d = *dev;
     rep.prop(
         "reduce/logsumexp",
         reduce_case(float_dtype(), Domain::Any),

@@ -90,7 +90,7 @@ fn check_softmax(dev: &Device, spec: &TensorSpec, dim: isize, log: bool) -> Test
 pub fn softmax_ops(dev: &Device) {
     let mut rep = Report::new("softmax_ops");
     for log in [false, true] {
-        let d = dev.clone();
+        let d = *dev;
         let name = if log { "log_softmax" } else { "softmax" };
         rep.prop(
             &format!("softmax/{name}"),
@@ -107,7 +107,7 @@ pub fn softmax_ops(dev: &Device) {
 pub fn softmax_stability(dev: &Device) {
     let mut rep = Report::new("softmax_stability");
     for log in [false, true] {
-        let d = dev.clone();
+        let d = *dev;
         let name = if log { "log_softmax" } else { "softmax" };
         rep.prop(
             &format!("stability/{name}"),
@@ -181,7 +181,7 @@ pub fn softmax_stability(dev: &Device) {
 pub fn softmax_backward_op(dev: &Device) {
     let mut rep = Report::new("softmax_backward_op");
     for log in [false, true] {
-        let d = dev.clone();
+        let d = *dev;
         let name = if log {
             "log_softmax_backward"
         } else {

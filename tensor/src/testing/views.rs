@@ -350,7 +350,7 @@ pub fn view_ops(dev: &Device) {
     let mut rep = Report::new("view_ops");
     for (kind, name) in VIEW_KINDS.iter().enumerate() {
         let kind = kind as u8;
-        let d = dev.clone();
+        let d = *dev;
         let s = (shape_for(kind), any_dtype())
             .prop_flat_map(move |(s, dt)| (tensor(s.clone(), dt, Domain::Any), view_op(kind, s)));
         rep.prop(
@@ -365,7 +365,7 @@ pub fn view_ops(dev: &Device) {
             },
         );
     }
-    let d = dev.clone();
+    let d = *dev;
     rep.prop("view/chain of 3", view_chain(3), move |(spec, ops)| {
         let mut x = spec.build(&d).or_fail("build")?;
         let mut r = spec.reference();
@@ -447,7 +447,7 @@ pub fn reshape_view_rules(dev: &Device) {
             DType::F64,
         )
     });
-    let d = dev.clone();
+    let d = *dev;
     let s = (
         shape_in(0..=4),
         any_dtype(),
@@ -486,7 +486,7 @@ pub fn reshape_view_rules(dev: &Device) {
 /// `contiguous` returns the same storage when already contiguous, else a contiguous copy.
 pub fn contiguous_rules(dev: &Device) {
     let mut rep = Report::new("contiguous_rules");
-    let d = dev.clone();
+    let d = *dev;
     let s = (shape_in(0..=4), any_dtype()).prop_flat_map(|(s, dt)| tensor(s, dt, Domain::Any));
     rep.prop("contiguous", s, move |spec| {
         let x = spec.build(&d).or_fail("build")?;
