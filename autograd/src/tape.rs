@@ -54,7 +54,41 @@ pub(crate) struct TapeInner {
 thread_local! {
     /// Tapes installed on this thread (custom ops record on them directly).
     static ACTIVE: RefCell<Vec<Rc<TapeInner>>> = const { RefCell::new(Vec::new()) };
+    /// The emptied lists of the last finished tape on this thread, reused by the next one: a
+    /// training loop makes a tape per step, and growing its entry list and id maps from
+    /// nothing each time was a quarter of the allocations of a small step.
+    static SPARE: RefCell<Option<TapeState>> = const { RefCell::new(None) };
 }
+
+impl TapeState {
+    /// Empty lists, with the capacity a previous tape on this thread left behind.
+    fn fresh() -> TapeState {
+        SPARE
+            .try_with(|s| s.try_borrow_mut().ok().and_then(|mut s| s.take()))
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// Empties the lists and keeps them for the next tape on this thread (unless they grew
+    /// past [`SPARE_MAX_ENTRIES`], which would pin a big model's tape-sized lists forever).
+    fn recycle(mut self) {
+        if self.entries.capacity() > SPARE_MAX_ENTRIES {
+            return;
+        }
+        self.entries.clear();
+        self.tracked.clear();
+        self.leaves.clear();
+        let _ = SPARE.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                *s = Some(self);
+            }
+        });
+    }
+}
+
+/// Largest entry list a finished tape hands on to the next (see [`TapeState::recycle`]).
+const SPARE_MAX_ENTRIES: usize = 4096;
 
 fn is_float(d: DType) -> bool {
     d.is_float()
@@ -141,7 +175,7 @@ impl Tape {
     /// gradient computation itself (gradients of gradients).
     pub fn new() -> Tape {
         let inner = Rc::new(TapeInner {
-            state: RefCell::new(TapeState::default()),
+            state: RefCell::new(TapeState::fresh()),
         });
         let recorder: Rc<dyn Recorder> = inner.clone();
         hook::push_recorder(recorder.clone());
@@ -221,20 +255,30 @@ impl Tape {
 impl Drop for Tape {
     fn drop(&mut self) {
         self.uninstall();
+        // Dropped without a backward pass: its entries (and saved tensors) go now. After
+        // `backward` the state is already taken (empty, nothing to hand on).
+        if let Ok(mut st) = self.inner.state.try_borrow_mut() {
+            if st.entries.capacity() > 0 {
+                std::mem::take(&mut *st).recycle();
+            }
+        }
     }
 }
 
 /// The reverse sweep: pops entries newest first, so each entry's saved tensors are freed
 /// as soon as its rule has run.
 fn sweep(state: TapeState, output: &Tensor, seed: Tensor) -> Result<Grads> {
-    let TapeState {
-        mut entries,
-        tracked,
-        leaves,
-    } = state;
-    drop(tracked);
-    let mut grads: IdMap<Tensor> = IdMap::default();
+    let mut state = state;
+    let mut grads: IdMap<Tensor> =
+        IdMap::with_capacity_and_hasher(state.entries.len() + 1, Default::default());
     grads.insert(output.id(), seed);
+    let result = sweep_entries(&mut state, grads);
+    state.recycle();
+    result
+}
+
+fn sweep_entries(state: &mut TapeState, mut grads: IdMap<Tensor>) -> Result<Grads> {
+    let entries = &mut state.entries;
     while let Some(entry) = entries.pop() {
         let Some(g) = grads.remove(&entry.output) else {
             continue;
@@ -254,7 +298,7 @@ fn sweep(state: TapeState, output: &Tensor, seed: Tensor) -> Result<Grads> {
             }
         }
     }
-    grads.retain(|id, _| leaves.contains_key(id));
+    grads.retain(|id, _| state.leaves.contains_key(id));
     Ok(Grads::from_map(grads))
 }
 

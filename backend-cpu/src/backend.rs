@@ -76,6 +76,21 @@ impl Backend for CpuBackend {
         wrap(CpuStorage::zeros(len, dtype))
     }
 
+    fn full(&self, len: usize, value: f64, dtype: DType) -> Result<StorageRef> {
+        wrap(match dtype {
+            DType::F32 => CpuStorage::F32(PoolVec::filled(len, value as f32)),
+            DType::F64 => CpuStorage::F64(PoolVec::filled(len, value)),
+            DType::I64 => CpuStorage::I64(PoolVec::filled(len, value as i64)),
+            DType::U32 => CpuStorage::U32(PoolVec::filled(len, value as u32)),
+            other => {
+                return Err(Error::UnsupportedDType {
+                    op: "full",
+                    dtype: other,
+                })
+            }
+        })
+    }
+
     fn from_host(&self, data: HostData) -> Result<StorageRef> {
         wrap(CpuStorage::from_host(data))
     }

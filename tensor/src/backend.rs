@@ -103,6 +103,12 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
 
     /// A storage of `len` zeros.
     fn zeros(&self, len: usize, dtype: DType) -> Result<StorageRef>;
+
+    /// `len` elements all equal to `value` converted to `dtype` (`as` semantics). The
+    /// default goes through the host; backends fill in place.
+    fn full(&self, len: usize, value: f64, dtype: DType) -> Result<StorageRef> {
+        self.from_host(HostData::from_f64_vec(&vec![value; len], dtype))
+    }
     /// Takes ownership of host data (the CPU backend adopts the vector without a copy).
     #[allow(clippy::wrong_self_convention)]
     fn from_host(&self, data: HostData) -> Result<StorageRef>;

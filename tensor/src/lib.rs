@@ -34,5 +34,5 @@ pub use error::{Error, Result};
 pub use layout::{Layout, StridedOffsets};
 pub use op::{erf_f64, sigmoid_f64, BinaryOp, CmpOp, Distribution, ReduceOp, UnaryOp};
 pub use ops::Operand;
-pub use shape::{resolve_dim, resolve_dims, DimVec, Dims, Shape, ShapeArg};
+pub use shape::{resolve_dim, resolve_dims, DimVec, Dims, Shape, ShapeArg, SignedDims};
 pub use tensor::{Tensor, TensorId};

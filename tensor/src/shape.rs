@@ -11,6 +11,9 @@ use crate::{Error, Result};
 /// allocates nothing, which is most of the per-op overhead of a tiny op.
 pub type DimVec = SmallVec<[usize; 4]>;
 
+/// Signed dims as users write them (`-1` to infer, negative axes), inline up to rank 4.
+pub type SignedDims = SmallVec<[isize; 4]>;
+
 /// The extent of each dimension, outermost first. Rank 0 is a scalar.
 #[derive(PartialEq, Eq, Hash, Default)]
 pub struct Shape(DimVec);
@@ -180,40 +183,40 @@ impl From<usize> for Shape {
 
 /// A shape argument that may contain one `-1` to infer (`reshape`, `view`, `expand`).
 pub trait ShapeArg {
-    fn to_isize_dims(&self) -> Vec<isize>;
+    fn to_isize_dims(&self) -> SignedDims;
 }
 
 impl ShapeArg for Shape {
-    fn to_isize_dims(&self) -> Vec<isize> {
+    fn to_isize_dims(&self) -> SignedDims {
         self.0.iter().map(|&d| d as isize).collect()
     }
 }
 impl ShapeArg for &Shape {
-    fn to_isize_dims(&self) -> Vec<isize> {
+    fn to_isize_dims(&self) -> SignedDims {
         self.0.iter().map(|&d| d as isize).collect()
     }
 }
 impl ShapeArg for () {
-    fn to_isize_dims(&self) -> Vec<isize> {
-        Vec::new()
+    fn to_isize_dims(&self) -> SignedDims {
+        SignedDims::new()
     }
 }
 macro_rules! shape_arg {
     ($($t:ty),*) => {$(
         impl<const N: usize> ShapeArg for [$t; N] {
-            fn to_isize_dims(&self) -> Vec<isize> { self.iter().map(|&d| d as isize).collect() }
+            fn to_isize_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
         }
         impl<const N: usize> ShapeArg for &[$t; N] {
-            fn to_isize_dims(&self) -> Vec<isize> { self.iter().map(|&d| d as isize).collect() }
+            fn to_isize_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
         }
         impl ShapeArg for &[$t] {
-            fn to_isize_dims(&self) -> Vec<isize> { self.iter().map(|&d| d as isize).collect() }
+            fn to_isize_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
         }
         impl ShapeArg for Vec<$t> {
-            fn to_isize_dims(&self) -> Vec<isize> { self.iter().map(|&d| d as isize).collect() }
+            fn to_isize_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
         }
         impl ShapeArg for &Vec<$t> {
-            fn to_isize_dims(&self) -> Vec<isize> { self.iter().map(|&d| d as isize).collect() }
+            fn to_isize_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
         }
     )*};
 }
@@ -222,35 +225,35 @@ shape_arg!(usize, isize, i32, i64);
 /// A set of dimensions for reductions and `permute`: one index or several, negative
 /// indices counting from the end.
 pub trait Dims {
-    fn to_dims(&self) -> Vec<isize>;
+    fn to_dims(&self) -> SignedDims;
 }
 macro_rules! dims_impl {
     ($($t:ty),*) => {$(
         impl Dims for $t {
-            fn to_dims(&self) -> Vec<isize> { vec![*self as isize] }
+            fn to_dims(&self) -> SignedDims { smallvec::smallvec![*self as isize] }
         }
         impl<const N: usize> Dims for [$t; N] {
-            fn to_dims(&self) -> Vec<isize> { self.iter().map(|&d| d as isize).collect() }
+            fn to_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
         }
         impl<const N: usize> Dims for &[$t; N] {
-            fn to_dims(&self) -> Vec<isize> { self.iter().map(|&d| d as isize).collect() }
+            fn to_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
         }
         impl Dims for &[$t] {
-            fn to_dims(&self) -> Vec<isize> { self.iter().map(|&d| d as isize).collect() }
+            fn to_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
         }
         impl Dims for Vec<$t> {
-            fn to_dims(&self) -> Vec<isize> { self.iter().map(|&d| d as isize).collect() }
+            fn to_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
         }
         impl Dims for &Vec<$t> {
-            fn to_dims(&self) -> Vec<isize> { self.iter().map(|&d| d as isize).collect() }
+            fn to_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
         }
     )*};
 }
 dims_impl!(usize, isize, i32, i64);
 
 /// Resolves and de-duplicates a dimension set; `op` names the caller in errors.
-pub fn resolve_dims(dims: &[isize], rank: usize, op: &'static str) -> Result<Vec<usize>> {
-    let mut out = Vec::with_capacity(dims.len());
+pub fn resolve_dims(dims: &[isize], rank: usize, op: &'static str) -> Result<DimVec> {
+    let mut out = DimVec::with_capacity(dims.len());
     for &d in dims {
         let r = resolve_dim(d, rank, op)?;
         if out.contains(&r) {

@@ -222,8 +222,12 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let shape = shape.into();
-        let data = HostData::from_f64_vec(&vec![value; shape.elem_count()], dtype);
-        Tensor::from_host(data, shape, device)
+        let storage = device.backend().full(shape.elem_count(), value, dtype)?;
+        Ok(Tensor::from_storage(
+            storage,
+            Layout::contiguous(shape),
+            *device,
+        ))
     }
 
     /// `start, start + step, ...` up to but excluding `end` (PyTorch `arange`).

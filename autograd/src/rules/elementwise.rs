@@ -3,8 +3,9 @@
 use std::f64::consts::{FRAC_2_SQRT_PI, PI, SQRT_2};
 
 use lamina_tensor::{BinaryOp, Result, Tensor, UnaryOp};
+use smallvec::smallvec;
 
-use super::{sum_to, Ctx};
+use super::{sum_to, Ctx, InputGrads};
 
 /// A 0/1 float mask of `x` with `x`'s dtype.
 fn mask(m: Tensor, like: &Tensor) -> Result<Tensor> {
@@ -91,11 +92,11 @@ pub(super) fn unary(ctx: &Ctx, op: UnaryOp, g: &Tensor) -> Result<Tensor> {
     }
 }
 
-pub(super) fn binary(ctx: &Ctx, op: BinaryOp, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+pub(super) fn binary(ctx: &Ctx, op: BinaryOp, g: &Tensor) -> Result<InputGrads> {
     let (sa, sb) = (ctx.shape(0), ctx.shape(1));
     let (wa, wb) = (ctx.wants(0), ctx.wants(1));
-    let both = |ga: Option<Tensor>, gb: Option<Tensor>| -> Result<Vec<Option<Tensor>>> {
-        Ok(vec![
+    let both = |ga: Option<Tensor>, gb: Option<Tensor>| -> Result<InputGrads> {
+        Ok(smallvec![
             ga.map(|t| sum_to(&t, sa)).transpose()?,
             gb.map(|t| sum_to(&t, sb)).transpose()?,
         ])
@@ -149,7 +150,7 @@ pub(super) fn binary(ctx: &Ctx, op: BinaryOp, g: &Tensor) -> Result<Vec<Option<T
     }
 }
 
-pub(super) fn where_(ctx: &Ctx, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+pub(super) fn where_(ctx: &Ctx, g: &Tensor) -> Result<InputGrads> {
     let cond = ctx.input(0);
     let zero = g.zeros_like()?;
     let gt = if ctx.wants(1) {
@@ -162,5 +163,5 @@ pub(super) fn where_(ctx: &Ctx, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
     } else {
         None
     };
-    Ok(vec![None, gt, gf])
+    Ok(smallvec![None, gt, gf])
 }

@@ -9,6 +9,7 @@ mod shape;
 
 use lamina_tensor::hook::Op;
 use lamina_tensor::{Result, Shape, Tensor};
+use smallvec::smallvec;
 
 use crate::tape::{Entry, EntryOp};
 
@@ -61,21 +62,25 @@ impl Ctx<'_> {
 }
 
 /// Input gradients of one entry (`None` where the input is not tracked).
-pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+/// The gradients for an entry's inputs (`None` where none flows), inline for up to three
+/// inputs: a backward step allocates no list.
+pub(crate) type InputGrads = smallvec::SmallVec<[Option<Tensor>; 3]>;
+
+pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
     let ctx = Ctx { entry };
     let grads = match &entry.op {
         EntryOp::Custom(op) => {
             let inputs: Vec<Tensor> = entry.saved_inputs.to_vec();
             let out = ctx.output().clone();
             let gs = op.backward(&inputs, &out, g)?;
-            crate::custom::check_grads(op.name(), &entry.in_shapes, gs)?
+            InputGrads::from_vec(crate::custom::check_grads(op.name(), &entry.in_shapes, gs)?)
         }
         EntryOp::Builtin(op) => match op {
-            Op::Unary(u) => vec![Some(elementwise::unary(&ctx, *u, g)?)],
+            Op::Unary(u) => smallvec![Some(elementwise::unary(&ctx, *u, g)?)],
             Op::Binary(b) => elementwise::binary(&ctx, *b, g)?,
             Op::Where => elementwise::where_(&ctx, g)?,
-            Op::Reduce { op, axes, .. } => vec![Some(reduce::reduce(&ctx, *op, axes, g)?)],
-            Op::Softmax { dim, log } => vec![Some(ctx.output().softmax_backward(
+            Op::Reduce { op, axes, .. } => smallvec![Some(reduce::reduce(&ctx, *op, axes, g)?)],
+            Op::Softmax { dim, log } => smallvec![Some(ctx.output().softmax_backward(
                 g,
                 *dim as isize,
                 *log,

@@ -3,12 +3,13 @@
 
 use lamina_tensor::hook::Op;
 use lamina_tensor::{Error, Result, Shape, Tensor};
+use smallvec::smallvec;
 
-use super::{sum_to, Ctx};
+use super::{sum_to, Ctx, InputGrads};
 
 /// Matmul with PyTorch's 1-D promotion: `ga = g · bᵀ`, `gb = aᵀ · g`, summed back over
 /// broadcast batch dims.
-pub(super) fn matmul(ctx: &Ctx, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+pub(super) fn matmul(ctx: &Ctx, g: &Tensor) -> Result<InputGrads> {
     let (a, b) = (ctx.input(0), ctx.input(1));
     let a2 = if a.rank() == 1 {
         a.unsqueeze(0)?
@@ -53,7 +54,7 @@ pub(super) fn matmul(ctx: &Ctx, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
     } else {
         None
     };
-    Ok(vec![ga, gb])
+    Ok(smallvec![ga, gb])
 }
 
 /// A rank-2 tensor stored column by column (a transposed contiguous matrix) that is not
@@ -87,21 +88,21 @@ fn pad(g: &Tensor, shape: &Shape, dim: usize, start: usize) -> Result<Tensor> {
     Tensor::cat(&refs, dim as isize)
 }
 
-pub(super) fn view_like(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
+pub(super) fn view_like(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<InputGrads> {
     let e = ctx.entry;
     Ok(match op {
-        Op::Reshape => vec![Some(g.reshape(ctx.shape(0))?)],
+        Op::Reshape => smallvec![Some(g.reshape(ctx.shape(0))?)],
         Op::Permute(perm) => {
             let mut inv = vec![0usize; perm.len()];
             for (i, &p) in perm.iter().enumerate() {
                 inv[p] = i;
             }
-            vec![Some(g.permute(inv)?)]
+            smallvec![Some(g.permute(inv)?)]
         }
-        Op::Broadcast => vec![Some(sum_to(g, ctx.shape(0))?)],
-        Op::Narrow { dim, start } => vec![Some(pad(g, ctx.shape(0), *dim, *start)?)],
-        Op::Copy => vec![Some(g.clone())],
-        Op::Cast(_) => vec![Some(g.to_dtype(e.in_dtypes[0])?)],
+        Op::Broadcast => smallvec![Some(sum_to(g, ctx.shape(0))?)],
+        Op::Narrow { dim, start } => smallvec![Some(pad(g, ctx.shape(0), *dim, *start)?)],
+        Op::Copy => smallvec![Some(g.clone())],
+        Op::Cast(_) => smallvec![Some(g.to_dtype(e.in_dtypes[0])?)],
         Op::Cat { dim } => {
             let mut start = 0;
             let mut out = Vec::with_capacity(e.in_shapes.len());
@@ -114,7 +115,7 @@ pub(super) fn view_like(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<Vec<Option<Ten
                 });
                 start += len;
             }
-            out
+            out.into()
         }
         // d/dx of x[ids] along dim: scatter-add g back at ids.
         Op::IndexSelect { dim } => {
@@ -123,11 +124,11 @@ pub(super) fn view_like(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<Vec<Option<Ten
             shape[*dim] = ids.elem_count();
             let ids_full = ids.reshape(shape)?.broadcast_to(g.shape())?;
             let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
-            vec![Some(zeros.scatter_add(*dim as isize, &ids_full, g)?), None]
+            smallvec![Some(zeros.scatter_add(*dim as isize, &ids_full, g)?), None]
         }
         Op::Gather { dim } => {
             let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
-            vec![
+            smallvec![
                 Some(zeros.scatter_add(*dim as isize, ctx.input(1), g)?),
                 None,
             ]
@@ -149,7 +150,7 @@ pub(super) fn view_like(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<Vec<Option<Ten
             } else {
                 None
             };
-            vec![Some(g.clone()), None, gsrc]
+            smallvec![Some(g.clone()), None, gsrc]
         }
         other => {
             return Err(Error::Invalid {

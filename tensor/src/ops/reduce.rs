@@ -7,7 +7,7 @@ use crate::{DimVec, Dims, Error, Layout, ReduceOp, Result, Shape, Tensor};
 
 impl Tensor {
     /// Resolves `dims` for a reduction: empty means every axis.
-    fn reduce_axes(&self, dims: &[isize], op: &'static str) -> Result<Vec<usize>> {
+    fn reduce_axes(&self, dims: &[isize], op: &'static str) -> Result<DimVec> {
         let mut axes = if dims.is_empty() {
             (0..self.rank()).collect()
         } else {
@@ -28,8 +28,8 @@ impl Tensor {
                 (true, true) => Some(1),
                 (true, false) => None,
             })
-            .collect::<Vec<_>>();
-        Shape::new(dims)
+            .collect::<DimVec>();
+        Shape::from_dims(&dims)
     }
 
     /// A primitive reduction over `axes` (sorted, unique, in range; exactly one for
@@ -171,7 +171,7 @@ impl Tensor {
         let count: usize = axes.iter().map(|&a| self.dims()[a]).product();
         // With no degrees of freedom left the variance is NaN, as PyTorch (0 / 0).
         let denom = (count as f64 - if unbiased { 1.0 } else { 0.0 }).max(0.0);
-        let mean = self.mean(&dims, true)?;
+        let mean = self.mean(&dims[..], true)?;
         let centered = self.sub(&mean)?;
         centered
             .square()?

@@ -3,7 +3,7 @@
 
 use crate::hook::{self, Op};
 use crate::shape::{resolve_dim, resolve_dims};
-use crate::{Dims, Error, Result, Shape, ShapeArg, Tensor};
+use crate::{DimVec, Dims, Error, Result, Shape, ShapeArg, Tensor};
 
 impl Tensor {
     /// A view through `layout`, recorded as `op`.
@@ -31,7 +31,7 @@ impl Tensor {
                 d => known = known.checked_mul(d as usize).ok_or_else(err)?,
             }
         }
-        let mut dims: Vec<usize> = spec.iter().map(|&d| d.max(0) as usize).collect();
+        let mut dims: DimVec = spec.iter().map(|&d| d.max(0) as usize).collect();
         if let Some(i) = infer {
             if known == 0 || !count.is_multiple_of(known) {
                 return Err(err());
@@ -40,7 +40,7 @@ impl Tensor {
         } else if known != count {
             return Err(err());
         }
-        Ok(Shape::new(dims))
+        Ok(Shape::from_dims(&dims))
     }
 
     /// The same elements in a new shape (one dim may be `-1`). A view when the strides
@@ -83,7 +83,7 @@ impl Tensor {
     pub fn permute(&self, dims: impl Dims) -> Result<Tensor> {
         let perm = resolve_dims(&dims.to_dims(), self.rank(), "permute")?;
         let layout = self.layout().permute(&perm)?;
-        Ok(self.view_op(layout, || Op::Permute(perm)))
+        Ok(self.view_op(layout, || Op::Permute(perm.to_vec())))
     }
 
     /// Swaps two dimensions.
