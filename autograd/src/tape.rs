@@ -278,22 +278,31 @@ fn sweep(state: TapeState, output: &Tensor, seed: Tensor) -> Result<Grads> {
 }
 
 fn sweep_entries(state: &mut TapeState, mut grads: IdMap<Tensor>) -> Result<Grads> {
-    let entries = &mut state.entries;
-    while let Some(entry) = entries.pop() {
-        let Some(g) = grads.remove(&entry.output) else {
+    use std::collections::hash_map::Entry as Slot;
+    // Newest first, by reference: an entry is a few hundred bytes, and popping moved each
+    // one out. What an entry saved is freed as soon as the sweep has passed it.
+    for entry in state.entries.iter_mut().rev() {
+        let g = grads.remove(&entry.output);
+        let input_grads = match &g {
+            Some(g) => Some(rules::backward(entry, g)?),
+            None => None,
+        };
+        entry.saved_inputs.clear();
+        entry.saved_output = None;
+        let Some(input_grads) = input_grads else {
             continue;
         };
-        let input_grads = rules::backward(&entry, &g)?;
         for (id, gi) in entry.inputs.iter().zip(input_grads) {
             let (Some(id), Some(gi)) = (id, gi) else {
                 continue;
             };
-            match grads.remove(id) {
-                Some(prev) => {
-                    grads.insert(*id, prev.add(&gi)?);
+            match grads.entry(*id) {
+                Slot::Occupied(mut prev) => {
+                    let sum = prev.get().add(&gi)?;
+                    *prev.get_mut() = sum;
                 }
-                None => {
-                    grads.insert(*id, gi);
+                Slot::Vacant(slot) => {
+                    slot.insert(gi);
                 }
             }
         }

@@ -77,18 +77,16 @@ impl Backend for CpuBackend {
     }
 
     fn full(&self, len: usize, value: f64, dtype: DType) -> Result<StorageRef> {
-        wrap(match dtype {
-            DType::F32 => CpuStorage::F32(PoolVec::filled(len, value as f32)),
-            DType::F64 => CpuStorage::F64(PoolVec::filled(len, value)),
-            DType::I64 => CpuStorage::I64(PoolVec::filled(len, value as i64)),
-            DType::U32 => CpuStorage::U32(PoolVec::filled(len, value as u32)),
-            other => {
-                return Err(Error::UnsupportedDType {
-                    op: "full",
-                    dtype: other,
-                })
-            }
-        })
+        match dtype {
+            DType::F32 => fill_new(len, |o: &mut [f32]| o.fill(value as f32)),
+            DType::F64 => fill_new(len, |o: &mut [f64]| o.fill(value)),
+            DType::I64 => fill_new(len, |o: &mut [i64]| o.fill(value as i64)),
+            DType::U32 => fill_new(len, |o: &mut [u32]| o.fill(value as u32)),
+            other => Err(Error::UnsupportedDType {
+                op: "full",
+                dtype: other,
+            }),
+        }
     }
 
     fn from_host(&self, data: HostData) -> Result<StorageRef> {
