@@ -145,7 +145,7 @@ impl Backend for CpuBackend {
 
     fn unary(&self, op: UnaryOp, src: &dyn Storage, layout: &Layout) -> Result<StorageRef> {
         let s = cpu(src)?;
-        wrap(with_storage!(s, v => CpuElem::wrap(ew::unary(op, v, layout))))
+        with_storage!(s, v => fill_new(layout.elem_count(), |out| ew::unary_into(op, v, layout, out)))
     }
 
     fn binary(
@@ -236,7 +236,11 @@ impl Backend for CpuBackend {
                     with_storage!(s, v => reduce::arg_reduce(max, v, layout, axis)),
                 ))
             }
-            _ => wrap(with_storage!(s, v => CpuElem::wrap(reduce::reduce(op, v, layout, axes)))),
+            _ => with_storage!(s, v => {
+                fill_new(reduce::reduced_len(layout, axes), |out| {
+                    reduce::reduce_into(op, v, layout, axes, out)
+                })
+            }),
         }
     }
 

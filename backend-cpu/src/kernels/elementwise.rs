@@ -123,19 +123,19 @@ fn zip_assign_loop<T: Copy, F: Fn(T, T) -> T>(d: &mut [T], b: &[T], f: F) {
 }
 
 /// Generic over every dtype through `Num` (f32 transcendental maps go to `simd` there).
-pub fn unary<T: Num>(op: UnaryOp, x: &[T], layout: &Layout) -> PoolVec<T> {
+/// `out = op(x)` over `layout`; `out` holds its element count.
+pub fn unary_into<T: Num>(op: UnaryOp, x: &[T], layout: &Layout, out: &mut [T]) {
     // Contiguous input: one slice map, no walk set-up (this is the per-op overhead path).
     if let Some(r) = layout.contiguous_range() {
-        let mut out = PoolVec::<T>::uninit_for_overwrite(r.len());
         let xs = &x[r];
-        par::for_each_chunk_mut(&mut out, 1024, |start, o| {
+        par::for_each_chunk_mut(out, 1024, |start, o| {
             T::map_slice(op, &xs[start..start + o.len()], o);
         });
-        return out;
+        return;
     }
     let walk = Walk::new([layout]);
-    let mut out = PoolVec::<T>::uninit_for_overwrite(walk.len());
-    walk.fill(&mut out, |o, [off], [st]| {
+    debug_assert_eq!(walk.len(), out.len());
+    walk.fill(out, |o, [off], [st]| {
         if st == 1 {
             T::map_slice(op, &x[off..off + o.len()], o);
         } else {
@@ -144,7 +144,6 @@ pub fn unary<T: Num>(op: UnaryOp, x: &[T], layout: &Layout) -> PoolVec<T> {
             }
         }
     });
-    out
 }
 
 /// `x = op(x)` in place over the tensor's layout.

@@ -78,12 +78,24 @@ fn kept_shape(layout: &Layout, axes: &[usize]) -> Shape {
     )
 }
 
-/// Sum/Prod/Max/Min over `axes`; the output is contiguous in the kept shape.
+/// Number of outputs of a reduction of `layout` over `axes` (the kept dims' product).
+pub fn reduced_len(layout: &Layout, axes: &[usize]) -> usize {
+    layout
+        .dims()
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !axes.contains(i))
+        .map(|(_, &d)| d)
+        .product()
+}
+
+/// Sum/Prod/Max/Min over `axes` into `out`, contiguous in the kept shape and
+/// [`reduced_len`] long.
 #[allow(private_bounds)]
-pub fn reduce<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize]) -> PoolVec<T> {
+pub fn reduce_into<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize], out: &mut [T]) {
     let kept = kept_shape(layout, axes);
-    let out_len = kept.elem_count();
-    let mut out = PoolVec::<T>::uninit_for_overwrite(out_len);
+    let out_len = out.len();
+    debug_assert_eq!(out_len, kept.elem_count());
     out.fill(identity(op));
     // Full reduction of a contiguous tensor: chunked across threads.
     if out_len == 1 {
@@ -95,7 +107,7 @@ pub fn reduce<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize]) -
                 |range| T::fold_run(op, identity(op), &xs[range]),
                 |a, b| combine(op, a, b),
             );
-            return out;
+            return;
         }
     }
     // Row reduction over the contiguous innermost axes: one output per row, rows in
@@ -110,13 +122,13 @@ pub fn reduce<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize]) -
         if trailing {
             let row: usize = axes.iter().map(|&a| layout.dims()[a]).product();
             let xs = &x[r];
-            par::for_each_chunk_mut(&mut out, (1 << 14) / row.max(1) + 1, |start, chunk| {
+            par::for_each_chunk_mut(out, (1 << 14) / row.max(1) + 1, |start, chunk| {
                 for (i, y) in chunk.iter_mut().enumerate() {
                     let s = (start + i) * row;
                     *y = T::fold_run(op, identity(op), &xs[s..s + row]);
                 }
             });
-            return out;
+            return;
         }
     }
     // Reduction over the leading axes of a contiguous tensor (a bias gradient: [batch, n]
@@ -127,12 +139,12 @@ pub fn reduce<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize]) -
         if leading && out_len > 1 {
             let xs = &x[r];
             match op {
-                ReduceOp::Sum => accumulate_rows(&mut out, xs, |a: T, b| a.add(b)),
-                ReduceOp::Prod => accumulate_rows(&mut out, xs, |a: T, b| a.mul(b)),
-                ReduceOp::Max => accumulate_rows(&mut out, xs, |a: T, b| Num::max(a, b)),
-                _ => accumulate_rows(&mut out, xs, |a: T, b| Num::min(a, b)),
+                ReduceOp::Sum => accumulate_rows(out, xs, |a: T, b| a.add(b)),
+                ReduceOp::Prod => accumulate_rows(out, xs, |a: T, b| a.mul(b)),
+                ReduceOp::Max => accumulate_rows(out, xs, |a: T, b| Num::max(a, b)),
+                _ => accumulate_rows(out, xs, |a: T, b| Num::min(a, b)),
             }
-            return out;
+            return;
         }
     }
     // General case: walk the input with the output broadcast over it.
@@ -155,7 +167,6 @@ pub fn reduce<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize]) -
             }
         }
     });
-    out
 }
 
 /// `out[c] = f(out[c], row[c])` for each row of `xs` in turn (rows of `out.len()`); out of
