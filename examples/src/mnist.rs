@@ -176,7 +176,9 @@ pub fn train_mnist(cfg: &MnistConfig, dev: &Device) -> Result<MnistReport> {
         Some(dir) => trainer.resume(dir, &mut model, &mut opt, &train, Some(&val), loss)?,
         None => trainer.fit(&mut model, &mut opt, &train, Some(&val), loss)?,
     };
-    let best_epoch = best_epoch(&history);
+    // The epoch whose weights early stopping restored (also after a resume, whose best
+    // state comes from the checkpoint).
+    let best_epoch = trainer.best().and_then(|b| b.epoch).unwrap_or(0);
 
     let logits = predict(&mut model, &mnist.test_images, 1000)?;
     let truth = labels_of(&mnist.test_labels)?;
@@ -190,16 +192,4 @@ pub fn train_mnist(cfg: &MnistConfig, dev: &Device) -> Result<MnistReport> {
         resumed: resume_from.is_some(),
         confusion,
     })
-}
-
-/// The epoch with the highest validation accuracy, the first on ties: the one early
-/// stopping restores (it counts only strict improvements).
-fn best_epoch(history: &History) -> usize {
-    let mut best = (0, f64::NEG_INFINITY);
-    for r in &history.epochs {
-        if let Some(a) = r.val_acc.filter(|&a| a > best.1) {
-            best = (r.epoch, a);
-        }
-    }
-    best.0
 }

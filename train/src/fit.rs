@@ -93,10 +93,14 @@ type LossFn<'l> = dyn Fn(&Tensor, &Tensor) -> lamina_tensor::Result<Tensor> + 'l
 /// The per-epoch callback of [`Trainer::on_epoch`].
 type EpochCallback<'a> = Box<dyn FnMut(&EpochRecord) + 'a>;
 
-/// What one pass over a loader measured.
-struct Pass {
-    loss: f64,
-    accuracy: Option<f64>,
+/// What one pass over a loader measured ([`Trainer::evaluate`], and each epoch's
+/// validation).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The loss averaged over samples (each batch's loss weighted by its size).
+    pub loss: f64,
+    /// The fraction of samples classified right, when accuracy is on and applies.
+    pub accuracy: Option<f64>,
 }
 
 /// Runs training: [`fit`](Trainer::fit) from scratch or [`resume`](Trainer::resume) from
@@ -138,6 +142,7 @@ pub struct Trainer<'a> {
     schedule: Option<LrSchedule>,
     on_epoch: Option<EpochCallback<'a>>,
     history: History,
+    best: Option<BestState>,
 }
 
 impl<'a> Trainer<'a> {
@@ -148,6 +153,7 @@ impl<'a> Trainer<'a> {
             schedule: None,
             on_epoch: None,
             history: History::new(),
+            best: None,
         }
     }
 
@@ -168,6 +174,25 @@ impl<'a> Trainer<'a> {
     /// The settings.
     pub fn config(&self) -> &FitConfig {
         &self.config
+    }
+
+    /// The best epoch of the last [`fit`](Self::fit) or [`resume`](Self::resume) so far: the
+    /// monitored metric, its best value and the 0-based epoch that reached it (the epoch
+    /// whose weights early stopping restores). `None` before a run starts.
+    pub fn best(&self) -> Option<&BestState> {
+        self.best.as_ref()
+    }
+
+    /// The loss and accuracy of `model` over `loader`, measured as each epoch's validation
+    /// is (evaluation mode, nothing recorded, accuracy as configured; the model is back in
+    /// training mode afterwards): to score a test set after training.
+    pub fn evaluate<M: Module + ?Sized>(
+        &self,
+        model: &mut M,
+        loader: &DataLoader,
+        loss: impl Fn(&Tensor, &Tensor) -> lamina_tensor::Result<Tensor>,
+    ) -> Result<Evaluation> {
+        evaluate(model, loader, &loss, self.config.accuracy, 0)
     }
 
     /// The history of the last [`fit`](Self::fit) or [`resume`](Self::resume), as far as
@@ -348,6 +373,7 @@ impl<'a> Trainer<'a> {
         mut state: TrainState,
     ) -> Result<History> {
         self.history = state.history.clone();
+        self.best = Some(state.best.clone());
         let restore = self
             .config
             .early_stopping
@@ -381,6 +407,7 @@ impl<'a> Trainer<'a> {
                 if improved {
                     state.best.value = Some(value);
                     state.best.epoch = Some(epoch);
+                    self.best = Some(state.best.clone());
                 }
                 let mut stop = false;
                 if let (Some(rule), Some(es)) =
@@ -526,9 +553,9 @@ fn evaluate<M: Module + ?Sized>(
     loss: &LossFn<'_>,
     accuracy: Accuracy,
     epoch: usize,
-) -> Result<Pass> {
+) -> Result<Evaluation> {
     model.eval();
-    let result = no_grad(|| -> Result<Pass> {
+    let result = no_grad(|| -> Result<Evaluation> {
         let mut sums = Sums::new();
         for (b, batch) in loader.epoch(epoch as u64).enumerate() {
             let batch = batch?;
@@ -598,8 +625,8 @@ impl Sums {
             .map(|c| c as f64 / self.samples as f64)
     }
 
-    fn finish(&self) -> Pass {
-        Pass {
+    fn finish(&self) -> Evaluation {
+        Evaluation {
             loss: self.mean_loss(),
             accuracy: self.accuracy(),
         }

@@ -35,7 +35,7 @@ pub use accuracy::Accuracy;
 pub use checkpoint::{BestState, Checkpoints, FileRef, LoaderState, TrainState};
 pub use early_stopping::{EarlyStopping, EarlyStoppingState, Monitor, Verdict};
 pub use error::{Error, Result};
-pub use fit::{FitConfig, Trainer};
+pub use fit::{Evaluation, FitConfig, Trainer};
 pub use history::{EpochRecord, History, CSV_HEADER};
 pub use plot::{plot_history, DEFAULT_PLOT_SIZE};
 pub use schedule::LrSchedule;

@@ -461,12 +461,21 @@ fn early_stopping_stops_and_restores_the_best_weights() -> TestResult {
         ..quiet(50)
     };
     let mut model = mlp(4);
-    let history = Trainer::new(config).fit(&mut model, &mut adam(0.05), &train, Some(&val), ce)?;
+    let mut trainer = Trainer::new(config);
+    assert!(trainer.best().is_none());
+    let history = trainer.fit(&mut model, &mut adam(0.05), &train, Some(&val), ce)?;
     let losses: Vec<f64> = history.val_losses().into_iter().flatten().collect();
     let best = (0..losses.len())
         .min_by(|&a, &b| losses[a].total_cmp(&losses[b]))
         .ok_or("no epochs")?;
     assert_eq!(history.len(), best + 3, "val losses {losses:?}");
+    let reported = trainer.best().ok_or("no best epoch")?;
+    assert_eq!(reported.monitor, Monitor::ValLoss);
+    assert_eq!(reported.epoch, Some(best));
+    assert_eq!(
+        reported.value.map(f64::to_bits),
+        Some(losses[best].to_bits())
+    );
     // The model now holds the best epoch's weights: its validation loss is that epoch's.
     model.eval();
     let again = lamina_autograd::no_grad(|| -> lamina_tensor::Result<f64> {
@@ -482,6 +491,10 @@ fn early_stopping_stops_and_restores_the_best_weights() -> TestResult {
         Ok(total / 60.0)
     })?;
     assert_eq!(again.to_bits(), losses[best].to_bits());
+    // `Trainer::evaluate` measures it the same way.
+    let eval = trainer.evaluate(&mut model, &val, ce)?;
+    assert_eq!(eval.loss.to_bits(), losses[best].to_bits());
+    assert_eq!(eval.accuracy, history.epochs[best].val_acc);
     Ok(())
 }
 
