@@ -11,6 +11,16 @@ use crate::{Error, Result};
 /// allocates nothing, which is most of the per-op overhead of a tiny op.
 pub type DimVec = SmallVec<[usize; 4]>;
 
+/// Collects with plain pushes: for the one to four dims of a shape, SmallVec's generic
+/// `extend` (what `collect` uses) costs several times more, on every op.
+pub(crate) fn push_all<A: smallvec::Array>(items: impl Iterator<Item = A::Item>) -> SmallVec<A> {
+    let mut out = SmallVec::new();
+    for x in items {
+        out.push(x);
+    }
+    out
+}
+
 /// Signed dims as users write them (`-1` to infer, negative axes), inline up to rank 4.
 pub type SignedDims = SmallVec<[isize; 4]>;
 
@@ -188,12 +198,12 @@ pub trait ShapeArg {
 
 impl ShapeArg for Shape {
     fn to_isize_dims(&self) -> SignedDims {
-        self.0.iter().map(|&d| d as isize).collect()
+        push_all(self.0.iter().map(|&d| d as isize))
     }
 }
 impl ShapeArg for &Shape {
     fn to_isize_dims(&self) -> SignedDims {
-        self.0.iter().map(|&d| d as isize).collect()
+        push_all(self.0.iter().map(|&d| d as isize))
     }
 }
 impl ShapeArg for () {
@@ -204,19 +214,19 @@ impl ShapeArg for () {
 macro_rules! shape_arg {
     ($($t:ty),*) => {$(
         impl<const N: usize> ShapeArg for [$t; N] {
-            fn to_isize_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
+            fn to_isize_dims(&self) -> SignedDims { push_all(self.iter().map(|&d| d as isize)) }
         }
         impl<const N: usize> ShapeArg for &[$t; N] {
-            fn to_isize_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
+            fn to_isize_dims(&self) -> SignedDims { push_all(self.iter().map(|&d| d as isize)) }
         }
         impl ShapeArg for &[$t] {
-            fn to_isize_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
+            fn to_isize_dims(&self) -> SignedDims { push_all(self.iter().map(|&d| d as isize)) }
         }
         impl ShapeArg for Vec<$t> {
-            fn to_isize_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
+            fn to_isize_dims(&self) -> SignedDims { push_all(self.iter().map(|&d| d as isize)) }
         }
         impl ShapeArg for &Vec<$t> {
-            fn to_isize_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
+            fn to_isize_dims(&self) -> SignedDims { push_all(self.iter().map(|&d| d as isize)) }
         }
     )*};
 }
@@ -233,19 +243,19 @@ macro_rules! dims_impl {
             fn to_dims(&self) -> SignedDims { smallvec::smallvec![*self as isize] }
         }
         impl<const N: usize> Dims for [$t; N] {
-            fn to_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
+            fn to_dims(&self) -> SignedDims { push_all(self.iter().map(|&d| d as isize)) }
         }
         impl<const N: usize> Dims for &[$t; N] {
-            fn to_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
+            fn to_dims(&self) -> SignedDims { push_all(self.iter().map(|&d| d as isize)) }
         }
         impl Dims for &[$t] {
-            fn to_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
+            fn to_dims(&self) -> SignedDims { push_all(self.iter().map(|&d| d as isize)) }
         }
         impl Dims for Vec<$t> {
-            fn to_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
+            fn to_dims(&self) -> SignedDims { push_all(self.iter().map(|&d| d as isize)) }
         }
         impl Dims for &Vec<$t> {
-            fn to_dims(&self) -> SignedDims { self.iter().map(|&d| d as isize).collect() }
+            fn to_dims(&self) -> SignedDims { push_all(self.iter().map(|&d| d as isize)) }
         }
     )*};
 }

@@ -90,11 +90,13 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
         },
     };
     // Only tracked inputs get a gradient.
-    Ok(grads
-        .into_iter()
-        .enumerate()
-        .map(|(i, gi)| if ctx.wants(i) { gi } else { None })
-        .collect())
+    let mut grads = grads;
+    for (i, gi) in grads.iter_mut().enumerate() {
+        if !ctx.wants(i) {
+            *gi = None;
+        }
+    }
+    Ok(grads)
 }
 
 /// Sums `g` over the dims that broadcasting added or stretched, back to `shape`.

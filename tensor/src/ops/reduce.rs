@@ -2,14 +2,14 @@
 //! argmin`) and the numerically stable `softmax`/`log_softmax`.
 
 use crate::hook::{self, Op};
-use crate::shape::{resolve_dim, resolve_dims};
+use crate::shape::{push_all, resolve_dim, resolve_dims};
 use crate::{DimVec, Dims, Error, Layout, ReduceOp, Result, Shape, Tensor};
 
 impl Tensor {
     /// Resolves `dims` for a reduction: empty means every axis.
     fn reduce_axes(&self, dims: &[isize], op: &'static str) -> Result<DimVec> {
         let mut axes = if dims.is_empty() {
-            (0..self.rank()).collect()
+            push_all(0..self.rank())
         } else {
             resolve_dims(dims, self.rank(), op)?
         };
@@ -19,16 +19,13 @@ impl Tensor {
 
     /// The shape after reducing `axes`, with or without the reduced size-1 dims.
     fn reduced_shape(&self, axes: &[usize], keepdim: bool) -> Shape {
-        let dims = self
-            .dims()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, &d)| match (axes.contains(&i), keepdim) {
+        let dims: DimVec = push_all(self.dims().iter().enumerate().filter_map(|(i, &d)| {
+            match (axes.contains(&i), keepdim) {
                 (false, _) => Some(d),
                 (true, true) => Some(1),
                 (true, false) => None,
-            })
-            .collect::<DimVec>();
+            }
+        }));
         Shape::from_dims(&dims)
     }
 

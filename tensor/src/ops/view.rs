@@ -2,7 +2,7 @@
 //! when the strides make a view impossible; `view` refuses instead.
 
 use crate::hook::{self, Op};
-use crate::shape::{resolve_dim, resolve_dims};
+use crate::shape::{push_all, resolve_dim, resolve_dims};
 use crate::{DimVec, Dims, Error, Result, Shape, ShapeArg, Tensor};
 
 impl Tensor {
@@ -31,7 +31,7 @@ impl Tensor {
                 d => known = known.checked_mul(d as usize).ok_or_else(err)?,
             }
         }
-        let mut dims: DimVec = spec.iter().map(|&d| d.max(0) as usize).collect();
+        let mut dims: DimVec = push_all(spec.iter().map(|&d| d.max(0) as usize));
         if let Some(i) = infer {
             if known == 0 || !count.is_multiple_of(known) {
                 return Err(err());
