@@ -78,4 +78,4 @@ pub use regularization::{l1_penalty, l2_penalty};
 pub use rmsprop::{RMSprop, RMSpropConfig};
 pub use schedule::{CosineAnnealingLR, ExponentialLR, LRScheduler, LinearLR, MultiStepLR, StepLR};
 pub use sgd::{Sgd, SgdConfig};
-pub use state::{OptimizerState, ParamState, TensorData};
+pub use state::{OptimizerState, ParamState, TensorData, SAFETENSORS_FORMAT};

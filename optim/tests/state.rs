@@ -98,6 +98,14 @@ where
     let (mut w1, mut b1) = problem.params()?;
     let mut first = make(config.clone())?;
     problem.run(&mut first, &mut w1, &mut b1, 10)?;
+    // The binary form checkpoints use restores the same state exactly.
+    let state = first.state()?;
+    assert_eq!(
+        OptimizerState::from_safetensors(&state.to_safetensors()?)?,
+        state,
+        "{} {dtype}: safetensors round trip",
+        first.name()
+    );
     let json = serde_json::to_string(&Checkpoint {
         config,
         state: first.state()?,
@@ -123,6 +131,93 @@ where
         "{name} {dtype}: state after resume"
     );
     Ok(())
+}
+
+#[test]
+fn safetensors_state_keeps_every_bit_and_rejects_other_files() -> Result<()> {
+    use lamina_optim::ParamState;
+    use std::collections::BTreeMap;
+    let buffer = |dtype: &str, values: Vec<f64>| TensorData {
+        shape: vec![values.len()],
+        dtype: dtype.into(),
+        values,
+    };
+    let mut p0 = BTreeMap::new();
+    p0.insert(
+        "exp_avg".to_string(),
+        buffer(
+            "f32",
+            vec![1.5, -0.0, f64::from(f32::MAX), f64::INFINITY, f64::NAN],
+        ),
+    );
+    p0.insert(
+        "exp_avg_sq".to_string(),
+        buffer("f64", vec![0.1, 1e-300, -2.5]),
+    );
+    let state = OptimizerState {
+        optimizer: "Adam".into(),
+        learning_rate: 0.1 + 0.2, // not a short decimal
+        params: vec![
+            Some(ParamState {
+                step: 7,
+                buffers: p0,
+            }),
+            None,
+            // A parameter with a step count and no buffers (plain SGD).
+            Some(ParamState {
+                step: 3,
+                buffers: BTreeMap::new(),
+            }),
+        ],
+    };
+    let back = OptimizerState::from_safetensors(&state.to_safetensors()?)?;
+    assert_eq!(back.optimizer, "Adam");
+    assert_eq!(back.learning_rate.to_bits(), state.learning_rate.to_bits());
+    assert_eq!(back.params.len(), 3);
+    assert!(back.params[1].is_none());
+    assert_eq!(back.params[2].as_ref().map(|p| p.step), Some(3));
+    let (got, want) = (
+        back.params[0].as_ref().unwrap(),
+        state.params[0].as_ref().unwrap(),
+    );
+    assert_eq!(got.step, 7);
+    for (name, b) in &want.buffers {
+        let g = &got.buffers[name];
+        assert_eq!((&g.shape, &g.dtype), (&b.shape, &b.dtype), "{name}");
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&g.values), bits(&b.values), "{name}");
+    }
+    // JSON cannot hold the NaN; the binary form can.
+    assert!(state.to_json().is_err());
+
+    for (bytes, want) in [
+        (b"not a safetensors file".to_vec(), "from_safetensors"),
+        (
+            bare_safetensors(&[("format", "pt")]),
+            "format `pt`, expected `lamina-optimizer-state/1`",
+        ),
+        (
+            bare_safetensors(&[("format", lamina_optim::SAFETENSORS_FORMAT)]),
+            "metadata has no `learning_rate`",
+        ),
+    ] {
+        let msg = OptimizerState::from_safetensors(&bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains(want), "{msg}");
+    }
+    Ok(())
+}
+
+/// A tensor-less safetensors file with the given metadata.
+fn bare_safetensors(meta: &[(&str, &str)]) -> Vec<u8> {
+    let header = serde_json::json!({
+        "__metadata__": meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<std::collections::HashMap<_, _>>()
+    })
+    .to_string();
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    bytes
 }
 
 #[test]

@@ -7,7 +7,9 @@
 //!                                 stopping, loader, the model's random-stream
 //!                                 positions; names the two files below
 //! run/last-e00004.safetensors     model weights after 4 epochs (nn's safetensors)
-//! run/last-e00004.optim.json      optimizer state (optim's OptimizerState)
+//! run/last-e00004.optim.safetensors  optimizer state (optim's OptimizerState, its
+//!                                 safetensors form; checkpoints of earlier versions hold
+//!                                 `.optim.json` and still load)
 //! run/best.json                   epoch, monitored metric and value; names the file below
 //! run/best-e00003.safetensors     the best epoch's weights
 //! ```
@@ -243,13 +245,15 @@ impl Checkpoints {
         atomic::create_dir(&self.dir)?;
         let stem = format!("last-e{:05}", state.epochs_done);
         let weights = self.save_weights(model, &format!("{stem}.safetensors"))?;
-        let optim_name = format!("{stem}.optim.json");
-        let optim_json = optimizer.state()?.to_json()?;
-        atomic::write_atomic(&self.dir.join(&optim_name), optim_json.as_bytes())?;
+        // Binary: the JSON form took ~20 bytes per buffer element (9.5 MB of Adam state for
+        // a 235k-parameter MLP, against 1.9 MB) and could not hold a non-finite value.
+        let optim_name = format!("{stem}.optim.safetensors");
+        let optim_bytes = optimizer.state()?.to_safetensors()?;
+        atomic::write_atomic(&self.dir.join(&optim_name), &optim_bytes)?;
         let last = LastFile {
             format: FORMAT,
             weights,
-            optimizer: FileRef::of(optim_name, optim_json.as_bytes()),
+            optimizer: FileRef::of(optim_name, &optim_bytes),
             optimizer_name: optimizer.name().to_string(),
             state: state.clone(),
             rng_state: Some(model.rng_state()),
@@ -310,10 +314,15 @@ impl Checkpoints {
         }
         let weights_path = self.verified(&last_path, &last.weights)?.0;
         let (optim_path, optim_bytes) = self.verified(&last_path, &last.optimizer)?;
-        let optim_state = std::str::from_utf8(&optim_bytes)
-            .map_err(|e| e.to_string())
-            .and_then(|s| OptimizerState::from_json(s).map_err(|e| e.to_string()))
-            .map_err(|msg| Error::checkpoint(&optim_path, msg))?;
+        let optim_state = if last.optimizer.file.ends_with(".json") {
+            // Written before the state went binary.
+            std::str::from_utf8(&optim_bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|s| OptimizerState::from_json(s).map_err(|e| e.to_string()))
+        } else {
+            OptimizerState::from_safetensors(&optim_bytes).map_err(|e| e.to_string())
+        }
+        .map_err(|msg| Error::checkpoint(&optim_path, msg))?;
         // First, as it checks every name before writing: a mismatch leaves the model as
         // it was.
         if let Some(rng) = &last.rng_state {

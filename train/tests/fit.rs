@@ -318,6 +318,72 @@ fn resume_checks_the_random_streams_and_reads_older_checkpoints() -> TestResult 
     Ok(())
 }
 
+/// FNV-1a, 64-bit, as `last.json` records its parts.
+fn fnv1a64(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+#[test]
+fn checkpoints_store_optimizer_state_in_binary_and_read_the_older_json() -> TestResult {
+    let (x, y) = blobs(30, 9);
+    let train = loader(x, y, 10, true);
+    let (bin_dir, json_dir) = (scratch("optim_bin"), scratch("optim_json"));
+    let config = |dir: &Path, epochs| FitConfig {
+        checkpoint_dir: Some(dir.to_path_buf()),
+        ..quiet(epochs)
+    };
+    for dir in [&bin_dir, &json_dir] {
+        Trainer::new(config(dir, 2)).fit(&mut mlp(1), &mut adam(0.01), &train, None, ce)?;
+    }
+    // The state is the safetensors file; rewrite one copy as an older version wrote it:
+    // the state as JSON, named by last.json with its size and hash.
+    let part = json_dir.join("last-e00002.optim.safetensors");
+    let state = lamina_optim::OptimizerState::from_safetensors(&std::fs::read(&part)?)?;
+    let json = state.to_json()?;
+    assert!(
+        std::fs::metadata(&part)?.len() * 2 < json.len() as u64,
+        "binary is smaller"
+    );
+    std::fs::remove_file(&part)?;
+    std::fs::write(json_dir.join("last-e00002.optim.json"), &json)?;
+    let last = json_dir.join("last.json");
+    let mut commit: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&last)?)?;
+    commit["optimizer"] = serde_json::json!({
+        "file": "last-e00002.optim.json",
+        "bytes": json.len(),
+        "fnv1a64": fnv1a64(json.as_bytes()),
+    });
+    std::fs::write(&last, serde_json::to_string(&commit)?)?;
+
+    // Both resume to the same third epoch, bit for bit.
+    let (mut a, mut b) = (mlp(5), mlp(6));
+    let ha = Trainer::new(config(&bin_dir, 3)).resume(
+        &bin_dir,
+        &mut a,
+        &mut adam(0.01),
+        &train,
+        None,
+        ce,
+    )?;
+    let hb = Trainer::new(config(&json_dir, 3)).resume(
+        &json_dir,
+        &mut b,
+        &mut adam(0.01),
+        &train,
+        None,
+        ce,
+    )?;
+    assert_eq!(bits(&a), bits(&b));
+    assert_eq!(timeless(&ha), timeless(&hb));
+    // The resumed run wrote its new state in binary again.
+    assert!(json_dir.join("last-e00003.optim.safetensors").is_file());
+    Ok(())
+}
+
 /// `TrainState` comparison helper: the straight run's state with the resumed run's wall
 /// times, since those are the only fields allowed to differ.
 trait WithSeconds {
@@ -357,7 +423,7 @@ fn stale_and_damaged_checkpoint_files() -> TestResult {
         [
             "best-e00001.safetensors",
             "best.json",
-            "last-e00002.optim.json",
+            "last-e00002.optim.safetensors",
             "last-e00002.safetensors",
             "last.json"
         ]
