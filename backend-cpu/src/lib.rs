@@ -37,9 +37,10 @@ use lamina_tensor::Device;
 /// The process-wide CPU device.
 pub fn device() -> Device {
     static BACKEND: CpuBackend = CpuBackend;
+    static SLOT: &dyn lamina_tensor::Backend = &BACKEND;
     static ADOPT: Once = Once::new();
     ADOPT.call_once(par::adopt_main_thread);
-    Device::new(&BACKEND)
+    Device::new(&SLOT)
 }
 
 /// Bytes of CPU tensor storage alive right now (all threads).

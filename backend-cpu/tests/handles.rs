@@ -41,6 +41,20 @@ fn devices_are_copies_of_one_backend() -> Result<()> {
     let t = Tensor::from_vec(vec![1.0f64, 2.0], [2], &a)?;
     assert_eq!(*t.device(), b);
     assert_eq!(a.name(), "cpu");
+
+    // Two more instances of the (zero-sized) CPU backend: distinct devices, though
+    // zero-sized values may share an address.
+    let (c, d) = (
+        lamina_tensor::Device::leak(Box::new(lamina_backend_cpu::CpuBackend)),
+        lamina_tensor::Device::leak(Box::new(lamina_backend_cpu::CpuBackend)),
+    );
+    assert!(c != d && c != a && d != a);
+    let copy = c;
+    assert_eq!(copy, c);
+    let on_c = Tensor::from_vec(vec![1.0f64, 2.0], [2], &c)?;
+    assert_eq!(on_c.add(&on_c)?.to_vec::<f64>()?, vec![2.0, 4.0]);
+    let msg = on_c.add(&t).unwrap_err().to_string();
+    assert!(msg.contains("add"), "{msg}");
     Ok(())
 }
 

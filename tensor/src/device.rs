@@ -11,24 +11,33 @@ use crate::Backend;
 /// Backends live for the whole process (as PyTorch's devices do), so the handle is a plain
 /// `'static` reference: every tensor carries its device, and a reference-counted handle cost
 /// two atomic read-modify-writes per op result (clone and drop), a tenth of a tiny add.
+///
+/// It points at a *slot* holding the backend reference rather than at the backend: a
+/// backend may be zero-sized (the CPU backend is), and distinct zero-sized values can share
+/// an address, while each slot is a 16-byte object of its own, so two devices are the same
+/// exactly when their slots are. It also keeps the handle one word wide.
 #[derive(Clone, Copy)]
-pub struct Device(&'static dyn Backend);
+pub struct Device(&'static &'static dyn Backend);
 
 impl Device {
-    /// Wraps a backend that lives as long as the process (a `static`, or one made once and
-    /// leaked with [`Device::leak`]). Backend crates call this once and hand out copies.
-    pub fn new(backend: &'static dyn Backend) -> Self {
-        Device(backend)
+    /// Wraps the slot of a backend that lives as long as the process: typically two
+    /// statics, `static CPU: CpuBackend = CpuBackend; static SLOT: &dyn Backend = &CPU;`
+    /// and `Device::new(&SLOT)`. Backend crates call this once and hand out copies; a
+    /// backend made at run time goes through [`Device::leak`].
+    pub fn new(slot: &'static &'static dyn Backend) -> Self {
+        Device(slot)
     }
 
-    /// Moves a backend made at run time (a CUDA context, a test double) to the heap for the
-    /// rest of the process and wraps it. Call it once per backend instance, not per use.
+    /// Moves a backend made at run time (a CUDA context, a test double) and a slot for it to
+    /// the heap for the rest of the process, and wraps them. Call it once per backend
+    /// instance, not per use: each call is a new device.
     pub fn leak(backend: Box<dyn Backend>) -> Self {
-        Device(Box::leak(backend))
+        let backend: &'static dyn Backend = Box::leak(backend);
+        Device(Box::leak(Box::new(backend)))
     }
 
     pub fn backend(&self) -> &'static dyn Backend {
-        self.0
+        *self.0
     }
 
     /// `cpu`, `cuda:0`, ...
@@ -47,7 +56,7 @@ impl Device {
     }
 
     pub fn same(&self, other: &Device) -> bool {
-        std::ptr::addr_eq(self.0, other.0)
+        std::ptr::eq(self.0, other.0)
     }
 }
 
