@@ -55,8 +55,8 @@ thread_local! {
     /// Tapes installed on this thread (custom ops record on them directly).
     static ACTIVE: RefCell<Vec<Rc<TapeInner>>> = const { RefCell::new(Vec::new()) };
     /// The emptied lists of the last finished tape on this thread, reused by the next one: a
-    /// training loop makes a tape per step, and growing its entry list and id maps from
-    /// nothing each time was a quarter of the allocations of a small step.
+    /// training loop makes a tape per step, and each step's tape otherwise regrows its entry
+    /// list and id maps from nothing (allocations and rehashes every step).
     static SPARE: RefCell<Option<TapeState>> = const { RefCell::new(None) };
 }
 
@@ -290,9 +290,8 @@ fn sweep_entries(state: &mut TapeState, mut grads: IdMap<Tensor>) -> Result<Grad
     // Newest first, by reference: an entry is a few hundred bytes, and popping moved each
     // one out. What an entry saved is freed as soon as the sweep has passed it.
     for entry in state.entries.iter_mut().rev() {
-        let g = grads.remove(&entry.output);
-        let input_grads = match &g {
-            Some(g) => Some(rules::backward(entry, g)?),
+        let input_grads = match grads.remove(&entry.output) {
+            Some(g) => Some(rules::backward(entry, &g)?),
             None => None,
         };
         entry.saved_inputs.clear();

@@ -40,8 +40,8 @@ pub fn share_storage<S: Storage>(storage: S) -> StorageRef {
 }
 
 /// Shares a storage that already sits in a `triomphe::Arc` (a backend may allocate its
-/// output there first, fill it through `Arc::get_mut`, and share it without moving the
-/// storage object).
+/// output there first, as a `UniqueArc`, fill it, and share it without moving the storage
+/// object).
 pub fn share_arc<S: Storage>(storage: triomphe::Arc<S>) -> StorageRef {
     use unsize::CoerceUnsize;
     // `Coercion!` builds the unsizing function `*const S -> *const dyn Storage` (an `unsafe`

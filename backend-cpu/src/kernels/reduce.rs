@@ -93,9 +93,8 @@ pub fn reduced_len(layout: &Layout, axes: &[usize]) -> usize {
 /// [`reduced_len`] long.
 #[allow(private_bounds)]
 pub fn reduce_into<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize], out: &mut [T]) {
-    let kept = kept_shape(layout, axes);
     let out_len = out.len();
-    debug_assert_eq!(out_len, kept.elem_count());
+    debug_assert_eq!(out_len, reduced_len(layout, axes));
     out.fill(identity(op));
     // Full reduction of a contiguous tensor: chunked across threads.
     if out_len == 1 {
@@ -148,7 +147,7 @@ pub fn reduce_into<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usiz
         }
     }
     // General case: walk the input with the output broadcast over it.
-    let out_layout = Layout::contiguous(kept)
+    let out_layout = Layout::contiguous(kept_shape(layout, axes))
         .broadcast_to(layout.shape(), "reduce")
         .expect("kept shape broadcasts to the input shape");
     let walk = Walk::new([layout, &out_layout]);
