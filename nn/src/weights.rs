@@ -13,7 +13,7 @@
 //! - Every error names the file, the tensor and both shapes or dtypes; a truncated file
 //!   names the first tensor whose bytes are cut off.
 //!
-//! Dtypes: `F32`, `F64`, `I64` and `U32` map to safetensors' `F32`, `F64`, `I64`, `U32`
+//! Dtypes: `F32`, `F64`, `I64`, `U32` and `Bool` map to safetensors' `F32`, `F64`, `I64`, `U32`, `BOOL`
 //! (little-endian, as the format requires).
 
 use std::collections::{HashMap, HashSet};
@@ -204,7 +204,7 @@ fn to_st(d: DType) -> Option<Dtype> {
         DType::F64 => Some(Dtype::F64),
         DType::I64 => Some(Dtype::I64),
         DType::U32 => Some(Dtype::U32),
-        _ => None,
+        DType::Bool => Some(Dtype::BOOL),
     }
 }
 
@@ -214,6 +214,8 @@ fn from_st(d: Dtype) -> Option<DType> {
         Dtype::F64 => Some(DType::F64),
         Dtype::I64 => Some(DType::I64),
         Dtype::U32 => Some(DType::U32),
+        Dtype::BOOL => Some(DType::Bool),
+        // The file format's other dtypes (f16, i8, ...) have no Lamina dtype yet.
         _ => None,
     }
 }
@@ -224,6 +226,7 @@ fn le_bytes(h: &HostData) -> Vec<u8> {
         HostData::F64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         HostData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         HostData::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        HostData::Bool(v) => v.iter().map(|&x| x as u8).collect(),
     }
 }
 
@@ -248,7 +251,16 @@ fn host_from_le(dtype: DType, b: &[u8]) -> Option<HostData> {
         DType::F64 => HostData::F64(decode(b, f64::from_le_bytes)?),
         DType::I64 => HostData::I64(decode(b, i64::from_le_bytes)?),
         DType::U32 => HostData::U32(decode(b, u32::from_le_bytes)?),
-        _ => return None,
+        // safetensors stores a bool as one byte, 0 or 1.
+        DType::Bool => HostData::Bool(
+            b.iter()
+                .map(|&x| match x {
+                    0 => Some(false),
+                    1 => Some(true),
+                    _ => None,
+                })
+                .collect::<Option<Vec<bool>>>()?,
+        ),
     })
 }
 

@@ -37,7 +37,7 @@ fn tensor_norm(g: &Tensor, p: f64) -> Result<f64> {
         return Ok(0.0);
     }
     let n = if p == f64::INFINITY {
-        g.abs()?.max([0isize; 0], false)?
+        g.abs()?.amax([0isize; 0], false)?
     } else if p == 2.0 {
         g.square()?.sum_all()?.sqrt()?
     } else if p == 1.0 {

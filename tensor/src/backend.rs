@@ -11,7 +11,8 @@ use std::any::Any;
 use std::fmt;
 
 use crate::{
-    BinaryOp, CmpOp, DType, Distribution, HostData, Layout, ReduceOp, Result, Shape, UnaryOp,
+    BinaryOp, CmpOp, DType, Distribution, HostData, Layout, ReduceOp, Result, ScanOp,
+    ScatterReduce, Shape, UnaryOp,
 };
 
 /// Device memory holding the elements of one or more tensors.
@@ -147,7 +148,7 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     ) -> Result<()>;
     /// `dst = op(dst)` in place (optimizer updates).
     fn unary_assign(&self, op: UnaryOp, dst: &mut dyn Storage, dst_layout: &Layout) -> Result<()>;
-    /// A `U32` mask: 1 where `lhs op rhs`.
+    /// A `Bool` mask: true where `lhs op rhs`.
     fn cmp(
         &self,
         op: CmpOp,
@@ -205,10 +206,16 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         ids: &dyn Storage,
         ids_layout: &Layout,
     ) -> Result<StorageRef>;
-    /// `dst[i][ids[i][j][k]][k] += src[i][j][k]` for `dim = 1`, in place on contiguous `dst`.
+    /// Writes `src` into `dst` at the positions `ids` names along `dim`, combining as
+    /// `reduce` says: for `dim = 1`, `dst[i][ids[i][j][k]][k] (op)= src[i][j][k]`, in place
+    /// on contiguous `dst`. Without `include_self` a position that is written starts from
+    /// the first written value (PyTorch `scatter_reduce(include_self=False)`); `Mean`
+    /// divides by the number of values combined. `Replace` keeps the last write.
     #[allow(clippy::too_many_arguments)]
-    fn scatter_add(
+    fn scatter(
         &self,
+        reduce: ScatterReduce,
+        include_self: bool,
         dst: &mut dyn Storage,
         dst_layout: &Layout,
         dim: usize,
@@ -217,6 +224,27 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         src: &dyn Storage,
         src_layout: &Layout,
     ) -> Result<()>;
+
+    /// The inclusive scan `op` along `axis`; the output is contiguous with the input's
+    /// shape.
+    fn scan(
+        &self,
+        op: ScanOp,
+        src: &dyn Storage,
+        layout: &Layout,
+        axis: usize,
+    ) -> Result<StorageRef>;
+
+    /// The `I64` permutation that sorts each line along `axis` (stable: equal elements
+    /// keep their order; NaN sorts as larger than every number, as PyTorch), ascending or
+    /// descending; contiguous with the input's shape.
+    fn argsort(
+        &self,
+        src: &dyn Storage,
+        layout: &Layout,
+        axis: usize,
+        descending: bool,
+    ) -> Result<StorageRef>;
 
     /// Seeded random fill; element `i` depends only on `(seed, i)` (see `rng`), so every
     /// backend reproduces the same values.

@@ -11,11 +11,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use crate::{BinaryOp, DType, DimVec, ReduceOp, Tensor, UnaryOp};
+use crate::{BinaryOp, DType, DimVec, ReduceOp, ScanOp, ScatterReduce, Tensor, UnaryOp};
 
-/// A differentiable primitive as recorded: enough to write its backward rule.
+/// A differentiable primitive as recorded: enough to write its backward rule. Autograd
+/// matches it exhaustively, so a new variant without a rule does not compile.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub enum Op {
     Unary(UnaryOp),
     /// Inputs are the operands before broadcasting.
@@ -41,9 +41,18 @@ pub enum Op {
     Permute(Vec<usize>),
     /// Expand / broadcast_to from the input's shape.
     Broadcast,
-    Narrow {
+    /// Every `step`-th element from `start` along `dim` (`narrow` is step 1).
+    Slice {
         dim: usize,
         start: usize,
+        step: usize,
+    },
+    /// Inputs: base, source; the source written over `Slice { dim, start, step }` of a
+    /// copy of the base.
+    SliceScatter {
+        dim: usize,
+        start: usize,
+        step: usize,
     },
     /// A contiguous copy.
     Copy,
@@ -60,8 +69,15 @@ pub enum Op {
     Gather {
         dim: usize,
     },
-    /// Inputs: base, indices, source.
-    ScatterAdd {
+    /// Inputs: base, indices, source (`scatter`, `scatter_add`, `scatter_reduce`).
+    Scatter {
+        dim: usize,
+        reduce: ScatterReduce,
+        include_self: bool,
+    },
+    /// An inclusive scan along `dim`.
+    Scan {
+        op: ScanOp,
         dim: usize,
     },
 }

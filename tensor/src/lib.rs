@@ -10,6 +10,7 @@
 //! (`lamina_backend_cpu::device()`) or the `lamina` facade (`Device::cpu()`).
 
 pub mod backend;
+mod create;
 mod device;
 mod display;
 mod dtype;
@@ -28,11 +29,18 @@ pub mod testing;
 pub use backend::{
     share_arc, share_storage, AdamStep, Backend, MatmulSpec, SgdStep, Storage, StorageRef,
 };
+pub use create::{NestedData, RangeElem};
 pub use device::Device;
-pub use dtype::{DType, Element, HostData};
+pub use dtype::{DType, DTypeKind, Element, HostData};
 pub use error::{Error, Result};
 pub use layout::{Layout, StridedOffsets};
-pub use op::{erf_f64, sigmoid_f64, BinaryOp, CmpOp, Distribution, ReduceOp, UnaryOp};
-pub use ops::Operand;
+pub use op::{
+    erf_f64, sigmoid_f64, BinaryKernel, BinaryOp, CmpOp, Distribution, ElemOps, Int, IntRhs, Real,
+    ReduceOp, Saved, Saves, ScanOp, ScatterReduce, TestDomain, Tol, UnaryKernel, UnaryOp,
+};
+pub use ops::{
+    Ellipsis, IndexArg, IndexItem, Indexing, IntoIndexItem, NewAxis, Operand, PadMode,
+    RoundingMode, Step,
+};
 pub use shape::{resolve_dim, resolve_dims, DimVec, Dims, Shape, ShapeArg, SignedDims};
 pub use tensor::{Tensor, TensorId};

@@ -382,10 +382,14 @@ impl Tensor {
     /// The elements in row-major logical order; `T` must match the dtype.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
         if T::DTYPE != self.dtype() {
-            return Err(Error::DTypeMismatch {
+            return Err(Error::Invalid {
                 op: "to_vec",
-                lhs: self.dtype(),
-                rhs: T::DTYPE,
+                msg: format!(
+                    "the tensor holds {}, not the {} asked for; convert first with to_dtype(DType::{:?})",
+                    self.dtype(),
+                    T::DTYPE,
+                    T::DTYPE
+                ),
             });
         }
         let host = self.to_host()?;

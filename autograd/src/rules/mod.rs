@@ -4,42 +4,55 @@
 //! does. Each rule sits next to its `gradcheck` property test (`tests/`).
 
 mod elementwise;
+mod index;
 mod reduce;
 mod shape;
 
 use lamina_tensor::hook::Op;
-use lamina_tensor::{Result, Shape, Tensor};
-use smallvec::smallvec;
+use lamina_tensor::{Result, Saved, Shape, Tensor};
+use smallvec::{smallvec, SmallVec};
 
 use crate::tape::{Entry, EntryOp};
 
 /// Which values a rule reads: (the inputs, the output). Everything else it needs is in
-/// the entry's shapes and dtypes.
+/// the entry's shapes and dtypes. Exhaustive: a new `Op` without a rule does not compile.
 pub(crate) fn saves(op: &Op) -> (bool, bool) {
-    use lamina_tensor::{BinaryOp as B, ReduceOp as R, UnaryOp as U};
+    use lamina_tensor::ReduceOp as R;
     match op {
-        Op::Unary(u) => match u {
-            U::Neg | U::Affine(..) | U::Sign => (false, false),
-            U::Exp | U::Sqrt | U::Tanh | U::Sigmoid | U::Recip => (false, true),
-            U::Rsqrt => (true, true),
-            _ => (true, false),
-        },
-        Op::Binary(B::Add | B::Sub) => (false, false),
-        Op::Binary(B::Pow) => (true, true),
-        Op::Binary(_) => (true, false),
+        Op::Unary(u) => {
+            let s = u.saves();
+            (s.input, s.output)
+        }
+        Op::Binary(b) => {
+            let s = b.saves();
+            (s.input, s.output)
+        }
         Op::Where => (true, false),
         Op::Reduce { op: R::Sum, .. } => (false, false),
-        Op::Reduce { .. } => (true, true),
+        Op::Reduce {
+            op: R::Prod | R::Max | R::Min | R::ArgMax | R::ArgMin,
+            ..
+        } => (true, true),
         Op::Matmul => (true, false),
         Op::Softmax { .. } => (false, true),
-        Op::IndexSelect { .. } | Op::Gather { .. } | Op::ScatterAdd { .. } => (true, false),
-        _ => (false, false),
+        Op::IndexSelect { .. } | Op::Gather { .. } | Op::Scatter { .. } => (true, true),
+        Op::Scan { .. } => (true, true),
+        Op::SliceScatter { .. } => (false, false),
+        Op::Reshape
+        | Op::Permute(_)
+        | Op::Broadcast
+        | Op::Slice { .. }
+        | Op::Copy
+        | Op::Cast(_)
+        | Op::Cat { .. } => (false, false),
     }
 }
 
 /// Context handed to rules.
 pub(crate) struct Ctx<'a> {
     pub entry: &'a Entry,
+    /// Which inputs want a gradient (tracked by the tape).
+    pub wants: SmallVec<[bool; 3]>,
 }
 
 impl Ctx<'_> {
@@ -59,6 +72,16 @@ impl Ctx<'_> {
     pub fn wants(&self, i: usize) -> bool {
         self.entry.inputs[i].is_some()
     }
+    /// What a table op's rule reads (see `lamina_tensor::Saved`).
+    pub fn saved(&self, op: &'static str) -> Saved<'_> {
+        Saved {
+            op,
+            inputs: &self.entry.saved_inputs,
+            output: self.entry.saved_output.as_ref(),
+            shapes: &self.entry.in_shapes,
+            wants: &self.wants,
+        }
+    }
 }
 
 /// Input gradients of one entry (`None` where the input is not tracked).
@@ -67,7 +90,12 @@ impl Ctx<'_> {
 pub(crate) type InputGrads = smallvec::SmallVec<[Option<Tensor>; 3]>;
 
 pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
-    let ctx = Ctx { entry };
+    // Plain pushes: SmallVec's generic `collect` costs several times more, every step.
+    let mut wants = SmallVec::new();
+    for i in &entry.inputs {
+        wants.push(i.is_some());
+    }
+    let ctx = Ctx { entry, wants };
     let grads = match &entry.op {
         EntryOp::Custom(op) => {
             let inputs: Vec<Tensor> = entry.saved_inputs.to_vec();
@@ -76,8 +104,11 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
             InputGrads::from_vec(crate::custom::check_grads(op.name(), &entry.in_shapes, gs)?)
         }
         EntryOp::Builtin(op) => match op {
-            Op::Unary(u) => smallvec![Some(elementwise::unary(&ctx, *u, g)?)],
-            Op::Binary(b) => elementwise::binary(&ctx, *b, g)?,
+            Op::Unary(u) => smallvec![Some(u.backward(&ctx.saved(u.name()), g)?)],
+            Op::Binary(b) => {
+                let [ga, gb] = b.backward(&ctx.saved(b.name()), g)?;
+                smallvec![ga, gb]
+            }
             Op::Where => elementwise::where_(&ctx, g)?,
             Op::Reduce { op, axes, .. } => smallvec![Some(reduce::reduce(&ctx, *op, axes, g)?)],
             Op::Softmax { dim, log } => smallvec![Some(ctx.output().softmax_backward(
@@ -86,7 +117,18 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
                 *log,
             )?)],
             Op::Matmul => shape::matmul(&ctx, g)?,
-            _ => shape::view_like(&ctx, op, g)?,
+            Op::Scan { op, dim } => smallvec![Some(reduce::scan(&ctx, *op, *dim, g)?)],
+            Op::Reshape
+            | Op::Permute(_)
+            | Op::Broadcast
+            | Op::Slice { .. }
+            | Op::SliceScatter { .. }
+            | Op::Copy
+            | Op::Cast(_)
+            | Op::Cat { .. }
+            | Op::IndexSelect { .. }
+            | Op::Gather { .. }
+            | Op::Scatter { .. } => shape::view_like(&ctx, op, g)?,
         },
     };
     // Only tracked inputs get a gradient.
@@ -101,20 +143,5 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
 
 /// Sums `g` over the dims that broadcasting added or stretched, back to `shape`.
 pub(crate) fn sum_to(g: &Tensor, shape: &Shape) -> Result<Tensor> {
-    if g.shape() == shape {
-        return Ok(g.clone());
-    }
-    let lead = g.rank() - shape.rank();
-    let mut axes: Vec<isize> = (0..lead as isize).collect();
-    for (i, &d) in shape.dims().iter().enumerate() {
-        if d == 1 && g.dims()[lead + i] != 1 {
-            axes.push((lead + i) as isize);
-        }
-    }
-    let s = if axes.is_empty() {
-        g.clone()
-    } else {
-        g.sum(axes, true)?
-    };
-    s.reshape(shape)
+    g.sum_to_shape(shape)
 }

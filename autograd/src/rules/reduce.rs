@@ -1,7 +1,7 @@
-//! Rules of the reductions. The recorded output keeps the reduced axes (size 1), so the
-//! gradient broadcasts straight back to the input's shape.
+//! Rules of the reductions and scans. The recorded output of a reduction keeps the
+//! reduced axes (size 1), so the gradient broadcasts straight back to the input's shape.
 
-use lamina_tensor::{ReduceOp, Result, Tensor};
+use lamina_tensor::{DType, ReduceOp, Result, ScanOp, Tensor};
 
 use super::Ctx;
 
@@ -33,12 +33,58 @@ pub(super) fn reduce(ctx: &Ctx, op: ReduceOp, axes: &[usize], g: &Tensor) -> Res
             g * local
         }
         // Max/min: the gradient goes to the extreme elements, split evenly among ties (as
-        // PyTorch's amax/amin and full max()).
-        _ => {
+        // PyTorch's amax/amin and full max()). Arg-reductions are not differentiable and
+        // never recorded; should one be, it gets the same treatment.
+        ReduceOp::Max | ReduceOp::Min | ReduceOp::ArgMax | ReduceOp::ArgMin => {
             let (x, y) = (ctx.input(0), ctx.output());
             let hit = x.eq(y)?.to_dtype(x.dtype())?;
             let count = hit.sum(axes, true)?;
             (g / count)? * hit
+        }
+    }
+}
+
+/// `sum_{j >= i} t_j` along `dim`: the adjoint of `cumsum`.
+fn rev_cumsum(t: &Tensor, dim: isize) -> Result<Tensor> {
+    t.flip(dim)?.cumsum(dim)?.flip(dim)
+}
+
+pub(super) fn scan(ctx: &Ctx, op: ScanOp, dim: usize, g: &Tensor) -> Result<Tensor> {
+    let d = dim as isize;
+    let (x, y) = (ctx.input(0), ctx.output());
+    match op {
+        // d y_j / d x_i = [i <= j]
+        ScanOp::Sum => rev_cumsum(g, d),
+        // d y_j / d x_i = prod_{k <= j, k != i} x_k for j >= i. Before the first zero of a
+        // line that is y_j / x_i; at the first zero, the cumulative product with that zero
+        // replaced by 1; after it, 0 (another factor is the zero).
+        ScanOp::Prod => {
+            let is_zero = x.eq_scalar(0.0)?;
+            let safe_x = Tensor::where_(&is_zero, &x.ones_like()?, x)?;
+            let plain = (rev_cumsum(&(g * y)?, d)? / &safe_x)?;
+            if !is_zero.any()? {
+                return Ok(plain);
+            }
+            let zeros_so_far = is_zero.to_dtype(DType::I64)?.cumsum(d)?;
+            let first_zero = is_zero.logical_and(&zeros_so_far.eq_scalar(1.0)?)?;
+            // Products with the first zero taken out (a later zero still zeroes them).
+            let y_skip = Tensor::where_(&first_zero, &x.ones_like()?, x)?.cumprod(d)?;
+            let at_first = rev_cumsum(&(g * y_skip)?, d)?;
+            let before = zeros_so_far.eq_scalar(0.0)?;
+            let rest = Tensor::where_(&first_zero, &at_first, &at_first.zeros_like()?)?;
+            Tensor::where_(&before, &plain, &rest)
+        }
+        // d y_j / d x_i = e^(x_i - y_j) for j >= i. The sum over j runs in log space on
+        // the positive and negative parts of g separately, so nothing overflows.
+        ScanOp::LogSumExp => {
+            let part = |g_part: &Tensor| -> Result<Tensor> {
+                let w = (g_part.log()? - y)?;
+                let r = w.flip(d)?.logcumsumexp(d)?.flip(d)?;
+                (r + x)?.exp()
+            };
+            let pos = part(&g.relu()?)?;
+            let neg = part(&g.neg()?.relu()?)?;
+            pos - neg
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Rules of matmul and of the ops that move elements without arithmetic: views, copies,
-//! casts, `cat`, and the index ops.
+//! casts, slices, `cat`. (The index ops are in `index.rs`.)
 
 use lamina_tensor::hook::Op;
-use lamina_tensor::{Error, Result, Shape, Tensor};
+use lamina_tensor::{Error, Result, Tensor};
 use smallvec::smallvec;
 
 use super::{sum_to, Ctx, InputGrads};
@@ -67,27 +67,6 @@ fn is_column_major(t: &Tensor) -> bool {
     }
 }
 
-/// Zeros of `shape` with `g` placed at `start` along `dim` (the adjoint of `narrow`).
-fn pad(g: &Tensor, shape: &Shape, dim: usize, start: usize) -> Result<Tensor> {
-    let total = shape.dims()[dim];
-    let len = g.dims()[dim];
-    let mut parts = Vec::with_capacity(3);
-    let zeros_of = |n: usize| {
-        let mut d = shape.dims().to_vec();
-        d[dim] = n;
-        Tensor::zeros(d, g.dtype(), g.device())
-    };
-    if start > 0 {
-        parts.push(zeros_of(start)?);
-    }
-    parts.push(g.clone());
-    if start + len < total {
-        parts.push(zeros_of(total - start - len)?);
-    }
-    let refs: Vec<&Tensor> = parts.iter().collect();
-    Tensor::cat(&refs, dim as isize)
-}
-
 pub(super) fn view_like(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<InputGrads> {
     let e = ctx.entry;
     Ok(match op {
@@ -100,7 +79,32 @@ pub(super) fn view_like(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<InputGrads> {
             smallvec![Some(g.permute(inv)?)]
         }
         Op::Broadcast => smallvec![Some(sum_to(g, ctx.shape(0))?)],
-        Op::Narrow { dim, start } => smallvec![Some(pad(g, ctx.shape(0), *dim, *start)?)],
+        // The adjoint of a slice: g written over the same slice of zeros.
+        Op::Slice { dim, start, step } => {
+            let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
+            smallvec![Some(zeros.slice_scatter(
+                g,
+                *dim as isize,
+                *start,
+                *step
+            )?)]
+        }
+        // base: g with the overwritten slice zeroed; src: that slice of g.
+        Op::SliceScatter { dim, start, step } => {
+            let len = ctx.shape(1).dims()[*dim];
+            let gb = if ctx.wants(0) {
+                let zeros = Tensor::zeros(ctx.shape(1), g.dtype(), g.device())?;
+                Some(g.slice_scatter(&zeros, *dim as isize, *start, *step)?)
+            } else {
+                None
+            };
+            let gs = if ctx.wants(1) {
+                Some(g.narrow_step(*dim as isize, *start, len, *step)?)
+            } else {
+                None
+            };
+            smallvec![gb, gs]
+        }
         Op::Copy => smallvec![Some(g.clone())],
         Op::Cast(_) => smallvec![Some(g.to_dtype(e.in_dtypes[0])?)],
         Op::Cat { dim } => {
@@ -117,45 +121,19 @@ pub(super) fn view_like(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<InputGrads> {
             }
             out.into()
         }
-        // d/dx of x[ids] along dim: scatter-add g back at ids.
-        Op::IndexSelect { dim } => {
-            let ids = ctx.input(1);
-            let mut shape = vec![1usize; g.rank()];
-            shape[*dim] = ids.elem_count();
-            let ids_full = ids.reshape(shape)?.broadcast_to(g.shape())?;
-            let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
-            smallvec![Some(zeros.scatter_add(*dim as isize, &ids_full, g)?), None]
+        Op::IndexSelect { .. } | Op::Gather { .. } | Op::Scatter { .. } => {
+            return super::index::index(ctx, op, g)
         }
-        Op::Gather { dim } => {
-            let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
-            smallvec![
-                Some(zeros.scatter_add(*dim as isize, ctx.input(1), g)?),
-                None,
-            ]
-        }
-        // base gets g; src gets g at the positions it was added to.
-        Op::ScatterAdd { dim } => {
-            let ids = ctx.input(1);
-            let gsrc = if ctx.wants(2) {
-                let mut gs = g.gather(*dim as isize, ids)?;
-                let src_shape = ctx.shape(2);
-                for d in 0..src_shape.rank() {
-                    if gs.dims()[d] < src_shape.dims()[d] {
-                        let mut target = gs.dims().to_vec();
-                        target[d] = src_shape.dims()[d];
-                        gs = pad(&gs, &Shape::new(target), d, 0)?;
-                    }
-                }
-                Some(gs)
-            } else {
-                None
-            };
-            smallvec![Some(g.clone()), None, gsrc]
-        }
-        other => {
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Where
+        | Op::Reduce { .. }
+        | Op::Matmul
+        | Op::Softmax { .. }
+        | Op::Scan { .. } => {
             return Err(Error::Invalid {
                 op: "backward",
-                msg: format!("no backward rule for {other:?}"),
+                msg: format!("{op:?} is not a view or copy; its rule lives elsewhere"),
             })
         }
     })

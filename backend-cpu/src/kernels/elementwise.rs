@@ -1,50 +1,15 @@
 //! Element-wise kernels: unary maps, binary zips with broadcasting (in place too),
-//! comparisons, `where`, casts and strided copies. Each op is dispatched once to a
-//! monomorphic closure, so the inner loops are plain slice maps the compiler vectorises;
-//! f32 transcendental maps go to the explicit SIMD kernels of `simd` (see `num.rs`).
+//! comparisons, `where`, casts and strided copies. The maps receive each op's scalar
+//! function from the op tables of `lamina-tensor` (`UnaryKernel`/`BinaryKernel`): one
+//! monomorphic closure per op, so the inner loops are plain slice maps the compiler
+//! vectorises; f32 maps with a hand-written SIMD kernel use it (see `num.rs`).
 
-use lamina_tensor::{BinaryOp, CmpOp, Layout, UnaryOp};
+use lamina_tensor::{BinaryKernel, BinaryOp, CmpOp, Layout, Result, UnaryKernel, UnaryOp};
 
-use super::num::{map_inplace_generic, Num};
+use super::num::{Num, SliceMap};
 use crate::alloc::PoolVec;
 use crate::par;
 use crate::walk::Walk;
-
-/// Binds `$f` to a monomorphic closure for each binary op and evaluates `$body` with it.
-macro_rules! dispatch_binary {
-    ($T:ty, $op:expr, $f:ident => $body:expr) => {
-        match $op {
-            BinaryOp::Add => {
-                let $f = |a: $T, b: $T| a.add(b);
-                $body
-            }
-            BinaryOp::Sub => {
-                let $f = |a: $T, b: $T| a.sub(b);
-                $body
-            }
-            BinaryOp::Mul => {
-                let $f = |a: $T, b: $T| a.mul(b);
-                $body
-            }
-            BinaryOp::Div => {
-                let $f = |a: $T, b: $T| a.div(b);
-                $body
-            }
-            BinaryOp::Pow => {
-                let $f = |a: $T, b: $T| a.pow(b);
-                $body
-            }
-            BinaryOp::Maximum => {
-                let $f = |a: $T, b: $T| Num::max(a, b);
-                $body
-            }
-            BinaryOp::Minimum => {
-                let $f = |a: $T, b: $T| Num::min(a, b);
-                $body
-            }
-        }
-    };
-}
 
 /// `out[i] = f(x[off + i * st])` over a walk of one layout.
 fn map1<T: Num, U: Send + Copy + Default>(
@@ -105,8 +70,24 @@ fn map2<T: Num, U: Send + Copy>(
     });
 }
 
-/// `out[i] = f(a[i], b[i])`, out of line so that each op keeps its own vector loop (see
-/// `num::map_loop`).
+/// `y[i] = f(x[i])`: kept out of line so that LLVM cannot fold the per-op loops back into
+/// one loop with a `match` per element (it did, and the affine map lost its vector speed).
+#[inline(never)]
+fn map_loop<T: Copy, F: Fn(T) -> T>(x: &[T], y: &mut [T], f: F) {
+    for (o, &v) in y.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
+/// In-place twin of [`map_loop`].
+#[inline(never)]
+fn map_inplace_loop<T: Copy, F: Fn(T) -> T>(x: &mut [T], f: F) {
+    for v in x.iter_mut() {
+        *v = f(*v);
+    }
+}
+
+/// `out[i] = f(a[i], b[i])`, out of line like [`map_loop`].
 #[inline(never)]
 fn zip_loop<T: Copy, F: Fn(T, T) -> T>(a: &[T], b: &[T], out: &mut [T], f: F) {
     for ((y, &u), &v) in out.iter_mut().zip(a).zip(b) {
@@ -122,42 +103,118 @@ fn zip_assign_loop<T: Copy, F: Fn(T, T) -> T>(d: &mut [T], b: &[T], f: F) {
     }
 }
 
-/// Generic over every dtype through `Num` (f32 transcendental maps go to `simd` there).
-/// `out = op(x)` over `layout`; `out` holds its element count.
-pub fn unary_into<T: Num>(op: UnaryOp, x: &[T], layout: &Layout, out: &mut [T]) {
-    // Contiguous input: one slice map, no walk set-up (this is the per-op overhead path).
-    if let Some(r) = layout.contiguous_range() {
-        let xs = &x[r];
-        par::for_each_chunk_mut(out, 1024, |start, o| {
-            T::map_slice(op, &xs[start..start + o.len()], o);
-        });
-        return;
-    }
-    let walk = Walk::new([layout]);
-    debug_assert_eq!(walk.len(), out.len());
-    walk.fill(out, |o, [off], [st]| {
-        if st == 1 {
-            T::map_slice(op, &x[off..off + o.len()], o);
-        } else {
-            for (i, y) in o.iter_mut().enumerate() {
-                *y = T::unary(op, x[off + i * st]);
-            }
+/// Receives a unary op's scalar function and maps `x` at `layout` into `out`.
+struct MapInto<'a, T> {
+    x: &'a [T],
+    layout: &'a Layout,
+    out: &'a mut [T],
+    simd: Option<SliceMap<T>>,
+}
+
+impl<T: Num> UnaryKernel<T> for MapInto<'_, T> {
+    type Out = ();
+    fn run<F: Fn(T) -> T + Copy + Send + Sync>(self, f: F) {
+        let MapInto {
+            x,
+            layout,
+            out,
+            simd,
+        } = self;
+        let slice_map = |xs: &[T], o: &mut [T]| match simd {
+            Some(k) => k(xs, o),
+            None => map_loop(xs, o, f),
+        };
+        // Contiguous input: one slice map, no walk set-up (the per-op overhead path).
+        if let Some(r) = layout.contiguous_range() {
+            let xs = &x[r];
+            par::for_each_chunk_mut(out, 1024, |start, o| {
+                slice_map(&xs[start..start + o.len()], o);
+            });
+            return;
         }
-    });
+        let walk = Walk::new([layout]);
+        debug_assert_eq!(walk.len(), out.len());
+        walk.fill(out, |o, [off], [st]| {
+            if st == 1 {
+                slice_map(&x[off..off + o.len()], o);
+            } else {
+                for (i, y) in o.iter_mut().enumerate() {
+                    *y = f(x[off + i * st]);
+                }
+            }
+        });
+    }
+}
+
+/// `out = op(x)` over `layout`; `out` holds its element count. An op without a kernel
+/// for `T` is an error naming op and dtype.
+pub fn unary_into<T: Num>(op: UnaryOp, x: &[T], layout: &Layout, out: &mut [T]) -> Result<()> {
+    let simd = T::simd_map(op);
+    T::unary_kernel(
+        op,
+        MapInto {
+            x,
+            layout,
+            out,
+            simd,
+        },
+    )
+}
+
+/// Receives a unary op's scalar function and applies it in place.
+struct MapInPlace<'a, T> {
+    x: &'a mut [T],
+    layout: &'a Layout,
+}
+
+impl<T: Num> UnaryKernel<T> for MapInPlace<'_, T> {
+    type Out = ();
+    fn run<F: Fn(T) -> T + Copy + Send + Sync>(self, f: F) {
+        let MapInPlace { x, layout } = self;
+        if let Some(r) = layout.contiguous_range() {
+            par::for_each_chunk_mut(&mut x[r], 1024, |_, chunk| map_inplace_loop(chunk, f));
+            return;
+        }
+        let walk = Walk::new([layout]);
+        walk.runs(0, walk.len(), |_, [o], [s], n| {
+            for i in 0..n {
+                x[o + i * s] = f(x[o + i * s]);
+            }
+        });
+    }
 }
 
 /// `x = op(x)` in place over the tensor's layout.
-pub fn unary_assign<T: Num>(op: UnaryOp, x: &mut [T], layout: &Layout) {
-    if let Some(r) = layout.contiguous_range() {
-        par::for_each_chunk_mut(&mut x[r], 1024, |_, chunk| map_inplace_generic(op, chunk));
-        return;
-    }
-    let walk = Walk::new([layout]);
-    walk.runs(0, walk.len(), |_, [o], [s], n| {
-        for i in 0..n {
-            x[o + i * s] = T::unary(op, x[o + i * s]);
+pub fn unary_assign<T: Num>(op: UnaryOp, x: &mut [T], layout: &Layout) -> Result<()> {
+    T::unary_kernel(op, MapInPlace { x, layout })
+}
+
+/// Receives a binary op's scalar function and zips `a`, `b` into `out`.
+struct ZipInto<'a, T> {
+    a: &'a [T],
+    al: &'a Layout,
+    b: &'a [T],
+    bl: &'a Layout,
+    out: &'a mut [T],
+}
+
+impl<T: Num> BinaryKernel<T> for ZipInto<'_, T> {
+    type Out = ();
+    fn run<F: Fn(T, T) -> T + Copy + Send + Sync>(self, f: F) {
+        let ZipInto { a, al, b, bl, out } = self;
+        // Both contiguous: one zip, no walk set-up (the per-op overhead path).
+        if let (Some(ra), Some(rb)) = (al.contiguous_range(), bl.contiguous_range()) {
+            let (xa, xb) = (&a[ra], &b[rb]);
+            par::for_each_chunk_mut(out, 1024, |start, o| {
+                let n = o.len();
+                zip_loop(&xa[start..start + n], &xb[start..start + n], o, f);
+            });
+            return;
         }
-    });
+        let walk = Walk::new([al, bl]);
+        debug_assert_eq!(walk.len(), out.len());
+        map2(a, b, &walk, out, f);
+    }
 }
 
 /// `out = a op b` over two layouts of the same (broadcast) shape; `out` holds its element
@@ -169,25 +226,36 @@ pub fn binary_into<T: Num>(
     b: &[T],
     bl: &Layout,
     out: &mut [T],
-) {
-    // Both contiguous: one zip, no walk set-up (this is the per-op overhead path).
-    if let (Some(ra), Some(rb)) = (al.contiguous_range(), bl.contiguous_range()) {
-        let (xa, xb) = (&a[ra], &b[rb]);
-        dispatch_binary!(T, op, f => par::for_each_chunk_mut(out, 1024, |start, o| {
-            let n = o.len();
-            zip_loop(&xa[start..start + n], &xb[start..start + n], o, f);
-        }));
-        return;
+) -> Result<()> {
+    T::binary_kernel(op, ZipInto { a, al, b, bl, out })
+}
+
+/// Receives a binary op's scalar function and applies `dst op= b`.
+struct ZipAssign<'a, T> {
+    dst: &'a mut [T],
+    dl: &'a Layout,
+    b: &'a [T],
+    bl: &'a Layout,
+}
+
+impl<T: Num> BinaryKernel<T> for ZipAssign<'_, T> {
+    type Out = ();
+    fn run<F: Fn(T, T) -> T + Copy + Send + Sync>(self, f: F) {
+        let ZipAssign { dst, dl, b, bl } = self;
+        assign_with(dst, dl, b, bl, f)
     }
-    let walk = Walk::new([al, bl]);
-    debug_assert_eq!(walk.len(), out.len());
-    dispatch_binary!(T, op, f => map2(a, b, &walk, out, f));
 }
 
 /// `dst op= rhs` where `dst` is the tensor's storage at `dl`. Contiguous destinations
 /// are updated in place chunk by chunk; strided ones run serially.
-pub fn binary_assign<T: Num>(op: BinaryOp, dst: &mut [T], dl: &Layout, b: &[T], bl: &Layout) {
-    dispatch_binary!(T, op, f => assign_with(dst, dl, b, bl, f));
+pub fn binary_assign<T: Num>(
+    op: BinaryOp,
+    dst: &mut [T],
+    dl: &Layout,
+    b: &[T],
+    bl: &Layout,
+) -> Result<()> {
+    T::binary_kernel(op, ZipAssign { dst, dl, b, bl })
 }
 
 fn assign_with<T: Num>(
@@ -195,13 +263,13 @@ fn assign_with<T: Num>(
     dl: &Layout,
     b: &[T],
     bl: &Layout,
-    f: impl Fn(T, T) -> T + Sync + Send,
+    f: impl Fn(T, T) -> T + Copy + Sync + Send,
 ) {
     if let (Some(range), Some(rb)) = (dl.contiguous_range(), bl.contiguous_range()) {
         if rb.len() == range.len() {
             let (d, b) = (&mut dst[range], &b[rb]);
             par::for_each_chunk_mut(d, 1024, |start, o| {
-                zip_assign_loop(o, &b[start..start + o.len()], &f);
+                zip_assign_loop(o, &b[start..start + o.len()], f);
             });
             return;
         }
@@ -233,16 +301,16 @@ fn assign_with<T: Num>(
     }
 }
 
-pub fn cmp<T: Num>(op: CmpOp, a: &[T], al: &Layout, b: &[T], bl: &Layout) -> PoolVec<u32> {
+pub fn cmp<T: Num>(op: CmpOp, a: &[T], al: &Layout, b: &[T], bl: &Layout) -> PoolVec<bool> {
     let walk = Walk::new([al, bl]);
-    let mut out = PoolVec::<u32>::uninit_for_overwrite(walk.len());
+    let mut out = PoolVec::<bool>::uninit_for_overwrite(walk.len());
     match op {
-        CmpOp::Eq => map2(a, b, &walk, &mut out, |u, v| (u == v) as u32),
-        CmpOp::Ne => map2(a, b, &walk, &mut out, |u, v| (u != v) as u32),
-        CmpOp::Lt => map2(a, b, &walk, &mut out, |u, v| (u < v) as u32),
-        CmpOp::Le => map2(a, b, &walk, &mut out, |u, v| (u <= v) as u32),
-        CmpOp::Gt => map2(a, b, &walk, &mut out, |u, v| (u > v) as u32),
-        CmpOp::Ge => map2(a, b, &walk, &mut out, |u, v| (u >= v) as u32),
+        CmpOp::Eq => map2(a, b, &walk, &mut out, |u, v| u == v),
+        CmpOp::Ne => map2(a, b, &walk, &mut out, |u, v| u != v),
+        CmpOp::Lt => map2(a, b, &walk, &mut out, |u, v| u < v),
+        CmpOp::Le => map2(a, b, &walk, &mut out, |u, v| u <= v),
+        CmpOp::Gt => map2(a, b, &walk, &mut out, |u, v| u > v),
+        CmpOp::Ge => map2(a, b, &walk, &mut out, |u, v| u >= v),
     }
     out
 }

@@ -1,7 +1,7 @@
-//! Indexing kernels: `index_select`, `gather`, `scatter_add`. Index values are data, so
+//! Indexing kernels: `index_select`, `gather`, `scatter` (overwrite, add, reduce). Index values are data, so
 //! they are bounds-checked here and reported as errors, never read out of bounds.
 
-use lamina_tensor::{Error, Layout, Result};
+use lamina_tensor::{Error, Layout, Result, ScatterReduce};
 
 use super::elementwise::copy_strided;
 use super::num::Num;
@@ -107,7 +107,11 @@ pub fn gather<T: Num>(
     Ok(out)
 }
 
-pub fn scatter_add<T: Num>(
+/// `dst[.., ids[..], ..] (reduce)= src[..]` along `dim` (see `Backend::scatter`).
+#[allow(clippy::too_many_arguments)]
+pub fn scatter<T: Num>(
+    reduce: ScatterReduce,
+    include_self: bool,
     dst: &mut [T],
     dst_layout: &Layout,
     dim: usize,
@@ -116,26 +120,58 @@ pub fn scatter_add<T: Num>(
     src: &[T],
     src_layout: &Layout,
 ) -> Result<()> {
+    let op = reduce.name();
     let stride = dst_layout.strides()[dim];
     let src_offsets: Vec<usize> = src_layout.offsets().collect();
-    // Validate every index before writing anything, so an error leaves `dst` untouched.
+    // Every written position, in ids order; validated before anything is written, so an
+    // error leaves `dst` untouched.
+    let mut targets = Vec::with_capacity(ids.len());
     for_each_indexed(
-        "scatter_add",
+        op,
         ids,
         ids_layout.dims(),
         dst_layout,
         dim,
-        |_, _, _| {},
+        |_, base, id| targets.push(base + id * stride),
     )?;
-    for_each_indexed(
-        "scatter_add",
-        ids,
-        ids_layout.dims(),
-        dst_layout,
-        dim,
-        |pos, base, id| {
-            let p = base + id * stride;
-            dst[p] = dst[p].add(src[src_offsets[pos]]);
-        },
-    )
+    let values = targets.iter().zip(&src_offsets).map(|(&p, &o)| (p, src[o]));
+    let start = |dst: &mut [T], init: T| {
+        if !include_self {
+            for &p in &targets {
+                dst[p] = init;
+            }
+        }
+    };
+    match reduce {
+        ScatterReduce::Replace => values.for_each(|(p, v)| dst[p] = v),
+        ScatterReduce::Sum => {
+            start(dst, T::ZERO);
+            values.for_each(|(p, v)| dst[p] = dst[p].add(v));
+        }
+        ScatterReduce::Prod => {
+            start(dst, T::ONE);
+            values.for_each(|(p, v)| dst[p] = dst[p].mul(v));
+        }
+        ScatterReduce::Amax => {
+            start(dst, T::MIN_VALUE);
+            values.for_each(|(p, v)| dst[p] = Num::max(dst[p], v));
+        }
+        ScatterReduce::Amin => {
+            start(dst, T::MAX_VALUE);
+            values.for_each(|(p, v)| dst[p] = Num::min(dst[p], v));
+        }
+        ScatterReduce::Mean => {
+            start(dst, T::ZERO);
+            // How many values each written position combines (the original one too).
+            let mut counts: std::collections::HashMap<usize, usize> = Default::default();
+            for (p, v) in values {
+                dst[p] = dst[p].add(v);
+                *counts.entry(p).or_insert(usize::from(include_self)) += 1;
+            }
+            for (p, n) in counts {
+                dst[p] = dst[p].div_count(n);
+            }
+        }
+    }
+    Ok(())
 }

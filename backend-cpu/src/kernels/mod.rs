@@ -6,3 +6,4 @@ pub mod matmul;
 pub mod num;
 pub mod optim;
 pub mod reduce;
+pub mod scan;

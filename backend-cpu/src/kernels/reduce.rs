@@ -7,62 +7,77 @@
 //! the batch axis, vectorises that way). Full reductions of large contiguous tensors and
 //! row reductions are split across threads.
 
-use lamina_tensor::{Layout, ReduceOp, Shape};
+use lamina_tensor::{Layout, Shape};
 
 use super::num::Num;
 use crate::alloc::PoolVec;
 use crate::walk::Walk;
 use crate::{par, simd};
 
-/// Fold of one run for `Sum`/`Prod`/`Max`/`Min`, with f32/f64 SIMD where it exists.
-trait Fold: Num {
-    fn fold_run(op: ReduceOp, acc: Self, x: &[Self]) -> Self {
-        match op {
-            ReduceOp::Sum => x.iter().fold(acc, |a, &v| a.add(v)),
-            ReduceOp::Prod => x.iter().fold(acc, |a, &v| a.mul(v)),
-            ReduceOp::Max => x.iter().fold(acc, |a, &v| Num::max(a, v)),
-            _ => x.iter().fold(acc, |a, &v| Num::min(a, v)),
-        }
-    }
-}
-impl Fold for f32 {
-    fn fold_run(op: ReduceOp, acc: f32, x: &[f32]) -> f32 {
-        match op {
-            ReduceOp::Sum => acc + simd::sum(x),
-            ReduceOp::Max if !x.is_empty() => Num::max(acc, simd::max(x)),
-            ReduceOp::Min if !x.is_empty() => Num::min(acc, simd::min(x)),
-            _ => x.iter().fold(acc, |a, &v| a.mul(v)),
-        }
-    }
-}
-impl Fold for f64 {
-    fn fold_run(op: ReduceOp, acc: f64, x: &[f64]) -> f64 {
-        match op {
-            ReduceOp::Sum => acc + simd::sum_f64(x),
-            ReduceOp::Max if !x.is_empty() => Num::max(acc, simd::max_f64(x)),
-            ReduceOp::Min if !x.is_empty() => Num::min(acc, simd::min_f64(x)),
-            _ => x.iter().fold(acc, |a, &v| a.mul(v)),
-        }
-    }
-}
-impl Fold for i64 {}
-impl Fold for u32 {}
-
-fn identity<T: Num>(op: ReduceOp) -> T {
-    match op {
-        ReduceOp::Sum => T::ZERO,
-        ReduceOp::Prod => T::ONE,
-        ReduceOp::Max => T::MIN_VALUE,
-        _ => T::MAX_VALUE,
-    }
+/// The folding reductions (`ReduceOp` without the arg-reductions, which have their own
+/// kernel): the backend maps one to the other exhaustively.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fold {
+    Sum,
+    Prod,
+    Max,
+    Min,
 }
 
-fn combine<T: Num>(op: ReduceOp, a: T, b: T) -> T {
+/// Fold of one run, with f32/f64 SIMD where it exists.
+pub trait FoldRun: Num {
+    fn fold_run(op: Fold, acc: Self, x: &[Self]) -> Self {
+        match op {
+            Fold::Sum => x.iter().fold(acc, |a, &v| a.add(v)),
+            Fold::Prod => x.iter().fold(acc, |a, &v| a.mul(v)),
+            Fold::Max => x.iter().fold(acc, |a, &v| Num::max(a, v)),
+            Fold::Min => x.iter().fold(acc, |a, &v| Num::min(a, v)),
+        }
+    }
+}
+impl FoldRun for f32 {
+    fn fold_run(op: Fold, acc: f32, x: &[f32]) -> f32 {
+        match op {
+            Fold::Sum => acc + simd::sum(x),
+            Fold::Prod => x.iter().fold(acc, |a, &v| a.mul(v)),
+            Fold::Max if x.is_empty() => acc,
+            Fold::Max => Num::max(acc, simd::max(x)),
+            Fold::Min if x.is_empty() => acc,
+            Fold::Min => Num::min(acc, simd::min(x)),
+        }
+    }
+}
+impl FoldRun for f64 {
+    fn fold_run(op: Fold, acc: f64, x: &[f64]) -> f64 {
+        match op {
+            Fold::Sum => acc + simd::sum_f64(x),
+            Fold::Prod => x.iter().fold(acc, |a, &v| a.mul(v)),
+            Fold::Max if x.is_empty() => acc,
+            Fold::Max => Num::max(acc, simd::max_f64(x)),
+            Fold::Min if x.is_empty() => acc,
+            Fold::Min => Num::min(acc, simd::min_f64(x)),
+        }
+    }
+}
+impl FoldRun for i64 {}
+impl FoldRun for u32 {}
+impl FoldRun for bool {}
+
+fn identity<T: Num>(op: Fold) -> T {
     match op {
-        ReduceOp::Sum => a.add(b),
-        ReduceOp::Prod => a.mul(b),
-        ReduceOp::Max => Num::max(a, b),
-        _ => Num::min(a, b),
+        Fold::Sum => T::ZERO,
+        Fold::Prod => T::ONE,
+        Fold::Max => T::MIN_VALUE,
+        Fold::Min => T::MAX_VALUE,
+    }
+}
+
+fn combine<T: Num>(op: Fold, a: T, b: T) -> T {
+    match op {
+        Fold::Sum => a.add(b),
+        Fold::Prod => a.mul(b),
+        Fold::Max => Num::max(a, b),
+        Fold::Min => Num::min(a, b),
     }
 }
 
@@ -91,8 +106,7 @@ pub fn reduced_len(layout: &Layout, axes: &[usize]) -> usize {
 
 /// Sum/Prod/Max/Min over `axes` into `out`, contiguous in the kept shape and
 /// [`reduced_len`] long.
-#[allow(private_bounds)]
-pub fn reduce_into<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usize], out: &mut [T]) {
+pub fn reduce_into<T: FoldRun>(op: Fold, x: &[T], layout: &Layout, axes: &[usize], out: &mut [T]) {
     let out_len = out.len();
     debug_assert_eq!(out_len, reduced_len(layout, axes));
     out.fill(identity(op));
@@ -138,10 +152,10 @@ pub fn reduce_into<T: Fold>(op: ReduceOp, x: &[T], layout: &Layout, axes: &[usiz
         if leading && out_len > 1 {
             let xs = &x[r];
             match op {
-                ReduceOp::Sum => accumulate_rows(out, xs, |a: T, b| a.add(b)),
-                ReduceOp::Prod => accumulate_rows(out, xs, |a: T, b| a.mul(b)),
-                ReduceOp::Max => accumulate_rows(out, xs, |a: T, b| Num::max(a, b)),
-                _ => accumulate_rows(out, xs, |a: T, b| Num::min(a, b)),
+                Fold::Sum => accumulate_rows(out, xs, |a: T, b| a.add(b)),
+                Fold::Prod => accumulate_rows(out, xs, |a: T, b| a.mul(b)),
+                Fold::Max => accumulate_rows(out, xs, |a: T, b| Num::max(a, b)),
+                Fold::Min => accumulate_rows(out, xs, |a: T, b| Num::min(a, b)),
             }
             return;
         }

@@ -2,7 +2,8 @@
 //! The impls call the inherent methods by path (`Tensor::add(&self, ..)`): on a by-value
 //! `Tensor`, `self.add(..)` would resolve to the trait method itself and recurse.
 //! Example:
-//! `(&a * &b + &c)?`. Scalars (`f64`) on the right of a tensor use the fused `affine` map.
+//! `(&a * &b + &c)?`. Scalars (`f64`) on either side of a tensor use the fused `affine` map
+//! (`1.0 - &x`, `&x * 2.0`).
 
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
@@ -100,4 +101,32 @@ impl Neg for Tensor {
     fn neg(self) -> Result<Tensor> {
         Tensor::neg(&self)
     }
+}
+
+/// `scalar op tensor`: `1.0 - &x`, `2.0 * &x`, `1.0 / &x` (PyTorch's reflected
+/// operators; `s / x` is `reciprocal(x) * s`, as `torch.Tensor.__rtruediv__`).
+macro_rules! scalar_left {
+    ($($trait:ident, $method:ident, |$s:ident, $t:ident| $body:expr;)*) => {$(
+        impl $trait<&Tensor> for f64 {
+            type Output = Result<Tensor>;
+            fn $method(self, rhs: &Tensor) -> Result<Tensor> {
+                let ($s, $t) = (self, rhs);
+                $body
+            }
+        }
+        impl $trait<Tensor> for f64 {
+            type Output = Result<Tensor>;
+            fn $method(self, rhs: Tensor) -> Result<Tensor> {
+                let ($s, $t) = (self, &rhs);
+                $body
+            }
+        }
+    )*};
+}
+
+scalar_left! {
+    Add, add, |s, t| t.add_scalar(s);
+    Sub, sub, |s, t| t.affine(-1.0, s);
+    Mul, mul, |s, t| t.mul_scalar(s);
+    Div, div, |s, t| t.recip()?.mul_scalar(s);
 }

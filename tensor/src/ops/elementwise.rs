@@ -1,10 +1,13 @@
-//! Element-wise ops: unary maps, broadcasting binary ops, comparisons, `where_`,
-//! `masked_fill`, and the composites built from them.
+//! Element-wise ops: the entry points of the unary and binary op tables (validation, type
+//! promotion, dispatch, recording), comparisons, `where_`, `masked_fill`, logical ops, and
+//! the in-place forms the optimizers use.
 
 use std::borrow::Cow;
 
 use crate::hook::{self, Op};
-use crate::{BinaryOp, CmpOp, DType, Error, Layout, Result, Shape, Tensor, UnaryOp};
+use crate::{
+    BinaryOp, CmpOp, DType, DTypeKind, Error, IntRhs, Layout, Result, Shape, Tensor, UnaryOp,
+};
 
 /// `layout` viewed at `shape` (borrowed when already there).
 fn broadcast_layout<'a>(
@@ -19,31 +22,13 @@ fn broadcast_layout<'a>(
     }
 }
 
-macro_rules! unary_methods {
-    ($($(#[$doc:meta])* $name:ident => $op:ident;)*) => {$(
-        $(#[$doc])*
-        pub fn $name(&self) -> Result<Tensor> {
-            self.unary(UnaryOp::$op)
-        }
-    )*};
-}
-
-macro_rules! binary_methods {
-    ($($(#[$doc:meta])* $name:ident => $op:ident;)*) => {$(
-        $(#[$doc])*
-        pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> {
-            self.binary(rhs, BinaryOp::$op)
-        }
-    )*};
-}
-
 macro_rules! cmp_methods {
     ($($name:ident, $scalar:ident => $op:ident;)*) => {$(
-        #[doc = concat!("Element-wise `", stringify!($name), "` with broadcasting: a `U32` mask of 0/1.")]
+        #[doc = concat!("Element-wise `", stringify!($name), "` with broadcasting and type promotion: a `Bool` mask.")]
         pub fn $name(&self, rhs: &Tensor) -> Result<Tensor> {
             self.cmp(rhs, CmpOp::$op)
         }
-        #[doc = concat!("`", stringify!($name), "` against a scalar.")]
+        #[doc = concat!("`", stringify!($name), "` against a scalar: a `Bool` mask.")]
         pub fn $scalar(&self, rhs: f64) -> Result<Tensor> {
             self.cmp_scalar(rhs, CmpOp::$op)
         }
@@ -51,14 +36,34 @@ macro_rules! cmp_methods {
 }
 
 impl Tensor {
-    /// Applies a unary map element-wise.
+    /// Applies a unary map element-wise. Integer and bool tensors compute ops without an
+    /// integer kernel (`exp`, `sigmoid`, ...) and ops with non-integral scalars
+    /// (`clamp(0.5, 2.5)`) in F32, as PyTorch promotes them; the other integer ops keep
+    /// the dtype (bool tensors go to I64; `neg` of a bool is an error).
     pub fn unary(&self, op: UnaryOp) -> Result<Tensor> {
+        op.validate()?;
         let dtype = self.dtype();
-        if !dtype.is_float() && !op.supports_int() {
-            return Err(Error::UnsupportedDType {
-                op: op.name(),
-                dtype,
-            });
+        if !dtype.is_float() {
+            let integral = op
+                .params()
+                .iter()
+                .all(|p| p.fract() == 0.0 || p.is_infinite());
+            let compute = if !op.has_int_kernel() || !integral {
+                DType::F32
+            } else if dtype == DType::Bool {
+                if op == UnaryOp::Neg {
+                    return Err(Error::Invalid {
+                        op: "neg",
+                        msg: "negation of a bool tensor is not supported; use logical_not".into(),
+                    });
+                }
+                DType::I64
+            } else {
+                dtype
+            };
+            if compute != dtype {
+                return self.to_dtype(compute)?.unary(op);
+            }
         }
         let storage = self
             .device()
@@ -73,71 +78,23 @@ impl Tensor {
         Ok(out)
     }
 
-    unary_methods! {
-        /// `-x`
-        neg => Neg;
-        /// `|x|`
-        abs => Abs;
-        /// `e^x`
-        exp => Exp;
-        /// Natural logarithm.
-        log => Log;
-        /// `ln(1 + x)`, accurate near 0.
-        log1p => Log1p;
-        /// Square root.
-        sqrt => Sqrt;
-        /// `1 / sqrt(x)`
-        rsqrt => Rsqrt;
-        /// Sine.
-        sin => Sin;
-        /// Cosine.
-        cos => Cos;
-        /// Hyperbolic tangent.
-        tanh => Tanh;
-        /// `1 / (1 + e^-x)`, stable for large |x|.
-        sigmoid => Sigmoid;
-        /// `max(x, 0)`
-        relu => Relu;
-        /// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (PyTorch's default).
-        gelu => Gelu;
-        /// GELU, tanh approximation (PyTorch `approximate='tanh'`).
-        gelu_tanh => GeluTanh;
-        /// `x * sigmoid(x)`
-        silu => Silu;
-        /// The error function.
-        erf => Erf;
-        /// `x * x`
-        square => Square;
-        /// `1 / x`
-        recip => Recip;
-        /// `-1`, `0` or `1` (NaN stays NaN).
-        sign => Sign;
+    /// `max(x, 0)` clipped at 6 (`hardtanh(0, 6)`).
+    pub fn relu6(&self) -> Result<Tensor> {
+        self.hardtanh(0.0, 6.0)
     }
 
-    /// `x^p` for a scalar exponent.
-    pub fn powf(&self, p: f64) -> Result<Tensor> {
-        self.unary(UnaryOp::Powf(p))
-    }
-
-    /// `min(max(x, lo), hi)`; pass `f64::NEG_INFINITY`/`INFINITY` for a one-sided clamp.
-    pub fn clamp(&self, lo: f64, hi: f64) -> Result<Tensor> {
-        if lo > hi || lo.is_nan() || hi.is_nan() {
-            return Err(Error::Invalid {
-                op: "clamp",
-                msg: format!("min {lo} must not exceed max {hi}"),
-            });
+    /// Clamps between tensor bounds (broadcasting, either optional), as
+    /// `torch.clamp(x, min, max)` with tensors: `minimum(maximum(x, min), max)`, so the
+    /// gradient at a bound is split between `x` and the bound.
+    pub fn clamp_tensor(&self, min: Option<&Tensor>, max: Option<&Tensor>) -> Result<Tensor> {
+        let lo = match min {
+            Some(m) => self.maximum(m)?,
+            None => self.clone(),
+        };
+        match max {
+            Some(m) => lo.minimum(m),
+            None => Ok(lo),
         }
-        self.unary(UnaryOp::Clamp(lo, hi))
-    }
-
-    /// `mul * x + add` in one pass.
-    pub fn affine(&self, mul: f64, add: f64) -> Result<Tensor> {
-        self.unary(UnaryOp::Affine(mul, add))
-    }
-
-    /// `x > 0 ? x : slope * x`
-    pub fn leaky_relu(&self, slope: f64) -> Result<Tensor> {
-        self.unary(UnaryOp::LeakyRelu(slope))
     }
 
     pub fn add_scalar(&self, s: f64) -> Result<Tensor> {
@@ -149,14 +106,12 @@ impl Tensor {
     pub fn mul_scalar(&self, s: f64) -> Result<Tensor> {
         self.affine(s, 0.0)
     }
+    /// `x / s`: true division (integer tensors give F32, as PyTorch).
     pub fn div_scalar(&self, s: f64) -> Result<Tensor> {
         if self.dtype().is_float() {
             self.affine(1.0 / s, 0.0)
         } else {
-            Err(Error::UnsupportedDType {
-                op: "div",
-                dtype: self.dtype(),
-            })
+            self.to_dtype(DType::F32)?.div_scalar(s)
         }
     }
 
@@ -165,15 +120,27 @@ impl Tensor {
         Tensor::scalar(value, self.dtype(), self.device())
     }
 
-    /// `self op rhs` with PyTorch broadcasting; both dtypes must match.
+    /// `self op rhs` with PyTorch broadcasting and type promotion ([`DType::promote`]):
+    /// `f32 op f64` computes in f64, `int op float` in the float type; an op without an
+    /// integer kernel (true division) computes integer operands in F32. Integer division
+    /// by zero and negative integer powers are errors.
     pub fn binary(&self, rhs: &Tensor, op: BinaryOp) -> Result<Tensor> {
         let name = op.name();
-        self.check_same(rhs, name)?;
-        if !self.dtype().is_float() && matches!(op, BinaryOp::Div | BinaryOp::Pow) {
-            return Err(Error::UnsupportedDType {
-                op: name,
-                dtype: self.dtype(),
-            });
+        self.check_device(rhs, name)?;
+        let (da, db) = (self.dtype(), rhs.dtype());
+        let common = if da == db { da } else { DType::promote(da, db) };
+        let compute = match common.kind() {
+            DTypeKind::Float => common,
+            DTypeKind::Int if op.has_int_kernel() => common,
+            DTypeKind::Bool if op.has_bool_kernel() => common,
+            DTypeKind::Bool if op.has_int_kernel() => DType::I64,
+            DTypeKind::Int | DTypeKind::Bool => DType::F32,
+        };
+        if compute != da || compute != db {
+            return self.to_dtype(compute)?.binary(&rhs.to_dtype(compute)?, op);
+        }
+        if compute.is_int() {
+            check_int_rhs(op, rhs)?;
         }
         let backend = self.device().backend();
         let (storage, shape) = if self.shape() == rhs.shape() {
@@ -198,21 +165,19 @@ impl Tensor {
         Ok(out)
     }
 
-    binary_methods! {
-        /// `self + rhs`, broadcasting.
-        add => Add;
-        /// `self - rhs`, broadcasting.
-        sub => Sub;
-        /// `self * rhs`, broadcasting.
-        mul => Mul;
-        /// `self / rhs`, broadcasting (float dtypes).
-        div => Div;
-        /// `self ^ rhs`, broadcasting (float dtypes).
-        pow => Pow;
-        /// Element-wise maximum (NaN propagates).
-        maximum => Maximum;
-        /// Element-wise minimum (NaN propagates).
-        minimum => Minimum;
+    /// `self / rhs` with a rounding mode (PyTorch `div(rounding_mode=...)`): `None` is
+    /// true division, `Some(Floor)` and `Some(Trunc)` keep integer dtypes.
+    pub fn div_mode(&self, rhs: &Tensor, mode: Option<RoundingMode>) -> Result<Tensor> {
+        match mode {
+            None => self.div(rhs),
+            Some(RoundingMode::Floor) => self.div_floor(rhs),
+            Some(RoundingMode::Trunc) => self.div_trunc(rhs),
+        }
+    }
+
+    /// `self / rhs` rounded toward negative infinity (PyTorch `floor_divide`).
+    pub fn floor_divide(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.div_floor(rhs)
     }
 
     /// In place: `self op= rhs` (rhs broadcast to self's shape). Writes into this tensor's
@@ -220,13 +185,28 @@ impl Tensor {
     /// sees the change. The tensor keeps its id.
     pub fn binary_assign(&mut self, rhs: &Tensor, op: BinaryOp) -> Result<()> {
         let name = op.name();
-        self.check_same(rhs, name)?;
+        self.check_device(rhs, name)?;
         self.check_writable(name)?;
-        if !self.dtype().is_float() && matches!(op, BinaryOp::Div | BinaryOp::Pow) {
-            return Err(Error::UnsupportedDType {
+        let dtype = self.dtype();
+        let common = DType::promote(dtype, rhs.dtype());
+        let in_kind = match dtype.kind() {
+            DTypeKind::Float => true,
+            DTypeKind::Int => op.has_int_kernel(),
+            DTypeKind::Bool => op.has_bool_kernel(),
+        };
+        // As PyTorch: the result must be storable in self's dtype without changing kind.
+        if common.kind() != dtype.kind() || !in_kind {
+            return Err(Error::Invalid {
                 op: name,
-                dtype: self.dtype(),
+                msg: format!(
+                    "the result of {dtype} {name} {} is not {dtype}, so it cannot be written in place",
+                    rhs.dtype()
+                ),
             });
+        }
+        let rhs = rhs.to_dtype(dtype)?;
+        if dtype.is_int() {
+            check_int_rhs(op, &rhs)?;
         }
         let shape = self.shape().clone();
         let rl = rhs.layout().broadcast_to(&shape, name)?;
@@ -246,11 +226,17 @@ impl Tensor {
     /// In place: `self = op(self)` (e.g. `UnaryOp::Affine(beta, 0.0)` to scale an
     /// optimizer's moment). Same ownership rule as `binary_assign`; the tensor keeps its id.
     pub fn unary_assign(&mut self, op: UnaryOp) -> Result<()> {
+        op.validate()?;
         let dtype = self.dtype();
-        if !dtype.is_float() && !op.supports_int() {
-            return Err(Error::UnsupportedDType {
+        let integral = || {
+            op.params()
+                .iter()
+                .all(|p| p.fract() == 0.0 || p.is_infinite())
+        };
+        if !(dtype.is_float() || dtype.is_int() && op.has_int_kernel() && integral()) {
+            return Err(Error::Invalid {
                 op: op.name(),
-                dtype,
+                msg: format!("the result is not {dtype}, so it cannot be written in place"),
             });
         }
         self.check_writable(op.name())?;
@@ -264,7 +250,8 @@ impl Tensor {
     /// tensor's storage. Same ownership rule as `binary_assign`; the tensor keeps its id.
     pub fn assign(&mut self, src: &Tensor) -> Result<()> {
         const OP: &str = "assign";
-        self.check_same(src, OP)?;
+        self.check_device(src, OP)?;
+        let src = &src.to_dtype(self.dtype())?;
         self.check_writable(OP)?;
         let shape = self.shape().clone();
         let sl = src.layout().broadcast_to(&shape, OP)?;
@@ -360,13 +347,14 @@ impl Tensor {
     }
 
     /// Compares with scalar `s`: as a rank-0 tensor of this dtype, or, for an integer
-    /// tensor and a scalar it cannot hold exactly, both sides in f64 (PyTorch compares an
-    /// integer tensor with a float scalar in floating point).
+    /// or bool tensor and a scalar it cannot hold exactly, both sides in f64 (PyTorch
+    /// compares an integer tensor with a float scalar in floating point).
     fn cmp_scalar(&self, s: f64, op: CmpOp) -> Result<Tensor> {
         let exact = match self.dtype() {
             DType::I64 => s.fract() == 0.0 && s >= i64::MIN as f64 && s < i64::MAX as f64,
             DType::U32 => s.fract() == 0.0 && s >= 0.0 && s <= u32::MAX as f64,
-            _ => true,
+            DType::Bool => s == 0.0 || s == 1.0,
+            DType::F32 | DType::F64 => true,
         };
         if exact {
             self.cmp(&self.scalar_like(s)?, op)
@@ -376,10 +364,15 @@ impl Tensor {
         }
     }
 
-    /// Compares with broadcasting; the result is a `U32` mask.
+    /// Compares with broadcasting, both sides in their promoted dtype; the result is a
+    /// `Bool` mask.
     pub fn cmp(&self, rhs: &Tensor, op: CmpOp) -> Result<Tensor> {
         let name = op.name();
-        self.check_same(rhs, name)?;
+        self.check_device(rhs, name)?;
+        if self.dtype() != rhs.dtype() {
+            let common = DType::promote(self.dtype(), rhs.dtype());
+            return self.to_dtype(common)?.cmp(&rhs.to_dtype(common)?, op);
+        }
         let shape = self.shape().broadcast(rhs.shape(), name)?;
         let ll = broadcast_layout(self.layout(), &shape, name)?;
         let rl = broadcast_layout(rhs.layout(), &shape, name)?;
@@ -404,11 +397,20 @@ impl Tensor {
     }
 
     /// `cond != 0 ? on_true : on_false`, all three broadcast together (PyTorch
-    /// `torch.where`). `cond` may have any dtype; the branches share theirs.
+    /// `torch.where`). `cond` may have any dtype; the branches are promoted to a common
+    /// dtype ([`DType::promote`]).
     pub fn where_(cond: &Tensor, on_true: &Tensor, on_false: &Tensor) -> Result<Tensor> {
         const OP: &str = "where";
-        on_true.check_same(on_false, OP)?;
+        on_true.check_device(on_false, OP)?;
         cond.check_device(on_true, OP)?;
+        if on_true.dtype() != on_false.dtype() {
+            let common = DType::promote(on_true.dtype(), on_false.dtype());
+            return Tensor::where_(
+                cond,
+                &on_true.to_dtype(common)?,
+                &on_false.to_dtype(common)?,
+            );
+        }
         let shape = cond
             .shape()
             .broadcast(on_true.shape(), OP)?
@@ -443,9 +445,25 @@ impl Tensor {
         Tensor::where_(mask, &self.scalar_like(value)?, self)
     }
 
-    /// 1 where the value is NaN (`U32` mask).
+    /// True where the value is NaN (`Bool` mask; false everywhere for integers).
     pub fn isnan(&self) -> Result<Tensor> {
         self.ne(self)
+    }
+
+    /// True where the value is `+inf` or `-inf`.
+    pub fn isinf(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return self.zeros_like()?.to_dtype(DType::Bool);
+        }
+        self.abs()?.eq_scalar(f64::INFINITY)
+    }
+
+    /// True where the value is neither NaN nor infinite.
+    pub fn isfinite(&self) -> Result<Tensor> {
+        if !self.dtype().is_float() {
+            return self.ones_like()?.to_dtype(DType::Bool);
+        }
+        self.abs()?.lt_scalar(f64::INFINITY)
     }
 
     /// True if every element is finite.
@@ -465,4 +483,60 @@ impl Tensor {
         };
         mask.ne_scalar(0.0)?.to_dtype(dtype)
     }
+
+    /// `self != 0` as a `Bool` tensor (the truth value PyTorch's logical ops use).
+    pub fn to_bool(&self) -> Result<Tensor> {
+        self.to_dtype(DType::Bool)
+    }
+
+    /// Element-wise logical and of the truth values, broadcasting: a `Bool` mask.
+    pub fn logical_and(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.to_bool()?.mul(&rhs.to_bool()?)
+    }
+
+    /// Element-wise logical or of the truth values, broadcasting: a `Bool` mask.
+    pub fn logical_or(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.to_bool()?.add(&rhs.to_bool()?)
+    }
+
+    /// Element-wise logical exclusive or of the truth values: a `Bool` mask.
+    pub fn logical_xor(&self, rhs: &Tensor) -> Result<Tensor> {
+        self.to_bool()?.ne(&rhs.to_bool()?)
+    }
+
+    /// Element-wise logical not (`self == 0`): a `Bool` mask.
+    pub fn logical_not(&self) -> Result<Tensor> {
+        self.to_bool()?.eq_scalar(0.0)
+    }
+}
+
+/// Integer right operands that an integer kernel cannot take: a zero divisor, a negative
+/// exponent (PyTorch raises on both).
+fn check_int_rhs(op: BinaryOp, rhs: &Tensor) -> Result<()> {
+    let bad = match op.int_rhs() {
+        IntRhs::Any => return Ok(()),
+        IntRhs::NonZero => rhs.eq_scalar(0.0)?.any()?,
+        IntRhs::NonNegative if rhs.dtype() == DType::U32 => return Ok(()),
+        IntRhs::NonNegative => rhs.lt_scalar(0.0)?.any()?,
+    };
+    if bad {
+        let msg = match op.int_rhs() {
+            IntRhs::NonNegative => "integers cannot be raised to negative powers",
+            IntRhs::Any | IntRhs::NonZero => "integer division by zero",
+        };
+        return Err(Error::Invalid {
+            op: op.name(),
+            msg: format!("{msg} ({} operand of shape {})", rhs.dtype(), rhs.shape()),
+        });
+    }
+    Ok(())
+}
+
+/// PyTorch's `rounding_mode` of `div`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoundingMode {
+    /// Toward negative infinity.
+    Floor,
+    /// Toward zero.
+    Trunc,
 }

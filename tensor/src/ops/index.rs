@@ -1,8 +1,9 @@
-//! Indexing by tensors: `index_select`, `gather`, `scatter_add`, `one_hot`.
+//! Indexing by tensors: `index_select`, `gather`, `scatter` (overwrite, add, reduce),
+//! `one_hot`.
 
 use crate::hook::{self, Op};
 use crate::shape::resolve_dim;
-use crate::{DType, Error, Layout, Result, Tensor};
+use crate::{DType, Error, Layout, Result, ScatterReduce, Tensor};
 
 fn check_index_dtype(ids: &Tensor, op: &'static str) -> Result<()> {
     match ids.dtype() {
@@ -45,7 +46,22 @@ impl Tensor {
         const OP: &str = "gather";
         self.check_device(ids, OP)?;
         check_index_dtype(ids, OP)?;
-        let d = resolve_dim(dim, self.rank().max(1), OP)?;
+        if self.rank() == 0 {
+            // A scalar is a one-element line: gather as rank 1 and drop the dim again.
+            resolve_dim(dim, 1, OP)?;
+            if ids.rank() != 0 {
+                return Err(Error::ShapeMismatch {
+                    op: OP,
+                    lhs: self.shape().clone(),
+                    rhs: ids.shape().clone(),
+                });
+            }
+            return self
+                .reshape([1usize])?
+                .gather(0, &ids.reshape([1usize])?)?
+                .reshape(());
+        }
+        let d = resolve_dim(dim, self.rank(), OP)?;
         let fits = ids.rank() == self.rank()
             && ids
                 .dims()
@@ -79,11 +95,72 @@ impl Tensor {
     /// A copy of `self` with `src` added at the positions `ids` names along `dim`
     /// (PyTorch `scatter_add`): `out[..][ids[..][i][..]][..] += src[..][i][..]`.
     pub fn scatter_add(&self, dim: isize, ids: &Tensor, src: &Tensor) -> Result<Tensor> {
-        const OP: &str = "scatter_add";
-        self.check_same(src, OP)?;
-        self.check_device(ids, OP)?;
-        check_index_dtype(ids, OP)?;
-        let d = resolve_dim(dim, self.rank().max(1), OP)?;
+        self.scatter_impl(dim, ids, src, ScatterReduce::Sum, true)
+    }
+
+    /// A copy of `self` with `src` written at the positions `ids` names along `dim`
+    /// (PyTorch `scatter`): `out[..][ids[..][i][..]][..] = src[..][i][..]`. Where indices
+    /// repeat, the last write wins (PyTorch leaves that order unspecified).
+    pub fn scatter(&self, dim: isize, ids: &Tensor, src: &Tensor) -> Result<Tensor> {
+        self.scatter_impl(dim, ids, src, ScatterReduce::Replace, true)
+    }
+
+    /// `scatter` of one value at every position `ids` names (PyTorch `scatter(dim,
+    /// index, value)`).
+    pub fn scatter_value(&self, dim: isize, ids: &Tensor, value: f64) -> Result<Tensor> {
+        let src = Tensor::full(value, ids.shape(), self.dtype(), self.device())?;
+        self.scatter(dim, ids, &src)
+    }
+
+    /// A copy of `self` with `src` combined into the positions `ids` names along `dim`
+    /// (PyTorch `scatter_reduce`): `reduce` is sum, prod, mean, amax or amin; without
+    /// `include_self` the original values at written positions do not take part.
+    pub fn scatter_reduce(
+        &self,
+        dim: isize,
+        ids: &Tensor,
+        src: &Tensor,
+        reduce: ScatterReduce,
+        include_self: bool,
+    ) -> Result<Tensor> {
+        self.scatter_impl(dim, ids, src, reduce, include_self)
+    }
+
+    fn scatter_impl(
+        &self,
+        dim: isize,
+        ids: &Tensor,
+        src: &Tensor,
+        reduce: ScatterReduce,
+        include_self: bool,
+    ) -> Result<Tensor> {
+        let op = reduce.name();
+        // Same dtype, as PyTorch's scatter requires (no silent cast of the source).
+        self.check_same(src, op)?;
+        self.check_device(ids, op)?;
+        check_index_dtype(ids, op)?;
+        if self.rank() == 0 {
+            // A scalar is a one-element line: scatter as rank 1 and drop the dim again.
+            resolve_dim(dim, 1, op)?;
+            if ids.rank() != 0 || src.rank() != 0 {
+                return Err(Error::ShapeMismatch {
+                    op,
+                    lhs: ids.shape().clone(),
+                    rhs: src.shape().clone(),
+                });
+            }
+            return self
+                .reshape([1usize])?
+                .scatter_impl(
+                    0,
+                    &ids.reshape([1usize])?,
+                    &src.reshape([1usize])?,
+                    reduce,
+                    include_self,
+                )?
+                .reshape(());
+        }
+        let d = resolve_dim(dim, self.rank(), op)?;
         let fits = ids.rank() == self.rank()
             && src.rank() == self.rank()
             && ids.dims().iter().zip(src.dims()).all(|(a, b)| a <= b)
@@ -95,20 +172,20 @@ impl Tensor {
                 .all(|(i, (a, b))| i == d || a <= b);
         if !fits {
             return Err(Error::ShapeMismatch {
-                op: OP,
+                op,
                 lhs: ids.shape().clone(),
                 rhs: src.shape().clone(),
             });
         }
-        // The copy is an implementation detail: recorded as one ScatterAdd below.
+        // The copy is an implementation detail: recorded as one Scatter below.
         let mut out = hook::paused(|| self.copy())?;
         let backend = self.device().backend();
         let inner = triomphe::Arc::get_mut(&mut out.0).ok_or_else(|| Error::Invalid {
-            op: OP,
+            op,
             msg: "fresh copy is shared".into(),
         })?;
         let dst = triomphe::Arc::get_mut(&mut inner.storage).ok_or_else(|| Error::Invalid {
-            op: OP,
+            op,
             msg: "fresh copy is shared".into(),
         })?;
         // `src` may be larger than `ids`: only its leading block of ids' shape is used.
@@ -121,7 +198,9 @@ impl Tensor {
             }
             l
         };
-        backend.scatter_add(
+        backend.scatter(
+            reduce,
+            include_self,
             dst,
             &inner.layout,
             d,
@@ -130,8 +209,138 @@ impl Tensor {
             src.storage(),
             &src_layout,
         )?;
-        hook::record(|| Op::ScatterAdd { dim: d }, &[self, ids, src], &out);
+        hook::record(
+            || Op::Scatter {
+                dim: d,
+                reduce,
+                include_self,
+            },
+            &[self, ids, src],
+            &out,
+        );
         Ok(out)
+    }
+
+    /// The 1-D index `ids` laid along `dim` and expanded to `shape` (the index of the
+    /// `index_*` ops as a `scatter` index).
+    fn index_along(
+        &self,
+        dim: usize,
+        ids: &Tensor,
+        shape: &[usize],
+        op: &'static str,
+    ) -> Result<Tensor> {
+        check_index_dtype(ids, op)?;
+        if ids.rank() > 1 {
+            return Err(Error::Invalid {
+                op,
+                msg: format!("indices must be 1-D, got shape {}", ids.shape()),
+            });
+        }
+        let mut view = vec![1usize; shape.len()];
+        view[dim] = ids.elem_count();
+        ids.reshape(view)?.broadcast_to(shape.to_vec())
+    }
+
+    /// `self` with `alpha * source` added at the slices `ids` names along `dim` (PyTorch
+    /// `index_add`): `source` has self's shape with `dim` of `ids`' length.
+    pub fn index_add(
+        &self,
+        dim: isize,
+        ids: &Tensor,
+        source: &Tensor,
+        alpha: f64,
+    ) -> Result<Tensor> {
+        const OP: &str = "index_add";
+        let (d, src) = self.index_source(dim, ids, source, OP)?;
+        let src = if alpha == 1.0 {
+            src
+        } else {
+            src.mul_scalar(alpha)?
+        };
+        let full = self.index_along(d, ids, src.dims(), OP)?;
+        self.scatter_add(d as isize, &full, &src)
+    }
+
+    /// `self` with the slices `ids` names along `dim` replaced by `source`'s (PyTorch
+    /// `index_copy`; with repeated indices the last copy wins).
+    pub fn index_copy(&self, dim: isize, ids: &Tensor, source: &Tensor) -> Result<Tensor> {
+        const OP: &str = "index_copy";
+        let (d, src) = self.index_source(dim, ids, source, OP)?;
+        let full = self.index_along(d, ids, src.dims(), OP)?;
+        self.scatter(d as isize, &full, &src)
+    }
+
+    /// `self` with the slices `ids` names along `dim` set to `value` (PyTorch
+    /// `index_fill`).
+    pub fn index_fill(&self, dim: isize, ids: &Tensor, value: f64) -> Result<Tensor> {
+        const OP: &str = "index_fill";
+        let d = resolve_dim(dim, self.rank(), OP)?;
+        let mut shape = self.dims().to_vec();
+        shape[d] = ids.elem_count();
+        let full = self.index_along(d, ids, &shape, OP)?;
+        self.scatter_value(d as isize, &full, value)
+    }
+
+    fn index_source(
+        &self,
+        dim: isize,
+        ids: &Tensor,
+        source: &Tensor,
+        op: &'static str,
+    ) -> Result<(usize, Tensor)> {
+        let d = resolve_dim(dim, self.rank(), op)?;
+        let mut want = self.dims().to_vec();
+        want[d] = ids.elem_count();
+        if source.dims() != want.as_slice() {
+            return Err(Error::ShapeMismatch {
+                op,
+                lhs: self.shape().clone(),
+                rhs: source.shape().clone(),
+            });
+        }
+        self.check_same(source, op)?;
+        Ok((d, source.clone()))
+    }
+
+    /// The elements where `mask` (broadcast with self) is non-zero, as a 1-D tensor in
+    /// row-major order (PyTorch `masked_select`).
+    pub fn masked_select(&self, mask: &Tensor) -> Result<Tensor> {
+        const OP: &str = "masked_select";
+        self.check_device(mask, OP)?;
+        let shape = self.shape().broadcast(mask.shape(), OP)?;
+        let x = self.broadcast_to(&shape)?.flatten_all()?;
+        let m = mask.broadcast_to(&shape)?.flatten_all()?;
+        let ids = m.nonzero()?.flatten_all()?;
+        x.index_select(0, &ids)
+    }
+
+    /// The multi-indices of the non-zero elements, `[count, rank]` `I64`, in row-major
+    /// order (PyTorch `nonzero`). The count depends on the data, so this reads it.
+    pub fn nonzero(&self) -> Result<Tensor> {
+        let values = self.to_bool()?.to_host()?;
+        let crate::HostData::Bool(values) = values else {
+            return Err(Error::Invalid {
+                op: "nonzero",
+                msg: "a bool tensor read back as another dtype".into(),
+            });
+        };
+        let dims = self.dims();
+        let mut out = Vec::new();
+        let mut count = 0;
+        for (flat, &v) in values.iter().enumerate() {
+            if v {
+                count += 1;
+                let mut rest = flat;
+                let start = out.len();
+                out.resize(start + dims.len(), 0i64);
+                for (k, &n) in dims.iter().enumerate().rev() {
+                    out[start + k] = (rest % n) as i64;
+                    rest /= n;
+                }
+            }
+        }
+        Tensor::from_vec(out, [count, dims.len()], self.device())
     }
 
     /// One-hot encoding of an integer tensor: shape `[..., classes]`, dtype `I64`. Every

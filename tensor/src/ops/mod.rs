@@ -4,9 +4,13 @@
 pub(crate) mod arith;
 mod elementwise;
 mod index;
+mod indexing;
 mod join;
 mod matmul;
+mod norm;
+mod rearrange;
 mod reduce;
+pub(crate) mod scan;
 mod view;
 
 use crate::{Error, Result, Tensor};
@@ -48,3 +52,6 @@ impl Tensor {
     }
 }
 pub use arith::Operand;
+pub use elementwise::RoundingMode;
+pub use indexing::{Ellipsis, IndexArg, IndexItem, IntoIndexItem, NewAxis, Step};
+pub use rearrange::{Indexing, PadMode};

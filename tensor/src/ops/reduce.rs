@@ -8,6 +8,13 @@ use crate::{DimVec, Dims, Error, Layout, ReduceOp, Result, Shape, Tensor};
 impl Tensor {
     /// Resolves `dims` for a reduction: empty means every axis.
     fn reduce_axes(&self, dims: &[isize], op: &'static str) -> Result<DimVec> {
+        if self.rank() == 0 {
+            // A scalar accepts dim 0 and -1 (PyTorch); there is nothing to reduce.
+            for &d in dims {
+                resolve_dim(d, 1, op)?;
+            }
+            return Ok(DimVec::new());
+        }
         let mut axes = if dims.is_empty() {
             push_all(0..self.rank())
         } else {
@@ -33,6 +40,10 @@ impl Tensor {
     /// `ArgMax`/`ArgMin`; none only for a rank-0 tensor).
     pub fn reduce(&self, op: ReduceOp, axes: &[usize], keepdim: bool) -> Result<Tensor> {
         let name = op.name();
+        if self.dtype() == crate::DType::Bool && matches!(op, ReduceOp::Sum | ReduceOp::Prod) {
+            // PyTorch counts: the sum of a mask is an I64.
+            return self.to_dtype(crate::DType::I64)?.reduce(op, axes, keepdim);
+        }
         let sorted_unique = axes.windows(2).all(|w| w[0] < w[1]);
         let in_range = axes.iter().all(|&a| a < self.rank());
         let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
@@ -104,6 +115,62 @@ impl Tensor {
         self.reduce(ReduceOp::Sum, &axes, keepdim)
     }
 
+    /// Sums over the dims that broadcasting added or stretched, back to `shape` (the
+    /// adjoint of `broadcast_to`; gradient rules use it).
+    pub fn sum_to_shape(&self, shape: &Shape) -> Result<Tensor> {
+        if self.shape() == shape {
+            return Ok(self.clone());
+        }
+        let fits = shape.rank() <= self.rank()
+            && shape
+                .dims()
+                .iter()
+                .zip(&self.dims()[self.rank() - shape.rank()..])
+                .all(|(&s, &d)| s == d || s == 1);
+        if !fits {
+            return Err(Error::Broadcast {
+                op: "sum_to_shape",
+                lhs: shape.clone(),
+                rhs: self.shape().clone(),
+            });
+        }
+        let lead = self.rank() - shape.rank();
+        let mut axes: Vec<isize> = (0..lead as isize).collect();
+        for (i, &d) in shape.dims().iter().enumerate() {
+            if d == 1 && self.dims()[lead + i] != 1 {
+                axes.push((lead + i) as isize);
+            }
+        }
+        let s = if axes.is_empty() {
+            self.clone()
+        } else {
+            self.sum(axes, true)?
+        };
+        s.reshape(shape)
+    }
+
+    /// True if any element is non-zero (false for an empty tensor).
+    pub fn any(&self) -> Result<bool> {
+        if self.elem_count() == 0 {
+            return Ok(false);
+        }
+        let axes: DimVec = push_all(0..self.rank());
+        self.to_bool()?
+            .reduce(ReduceOp::Max, &axes, false)?
+            .to_scalar::<bool>()
+    }
+
+    /// True if every element is non-zero (true for an empty tensor).
+    pub fn all(&self) -> Result<bool> {
+        if self.elem_count() == 0 {
+            return Ok(true);
+        }
+        let axes: DimVec = push_all(0..self.rank());
+        self.to_bool()?
+            .reduce(ReduceOp::Min, &axes, false)?
+            .to_scalar::<bool>()
+    }
+
     /// Sum of every element, as a rank-0 tensor.
     pub fn sum_all(&self) -> Result<Tensor> {
         self.sum([0isize; 0], false)
@@ -115,30 +182,36 @@ impl Tensor {
         self.reduce(ReduceOp::Prod, &axes, keepdim)
     }
 
-    /// Maximum over `dims` (empty: all); NaN propagates.
-    pub fn max(&self, dims: impl Dims, keepdim: bool) -> Result<Tensor> {
-        let axes = self.reduce_axes(&dims.to_dims(), "max")?;
+    /// Maximum over `dims` (empty: all), PyTorch `amax`; NaN propagates, and ties share
+    /// the gradient evenly. For the maximum along one dim with its index, see
+    /// [`max_dim`](Tensor::max_dim).
+    pub fn amax(&self, dims: impl Dims, keepdim: bool) -> Result<Tensor> {
+        let axes = self.reduce_axes(&dims.to_dims(), "amax")?;
         self.reduce(ReduceOp::Max, &axes, keepdim)
     }
 
-    /// Minimum over `dims` (empty: all); NaN propagates.
-    pub fn min(&self, dims: impl Dims, keepdim: bool) -> Result<Tensor> {
-        let axes = self.reduce_axes(&dims.to_dims(), "min")?;
+    /// Minimum over `dims` (empty: all), PyTorch `amin` (see [`amax`](Tensor::amax)).
+    pub fn amin(&self, dims: impl Dims, keepdim: bool) -> Result<Tensor> {
+        let axes = self.reduce_axes(&dims.to_dims(), "amin")?;
         self.reduce(ReduceOp::Min, &axes, keepdim)
     }
 
-    /// Index (`I64`) of the maximum along `dim`; the first on ties.
+    /// Index (`I64`) of the maximum along `dim`; the first on ties, NaN counts as the
+    /// maximum.
     pub fn argmax(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
         if self.rank() == 0 {
+            resolve_dim(dim, 1, "argmax")?;
             return self.reduce(ReduceOp::ArgMax, &[], keepdim);
         }
         let d = resolve_dim(dim, self.rank(), "argmax")?;
         self.reduce(ReduceOp::ArgMax, &[d], keepdim)
     }
 
-    /// Index (`I64`) of the minimum along `dim`; the first on ties.
+    /// Index (`I64`) of the minimum along `dim`; the first on ties, NaN counts as the
+    /// minimum.
     pub fn argmin(&self, dim: isize, keepdim: bool) -> Result<Tensor> {
         if self.rank() == 0 {
+            resolve_dim(dim, 1, "argmin")?;
             return self.reduce(ReduceOp::ArgMin, &[], keepdim);
         }
         let d = resolve_dim(dim, self.rank(), "argmin")?;
@@ -227,6 +300,7 @@ impl Tensor {
         let op = if log { "log_softmax" } else { "softmax" };
         self.check_float(op)?;
         if self.rank() == 0 {
+            resolve_dim(dim, 1, op)?;
             return if log {
                 self.zeros_like()
             } else {

@@ -88,6 +88,12 @@ impl Tensor {
 
     /// Swaps two dimensions.
     pub fn transpose(&self, d0: isize, d1: isize) -> Result<Tensor> {
+        if self.rank() == 0 {
+            // A scalar accepts dims 0 and -1 (PyTorch).
+            resolve_dim(d0, 1, "transpose")?;
+            resolve_dim(d1, 1, "transpose")?;
+            return Ok(self.clone());
+        }
         let a = resolve_dim(d0, self.rank(), "transpose")?;
         let b = resolve_dim(d1, self.rank(), "transpose")?;
         let mut perm: Vec<usize> = (0..self.rank()).collect();
@@ -113,6 +119,7 @@ impl Tensor {
     /// Removes dimension `dim` if it has size 1 (no-op otherwise, as PyTorch).
     pub fn squeeze(&self, dim: isize) -> Result<Tensor> {
         if self.rank() == 0 {
+            resolve_dim(dim, 1, "squeeze")?;
             return Ok(self.clone());
         }
         let d = resolve_dim(dim, self.rank(), "squeeze")?;
@@ -176,7 +183,11 @@ impl Tensor {
     pub fn narrow(&self, dim: isize, start: usize, len: usize) -> Result<Tensor> {
         let d = resolve_dim(dim, self.rank(), "narrow")?;
         let layout = self.layout().narrow(d, start, len)?;
-        Ok(self.view_op(layout, || Op::Narrow { dim: d, start }))
+        Ok(self.view_op(layout, || Op::Slice {
+            dim: d,
+            start,
+            step: 1,
+        }))
     }
 
     /// Index `idx` of dimension `dim`, with that dimension removed (a view).

@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 
 use super::check::{check_close, check_exact, check_with, eps, fail, OrFail, Tol};
-use super::elementwise::wrap_int;
+use super::elementwise::{domain_of, tol_of, wrap_int};
 use super::reference::RefTensor;
 use super::reference_layout::cast_value;
 use super::strategies::{
@@ -14,19 +14,7 @@ use super::strategies::{
     TensorSpec,
 };
 use super::Report;
-use crate::{BinaryOp, CmpOp, DType, Device, Result, Tensor};
-
-fn call(a: &Tensor, b: &Tensor, op: BinaryOp) -> Result<Tensor> {
-    match op {
-        BinaryOp::Add => a.add(b),
-        BinaryOp::Sub => a.sub(b),
-        BinaryOp::Mul => a.mul(b),
-        BinaryOp::Div => a.div(b),
-        BinaryOp::Pow => a.pow(b),
-        BinaryOp::Maximum => a.maximum(b),
-        BinaryOp::Minimum => a.minimum(b),
-    }
-}
+use crate::{BinaryOp, CmpOp, DType, Device, IntRhs, Result, Tensor};
 
 /// Two specs of broadcast-compatible shapes and one dtype drawn from `dtypes`.
 pub fn broadcast_pair(
@@ -39,84 +27,151 @@ pub fn broadcast_pair(
         .boxed()
 }
 
-/// Every float binary op with broadcasting on strided inputs.
+/// Every binary op of the table (`BinaryOp::samples`), F32 and F64, with broadcasting on
+/// strided inputs from the op's domains, against its f64 definition; mixed dtypes
+/// promote (`f32 op f64` is f64).
 pub fn binary_broadcast(dev: &Device) {
     let mut rep = Report::new("binary_broadcast");
-    let ops = [
-        (BinaryOp::Add, Domain::Any, Domain::Any),
-        (BinaryOp::Sub, Domain::Any, Domain::Any),
-        (BinaryOp::Mul, Domain::Any, Domain::Any),
-        (BinaryOp::Div, Domain::Any, Domain::NonZero),
-        (BinaryOp::Pow, Domain::Positive, Domain::Range(-3.0, 3.0)),
-        (BinaryOp::Maximum, Domain::Any, Domain::Any),
-        (BinaryOp::Minimum, Domain::Any, Domain::Any),
-    ];
-    for (op, da, db) in ops {
+    for op in BinaryOp::samples() {
+        let (da, db) = op.test_domain();
         let d = *dev;
         rep.prop(
             &format!("binary/{}", op.name()),
-            broadcast_pair(float_dtype(), da, db),
+            broadcast_pair(float_dtype(), domain_of(da), domain_of(db)),
             move |(sa, sb)| {
                 let (a, b) = (
                     sa.build(&d).or_fail("build a")?,
                     sb.build(&d).or_fail("build b")?,
                 );
-                let got = call(&a, &b, op).or_fail(op.name())?;
+                let got = a.binary(&b, op).or_fail(op.name())?;
                 let want = sa
                     .reference()
                     .binary(&sb.reference(), op)
                     .expect("broadcastable by construction");
-                let tol = if op == BinaryOp::Pow {
-                    Tol::transcendental(sa.dtype)
-                } else {
-                    Tol::arith(sa.dtype)
-                };
                 check_close(
                     &format!("{} {:?} {:?}", op.name(), sa.shape, sb.shape),
                     &got,
                     &want,
                     sa.dtype,
-                    tol,
+                    tol_of(op.tolerance(), sa.dtype),
                 )
             },
         );
     }
+    let d = *dev;
+    rep.prop(
+        "binary/promotion f32 op f64",
+        broadcast_pair(Just(DType::F32).boxed(), Domain::Any, Domain::NonZero),
+        move |(sa, sb)| {
+            let a = sa.build(&d).or_fail("a")?;
+            let b = sb
+                .build(&d)
+                .or_fail("b")?
+                .to_dtype(DType::F64)
+                .or_fail("b64")?;
+            let got = (&a / &b).or_fail("div")?;
+            if got.dtype() != DType::F64 {
+                return Err(fail(format!("f32 / f64 gave {}", got.dtype())));
+            }
+            let want = sa
+                .reference()
+                .binary(&sb.reference(), BinaryOp::Div)
+                .expect("broadcastable");
+            check_close("f32 / f64", &got, &want, DType::F64, Tol::arith(DType::F64))
+        },
+    );
     rep.finish();
 }
 
-/// Integer add/sub/mul/maximum/minimum with broadcasting, exact (wrapping on U32).
+/// Every binary op on I64 and U32 with broadcasting: exact in the integer dtype (wrapping;
+/// floor and trunc division, remainder, fmod, non-negative powers) where the op has an
+/// integer kernel, F32 where it has none (true division, as PyTorch); integer division
+/// by zero and negative integer powers are errors.
 pub fn binary_int_ops(dev: &Device) {
     let mut rep = Report::new("binary_int_ops");
-    for op in [
-        BinaryOp::Add,
-        BinaryOp::Sub,
-        BinaryOp::Mul,
-        BinaryOp::Maximum,
-        BinaryOp::Minimum,
-    ] {
+    for op in BinaryOp::samples() {
         let d = *dev;
+        let (da, db) = match op.int_rhs() {
+            IntRhs::Any => (Domain::Any, Domain::Any),
+            IntRhs::NonZero => (Domain::Any, Domain::NonZero),
+            IntRhs::NonNegative => (Domain::SmallInt, Domain::Index(4)),
+        };
         rep.prop(
             &format!("binary_int/{}", op.name()),
-            broadcast_pair(int_dtype(), Domain::Any, Domain::Any),
+            broadcast_pair(int_dtype(), da, db),
             move |(sa, sb)| {
                 let (a, b) = (
                     sa.build(&d).or_fail("build a")?,
                     sb.build(&d).or_fail("build b")?,
                 );
-                let got = call(&a, &b, op).or_fail(op.name())?;
+                let got = a.binary(&b, op).or_fail(op.name())?;
                 let want = sa
                     .reference()
                     .binary(&sb.reference(), op)
                     .expect("broadcastable");
-                check_exact(
-                    op.name(),
-                    &got,
-                    &want.map(|v| wrap_int(v, sa.dtype)),
-                    sa.dtype,
-                )
+                if op.has_int_kernel() {
+                    check_exact(
+                        op.name(),
+                        &got,
+                        &want.map(|v| wrap_int(v, sa.dtype)),
+                        sa.dtype,
+                    )
+                } else {
+                    check_close(
+                        op.name(),
+                        &got,
+                        &want,
+                        DType::F32,
+                        tol_of(op.tolerance(), DType::F32),
+                    )
+                }
             },
         );
     }
+    rep.case(
+        "integer division by zero and negative powers are errors",
+        || {
+            let a = Tensor::from_vec(vec![5i64, -7, 9], [3], dev).or_fail("a")?;
+            let z = Tensor::from_vec(vec![1i64, 0, 2], [3], dev).or_fail("z")?;
+            for op in [
+                BinaryOp::DivFloor,
+                BinaryOp::DivTrunc,
+                BinaryOp::Remainder,
+                BinaryOp::Fmod,
+            ] {
+                match a.binary(&z, op) {
+                    Ok(t) => return Err(fail(format!("{op:?} by zero gave {t:?}"))),
+                    Err(e) if e.to_string().contains("division by zero") => {}
+                    Err(e) => return Err(fail(format!("{op:?} by zero: {e}"))),
+                }
+            }
+            let neg = Tensor::from_vec(vec![1i64, -1, 2], [3], dev).or_fail("neg")?;
+            match a.pow(&neg) {
+                Ok(t) => Err(fail(format!("a negative integer power gave {t:?}"))),
+                Err(e) if e.to_string().contains("negative powers") => Ok(()),
+                Err(e) => Err(fail(format!("negative power: {e}"))),
+            }
+        },
+    );
+    rep.case(
+        "int / int is a true division in F32, div_floor keeps I64",
+        || {
+            let a = Tensor::from_vec(vec![7i64, -7], [2], dev).or_fail("a")?;
+            let b = Tensor::from_vec(vec![2i64, 2], [2], dev).or_fail("b")?;
+            let q = (&a / &b).or_fail("div")?;
+            if q.dtype() != DType::F32 || q.to_vec::<f32>().or_fail("q")? != vec![3.5, -3.5] {
+                return Err(fail(format!("7 / 2, -7 / 2 gave {q}")));
+            }
+            let f = a.div_floor(&b).or_fail("div_floor")?;
+            let t = a.div_trunc(&b).or_fail("div_trunc")?;
+            if f.to_vec::<i64>().or_fail("f")? != vec![3, -4]
+                || t.to_vec::<i64>().or_fail("t")? != vec![3, -3]
+            {
+                return Err(fail(format!("floor {f}, trunc {t}")));
+            }
+            Ok(())
+        },
+    );
     rep.finish();
 }
 
@@ -262,7 +317,7 @@ pub fn compare_ops(dev: &Device) {
                 .reference()
                 .compare(&sb.reference(), op)
                 .expect("broadcastable");
-            check_exact(op.name(), &got, &want, DType::U32)
+            check_exact(op.name(), &got, &want, DType::Bool)
         });
         let d = *dev;
         let scalar = (any_dtype(), shape(), 0i64..=6).prop_flat_map(|(dt, s, v)| {
@@ -285,7 +340,7 @@ pub fn compare_ops(dev: &Device) {
                     &format!("{}_scalar({v})", op.name()),
                     &got,
                     &want,
-                    DType::U32,
+                    DType::Bool,
                 )
             },
         );
@@ -318,7 +373,7 @@ pub fn compare_scalar_int_edge(dev: &Device) {
                     &format!("{dt} [0, 1, 2, 3] {} {s}", op.name()),
                     &got,
                     &want,
-                    DType::U32,
+                    DType::Bool,
                 )
             });
         }
@@ -442,7 +497,7 @@ pub fn nan_propagation(dev: &Device) {
                         let want = r.binary(&ro, op).expect("same shape");
                         check_close(
                             &format!("{ctx}: {op:?}"),
-                            &call(&x, &one, op).or_fail("binary")?,
+                            &x.binary(&one, op).or_fail("binary")?,
                             &want,
                             dt,
                             tol,
@@ -450,7 +505,7 @@ pub fn nan_propagation(dev: &Device) {
                         let want = ro.binary(&r, op).expect("same shape");
                         check_close(
                             &format!("{ctx}: 1 {op:?} x"),
-                            &call(&one, &x, op).or_fail("binary")?,
+                            &one.binary(&x, op).or_fail("binary")?,
                             &want,
                             dt,
                             tol,
@@ -462,28 +517,28 @@ pub fn nan_propagation(dev: &Device) {
                             &format!("{ctx}: x {} x", op.name()),
                             &cmp_call(&x, &x, op).or_fail("cmp")?,
                             &want,
-                            DType::U32,
+                            DType::Bool,
                         )?;
                     }
                     check_exact(
                         &format!("{ctx}: isnan"),
                         &x.isnan().or_fail("isnan")?,
                         &r.map(|v| if v.is_nan() { 1.0 } else { 0.0 }),
-                        DType::U32,
+                        DType::Bool,
                     )?;
                     if x.all_finite().or_fail("all_finite")? {
                         return Err(fail(format!("{ctx}: all_finite() is true")));
                     }
                     check_close(
                         &format!("{ctx}: max"),
-                        &x.max(0, false).or_fail("max")?,
+                        &x.amax(0, false).or_fail("max")?,
                         &r.max(&[0], false),
                         dt,
                         Tol::EXACT,
                     )?;
                     check_close(
                         &format!("{ctx}: min"),
-                        &x.min(0, false).or_fail("min")?,
+                        &x.amin(0, false).or_fail("min")?,
                         &r.min(&[0], false),
                         dt,
                         Tol::EXACT,
@@ -503,5 +558,112 @@ pub fn nan_propagation(dev: &Device) {
             }
         }
     }
+    rep.finish();
+}
+
+/// PyTorch's type promotion, in the one place it happens (`DType::promote`): mixed
+/// operands compute in the higher kind and the wider type, a Rust scalar keeps the
+/// tensor's dtype unless it is fractional on an integer tensor, ops without an integer
+/// kernel compute integers in F32, and comparisons give `Bool`.
+pub fn type_promotion(dev: &Device) {
+    let mut rep = Report::new("type_promotion");
+    let t = |v: Vec<f64>, dt: DType| {
+        Tensor::from_host(crate::HostData::from_f64_vec(&v, dt), [v.len()], dev)
+    };
+    rep.case("dtype of every mix", || {
+        let f32_ = t(vec![1.5, -2.0], DType::F32).or_fail("f32")?;
+        let f64_ = t(vec![0.25, 4.0], DType::F64).or_fail("f64")?;
+        let i64_ = t(vec![3.0, -5.0], DType::I64).or_fail("i64")?;
+        let u32_ = t(vec![3.0, 5.0], DType::U32).or_fail("u32")?;
+        let b = t(vec![1.0, 0.0], DType::Bool).or_fail("bool")?;
+        let cases: Vec<(&str, Result<Tensor>, DType, Vec<f64>)> = vec![
+            ("f32 + f64", &f32_ + &f64_, DType::F64, vec![1.75, 2.0]),
+            ("i64 * f32", &i64_ * &f32_, DType::F32, vec![4.5, 10.0]),
+            ("u32 + i64", &u32_ + &i64_, DType::I64, vec![6.0, 0.0]),
+            ("bool + i64", &b + &i64_, DType::I64, vec![4.0, -5.0]),
+            ("bool + bool (or)", &b + &b, DType::Bool, vec![1.0, 0.0]),
+            ("bool * bool (and)", &b * &b, DType::Bool, vec![1.0, 0.0]),
+            (
+                "i64 / i64 (true division)",
+                &i64_ / &u32_,
+                DType::F32,
+                vec![1.0, -1.0],
+            ),
+            (
+                "exp(i64)",
+                i64_.exp(),
+                DType::F32,
+                vec![3f32.exp() as f64, (-5f32).exp() as f64],
+            ),
+            ("i64 * 2.0", &i64_ * 2.0, DType::I64, vec![6.0, -10.0]),
+            ("i64 * 2.5", &i64_ * 2.5, DType::F32, vec![7.5, -12.5]),
+            (
+                "f32 * 2.0 (f64 scalar)",
+                &f32_ * 2.0,
+                DType::F32,
+                vec![3.0, -4.0],
+            ),
+            ("i64 / 2.0", &i64_ / 2.0, DType::F32, vec![1.5, -2.5]),
+            ("1.0 - i64", 1.0 - &i64_, DType::I64, vec![-2.0, 6.0]),
+            (
+                "2.0 / f32",
+                2.0 / &f32_,
+                DType::F32,
+                vec![2.0 / 1.5f32 as f64, -1.0],
+            ),
+            (
+                "where(bool, f32, f64)",
+                Tensor::where_(&b, &f32_, &f64_),
+                DType::F64,
+                vec![1.5, 4.0],
+            ),
+            ("f32 < i64", f32_.lt(&i64_), DType::Bool, vec![1.0, 0.0]),
+            (
+                "i64 == 3.5",
+                i64_.eq_scalar(3.5),
+                DType::Bool,
+                vec![0.0, 0.0],
+            ),
+            (
+                "i64.clamp(-1.5, 2.5)",
+                i64_.clamp(-1.5, 2.5),
+                DType::F32,
+                vec![2.5, -1.5],
+            ),
+            (
+                "i64.clamp(-1, 2)",
+                i64_.clamp(-1.0, 2.0),
+                DType::I64,
+                vec![2.0, -1.0],
+            ),
+            ("sum(bool)", b.sum_all(), DType::I64, vec![1.0]),
+            ("cumsum(u32)", u32_.cumsum(0), DType::I64, vec![3.0, 8.0]),
+        ];
+        for (what, got, dtype, want) in cases {
+            let got = got.or_fail(what)?;
+            if got.dtype() != dtype {
+                return Err(fail(format!("{what}: {} instead of {dtype}", got.dtype())));
+            }
+            let vals = got.to_f64_vec().or_fail("read")?;
+            let close = vals.len() == want.len()
+                && vals
+                    .iter()
+                    .zip(&want)
+                    .all(|(g, w)| (g - w).abs() <= 1e-6 * w.abs().max(1.0));
+            if !close {
+                return Err(fail(format!("{what}: {vals:?} instead of {want:?}")));
+            }
+        }
+        Ok(())
+    });
+    rep.case("in place keeps self's dtype, within a kind", || {
+        let mut x = t(vec![1.0, 2.0], DType::F32).or_fail("x")?;
+        x.add_assign(&t(vec![0.5, 0.25], DType::F64).or_fail("y")?)
+            .or_fail("f32 += f64")?;
+        if x.dtype() != DType::F32 || x.to_vec::<f32>().or_fail("x")? != vec![1.5, 2.25] {
+            return Err(fail(format!("f32 += f64 gave {x}")));
+        }
+        Ok(())
+    });
     rep.finish();
 }

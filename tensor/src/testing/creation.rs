@@ -176,6 +176,10 @@ pub fn creation_from_data(dev: &Device) {
                 Tensor::from_vec(h.clone(), s.clone(), &d),
                 Tensor::from_slice(&h, s.clone(), &d),
             ),
+            HostData::Bool(h) => (
+                Tensor::from_vec(h.clone(), s.clone(), &d),
+                Tensor::from_slice(&h, s.clone(), &d),
+            ),
         };
         check_exact("from_vec", &a.or_fail("from_vec")?, &want, dt)?;
         check_exact("from_slice", &b.or_fail("from_slice")?, &want, dt)

@@ -5,15 +5,15 @@
 //! as its logical values (the ground the other tests stand on).
 
 use proptest::prelude::*;
-use proptest::sample::select;
 use proptest::test_runner::TestCaseResult;
 
 use super::check::{check_close, check_exact, check_with, eps, fail, guarded, OrFail, Tol};
+use super::reference::RefTensor;
 use super::strategies::{
     any_dtype, any_tensor, float_dtype, int_dtype, Domain, LayoutKind, TensorSpec,
 };
 use super::Report;
-use crate::{DType, Device, Result, Tensor, UnaryOp};
+use crate::{DType, Device, Result, Tensor, TestDomain, Tol as OpTol, UnaryOp};
 
 /// Every layout kind reads back as its logical values, through `to_f64_vec`, `to_vec`,
 /// `copy` and `contiguous`; a fresh tensor is contiguous, a copy always is.
@@ -44,7 +44,13 @@ pub fn strided_inputs(dev: &Device) {
                     .into_iter()
                     .map(|x| x as f64)
                     .collect(),
-                _ => t
+                DType::Bool => t
+                    .to_vec::<bool>()
+                    .or_fail("to_vec")?
+                    .into_iter()
+                    .map(|x| x as u8 as f64)
+                    .collect(),
+                DType::U32 => t
                     .to_vec::<u32>()
                     .or_fail("to_vec")?
                     .into_iter()
@@ -72,76 +78,43 @@ pub fn strided_inputs(dev: &Device) {
     rep.finish();
 }
 
-/// Calls the public method named after `op` (not `unary`), so every wrapper is covered.
-fn call(x: &Tensor, op: UnaryOp) -> Result<Tensor> {
-    match op {
-        UnaryOp::Neg => x.neg(),
-        UnaryOp::Abs => x.abs(),
-        UnaryOp::Exp => x.exp(),
-        UnaryOp::Log => x.log(),
-        UnaryOp::Log1p => x.log1p(),
-        UnaryOp::Sqrt => x.sqrt(),
-        UnaryOp::Rsqrt => x.rsqrt(),
-        UnaryOp::Sin => x.sin(),
-        UnaryOp::Cos => x.cos(),
-        UnaryOp::Tanh => x.tanh(),
-        UnaryOp::Sigmoid => x.sigmoid(),
-        UnaryOp::Relu => x.relu(),
-        UnaryOp::Gelu => x.gelu(),
-        UnaryOp::GeluTanh => x.gelu_tanh(),
-        UnaryOp::Silu => x.silu(),
-        UnaryOp::Erf => x.erf(),
-        UnaryOp::Square => x.square(),
-        UnaryOp::Recip => x.recip(),
-        UnaryOp::Sign => x.sign(),
-        UnaryOp::Powf(p) => x.powf(p),
-        UnaryOp::Clamp(lo, hi) => x.clamp(lo, hi),
-        UnaryOp::Affine(m, a) => x.affine(m, a),
-        UnaryOp::LeakyRelu(s) => x.leaky_relu(s),
+/// The strategy domain of a table op's test domain.
+pub fn domain_of(d: TestDomain) -> Domain {
+    match d {
+        TestDomain::Any => Domain::Any,
+        TestDomain::Positive => Domain::Positive,
+        TestDomain::NonZero => Domain::NonZero,
+        TestDomain::Range(lo, hi) => Domain::Range(lo, hi),
     }
 }
 
-/// The float unary ops without parameters, with the domain each is tested on.
-pub const FLOAT_UNARY: &[(UnaryOp, Domain)] = &[
-    (UnaryOp::Neg, Domain::Any),
-    (UnaryOp::Abs, Domain::Any),
-    (UnaryOp::Exp, Domain::Any),
-    (UnaryOp::Log, Domain::Positive),
-    (UnaryOp::Log1p, Domain::Range(-0.9, 10.0)),
-    (UnaryOp::Sqrt, Domain::Positive),
-    (UnaryOp::Rsqrt, Domain::Positive),
-    (UnaryOp::Sin, Domain::Any),
-    (UnaryOp::Cos, Domain::Any),
-    (UnaryOp::Tanh, Domain::Any),
-    (UnaryOp::Sigmoid, Domain::Any),
-    (UnaryOp::Relu, Domain::Any),
-    (UnaryOp::Gelu, Domain::Any),
-    (UnaryOp::GeluTanh, Domain::Any),
-    (UnaryOp::Silu, Domain::Any),
-    (UnaryOp::Erf, Domain::Any),
-    (UnaryOp::Square, Domain::Any),
-    (UnaryOp::Recip, Domain::NonZero),
-    (UnaryOp::Sign, Domain::Any),
-];
-
-fn unary_tol(op: UnaryOp, dtype: DType) -> Tol {
-    match op {
-        UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Relu | UnaryOp::Sign => Tol::EXACT,
-        UnaryOp::Square | UnaryOp::Recip | UnaryOp::Clamp(..) => Tol::arith(dtype),
-        UnaryOp::LeakyRelu(_) => Tol {
-            rel: 4.0 * eps(dtype),
-            abs: 0.0,
-        },
-        _ => Tol::transcendental(dtype),
+/// The tolerance of a table op's tolerance class in `dtype`.
+pub fn tol_of(t: OpTol, dtype: DType) -> Tol {
+    match t {
+        OpTol::Exact => Tol::EXACT,
+        OpTol::Arith => Tol::arith(dtype),
+        OpTol::Transcendental => Tol::transcendental(dtype),
     }
 }
 
-/// Checks `op` on one spec against the f64 definition. `Affine` gets a bound that allows
-/// for the scalars being rounded to the dtype and an unfused multiply-add.
+/// Whether integer tensors compute `op` in their own dtype (an integer kernel and
+/// integral scalars); otherwise they are promoted to F32.
+pub fn int_native(op: UnaryOp) -> bool {
+    op.has_int_kernel()
+        && op
+            .params()
+            .iter()
+            .all(|p| p.fract() == 0.0 || p.is_infinite())
+}
+
+/// Checks `op` on one spec against the f64 definition: float dtypes within the op's
+/// tolerance; integer dtypes exactly in their own dtype, or, for ops they compute in F32,
+/// as F32. `Affine` gets a bound that allows for the scalars being rounded to the dtype
+/// and an unfused multiply-add.
 fn check_unary(dev: &Device, spec: &TensorSpec, op: UnaryOp) -> TestCaseResult {
     let x = spec.build(dev).or_fail("build")?;
     // Guarded: an op that never returns (erf at 0 once did) fails instead of hanging.
-    let got = match guarded(op.name(), move || call(&x, op)) {
+    let got = match guarded(op.name(), move || x.unary(op)) {
         Ok(Some(got)) => got.or_fail(op.name())?,
         Ok(None) => return Ok(()),
         Err(e) => return Err(fail(format!("{e} on {spec:?}"))),
@@ -149,21 +122,35 @@ fn check_unary(dev: &Device, spec: &TensorSpec, op: UnaryOp) -> TestCaseResult {
     let r = spec.reference();
     let want = r.unary(op);
     let ctx = format!("{op:?} on {}", spec.dtype);
-    if let UnaryOp::Affine(m, a) = op {
-        let e = eps(spec.dtype);
-        return check_with(&ctx, &got, &want, spec.dtype, |i, w| {
-            2.0 * e * (w.abs() + (m * r.data[i]).abs() + a.abs())
-        });
-    }
-    if spec.dtype.is_float() {
-        check_close(&ctx, &got, &want, spec.dtype, unary_tol(op, spec.dtype))
+    let out_dtype = if spec.dtype.is_float() || int_native(op) {
+        spec.dtype
     } else {
-        check_exact(
+        DType::F32
+    };
+    if got.dtype() != out_dtype {
+        return Err(fail(format!(
+            "{ctx}: result is {}, expected {out_dtype}",
+            got.dtype()
+        )));
+    }
+    if let UnaryOp::Affine(m, a) = op {
+        if out_dtype.is_float() {
+            let e = eps(out_dtype);
+            return check_with(&ctx, &got, &want, out_dtype, |i, w| {
+                2.0 * e * (w.abs() + (m * r.data[i]).abs() + a.abs())
+            });
+        }
+    }
+    if out_dtype.is_float() {
+        check_close(
             &ctx,
             &got,
-            &want.map(|v| wrap_int(v, spec.dtype)),
-            spec.dtype,
+            &want,
+            out_dtype,
+            tol_of(op.tolerance(), out_dtype),
         )
+    } else {
+        check_exact(&ctx, &got, &want.map(|v| wrap_int(v, out_dtype)), out_dtype)
     }
 }
 
@@ -173,64 +160,27 @@ pub fn wrap_int(v: f64, dtype: DType) -> f64 {
     match dtype {
         DType::U32 => (v as i128).rem_euclid(1i128 << 32) as f64,
         DType::I64 => v as i128 as i64 as f64,
-        _ => v,
+        DType::F32 | DType::F64 | DType::Bool => v,
     }
 }
 
-/// Every float unary op, F32 and F64, on strided inputs, against its f64 definition.
+/// Every unary op of the table (`UnaryOp::samples`: each op, each tested parameter set),
+/// F32 and F64 on strided inputs from the op's domain, against its f64 definition; plus
+/// `Tensor::unary` and the generated method agreeing, and erf/gelu at 0 and a subnormal.
 pub fn unary_ops(dev: &Device) {
     let mut rep = Report::new("unary_ops");
-    for &(op, domain) in FLOAT_UNARY {
+    for op in UnaryOp::samples() {
         let d = *dev;
         rep.prop(
-            &format!("unary/{}", op.name()),
-            any_tensor(float_dtype(), domain),
+            &format!("unary/{}{:?}", op.name(), op.params()),
+            any_tensor(float_dtype(), domain_of(op.test_domain())),
             move |spec| check_unary(&d, &spec, op),
         );
     }
-    let d = *dev;
-    let powf = select(vec![2.0, 3.0, 1.0, 0.0, -1.0, 0.5, 1.5, -2.5]).prop_flat_map(|p: f64| {
-        let domain = if p.fract() == 0.0 {
-            Domain::Any
-        } else {
-            Domain::Positive
-        };
-        (Just(p), any_tensor(float_dtype(), domain))
-    });
-    rep.prop("unary/powf", powf, move |(p, spec)| {
-        check_unary(&d, &spec, UnaryOp::Powf(p))
-    });
-    let d = *dev;
-    let bounds = (
-        prop_oneof![4 => -5.0..5.0f64, 1 => Just(f64::NEG_INFINITY)],
-        prop_oneof![4 => 0.0..10.0f64, 1 => Just(f64::INFINITY)],
-    );
-    rep.prop(
-        "unary/clamp",
-        (bounds, any_tensor(float_dtype(), Domain::Any)),
-        move |((lo, span), spec)| {
-            let hi = if lo.is_finite() { lo + span } else { span };
-            check_unary(&d, &spec, UnaryOp::Clamp(lo, hi))
-        },
-    );
-    let d = *dev;
-    let affine = (
-        -5.0..5.0f64,
-        -5.0..5.0f64,
-        any_tensor(float_dtype(), Domain::Any),
-    );
-    rep.prop("unary/affine", affine, move |(m, a, spec)| {
-        check_unary(&d, &spec, UnaryOp::Affine(m, a))
-    });
-    let d = *dev;
-    let leaky = (0.0..1.0f64, any_tensor(float_dtype(), Domain::Any));
-    rep.prop("unary/leaky_relu", leaky, move |(s, spec)| {
-        check_unary(&d, &spec, UnaryOp::LeakyRelu(s))
-    });
     for (name, op) in [("erf", UnaryOp::Erf), ("gelu", UnaryOp::Gelu)] {
         rep.case(&format!("{name} of 0 and a subnormal returns"), || {
             let x = Tensor::from_vec(vec![0.0f64, 1e-310, -0.0], [3], dev).or_fail("x")?;
-            let got = match guarded(name, move || call(&x, op)) {
+            let got = match guarded(name, move || x.unary(op)) {
                 Ok(Some(got)) => got.or_fail(name)?,
                 Ok(None) => return Err(fail(format!("{name} hung on another input before"))),
                 Err(e) => return Err(fail(format!("{e} on [0.0, 1e-310, -0.0] (f64)"))),
@@ -245,45 +195,85 @@ pub fn unary_ops(dev: &Device) {
             )
         });
     }
+    rep.case("generated methods call their op", || {
+        let x = Tensor::from_vec(vec![-1.5f64, 0.25, 2.0], [3], dev).or_fail("x")?;
+        let pairs: Vec<(UnaryOp, Result<Tensor>)> = vec![
+            (UnaryOp::Exp, x.exp()),
+            (UnaryOp::Floor, x.floor()),
+            (UnaryOp::Clamp(-1.0, 1.0), x.clamp(-1.0, 1.0)),
+            (UnaryOp::Softplus(2.0, 1.0), x.softplus(2.0, 1.0)),
+            (UnaryOp::Hardswish, x.hardswish()),
+        ];
+        for (op, got) in pairs {
+            let want = x.unary(op).or_fail("unary")?.to_f64_vec().or_fail("read")?;
+            if got.or_fail(op.name())?.to_f64_vec().or_fail("read")? != want {
+                return Err(fail(format!("the method of {op:?} disagrees with unary")));
+            }
+        }
+        Ok(())
+    });
     rep.finish();
 }
 
-/// The integer unary subset (neg, abs, relu, square, sign, clamp, affine) on I64 and U32,
-/// exact (U32 negation wraps).
+/// Every table op on I64 and U32: exact in the integer dtype where the op has an
+/// integer kernel (U32 negation wraps), F32 otherwise (`exp` of an integer tensor, clamp
+/// with fractional bounds), as PyTorch promotes. Bool tensors: ops without an integer
+/// kernel give F32, `neg` is an error.
 pub fn unary_int_ops(dev: &Device) {
     let mut rep = Report::new("unary_int_ops");
-    for op in [
-        UnaryOp::Neg,
-        UnaryOp::Abs,
-        UnaryOp::Relu,
-        UnaryOp::Square,
-        UnaryOp::Sign,
-    ] {
+    for op in UnaryOp::samples() {
         let d = *dev;
+        let domain = match op.test_domain() {
+            // Integers inside a fractional range, or none at all: small positive values.
+            TestDomain::Range(lo, hi) if lo.ceil() >= hi => continue,
+            TestDomain::Range(lo, _) if lo >= 0.0 => Domain::Positive,
+            TestDomain::Range(..) => Domain::SmallInt,
+            // Computed in F32: keep the values where f32 holds the results (e^50 does not).
+            TestDomain::Any if !int_native(op) => Domain::SmallInt,
+            TestDomain::Positive if !int_native(op) => Domain::Index(6),
+            other => domain_of(other),
+        };
         rep.prop(
-            &format!("unary_int/{}", op.name()),
-            any_tensor(int_dtype(), Domain::Any),
+            &format!("unary_int/{}{:?}", op.name(), op.params()),
+            any_tensor(int_dtype(), domain),
             move |spec| check_unary(&d, &spec, op),
         );
     }
-    let d = *dev;
-    let clamp = (-20i64..20, 0i64..20, any_tensor(int_dtype(), Domain::Any));
-    rep.prop("unary_int/clamp", clamp, move |(lo, span, spec)| {
-        // U32 bounds stay non-negative: a bound the dtype cannot hold has no agreed meaning.
-        let lo = if spec.dtype == DType::U32 {
-            lo.abs()
-        } else {
-            lo
-        };
-        check_unary(&d, &spec, UnaryOp::Clamp(lo as f64, (lo + span) as f64))
-    });
-    let d = *dev;
-    let affine = (0i64..5, 0i64..20, any_tensor(int_dtype(), Domain::Any));
-    rep.prop("unary_int/affine", affine, move |(m, a, spec)| {
-        // Non-negative integer scalars keep U32 results in range.
-        check_unary(&d, &spec, UnaryOp::Affine(m as f64, a as f64))
+    rep.case("bool tensors", || {
+        let b = Tensor::from_vec(vec![true, false, true], [3], dev).or_fail("b")?;
+        expect_err_contains(b.neg(), &["neg", "bool", "logical_not"])?;
+        let e = b.exp().or_fail("exp")?;
+        if e.dtype() != DType::F32 {
+            return Err(fail(format!("exp of bool gave {}", e.dtype())));
+        }
+        check_close(
+            "exp(bool)",
+            &e,
+            &RefTensor::new(vec![3], vec![1f64.exp(), 1.0, 1f64.exp()]),
+            DType::F32,
+            Tol::transcendental(DType::F32),
+        )?;
+        let a = b.abs().or_fail("abs")?;
+        if a.dtype() != DType::I64 || a.to_vec::<i64>().or_fail("read")? != vec![1, 0, 1] {
+            return Err(fail(format!("abs of bool gave {a:?}")));
+        }
+        Ok(())
     });
     rep.finish();
+}
+
+/// `Err` containing every fragment, or a failure.
+fn expect_err_contains(r: Result<Tensor>, fragments: &[&str]) -> TestCaseResult {
+    match r {
+        Ok(t) => Err(fail(format!("expected an error, got {t:?}"))),
+        Err(e) => {
+            let msg = e.to_string();
+            match fragments.iter().find(|f| !msg.contains(*f)) {
+                Some(f) => Err(fail(format!("error `{msg}` does not mention `{f}`"))),
+                None => Ok(()),
+            }
+        }
+    }
 }
 
 /// The scalar forms: `add_scalar sub_scalar mul_scalar div_scalar` and `t + s`, `&t - s`,

@@ -294,7 +294,7 @@ pub fn no_panic_fuzz(dev: &Device) {
                     10 => x.split(u0, d0),
                     11 => x.chunk(u0, d0),
                     12 => one(x.sum(v.clone(), u0 % 2 == 0)),
-                    13 => one(x.max(v.clone(), u0 % 2 == 0)),
+                    13 => one(x.amax(v.clone(), u0 % 2 == 0)),
                     14 => one(x.argmax(d0, u0 % 2 == 0)),
                     15 => one(x.softmax(d0)),
                     16 => one(x.index_select(d0, &ids_t)),

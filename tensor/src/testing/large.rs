@@ -66,13 +66,13 @@ fn check_rows(dev: &Device, spec: &TensorSpec) -> TestCaseResult {
     )?;
     check_exact(
         &ctx("max(-1)"),
-        &x.max(-1, false).or_fail("max")?,
+        &x.amax(-1, false).or_fail("max")?,
         &r.max(&[1], false),
         dt,
     )?;
     check_exact(
         &ctx("min(-1)"),
-        &x.min(-1, false).or_fail("min")?,
+        &x.amin(-1, false).or_fail("min")?,
         &r.min(&[1], false),
         dt,
     )?;
@@ -181,7 +181,7 @@ pub fn large_tensors(dev: &Device) {
             )?;
             check_exact(
                 "max_all",
-                &x.max([0, 1], false).or_fail("max")?,
+                &x.amax([0, 1], false).or_fail("max")?,
                 &r.max(&all, false),
                 dt,
             )?;

@@ -42,7 +42,7 @@ mod views;
 
 pub use binary::{
     binary_broadcast, binary_int_ops, compare_ops, compare_scalar_int_edge, masked_fill_op,
-    nan_propagation, operator_overloads, where_op,
+    nan_propagation, operator_overloads, type_promotion, where_op,
 };
 pub use convert::{cast_ops, display_format, to_vec_scalar};
 pub use creation::{
@@ -163,7 +163,7 @@ macro_rules! conformance_tests {
     ($device:expr, $skip:expr $(,)?) => {
         $crate::__conformance_tests!($device, $skip;
             strided_inputs, unary_ops, unary_int_ops, scalar_ops,
-            binary_broadcast, binary_int_ops, operator_overloads, compare_ops,
+            binary_broadcast, binary_int_ops, operator_overloads, type_promotion, compare_ops,
             compare_scalar_int_edge, where_op, masked_fill_op, nan_propagation,
             reduce_sum_prod, reduce_max_min, reduce_arg, reduce_mean_var_std,
             reduce_logsumexp, reduce_empty,

@@ -172,9 +172,9 @@ pub fn reduce_max_min(dev: &Device) {
                 let x = spec.build(&d).or_fail("build")?;
                 let r = spec.reference();
                 let got = if is_max {
-                    x.max(passed.clone(), keep)
+                    x.amax(passed.clone(), keep)
                 } else {
-                    x.min(passed.clone(), keep)
+                    x.amin(passed.clone(), keep)
                 };
                 let ctx = format!("{name}({passed:?}, keepdim={keep}) of {:?}", spec.shape);
                 if count(&spec.shape, &axes) == 0 {
@@ -417,8 +417,8 @@ pub fn reduce_empty(dev: &Device) {
             &format!("{dt} max/min/argmax over a size-0 dim are errors"),
             || {
                 let x = t([0, 3]).or_fail("zeros")?;
-                expect_err("max(0) of [0, 3]", || x.max(0, false), &["max", "[0, 3]"]);
-                expect_err("min(0) of [0, 3]", || x.min(0, false), &["min"]);
+                expect_err("max(0) of [0, 3]", || x.amax(0, false), &["max", "[0, 3]"]);
+                expect_err("min(0) of [0, 3]", || x.amin(0, false), &["min"]);
                 expect_err("argmax(0) of [0, 3]", || x.argmax(0, false), &["argmax"]);
                 expect_err("argmin(0) of [0, 3]", || x.argmin(0, false), &["argmin"]);
                 Ok(())
@@ -428,7 +428,7 @@ pub fn reduce_empty(dev: &Device) {
             let x = t([0, 3]).or_fail("zeros")?;
             check_exact(
                 "max(1) of [0, 3]",
-                &x.max(1, false).or_fail("max")?,
+                &x.amax(1, false).or_fail("max")?,
                 &full(vec![0], 0.0),
                 dt,
             )?;

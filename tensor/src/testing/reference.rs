@@ -134,10 +134,14 @@ impl RefTensor {
     /// looped forever there (its stopping test was `0 < 0`), and a reference that hangs
     /// cannot report anything; the ops themselves run under a watchdog.
     pub fn unary(&self, op: UnaryOp) -> Self {
-        self.map(|x| match op {
-            UnaryOp::Erf if x.abs() < 1e-300 => x * std::f64::consts::FRAC_2_SQRT_PI,
-            UnaryOp::Gelu if x.abs() < 1e-300 => 0.5 * x,
-            _ => op.eval_f64(x),
+        self.map(|x| {
+            if x.abs() < 1e-300 && op == UnaryOp::Erf {
+                x * std::f64::consts::FRAC_2_SQRT_PI
+            } else if x.abs() < 1e-300 && op == UnaryOp::Gelu {
+                0.5 * x
+            } else {
+                op.eval_f64(x)
+            }
         })
     }
 

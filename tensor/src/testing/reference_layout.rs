@@ -206,6 +206,7 @@ pub fn cast_value(x: f64, from: DType, to: DType) -> f64 {
                 DType::F64 => $v as f64,
                 DType::I64 => $v as i64 as f64,
                 DType::U32 => $v as u32 as f64,
+                DType::Bool => (($v as f64) != 0.0) as u8 as f64,
             }
         };
     }
@@ -214,6 +215,7 @@ pub fn cast_value(x: f64, from: DType, to: DType) -> f64 {
         DType::F64 => to!(x),
         DType::I64 => to!(x as i64),
         DType::U32 => to!(x as u32),
+        DType::Bool => to!((x != 0.0) as u8),
     }
 }
 
