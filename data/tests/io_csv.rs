@@ -308,3 +308,46 @@ fn line_numbers_count_blank_lines_crlf_and_quoted_newlines() {
     assert_eq!(line("a,label\n\"1\n\",0\n2,x\n"), 4);
     assert_eq!(line("a,label\n1,0\n\n\n\n2,3,4\n"), 6);
 }
+
+#[test]
+fn huge_class_label_names_value_line_and_limit() {
+    // A row ID or a price in the label column: counting classes up to it would allocate
+    // billions of counters, so every class-index path refuses it, naming where it is.
+    let dir = temp_dir("huge-label");
+    let path = write(&dir, "ids.csv", "a,label\n1,0\n2,5000000000\n3,1\n");
+    let t = read_csv(&path, &CsvOptions::default()).unwrap();
+    let dev = lamina_backend_cpu::device();
+    let errors = [
+        t.class_counts().map(drop).unwrap_err(),
+        t.class_labels().map(drop).unwrap_err(),
+        t.labels_tensor(&dev).map(drop).unwrap_err(),
+    ];
+    for err in errors {
+        match &err {
+            Error::Csv {
+                line,
+                column,
+                column_name,
+                ..
+            } => assert_eq!(
+                (*line, *column, column_name.as_deref()),
+                (3, 2, Some("label"))
+            ),
+            other => panic!("{other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(
+            msg.contains("line 3, column 2 (`label`)") && msg.contains("data row 1"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("label 5000000000") && msg.contains("below 1000000"),
+            "{msg}"
+        );
+    }
+    assert_eq!(lamina_data::MAX_CLASSES, 1_000_000);
+    // The largest allowed label is fine.
+    let t = parse_csv("a,label\n1,999999\n", "max.csv", &CsvOptions::default()).unwrap();
+    assert_eq!(t.class_counts().unwrap().len(), 1_000_000);
+}
