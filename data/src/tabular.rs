@@ -16,8 +16,13 @@
 //! label column that does not exist).
 //!
 //! A [`Table`] keeps its [`Source`] (the file and each row's line), so that what can only
-//! be judged later, when the labels are read as class indices, is reported the same way
-//! at its line and column.
+//! be judged later is reported the same way at its line and column: a label read as a
+//! class index that is not one, or a value that a tensor's dtype cannot hold (`1e39` is
+//! a finite `f64` but would become `inf` in an `F32` tensor):
+//!
+//! ```text
+//! big.csv: line 3, column 2 (`y`): Table::features_tensor: data row 1: 1e39 overflows f32 (it would become inf)
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -308,6 +313,45 @@ impl LineCounter {
     }
 }
 
+/// Whether `dtype` holds `v` as `as` converts it: a finite value must stay finite in a
+/// float dtype (NaN, a missing value, stays NaN), and an integer dtype must hold its
+/// integer part (`as` truncates; NaN has no integer value). `Err` says why not.
+fn fits(v: f64, dtype: DType) -> std::result::Result<(), String> {
+    let back = match dtype {
+        DType::F64 => v,
+        DType::F32 => f64::from(v as f32),
+        DType::I64 => v as i64 as f64,
+        DType::U32 => f64::from(v as u32),
+        // A dtype added later: judge by the tensor crate's own conversion.
+        other => HostData::from_f64_vec(&[v], other)
+            .to_f64_vec()
+            .first()
+            .copied()
+            .unwrap_or(f64::NAN),
+    };
+    if dtype.is_float() {
+        if v.is_finite() && !back.is_finite() {
+            return Err(format!("{v:?} overflows {dtype} (it would become {back})"));
+        }
+    } else if v.is_nan() {
+        return Err(format!("NaN (a missing value) has no {dtype} value"));
+    } else if back != v.trunc() {
+        return Err(format!("{v:?} is outside the range of {dtype}"));
+    }
+    Ok(())
+}
+
+/// The index of the first value `dtype` cannot hold, and why.
+fn first_misfit(values: &[f64], dtype: DType) -> Option<(usize, String)> {
+    if dtype == DType::F64 {
+        return None;
+    }
+    values
+        .iter()
+        .enumerate()
+        .find_map(|(i, &v)| fits(v, dtype).err().map(|msg| (i, msg)))
+}
+
 /// The 0-based index of the label column, or `(column, name, message)` for the error.
 fn resolve_label(
     label: &LabelColumn,
@@ -349,8 +393,16 @@ impl Table {
         &self.features[i * self.cols..(i + 1) * self.cols]
     }
 
-    /// The features as a `[rows, cols]` tensor of `dtype` (`as` conversion).
+    /// The features as a `[rows, cols]` tensor of `dtype` (`as` conversion). A value the
+    /// dtype cannot hold is an error naming its row, line and column: a finite value that
+    /// would overflow a float dtype, or one outside an integer dtype's range (NaN, a
+    /// missing value, stays NaN in a float dtype and has no integer value).
     pub fn features_tensor(&self, dtype: DType, device: &Device) -> Result<Tensor> {
+        const OP: &str = "Table::features_tensor";
+        let cols = self.cols.max(1);
+        if let Some((i, msg)) = first_misfit(&self.features, dtype) {
+            return Err(self.value_error(OP, i / cols, Some(i % cols), msg));
+        }
         let data = HostData::from_f64_vec(&self.features, dtype);
         Ok(Tensor::from_host(data, [self.rows, self.cols], device)?)
     }
@@ -366,9 +418,14 @@ impl Table {
         Ok(Tensor::from_vec(labels, [self.rows], device)?)
     }
 
-    /// The labels as a float tensor of shape `[rows]` (regression targets).
+    /// The labels as a float tensor of shape `[rows]` (regression targets). A value the
+    /// dtype cannot hold is an error naming its row, line and column.
     pub fn targets_tensor(&self, dtype: DType, device: &Device) -> Result<Tensor> {
-        let labels = self.labels_or_err("Table::targets_tensor")?;
+        const OP: &str = "Table::targets_tensor";
+        let labels = self.labels_or_err(OP)?;
+        if let Some((row, msg)) = first_misfit(labels, dtype) {
+            return Err(self.value_error(OP, row, None, msg));
+        }
         Ok(Tensor::from_host(
             HostData::from_f64_vec(labels, dtype),
             [self.rows],
