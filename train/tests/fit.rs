@@ -699,3 +699,53 @@ fn gradient_clipping_keeps_steps_small() -> TestResult {
     assert!(moved > 0.0 && moved <= 3.1e-6, "moved {moved}");
     Ok(())
 }
+
+/// The PID of a process that has exited (a child, spawned and waited for).
+#[cfg(unix)]
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .arg("--list")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn a child");
+    let pid = child.id();
+    child.wait().expect("wait for the child");
+    pid
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_run_removes_temporaries_of_dead_writers_only() -> TestResult {
+    let (x, y) = blobs(30, 8);
+    let train = loader(x, y, 10, true);
+    let dir = scratch("stale_temps");
+    let (dead, me) = (dead_pid(), std::process::id());
+    // What a crashed writer leaves: checkpoint JSON (the extension kept) and a weight
+    // file (nn's writer adds none); then a live writer's file and files that only look
+    // like temporaries.
+    let stale = [
+        format!(".last.json.tmp-{dead}-0.json"),
+        format!(".last-e00001.safetensors.tmp-{dead}-3"),
+    ];
+    let kept = [
+        format!(".history.csv.tmp-{me}-9.csv"),
+        ".notes.tmp-abc-1".to_string(),
+        format!(".tmp-{dead}-1"),
+        "notes.txt".to_string(),
+    ];
+    for name in stale.iter().chain(&kept) {
+        std::fs::write(dir.join(name), b"left behind")?;
+    }
+    let config = FitConfig {
+        checkpoint_dir: Some(dir.clone()),
+        ..quiet(1)
+    };
+    Trainer::new(config).fit(&mut mlp(1), &mut adam(0.01), &train, None, ce)?;
+    for name in &stale {
+        assert!(!dir.join(name).exists(), "{name} was left behind");
+    }
+    for name in &kept {
+        assert!(dir.join(name).exists(), "{name} was removed");
+    }
+    Ok(())
+}
