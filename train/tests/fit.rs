@@ -700,6 +700,51 @@ fn gradient_clipping_keeps_steps_small() -> TestResult {
     Ok(())
 }
 
+#[test]
+fn resume_refuses_a_last_json_whose_epochs_disagree_with_its_history() -> TestResult {
+    let (x, y) = blobs(30, 8);
+    let train = loader(x, y, 10, true);
+    let dir = scratch("epochs_done");
+    let config = FitConfig {
+        checkpoint_dir: Some(dir.clone()),
+        ..quiet(2)
+    };
+    Trainer::new(config.clone()).fit(&mut mlp(1), &mut adam(0.01), &train, None, ce)?;
+    let path = dir.join("last.json");
+    let good = std::fs::read_to_string(&path)?;
+    for epochs_done in [5u64, 1] {
+        let mut last: serde_json::Value = serde_json::from_str(&good)?;
+        last["state"]["epochs_done"] = epochs_done.into();
+        std::fs::write(&path, serde_json::to_string_pretty(&last)?)?;
+        let err = Trainer::new(FitConfig {
+            epochs: 6,
+            ..config.clone()
+        })
+        .resume(&dir, &mut mlp(2), &mut adam(0.01), &train, None, ce)
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::Checkpoint { .. }), "{msg}");
+        assert!(
+            msg.contains(&path.display().to_string())
+                && msg.contains(&format!("epochs_done is {epochs_done}"))
+                && msg.contains("history has 2 epochs"),
+            "{msg}"
+        );
+        let msg = Checkpoints::new(&dir).read_last().unwrap_err().to_string();
+        assert!(msg.contains("epochs_done"), "{msg}");
+    }
+    // A history whose records are out of order is refused the same way.
+    let mut last: serde_json::Value = serde_json::from_str(&good)?;
+    last["state"]["history"]["epochs"][1]["epoch"] = 7.into();
+    std::fs::write(&path, serde_json::to_string_pretty(&last)?)?;
+    let msg = Checkpoints::new(&dir).read_last().unwrap_err().to_string();
+    assert!(
+        msg.contains("last.json") && msg.contains("record 1 is for epoch 7"),
+        "{msg}"
+    );
+    Ok(())
+}
+
 /// The PID of a process that has exited (a child, spawned and waited for).
 #[cfg(unix)]
 fn dead_pid() -> u32 {
