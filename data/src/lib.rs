@@ -38,3 +38,10 @@ pub use transform::{Augment, Imputer, MinMaxScale, Standardize};
 
 pub use error::{Error, Result};
 pub use rng::Rng;
+
+/// The most classes a class-index label may name: labels must be below it. Per-class
+/// tables ([`Table::class_counts`], [`ConfusionMatrix`], a model's output layer) are
+/// sized by the largest label, so a stray value in a label column (a row ID, a price)
+/// would otherwise ask for billions of counters. Class-index labels of a tabular data
+/// set stay far below this; a label column that does not is almost certainly a mistake.
+pub const MAX_CLASSES: usize = 1_000_000;

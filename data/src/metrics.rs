@@ -6,11 +6,12 @@
 //! Metrics run on the host in f64: they see one number per sample, and exact counts are
 //! worth more than a kernel launch here.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use lamina_tensor::{DType, Tensor};
 
-use crate::{Error, Result};
+use crate::{Error, Result, MAX_CLASSES};
 
 fn check_pair(op: &'static str, pred: &[usize], target: &[usize]) -> Result<()> {
     if pred.len() != target.len() {
@@ -116,6 +117,10 @@ pub fn labels_of(t: &Tensor) -> Result<Vec<usize>> {
 /// that is `0/0`. Macro averages, like sklearn's default `labels=None`, average over the
 /// classes that occur in the targets or the predictions, not over all `num_classes`.
 ///
+/// Memory grows with `num_classes` (at most [`MAX_CLASSES`]) and with the distinct
+/// (actual, predicted) pairs seen, never with `num_classes²`: a matrix over many classes
+/// is mostly zeros, and it is often sized from the largest label.
+///
 /// ```
 /// use lamina_data::metrics::ConfusionMatrix;
 /// # fn main() -> lamina_data::Result<()> {
@@ -129,23 +134,32 @@ pub fn labels_of(t: &Tensor) -> Result<Vec<usize>> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfusionMatrix {
     num_classes: usize,
-    /// Row-major `[actual][predicted]`.
-    counts: Vec<usize>,
+    /// The nonzero counts by `(actual, predicted)`.
+    pairs: BTreeMap<(usize, usize), usize>,
+    /// Row sums: samples of each actual class.
+    support: Vec<usize>,
+    /// Column sums: samples predicted as each class.
+    predicted: Vec<usize>,
 }
 
 impl ConfusionMatrix {
-    /// A matrix of zeros over `num_classes` classes (> 0), to fill batch by batch with
-    /// [`ConfusionMatrix::update`].
+    /// A matrix of zeros over `num_classes` classes (`1..=`[`MAX_CLASSES`]), to fill batch
+    /// by batch with [`ConfusionMatrix::update`].
     pub fn empty(num_classes: usize) -> Result<Self> {
-        if num_classes == 0 {
+        if num_classes == 0 || num_classes > MAX_CLASSES {
             return Err(Error::Invalid {
                 op: "ConfusionMatrix",
-                msg: "num_classes must be positive, got 0".into(),
+                msg: format!(
+                    "num_classes {num_classes} is out of range: it must be positive and at \
+                     most {MAX_CLASSES} (MAX_CLASSES)"
+                ),
             });
         }
         Ok(ConfusionMatrix {
             num_classes,
-            counts: vec![0; num_classes * num_classes],
+            pairs: BTreeMap::new(),
+            support: vec![0; num_classes],
+            predicted: vec![0; num_classes],
         })
     }
 
@@ -170,7 +184,9 @@ impl ConfusionMatrix {
             }
         }
         for (&p, &t) in pred.iter().zip(target) {
-            self.counts[t * k + p] += 1;
+            *self.pairs.entry((t, p)).or_default() += 1;
+            self.support[t] += 1;
+            self.predicted[p] += 1;
         }
         Ok(())
     }
@@ -183,26 +199,23 @@ impl ConfusionMatrix {
     /// How many samples of class `actual` were predicted as `predicted`; 0 outside the
     /// matrix.
     pub fn counts(&self, actual: usize, predicted: usize) -> usize {
-        if actual < self.num_classes && predicted < self.num_classes {
-            self.counts[actual * self.num_classes + predicted]
-        } else {
-            0
-        }
+        self.pairs.get(&(actual, predicted)).copied().unwrap_or(0)
     }
 
     /// The number of samples counted.
     pub fn total(&self) -> usize {
-        self.counts.iter().sum()
+        self.support.iter().sum()
     }
 
-    /// Samples whose actual class is `class` (sklearn's `support`; a row sum).
+    /// Samples whose actual class is `class` (sklearn's `support`; a row sum); 0 outside
+    /// the matrix.
     pub fn support(&self, class: usize) -> usize {
-        (0..self.num_classes).map(|p| self.counts(class, p)).sum()
+        self.support.get(class).copied().unwrap_or(0)
     }
 
-    /// Samples predicted as `class` (a column sum).
+    /// Samples predicted as `class` (a column sum); 0 outside the matrix.
     pub fn predicted(&self, class: usize) -> usize {
-        (0..self.num_classes).map(|a| self.counts(a, class)).sum()
+        self.predicted.get(class).copied().unwrap_or(0)
     }
 
     /// `tp / (tp + fp)` for `class`; 0 when it was never predicted.
@@ -224,7 +237,12 @@ impl ConfusionMatrix {
 
     /// The fraction on the diagonal; 0 for an empty matrix.
     pub fn accuracy(&self) -> f64 {
-        let hits = (0..self.num_classes).map(|c| self.counts(c, c)).sum();
+        let hits = self
+            .pairs
+            .iter()
+            .filter(|((a, p), _)| a == p)
+            .map(|(_, &n)| n)
+            .sum();
         ratio(hits, self.total())
     }
 
@@ -296,11 +314,12 @@ fn ratio(num: usize, den: usize) -> f64 {
 }
 
 impl fmt::Display for ConfusionMatrix {
-    /// A table: one row per actual class, one column per predicted class.
+    /// A table: one row per actual class, one column per predicted class (all
+    /// `num_classes²` cells, so for matrices meant to be read).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const CORNER: &str = "actual \\ predicted";
         let k = self.num_classes;
-        let widest = self.counts.iter().max().copied().unwrap_or(0).max(k);
+        let widest = self.pairs.values().max().copied().unwrap_or(0).max(k);
         let w = widest.to_string().len() + 2;
         write!(f, "{CORNER}")?;
         for p in 0..k {

@@ -14,12 +14,21 @@
 //!
 //! Column 0 in a [`Error::Csv`] means the error concerns no single cell (an empty file, a
 //! label column that does not exist).
+//!
+//! A [`Table`] keeps its [`Source`] (the file and each row's line), so that what can only
+//! be judged later is reported the same way at its line and column: a label read as a
+//! class index that is not one, or a value that a tensor's dtype cannot hold (`1e39` is
+//! a finite `f64` but would become `inf` in an `F32` tensor):
+//!
+//! ```text
+//! big.csv: line 3, column 2 (`y`): Table::features_tensor: data row 1: 1e39 overflows f32 (it would become inf)
+//! ```
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use lamina_tensor::{DType, Device, HostData, Tensor};
 
-use crate::{Error, Result};
+use crate::{Error, Result, MAX_CLASSES};
 
 /// Which column holds the label (target) of each row.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -85,6 +94,20 @@ pub struct Table {
     pub rows: usize,
     /// Number of feature columns.
     pub cols: usize,
+    /// Where the rows were read from, so that later errors name the line and column;
+    /// `None` for a table built in memory.
+    pub source: Option<Source>,
+}
+
+/// Where a [`Table`]'s rows were read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// The file, or the name given to [`parse_csv`].
+    pub path: PathBuf,
+    /// The 1-based line of each row, in row order.
+    pub lines: Vec<u64>,
+    /// The 0-based field index of the label column in the file, when there is one.
+    pub label_field: Option<usize>,
 }
 
 /// Reads a CSV file into a [`Table`].
@@ -200,6 +223,7 @@ fn parse_bytes(bytes: &[u8], path: &Path, options: &CsvOptions) -> Result<Table>
     let cols = width - usize::from(label.is_some());
     let mut features = Vec::with_capacity(bytes.len() / 4);
     let mut labels = label.map(|_| Vec::new());
+    let mut row_lines = Vec::new();
     let mut rows = 0usize;
     let what = if options.has_header {
         "the header"
@@ -231,6 +255,7 @@ fn parse_bytes(bytes: &[u8], path: &Path, options: &CsvOptions) -> Result<Table>
                 _ => features.push(v),
             }
         }
+        row_lines.push(line);
         rows += 1;
     }
     if rows == 0 {
@@ -256,6 +281,11 @@ fn parse_bytes(bytes: &[u8], path: &Path, options: &CsvOptions) -> Result<Table>
         labels,
         rows,
         cols,
+        source: Some(Source {
+            path: path.to_path_buf(),
+            lines: row_lines,
+            label_field: label,
+        }),
     })
 }
 
@@ -281,6 +311,45 @@ impl LineCounter {
         self.offset = offset;
         self.newlines + 1
     }
+}
+
+/// Whether `dtype` holds `v` as `as` converts it: a finite value must stay finite in a
+/// float dtype (NaN, a missing value, stays NaN), and an integer dtype must hold its
+/// integer part (`as` truncates; NaN has no integer value). `Err` says why not.
+fn fits(v: f64, dtype: DType) -> std::result::Result<(), String> {
+    let back = match dtype {
+        DType::F64 => v,
+        DType::F32 => f64::from(v as f32),
+        DType::I64 => v as i64 as f64,
+        DType::U32 => f64::from(v as u32),
+        // A dtype added later: judge by the tensor crate's own conversion.
+        other => HostData::from_f64_vec(&[v], other)
+            .to_f64_vec()
+            .first()
+            .copied()
+            .unwrap_or(f64::NAN),
+    };
+    if dtype.is_float() {
+        if v.is_finite() && !back.is_finite() {
+            return Err(format!("{v:?} overflows {dtype} (it would become {back})"));
+        }
+    } else if v.is_nan() {
+        return Err(format!("NaN (a missing value) has no {dtype} value"));
+    } else if back != v.trunc() {
+        return Err(format!("{v:?} is outside the range of {dtype}"));
+    }
+    Ok(())
+}
+
+/// The index of the first value `dtype` cannot hold, and why.
+fn first_misfit(values: &[f64], dtype: DType) -> Option<(usize, String)> {
+    if dtype == DType::F64 {
+        return None;
+    }
+    values
+        .iter()
+        .enumerate()
+        .find_map(|(i, &v)| fits(v, dtype).err().map(|msg| (i, msg)))
 }
 
 /// The 0-based index of the label column, or `(column, name, message)` for the error.
@@ -324,14 +393,22 @@ impl Table {
         &self.features[i * self.cols..(i + 1) * self.cols]
     }
 
-    /// The features as a `[rows, cols]` tensor of `dtype` (`as` conversion).
+    /// The features as a `[rows, cols]` tensor of `dtype` (`as` conversion). A value the
+    /// dtype cannot hold is an error naming its row, line and column: a finite value that
+    /// would overflow a float dtype, or one outside an integer dtype's range (NaN, a
+    /// missing value, stays NaN in a float dtype and has no integer value).
     pub fn features_tensor(&self, dtype: DType, device: &Device) -> Result<Tensor> {
+        const OP: &str = "Table::features_tensor";
+        let cols = self.cols.max(1);
+        if let Some((i, msg)) = first_misfit(&self.features, dtype) {
+            return Err(self.value_error(OP, i / cols, Some(i % cols), msg));
+        }
         let data = HostData::from_f64_vec(&self.features, dtype);
         Ok(Tensor::from_host(data, [self.rows, self.cols], device)?)
     }
 
     /// The labels as an `I64` tensor of shape `[rows]` (class indices). Every label must
-    /// be a non-negative integer; the error names the first row that is not.
+    /// be an integer in `0..MAX_CLASSES`; the error names the first row that is not.
     pub fn labels_tensor(&self, device: &Device) -> Result<Tensor> {
         let labels: Vec<i64> = self
             .class_labels_for("Table::labels_tensor")?
@@ -341,9 +418,14 @@ impl Table {
         Ok(Tensor::from_vec(labels, [self.rows], device)?)
     }
 
-    /// The labels as a float tensor of shape `[rows]` (regression targets).
+    /// The labels as a float tensor of shape `[rows]` (regression targets). A value the
+    /// dtype cannot hold is an error naming its row, line and column.
     pub fn targets_tensor(&self, dtype: DType, device: &Device) -> Result<Tensor> {
-        let labels = self.labels_or_err("Table::targets_tensor")?;
+        const OP: &str = "Table::targets_tensor";
+        let labels = self.labels_or_err(OP)?;
+        if let Some((row, msg)) = first_misfit(labels, dtype) {
+            return Err(self.value_error(OP, row, None, msg));
+        }
         Ok(Tensor::from_host(
             HostData::from_f64_vec(labels, dtype),
             [self.rows],
@@ -351,13 +433,18 @@ impl Table {
         )?)
     }
 
-    /// The labels as class indices. Every label must be a non-negative integer; the error
-    /// names the first 0-based data row that is not.
+    /// The labels as class indices. Every label must be an integer in
+    /// `0..`[`MAX_CLASSES`]; the error names the first 0-based data row that is not, and
+    /// its line and column when the table was read from a file:
+    ///
+    /// ```text
+    /// ids.csv: line 3, column 2 (`label`): Table::class_labels: data row 1: label 5000000000 is not a class index: class indices must be below 1000000 (MAX_CLASSES)
+    /// ```
     pub fn class_labels(&self) -> Result<Vec<usize>> {
         self.class_labels_for("Table::class_labels")
     }
 
-    /// How many rows have each class `0..=max label`.
+    /// How many rows have each class `0..=max label` (at most [`MAX_CLASSES`] counts).
     pub fn class_counts(&self) -> Result<Vec<usize>> {
         let labels = self.class_labels_for("Table::class_counts")?;
         let classes = labels.iter().max().map_or(0, |&m| m + 1);
@@ -379,11 +466,17 @@ impl Table {
                 ),
             });
         }
+        Ok(self.take_rows(rows))
+    }
+
+    /// [`select_rows`](Self::select_rows) for rows known to be in range; each row keeps
+    /// its line in the source.
+    pub(crate) fn take_rows(&self, rows: &[usize]) -> Table {
         let mut features = Vec::with_capacity(rows.len() * self.cols);
         for &r in rows {
             features.extend_from_slice(self.row(r));
         }
-        Ok(Table {
+        Table {
             columns: self.columns.clone(),
             label_name: self.label_name.clone(),
             features,
@@ -393,6 +486,44 @@ impl Table {
                 .map(|l| rows.iter().map(|&r| l[r]).collect()),
             rows: rows.len(),
             cols: self.cols,
+            // A source with a line missing (fields edited by hand) is dropped, not shifted.
+            source: self.source.as_ref().and_then(|s| {
+                Some(Source {
+                    path: s.path.clone(),
+                    lines: rows
+                        .iter()
+                        .map(|&r| s.lines.get(r).copied())
+                        .collect::<Option<_>>()?,
+                    label_field: s.label_field,
+                })
+            }),
+        }
+    }
+
+    /// The error for data row `row`'s value in feature column `col`, or its label when
+    /// `col` is `None`: at its file, line and column when the table knows them.
+    fn value_error(&self, op: &'static str, row: usize, col: Option<usize>, what: String) -> Error {
+        let located = self.source.as_ref().and_then(|s| {
+            let line = *s.lines.get(row)?;
+            let (field, name) = match col {
+                // Feature `j` sits one field further right when the label precedes it.
+                Some(j) => (
+                    j + usize::from(s.label_field.is_some_and(|l| l <= j)),
+                    self.columns.get(j)?.clone(),
+                ),
+                None => (s.label_field?, self.label_name.clone()?),
+            };
+            Some(Error::Csv {
+                path: s.path.clone(),
+                line,
+                column: field + 1,
+                column_name: Some(name),
+                msg: format!("{op}: data row {row}: {what}"),
+            })
+        });
+        located.unwrap_or_else(|| Error::Invalid {
+            op,
+            msg: format!("data row {row}: {what}"),
         })
     }
 
@@ -408,16 +539,26 @@ impl Table {
             .iter()
             .enumerate()
             .map(|(row, &v)| {
-                // 2^53: beyond it f64 no longer holds every integer.
-                if v >= 0.0 && v.fract() == 0.0 && v < 9_007_199_254_740_992.0 {
-                    Ok(v as usize)
-                } else {
-                    Err(Error::Invalid {
+                // `fract` is NaN for infinities, so only whole numbers pass.
+                if !(v >= 0.0 && v.fract() == 0.0) {
+                    Err(self.value_error(
                         op,
-                        msg: format!(
-                            "data row {row} has label {v}, not a class index (a non-negative integer)"
+                        row,
+                        None,
+                        format!("label {v} is not a class index (a non-negative integer)"),
+                    ))
+                } else if v >= MAX_CLASSES as f64 {
+                    Err(self.value_error(
+                        op,
+                        row,
+                        None,
+                        format!(
+                            "label {v} is not a class index: class indices must be below \
+                             {MAX_CLASSES} (MAX_CLASSES)"
                         ),
-                    })
+                    ))
+                } else {
+                    Ok(v as usize)
                 }
             })
             .collect()

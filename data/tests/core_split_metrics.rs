@@ -358,6 +358,25 @@ fn confusion_matrix_rejects_out_of_range_classes() {
     assert!(ConfusionMatrix::new(&[0], &[5], 3).is_err());
 }
 
+#[test]
+fn confusion_matrix_bounds_num_classes() {
+    // Sized from the largest label: a stray label must not ask for num_classes² counters.
+    let msg = ConfusionMatrix::empty(5_000_000_000)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("num_classes 5000000000") && msg.contains("at most 1000000"),
+        "{msg}"
+    );
+    // The limit itself is fine: memory grows with the classes and the pairs seen.
+    let mut cm = ConfusionMatrix::empty(lamina_data::MAX_CLASSES).unwrap();
+    cm.update(&[999_999, 3], &[999_999, 4]).unwrap();
+    assert_eq!((cm.counts(999_999, 999_999), cm.counts(4, 3)), (1, 1));
+    assert_eq!((cm.total(), cm.support(4), cm.predicted(3)), (2, 1, 1));
+    assert!(close(cm.accuracy(), 0.5));
+    assert!(close(cm.macro_f1(), 1.0 / 3.0));
+}
+
 fn naive_auc(scores: &[f64], labels: &[bool]) -> f64 {
     let mut sum = 0.0;
     let mut pairs = 0.0;

@@ -308,3 +308,112 @@ fn line_numbers_count_blank_lines_crlf_and_quoted_newlines() {
     assert_eq!(line("a,label\n\"1\n\",0\n2,x\n"), 4);
     assert_eq!(line("a,label\n1,0\n\n\n\n2,3,4\n"), 6);
 }
+
+#[test]
+fn huge_class_label_names_value_line_and_limit() {
+    // A row ID or a price in the label column: counting classes up to it would allocate
+    // billions of counters, so every class-index path refuses it, naming where it is.
+    let dir = temp_dir("huge-label");
+    let path = write(&dir, "ids.csv", "a,label\n1,0\n2,5000000000\n3,1\n");
+    let t = read_csv(&path, &CsvOptions::default()).unwrap();
+    let dev = lamina_backend_cpu::device();
+    let errors = [
+        t.class_counts().map(drop).unwrap_err(),
+        t.class_labels().map(drop).unwrap_err(),
+        t.labels_tensor(&dev).map(drop).unwrap_err(),
+    ];
+    for err in errors {
+        match &err {
+            Error::Csv {
+                line,
+                column,
+                column_name,
+                ..
+            } => assert_eq!(
+                (*line, *column, column_name.as_deref()),
+                (3, 2, Some("label"))
+            ),
+            other => panic!("{other:?}"),
+        }
+        let msg = err.to_string();
+        assert!(msg.contains(&path.display().to_string()), "{msg}");
+        assert!(
+            msg.contains("line 3, column 2 (`label`)") && msg.contains("data row 1"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("label 5000000000") && msg.contains("below 1000000"),
+            "{msg}"
+        );
+    }
+    assert_eq!(lamina_data::MAX_CLASSES, 1_000_000);
+    // The largest allowed label is fine.
+    let t = parse_csv("a,label\n1,999999\n", "max.csv", &CsvOptions::default()).unwrap();
+    assert_eq!(t.class_counts().unwrap().len(), 1_000_000);
+}
+
+#[test]
+fn a_value_beyond_the_dtype_names_line_column_and_dtype() {
+    // 1e39 is a finite f64 but past f32's largest value: `as` would make it inf.
+    let dir = temp_dir("overflow");
+    let path = write(&dir, "big.csv", "x,y,label\n1,2,0\n3,1e39,1\n");
+    let t = read_csv(&path, &CsvOptions::default()).unwrap();
+    let dev = lamina_backend_cpu::device();
+    let err = t.features_tensor(DType::F32, &dev).unwrap_err();
+    match &err {
+        Error::Csv {
+            line,
+            column,
+            column_name,
+            ..
+        } => assert_eq!((*line, *column, column_name.as_deref()), (3, 2, Some("y"))),
+        other => panic!("{other:?}"),
+    }
+    let msg = err.to_string();
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("line 3, column 2 (`y`)")
+            && msg.contains("1e39")
+            && msg.contains("f32")
+            && msg.contains("inf"),
+        "{msg}"
+    );
+    // F64 holds it; so does a table whose label column sits before the features.
+    assert!(t.features_tensor(DType::F64, &dev).is_ok());
+    let opts = CsvOptions {
+        label: LabelColumn::Index(0),
+        ..CsvOptions::default()
+    };
+    let t = parse_csv("label,x,y\n0,1,-3e38\n1,2,-4e38\n", "neg.csv", &opts).unwrap();
+    let msg = t.features_tensor(DType::F32, &dev).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("neg.csv: line 3, column 3 (`y`)") && msg.contains("-4e38"),
+        "{msg}"
+    );
+
+    // Targets: the label column, by its place in the file.
+    let t = parse_csv("x,price\n1,2e40\n", "t.csv", &CsvOptions::default()).unwrap();
+    let msg = t.targets_tensor(DType::F32, &dev).unwrap_err().to_string();
+    assert!(
+        msg.starts_with("t.csv: line 2, column 2 (`price`)") && msg.contains("f32"),
+        "{msg}"
+    );
+    // Integer dtypes: out of range (NaN, a missing value, has no integer value).
+    let t = parse_csv("x,label\n-1,0\n", "u.csv", &CsvOptions::default()).unwrap();
+    let msg = t.features_tensor(DType::U32, &dev).unwrap_err().to_string();
+    assert!(
+        msg.contains("line 2, column 1 (`x`)") && msg.contains("u32"),
+        "{msg}"
+    );
+    let nan = CsvOptions {
+        missing: Missing::Nan,
+        ..CsvOptions::default()
+    };
+    let t = parse_csv("x,label\n1,0\nNA,1\n", "n.csv", &nan).unwrap();
+    assert!(t.features_tensor(DType::F32, &dev).is_ok(), "NaN stays NaN");
+    let msg = t.features_tensor(DType::I64, &dev).unwrap_err().to_string();
+    assert!(
+        msg.contains("line 3, column 1") && msg.contains("i64"),
+        "{msg}"
+    );
+}

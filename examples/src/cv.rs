@@ -129,7 +129,9 @@ impl CvReport {
     }
 }
 
-/// The classes of `table`'s labels: `(labels, number of classes)`.
+/// The classes of `table`'s labels: `(labels, number of classes)`. `class_labels` refuses
+/// a label of `MAX_CLASSES` or more, so the model's output layer and the confusion matrix
+/// sized from it stay bounded.
 fn classes(table: &Table) -> Result<(Vec<usize>, usize)> {
     let labels = table.class_labels()?;
     let k = labels.iter().max().map_or(0, |&m| m + 1);

@@ -12,6 +12,10 @@
 //!   optimizer holding them keeps working.
 //! - Every error names the file, the tensor and both shapes or dtypes; a truncated file
 //!   names the first tensor whose bytes are cut off.
+//! - Files Lamina writes carry a checksum of their tensor data in the header's metadata
+//!   ([`CHECKSUM_KEY`]), and loading checks it, so a damaged data section (a flipped
+//!   bit still parses, as other values) is an error naming the file. Files without the
+//!   key, such as PyTorch's, load as before; other readers ignore it.
 //!
 //! Dtypes: `F32`, `F64`, `I64`, `U32` and `Bool` map to safetensors' `F32`, `F64`, `I64`, `U32`, `BOOL`
 //! (little-endian, as the format requires).
@@ -120,8 +124,15 @@ pub fn load_safetensors<M: Module + ?Sized>(model: &mut M, path: impl AsRef<Path
     Ok(())
 }
 
+/// The metadata key of the checksum in weight files Lamina writes: the CRC-32 (IEEE, as
+/// zlib's `crc32`) of every tensor's data bytes, tensors in name order, as 8 lower-case
+/// hex digits: Python's `zlib.crc32` over the tensors' data slices joined in sorted-name
+/// order gives the same value.
+pub const CHECKSUM_KEY: &str = "lamina.crc32";
+
 /// Writes named tensors (any supported dtype) to `path`, atomically. Names must be
-/// unique. The header carries `{"format": "pt"}`, as PyTorch's `save_file` writes it.
+/// unique. The header carries `{"format": "pt"}`, as PyTorch's `save_file` writes it, and
+/// the data's checksum under [`CHECKSUM_KEY`].
 pub fn save_tensors(tensors: &[(String, Tensor)], path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let mut seen = HashSet::new();
@@ -155,7 +166,13 @@ pub fn save_tensors(tensors: &[(String, Tensor)], path: impl AsRef<Path>) -> Res
         })
         .collect::<std::result::Result<Vec<_>, SafeTensorError>>()
         .map_err(format)?;
-    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let mut by_name: Vec<&(&str, Dtype, Vec<usize>, Vec<u8>)> = raw.iter().collect();
+    by_name.sort_unstable_by_key(|r| r.0);
+    let checksum = crc32(by_name.iter().map(|r| r.3.as_slice()));
+    let metadata = HashMap::from([
+        ("format".to_string(), "pt".to_string()),
+        (CHECKSUM_KEY.to_string(), format!("{checksum:08x}")),
+    ]);
     let bytes = safetensors::serialize(views, Some(metadata)).map_err(format)?;
     write_atomic(path, &bytes)
 }
@@ -273,12 +290,50 @@ fn read(path: &Path) -> Result<Vec<u8>> {
 }
 
 /// Parses the header, turning the format's terse errors into ones that say what is
-/// wrong with this file.
+/// wrong with this file, and checks the data against the checksum when the file has one.
 fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
-    SafeTensors::deserialize(bytes).map_err(|e| Error::Format {
+    let format = |msg: String| Error::Format {
         path: path.to_owned(),
-        msg: describe(&e, bytes),
-    })
+        msg,
+    };
+    let file = SafeTensors::deserialize(bytes).map_err(|e| format(describe(&e, bytes)))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format(e.to_string()))?;
+    let Some(recorded) = header.metadata().as_ref().and_then(|m| m.get(CHECKSUM_KEY)) else {
+        return Ok(file);
+    };
+    let is_hex = recorded.len() == 8 && recorded.bytes().all(|b| b.is_ascii_hexdigit());
+    let Some(expected) = is_hex
+        .then(|| u32::from_str_radix(recorded, 16).ok())
+        .flatten()
+    else {
+        return Err(format(format!(
+            "metadata `{CHECKSUM_KEY}` is {recorded:?}, not a checksum (8 hex digits)"
+        )));
+    };
+    let mut names = file.names();
+    names.sort_unstable();
+    let data = names
+        .iter()
+        .map(|name| file.tensor(name).map(|v| v.data()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| format(e.to_string()))?;
+    let actual = crc32(data.into_iter());
+    if actual != expected {
+        return Err(format(format!(
+            "the tensor data does not match its checksum (CRC-32 {actual:08x}, the header \
+             records {recorded}): the file is damaged"
+        )));
+    }
+    Ok(file)
+}
+
+/// CRC-32 of `parts`, one after the other.
+fn crc32<'a>(parts: impl Iterator<Item = &'a [u8]>) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize()
 }
 
 fn describe(e: &SafeTensorError, bytes: &[u8]) -> String {

@@ -341,3 +341,92 @@ fn converts_into_the_tensor_error_keeping_the_message() {
     assert!(matches!(err, lamina_tensor::Error::Io(_)));
     assert!(err.to_string().contains("absent.safetensors"));
 }
+
+/// The byte offset of the data section: after the 8-byte header length and the header.
+fn data_start(bytes: &[u8]) -> usize {
+    let mut n = [0u8; 8];
+    n.copy_from_slice(&bytes[..8]);
+    8 + u64::from_le_bytes(n) as usize
+}
+
+#[test]
+fn a_damaged_data_section_fails_the_checksum() {
+    let dir = TempDir::new("checksum");
+    let path = saved(&dir);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let sum = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("lamina.crc32").cloned())
+        .expect("Lamina writes a checksum");
+    assert_eq!(sum.len(), 8, "{sum}");
+
+    // One flipped byte in the middle of the data: still a well-formed file, other values.
+    let start = data_start(&bytes);
+    let mid = start + (bytes.len() - start) / 2;
+    bytes[mid] ^= 0x01;
+    let damaged = dir.join("damaged.safetensors");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let mut m = mlp(2, 3, DType::F32);
+    let before = values(&m);
+    let err = m.load_safetensors(&damaged).unwrap_err();
+    assert!(matches!(err, Error::Format { .. }), "{err:?}");
+    message_has(
+        err,
+        &["damaged.safetensors", "checksum", "does not match", &sum],
+    );
+    assert_eq!(
+        before,
+        values(&m),
+        "a failed load must leave the model as it was"
+    );
+    let err = weights::load_tensors(&damaged, &dev()).unwrap_err();
+    message_has(err, &["damaged.safetensors", "checksum"]);
+}
+
+#[test]
+fn files_without_a_checksum_still_load() {
+    // What PyTorch's `save_file` writes: `{"format": "pt"}` and no checksum.
+    let dir = TempDir::new("no-checksum");
+    let a = mlp(1, 3, DType::F32);
+    let raw: Vec<(String, Vec<usize>, Vec<u8>)> = a
+        .named_parameters()
+        .iter()
+        .map(|(name, t)| {
+            let le = t
+                .to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect();
+            (name.clone(), t.dims().to_vec(), le)
+        })
+        .collect();
+    let views = raw.iter().map(|(name, shape, le)| {
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), le)
+            .unwrap();
+        (name.as_str(), view)
+    });
+    let meta = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes = safetensors::serialize(views, Some(meta)).unwrap();
+    let path = dir.join("plain.safetensors");
+    std::fs::write(&path, bytes).unwrap();
+    let mut b = mlp(2, 3, DType::F32);
+    b.load_safetensors(&path).unwrap();
+    assert_eq!(values(&a), values(&b));
+    assert_eq!(weights::load_tensors(&path, &dev()).unwrap().len(), 4);
+
+    // A checksum that is not one is a clear error, not a silent pass.
+    let views = raw.iter().map(|(name, shape, le)| {
+        let view = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), le)
+            .unwrap();
+        (name.as_str(), view)
+    });
+    let meta = std::collections::HashMap::from([("lamina.crc32".to_string(), "xyz".to_string())]);
+    let bytes = safetensors::serialize(views, Some(meta)).unwrap();
+    let path = dir.join("odd.safetensors");
+    std::fs::write(&path, bytes).unwrap();
+    let err = b.load_safetensors(&path).unwrap_err();
+    message_has(err, &["odd.safetensors", "lamina.crc32", "\"xyz\""]);
+}

@@ -147,12 +147,26 @@ impl OptimizerState {
 /// The `format` metadata value of [`OptimizerState::to_safetensors`] files.
 pub const SAFETENSORS_FORMAT: &str = "lamina-optimizer-state/1";
 
+/// The metadata key of the buffers' checksum: CRC-32 (IEEE) of every tensor's data bytes,
+/// tensors in name order, as 8 hex digits; the same scheme as `lamina-nn`'s weight files.
+const CHECKSUM_KEY: &str = "lamina.crc32";
+
+/// CRC-32 of `parts`, one after the other.
+fn crc32<'a>(parts: impl Iterator<Item = &'a [u8]>) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize()
+}
+
 impl OptimizerState {
     /// The state as a safetensors file: each buffer a tensor named `"{index}.{buffer}"` in
     /// its own dtype (f32 buffers take 4 bytes an element, not JSON's ~20), and in the
     /// string metadata the optimizer's name, the learning rate, the parameter count and
-    /// each stateful parameter's step count (`"step.{index}"`). Bit exact, non-finite values
-    /// included (a diverged run can still be checkpointed and inspected).
+    /// each stateful parameter's step count (`"step.{index}"`), and a checksum of the
+    /// buffers (`"lamina.crc32"`). Bit exact, non-finite values included (a diverged run
+    /// can still be checkpointed and inspected).
     pub fn to_safetensors(&self) -> Result<Vec<u8>> {
         use safetensors::tensor::TensorView;
         use safetensors::Dtype;
@@ -192,6 +206,10 @@ impl OptimizerState {
                 raw.push((format!("{i}.{name}"), dtype, b.shape.clone(), bytes));
             }
         }
+        let mut by_name: Vec<&(String, Dtype, Vec<usize>, Vec<u8>)> = raw.iter().collect();
+        by_name.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let checksum = crc32(by_name.iter().map(|r| r.3.as_slice()));
+        meta.insert(CHECKSUM_KEY.to_string(), format!("{checksum:08x}"));
         let views = raw
             .iter()
             .map(|(name, dtype, shape, bytes)| {
@@ -204,8 +222,9 @@ impl OptimizerState {
 
     /// Parses [`to_safetensors`](Self::to_safetensors)'s output; a file that is not one
     /// (bad header, missing or malformed metadata, a tensor name that is not
-    /// `"{index}.{buffer}"` with an index below the parameter count, another dtype) is an
-    /// error naming what is wrong.
+    /// `"{index}.{buffer}"` with an index below the parameter count, another dtype, buffers
+    /// that do not match the checksum) is an error naming what is wrong. States written
+    /// before the checksum (no `"lamina.crc32"` key) load unchecked.
     pub fn from_safetensors(bytes: &[u8]) -> Result<OptimizerState> {
         use safetensors::{Dtype, SafeTensors};
         let bad = |msg: String| Error::Invalid {
@@ -227,6 +246,22 @@ impl OptimizerState {
                 "format `{}`, expected `{SAFETENSORS_FORMAT}`",
                 get("format")?
             )));
+        }
+        if let Some(recorded) = meta.get(CHECKSUM_KEY) {
+            let mut names = file.names();
+            names.sort_unstable();
+            let data = names
+                .iter()
+                .map(|name| file.tensor(name).map(|v| v.data()))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| bad(e.to_string()))?;
+            let actual = format!("{:08x}", crc32(data.into_iter()));
+            if !actual.eq_ignore_ascii_case(recorded) {
+                return Err(bad(format!(
+                    "the buffers do not match their checksum (CRC-32 {actual}, the metadata \
+                     records {recorded:?}): the state is damaged"
+                )));
+            }
         }
         let number = |key: &str| -> Result<u64> {
             get(key)?

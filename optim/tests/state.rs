@@ -209,6 +209,52 @@ fn safetensors_state_keeps_every_bit_and_rejects_other_files() -> Result<()> {
     Ok(())
 }
 
+#[test]
+fn safetensors_state_checksum_catches_a_damaged_buffer() -> Result<()> {
+    use lamina_optim::ParamState;
+    use std::collections::BTreeMap;
+    let mut buffers = BTreeMap::new();
+    buffers.insert(
+        "momentum_buffer".to_string(),
+        TensorData {
+            shape: vec![4],
+            dtype: "f32".into(),
+            values: vec![0.5, -1.0, 2.0, 0.25],
+        },
+    );
+    let state = OptimizerState {
+        optimizer: "Sgd".into(),
+        learning_rate: 0.1,
+        params: vec![Some(ParamState { step: 2, buffers })],
+    };
+    let mut bytes = state.to_safetensors()?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let sum = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("lamina.crc32").cloned())
+        .expect("the state carries a checksum");
+    // Flip a bit of the last value: the file still parses, to another state.
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    let msg = OptimizerState::from_safetensors(&bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("from_safetensors") && msg.contains("checksum") && msg.contains(&sum),
+        "{msg}"
+    );
+    // Older states, written before the checksum, still load.
+    let old = bare_safetensors(&[
+        ("format", lamina_optim::SAFETENSORS_FORMAT),
+        ("optimizer", "Sgd"),
+        ("learning_rate", "0.1"),
+        ("params", "0"),
+    ]);
+    assert_eq!(OptimizerState::from_safetensors(&old)?.optimizer, "Sgd");
+    Ok(())
+}
+
 /// A tensor-less safetensors file with the given metadata.
 fn bare_safetensors(meta: &[(&str, &str)]) -> Vec<u8> {
     let header = serde_json::json!({

@@ -131,7 +131,8 @@ pub struct BestState {
 pub struct TrainState {
     /// Epochs finished; the next epoch to run has this 0-based number.
     pub epochs_done: usize,
-    /// The history of the finished epochs.
+    /// The history of the finished epochs: `epochs_done` records, epoch `i` at index `i`
+    /// (a checkpoint where they disagree is refused on reading).
     pub history: History,
     /// The learning-rate schedule and its state, if any.
     pub schedule: Option<LrSchedule>,
@@ -176,14 +177,18 @@ struct BestFile {
 /// ```
 /// use lamina_nn::{Linear, Module};
 /// use lamina_optim::{Optimizer, Sgd, SgdConfig};
-/// use lamina_train::{BestState, Checkpoints, History, LoaderState, Monitor, TrainState};
+/// use lamina_train::{BestState, Checkpoints, EpochRecord, History, LoaderState, Monitor, TrainState};
 ///
 /// let dev = lamina_backend_cpu::device();
 /// let model = Linear::new(3, 2, 0, &dev)?;
 /// let opt = Sgd::new(SgdConfig { lr: 0.1, ..Default::default() })?;
+/// let mut history = History::new(); // one record per epoch done
+/// history.epochs.push(EpochRecord {
+///     epoch: 0, train_loss: 0.7, train_acc: None, val_loss: None, val_acc: None, lr: 0.1, seconds: 0.1,
+/// });
 /// let state = TrainState {
 ///     epochs_done: 1,
-///     history: History::new(),
+///     history,
 ///     schedule: None,
 ///     early_stopping: None,
 ///     best: BestState { monitor: Monitor::TrainLoss, value: None, epoch: None },
@@ -287,8 +292,39 @@ impl Checkpoints {
     }
 
     /// Reads the `last` checkpoint's state without loading anything (to inspect a run).
+    /// A state whose `epochs_done` disagrees with its history is an error.
     pub fn read_last(&self) -> Result<TrainState> {
-        Ok(self.read_json::<LastFile>(&self.last_path())?.state)
+        Ok(self.read_last_file()?.state)
+    }
+
+    /// `last.json`, checked to agree with itself: one history record per epoch done, in
+    /// order. A resume continues from `epochs_done` and appends to the history, so a
+    /// disagreement would silently skip or repeat epochs.
+    fn read_last_file(&self) -> Result<LastFile> {
+        let path = self.last_path();
+        let last: LastFile = self.read_json(&path)?;
+        let (done, history) = (last.state.epochs_done, &last.state.history);
+        if done != history.len() {
+            return Err(Error::checkpoint(
+                &path,
+                format!(
+                    "epochs_done is {done} but its history has {} epochs",
+                    history.len()
+                ),
+            ));
+        }
+        if let Some((i, r)) = history
+            .epochs
+            .iter()
+            .enumerate()
+            .find(|(i, r)| r.epoch != *i)
+        {
+            return Err(Error::checkpoint(
+                &path,
+                format!("history record {i} is for epoch {}, not epoch {i}", r.epoch),
+            ));
+        }
+        Ok(last)
     }
 
     /// Loads the `last` checkpoint: the weights into `model` (in place, so parameter ids
@@ -301,7 +337,7 @@ impl Checkpoints {
         optimizer: &mut dyn Optimizer,
     ) -> Result<TrainState> {
         let last_path = self.last_path();
-        let last: LastFile = self.read_json(&last_path)?;
+        let last = self.read_last_file()?;
         if last.optimizer_name != optimizer.name() {
             return Err(Error::checkpoint(
                 &last_path,

@@ -699,3 +699,98 @@ fn gradient_clipping_keeps_steps_small() -> TestResult {
     assert!(moved > 0.0 && moved <= 3.1e-6, "moved {moved}");
     Ok(())
 }
+
+#[test]
+fn resume_refuses_a_last_json_whose_epochs_disagree_with_its_history() -> TestResult {
+    let (x, y) = blobs(30, 8);
+    let train = loader(x, y, 10, true);
+    let dir = scratch("epochs_done");
+    let config = FitConfig {
+        checkpoint_dir: Some(dir.clone()),
+        ..quiet(2)
+    };
+    Trainer::new(config.clone()).fit(&mut mlp(1), &mut adam(0.01), &train, None, ce)?;
+    let path = dir.join("last.json");
+    let good = std::fs::read_to_string(&path)?;
+    for epochs_done in [5u64, 1] {
+        let mut last: serde_json::Value = serde_json::from_str(&good)?;
+        last["state"]["epochs_done"] = epochs_done.into();
+        std::fs::write(&path, serde_json::to_string_pretty(&last)?)?;
+        let err = Trainer::new(FitConfig {
+            epochs: 6,
+            ..config.clone()
+        })
+        .resume(&dir, &mut mlp(2), &mut adam(0.01), &train, None, ce)
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::Checkpoint { .. }), "{msg}");
+        assert!(
+            msg.contains(&path.display().to_string())
+                && msg.contains(&format!("epochs_done is {epochs_done}"))
+                && msg.contains("history has 2 epochs"),
+            "{msg}"
+        );
+        let msg = Checkpoints::new(&dir).read_last().unwrap_err().to_string();
+        assert!(msg.contains("epochs_done"), "{msg}");
+    }
+    // A history whose records are out of order is refused the same way.
+    let mut last: serde_json::Value = serde_json::from_str(&good)?;
+    last["state"]["history"]["epochs"][1]["epoch"] = 7.into();
+    std::fs::write(&path, serde_json::to_string_pretty(&last)?)?;
+    let msg = Checkpoints::new(&dir).read_last().unwrap_err().to_string();
+    assert!(
+        msg.contains("last.json") && msg.contains("record 1 is for epoch 7"),
+        "{msg}"
+    );
+    Ok(())
+}
+
+/// The PID of a process that has exited (a child, spawned and waited for).
+#[cfg(unix)]
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .arg("--list")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn a child");
+    let pid = child.id();
+    child.wait().expect("wait for the child");
+    pid
+}
+
+#[cfg(unix)]
+#[test]
+fn a_new_run_removes_temporaries_of_dead_writers_only() -> TestResult {
+    let (x, y) = blobs(30, 8);
+    let train = loader(x, y, 10, true);
+    let dir = scratch("stale_temps");
+    let (dead, me) = (dead_pid(), std::process::id());
+    // What a crashed writer leaves: checkpoint JSON (the extension kept) and a weight
+    // file (nn's writer adds none); then a live writer's file and files that only look
+    // like temporaries.
+    let stale = [
+        format!(".last.json.tmp-{dead}-0.json"),
+        format!(".last-e00001.safetensors.tmp-{dead}-3"),
+    ];
+    let kept = [
+        format!(".history.csv.tmp-{me}-9.csv"),
+        ".notes.tmp-abc-1".to_string(),
+        format!(".tmp-{dead}-1"),
+        "notes.txt".to_string(),
+    ];
+    for name in stale.iter().chain(&kept) {
+        std::fs::write(dir.join(name), b"left behind")?;
+    }
+    let config = FitConfig {
+        checkpoint_dir: Some(dir.clone()),
+        ..quiet(1)
+    };
+    Trainer::new(config).fit(&mut mlp(1), &mut adam(0.01), &train, None, ce)?;
+    for name in &stale {
+        assert!(!dir.join(name).exists(), "{name} was left behind");
+    }
+    for name in &kept {
+        assert!(dir.join(name).exists(), "{name} was removed");
+    }
+    Ok(())
+}

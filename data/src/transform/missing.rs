@@ -137,20 +137,5 @@ pub fn drop_rows_with_nan(table: &Table) -> (Table, usize) {
             label_ok && !table.row(i).iter().any(|v| v.is_nan())
         })
         .collect();
-    let mut features = Vec::with_capacity(keep.len() * table.cols);
-    for &i in &keep {
-        features.extend_from_slice(table.row(i));
-    }
-    let out = Table {
-        columns: table.columns.clone(),
-        label_name: table.label_name.clone(),
-        features,
-        labels: table
-            .labels
-            .as_ref()
-            .map(|l| keep.iter().map(|&i| l[i]).collect()),
-        rows: keep.len(),
-        cols: table.cols,
-    };
-    (out, table.rows - keep.len())
+    (table.take_rows(&keep), table.rows - keep.len())
 }
