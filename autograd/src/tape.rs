@@ -107,8 +107,8 @@ impl TapeInner {
         if !is_float(output.dtype()) {
             return false;
         }
-        // Plain pushes, not `collect`: SmallVec's generic `extend` cost ~90 instructions a
-        // call, four calls per recorded op.
+        // Plain pushes, not `collect`: SmallVec's generic `extend` costs several times more,
+        // and it ran four times per recorded op.
         let mut ids: SmallVec<[Option<TensorId>; 3]> = SmallVec::new();
         for t in inputs {
             ids.push(st.tracked.contains_key(&t.id()).then(|| t.id()));
@@ -273,7 +273,7 @@ impl Drop for Tape {
     }
 }
 
-/// The reverse sweep: pops entries newest first, so each entry's saved tensors are freed
+/// The reverse sweep: walks the entries newest first, and frees each entry's saved tensors
 /// as soon as its rule has run.
 fn sweep(state: TapeState, output: &Tensor, seed: Tensor) -> Result<Grads> {
     let mut state = state;
@@ -287,8 +287,8 @@ fn sweep(state: TapeState, output: &Tensor, seed: Tensor) -> Result<Grads> {
 
 fn sweep_entries(state: &mut TapeState, mut grads: IdMap<Tensor>) -> Result<Grads> {
     use std::collections::hash_map::Entry as Slot;
-    // Newest first, by reference: an entry is a few hundred bytes, and popping moved each
-    // one out. What an entry saved is freed as soon as the sweep has passed it.
+    // Newest first, by reference: an entry is a few hundred bytes, and popping would move
+    // each one out. What an entry saved is freed as soon as the sweep has passed it.
     for entry in state.entries.iter_mut().rev() {
         let input_grads = match grads.remove(&entry.output) {
             Some(g) => Some(rules::backward(entry, &g)?),

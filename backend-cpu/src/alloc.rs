@@ -1,13 +1,13 @@
 //! Tensor storage buffers: a caching allocator for large buffers plus exact live-byte counters.
 //!
 //! An eager framework allocates a fresh output for every op. Large fresh allocations come from
-//! `mmap`, and the first touch of each page faults: on the development VM writing into fresh
-//! memory runs at ~4 GB/s against ~20 GB/s into memory already touched. So buffers of at least
+//! `mmap`, and the first touch of each page faults, so writing into fresh memory is several
+//! times slower than into memory already touched (figures in `BENCHMARKS.md`). So buffers of at least
 //! [`POOL_MIN_BYTES`] are not returned to the system on drop but kept in a process-wide pool
 //! and handed out again for the next request of the same element type and size class. Small
 //! buffers (below [`POOL_MIN_BYTES`]) are recycled too, through a per-thread cache without
 //! locks: a tiny model's training step makes hundreds of them, and `malloc`/`calloc`/`free`
-//! were a third of its instructions (callgrind, the W2 seed MLP). Small buffers have
+//! dominated its instruction count. Small buffers have
 //! power-of-two capacities so that a handful of classes serve every shape; each class keeps at
 //! most [`SMALL_PER_CLASS`] buffers and a thread at most [`SMALL_CACHE_BYTES`].
 //!
@@ -27,7 +27,9 @@
 //!
 //! Soundness: no uninitialised memory is ever exposed. "For overwrite" buffers are either fresh
 //! zeroed memory (cheap: `calloc`/untouched zero pages) or a reused buffer holding old, fully
-//! initialised values; they are unspecified, never uninitialised. There is no `unsafe` here.
+//! initialised values; they are unspecified, never uninitialised. The one `unsafe` block
+//! (`madvise`, asking for huge pages) changes how pages are backed, never their contents; its
+//! `SAFETY` comment says why that is sound.
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
@@ -37,7 +39,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-/// Buffers whose capacity is at least this many bytes are pooled on drop (1 MiB).
+/// Buffers whose capacity is at least this many bytes are pooled on drop (64 KiB).
 pub const POOL_MIN_BYTES: usize = 64 << 10;
 
 /// Most free small buffers kept per thread, element type and capacity class.

@@ -15,11 +15,8 @@
 
 use std::sync::OnceLock;
 
-/// Below this many multiply-adds (`m * n * k`) the `gemm` crate runs single-threaded. On the
-/// development VM (`examples/gemm_bench.rs` in the kernels scratch crate) 2 threads lost at
-/// 128^3 (50 vs 67 GFLOP/s) and were a wash at 256^3-512^3, because a rayon hand-off costs
-/// 10-30 us there and its 2 vCPUs give little more than one core; on real cores the split
-/// pays from about 128^3, hence this value.
+/// Below this many multiply-adds (`m * n * k`) the `gemm` crate runs single-threaded: the
+/// thread hand-off costs more than the split saves on smaller products (`BENCHMARKS.md`).
 pub const GEMM_PAR_MIN_WORK: usize = 128 * 128 * 128;
 
 /// A GEMM implementation.
@@ -55,16 +52,9 @@ impl GemmImpl {
         }
     }
 
-    /// The faster implementation on this CPU, by measurement: the `gemm` crate on x86-64 with
-    /// AVX-512F (156-169 GFLOP/s against matrixmultiply's 92-108 at n = 512-2048, 2 threads,
-    /// `shared/bench/BASELINES.md`), matrixmultiply elsewhere.
-    ///
-    /// On the AVX2-only development VM, with the main thread in rayon's pool
-    /// (`par::adopt_main_thread`), `bench W1` f32 GFLOP/s medians in two interleaved rounds:
-    /// n=256 gemm 109/92 vs matrixmultiply 111/110, n=512 122/119 vs 123/117, n=1024 112/107
-    /// vs 125/124, n=2048 117/108 vs 122/130; the W3 MLP step tied (369/424 vs 362/424
-    /// steps/s). So AVX2-only CPUs take matrixmultiply. (An earlier measurement, with the main
-    /// thread outside the pool, had put the gemm crate ahead there.)
+    /// The faster implementation on this CPU, by measurement (`BENCHMARKS.md`): the `gemm`
+    /// crate on x86-64 with AVX-512F, matrixmultiply elsewhere (on AVX2-only CPUs it was level
+    /// or ahead).
     pub fn default_for_cpu() -> GemmImpl {
         if GemmImpl::Gemm.is_available() && has_fast_gemm_kernels() {
             GemmImpl::Gemm

@@ -15,13 +15,10 @@ use rayon::prelude::*;
 /// Units of work (elements of a simple f32 map) below which splitting across threads does not
 /// pay; [`par_threshold`] reads the value in force.
 ///
-/// Measured on the 2-vCPU development VM (`examples/par_threshold.rs` in the kernels scratch
-/// crate, best of 7 runs, warm buffers, rayon's 2-thread pool, 8 chunks): a rayon hand-off
-/// costs 10-30 us there, and the two vCPUs deliver barely more than one core of throughput
-/// (two busy threads took 2.6x as long as one). `y = 1.5 x + 0.5` broke even between 512K and
-/// 1M elements (0.8-1.2x, noisy) and `simd::exp` between 256K and 512K (its per-element cost is
-/// ~5 cheap-map units). 512K sits in that crossover. On machines with real cores the crossover
-/// is far lower (tens of K); set `LAMINA_PAR_THRESHOLD` there.
+/// On a 2-vCPU VM a rayon hand-off costs more than a cheap map of hundreds of thousands of
+/// elements, and the two vCPUs give little more than one core, so the value sits where a
+/// cheap map and `simd::exp` broke even there (the measurement is in `BENCHMARKS.md`). On
+/// machines with real cores the crossover is far lower; set `LAMINA_PAR_THRESHOLD` there.
 pub const PAR_THRESHOLD: usize = 512 * 1024;
 
 /// The threshold in force: `LAMINA_PAR_THRESHOLD` (a number of elements) if set and valid,
@@ -49,9 +46,8 @@ const REDUCE_CHUNK: usize = 16 * 1024;
 /// Without it the caller of every parallel op is an outsider to the pool: it queues the job,
 /// wakes the workers, sleeps on a futex until they finish and is woken again, and the pool's
 /// threads (one per CPU) compete with it for the cores while they spin down. As a pool thread
-/// the caller runs one half of each split itself and only the other half is handed over. On
-/// the 2-vCPU development VM this raised the W3 MLP step rate in each of three paired runs
-/// (344 vs 300, 308 vs 198, 380 vs 352 steps/s, other builds loading the machine).
+/// the caller runs one half of each split itself and only the other half is handed over (it
+/// raised the W3 MLP step rate in paired runs; `BENCHMARKS.md`).
 ///
 /// Only the main thread qualifies: it lives as long as the process, so the pool never keeps
 /// a slot for a thread that has exited. `LAMINA_MAIN_IN_POOL=0` turns this off; a program that

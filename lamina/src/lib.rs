@@ -72,6 +72,7 @@ impl DeviceExt for Device {
 /// What most programs need: `use lamina::prelude::*;`.
 pub mod prelude {
     pub use super::DeviceExt;
+    pub use lamina_nn::Losses;
     pub use lamina_tensor::{DType, Device, Error, Result, Shape, Tensor};
 }
 

@@ -54,6 +54,63 @@ pub fn log_softmax(x: &Tensor, dim: isize) -> Result<Tensor> {
     x.log_softmax(dim)
 }
 
+/// `x > 0 ? x : alpha (e^x - 1)` (PyTorch `F.elu`).
+pub fn elu(x: &Tensor, alpha: f64) -> Result<Tensor> {
+    x.elu(alpha)
+}
+
+/// SELU: `scale · elu(x, alpha)` with PyTorch's fixed constants.
+pub fn selu(x: &Tensor) -> Result<Tensor> {
+    x.selu()
+}
+
+/// `max(0, x) + min(0, alpha (e^(x/alpha) - 1))` (PyTorch `F.celu`).
+pub fn celu(x: &Tensor, alpha: f64) -> Result<Tensor> {
+    x.celu(alpha)
+}
+
+/// `ln(1 + e^(beta x)) / beta`, linear where `beta x > threshold` (PyTorch `F.softplus`,
+/// defaults `beta = 1`, `threshold = 20`).
+pub fn softplus(x: &Tensor, beta: f64, threshold: f64) -> Result<Tensor> {
+    x.softplus(beta, threshold)
+}
+
+/// `x / (1 + |x|)`.
+pub fn softsign(x: &Tensor) -> Result<Tensor> {
+    x.softsign()
+}
+
+/// `x · tanh(softplus(x))`.
+pub fn mish(x: &Tensor) -> Result<Tensor> {
+    x.mish()
+}
+
+/// `clamp(x, min, max)`, with the gradient strictly inside (PyTorch `F.hardtanh`,
+/// defaults -1 and 1).
+pub fn hardtanh(x: &Tensor, min: f64, max: f64) -> Result<Tensor> {
+    x.hardtanh(min, max)
+}
+
+/// `min(max(x, 0), 6)`.
+pub fn relu6(x: &Tensor) -> Result<Tensor> {
+    x.relu6()
+}
+
+/// `relu6(x + 3) / 6`.
+pub fn hardsigmoid(x: &Tensor) -> Result<Tensor> {
+    x.hardsigmoid()
+}
+
+/// `x · relu6(x + 3) / 6`.
+pub fn hardswish(x: &Tensor) -> Result<Tensor> {
+    x.hardswish()
+}
+
+/// `ln(sigmoid(x))`, stable for large |x|.
+pub fn logsigmoid(x: &Tensor) -> Result<Tensor> {
+    x.logsigmoid()
+}
+
 /// [`relu`] as a module (PyTorch `nn.ReLU`).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Relu;
@@ -108,6 +165,98 @@ pub struct LogSoftmax {
     pub dim: isize,
 }
 stateless_module!(LogSoftmax, |s, x| log_softmax(x, s.dim));
+
+/// [`elu`] as a module (PyTorch `nn.ELU`, default `alpha = 1`).
+#[derive(Clone, Copy, Debug)]
+pub struct Elu {
+    pub alpha: f64,
+}
+impl Default for Elu {
+    fn default() -> Self {
+        Elu { alpha: 1.0 }
+    }
+}
+stateless_module!(Elu, |s, x| elu(x, s.alpha));
+
+/// [`selu`] as a module.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Selu;
+stateless_module!(Selu, |_s, x| selu(x));
+
+/// [`celu`] as a module (PyTorch `nn.CELU`, default `alpha = 1`).
+#[derive(Clone, Copy, Debug)]
+pub struct Celu {
+    pub alpha: f64,
+}
+impl Default for Celu {
+    fn default() -> Self {
+        Celu { alpha: 1.0 }
+    }
+}
+stateless_module!(Celu, |s, x| celu(x, s.alpha));
+
+/// [`softplus`] as a module (PyTorch `nn.Softplus`, defaults `beta = 1`,
+/// `threshold = 20`).
+#[derive(Clone, Copy, Debug)]
+pub struct Softplus {
+    pub beta: f64,
+    pub threshold: f64,
+}
+impl Default for Softplus {
+    fn default() -> Self {
+        Softplus {
+            beta: 1.0,
+            threshold: 20.0,
+        }
+    }
+}
+stateless_module!(Softplus, |s, x| softplus(x, s.beta, s.threshold));
+
+/// [`softsign`] as a module.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Softsign;
+stateless_module!(Softsign, |_s, x| softsign(x));
+
+/// [`mish`] as a module.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mish;
+stateless_module!(Mish, |_s, x| mish(x));
+
+/// [`hardtanh`] as a module (PyTorch `nn.Hardtanh`, default bounds -1 and 1).
+#[derive(Clone, Copy, Debug)]
+pub struct Hardtanh {
+    pub min: f64,
+    pub max: f64,
+}
+impl Default for Hardtanh {
+    fn default() -> Self {
+        Hardtanh {
+            min: -1.0,
+            max: 1.0,
+        }
+    }
+}
+stateless_module!(Hardtanh, |s, x| hardtanh(x, s.min, s.max));
+
+/// [`relu6`] as a module.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Relu6;
+stateless_module!(Relu6, |_s, x| relu6(x));
+
+/// [`hardsigmoid`] as a module.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hardsigmoid;
+stateless_module!(Hardsigmoid, |_s, x| hardsigmoid(x));
+
+/// [`hardswish`] as a module.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hardswish;
+stateless_module!(Hardswish, |_s, x| hardswish(x));
+
+/// [`logsigmoid`] as a module.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogSigmoid;
+stateless_module!(LogSigmoid, |_s, x| logsigmoid(x));
 
 #[cfg(test)]
 mod tests {
@@ -175,6 +324,24 @@ mod tests {
             0.5 * x * (1.0 + (c * (x + 0.044715 * x * x * x)).tanh())
         });
         check(&Silu, |x| x / (1.0 + (-x).exp()));
+        // The newer activations, each against its closed form.
+        let softplus = |x: f64| (1.0 + x.exp()).ln();
+        check(&Elu::default(), |x| if x > 0.0 { x } else { x.exp() - 1.0 });
+        check(&Selu, |x| {
+            let (alpha, scale) = (1.6732632423543772, 1.0507009873554805);
+            scale * if x > 0.0 { x } else { alpha * (x.exp() - 1.0) }
+        });
+        check(&Celu { alpha: 2.0 }, |x| {
+            x.max(0.0) + (2.0 * ((x / 2.0).exp() - 1.0)).min(0.0)
+        });
+        check(&Softplus::default(), softplus);
+        check(&Softsign, |x| x / (1.0 + x.abs()));
+        check(&Mish, |x| x * softplus(x).tanh());
+        check(&Hardtanh::default(), |x| x.clamp(-1.0, 1.0));
+        check(&Relu6, |x| x.clamp(0.0, 6.0));
+        check(&Hardsigmoid, |x| (x / 6.0 + 0.5).clamp(0.0, 1.0));
+        check(&Hardswish, |x| x * (x + 3.0).clamp(0.0, 6.0) / 6.0);
+        check(&LogSigmoid, |x| -softplus(-x));
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! - [`module`]: the [`Module`] trait; parameter names follow PyTorch's `state_dict`.
 //! - Layers: [`Linear`], [`Sequential`], [`Dropout`], [`Flatten`], and the activations
 //!   in [`activation`] (functions and modules).
+//! - [`functional`]: every activation and loss as a function named like its `Tensor`
+//!   method (`F::relu(&x)` / `x.relu()`; losses as methods through [`Losses`]).
 //! - [`init`]: Xavier/Kaiming/uniform/normal/constant initialisers, seeded.
 //! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL.
 //! - [`weights`]: safetensors files that PyTorch reads and writes.
@@ -48,6 +50,7 @@ pub mod activation;
 mod dropout;
 mod error;
 mod flatten;
+pub mod functional;
 pub mod init;
 mod linear;
 pub mod loss;
@@ -56,12 +59,15 @@ mod sequential;
 pub mod weights;
 
 pub use activation::{
-    gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, tanh, Gelu, LeakyRelu, LogSoftmax,
-    Relu, Sigmoid, Silu, Softmax, Tanh,
+    celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish,
+    relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh, Celu, Elu, Gelu,
+    Hardsigmoid, Hardswish, Hardtanh, LeakyRelu, LogSigmoid, LogSoftmax, Mish, Relu, Relu6, Selu,
+    Sigmoid, Silu, Softmax, Softplus, Softsign, Tanh,
 };
 pub use dropout::{dropout, Dropout};
 pub use error::{Error, Result};
 pub use flatten::Flatten;
+pub use functional::Losses;
 pub use init::{FanMode, Init, Nonlinearity, Seeds};
 pub use linear::{Linear, LinearConfig};
 pub use loss::{

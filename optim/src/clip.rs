@@ -139,7 +139,7 @@ pub fn clip_grad_value_tensors(grads: &mut [Tensor], clip_value: f64) -> Result<
         });
     }
     // Two in-place passes against rank-0 bounds: on the CPU backend `UnaryOp::Clamp`
-    // allocates and measured ~10x slower. NaN stays NaN either way, as in PyTorch.
+    // allocates, which was much slower. NaN stays NaN either way, as in PyTorch.
     no_grad(|| {
         grads.iter_mut().try_for_each(|g| {
             let (lo, hi) = (g.scalar_like(-clip_value)?, g.scalar_like(clip_value)?);

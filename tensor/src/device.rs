@@ -9,8 +9,8 @@ use crate::Backend;
 /// the same backend instance.
 ///
 /// Backends live for the whole process (as PyTorch's devices do), so the handle is a plain
-/// `'static` reference: every tensor carries its device, and a reference-counted handle cost
-/// two atomic read-modify-writes per op result (clone and drop), a tenth of a tiny add.
+/// `'static` reference: every tensor carries its device, and a reference-counted handle would
+/// cost two atomic read-modify-writes per op result (clone and drop).
 ///
 /// It points at a *slot* holding the backend reference rather than at the backend: a
 /// backend may be zero-sized (the CPU backend is), and distinct zero-sized values can share

@@ -93,9 +93,9 @@ impl Gemm for f64 {
     }
 }
 
-/// Problems with at most this many multiply-adds per matrix take [`small_gemm`]. On the
-/// development VM (callgrind) one call into the `gemm` crate cost ~6,000 instructions of
-/// dispatch and buffer set-up whatever the size; a plain loop costs ~1-2 per multiply-add.
+/// Problems with at most this many multiply-adds per matrix take [`small_gemm`]: a call into
+/// a GEMM library has a fixed dispatch and buffer set-up cost that dwarfs the arithmetic of
+/// a small product (`BENCHMARKS.md`).
 const SMALL_MACS: usize = 4096;
 
 /// `c = a b` for one small matrix, by plain loops over strided operands (strides are

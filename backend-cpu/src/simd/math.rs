@@ -194,7 +194,7 @@ pub(crate) fn gelu_tanh_v<S: Simd>(s: S, x: S::V) -> S::V {
 ///
 /// Kernels take these as types rather than closures: a closure body is its own function
 /// without the target features, and LLVM then fails to inline the intrinsics into it, which
-/// measured 10x slower than scalar code.
+/// runs slower than scalar code.
 pub(crate) trait Lanewise {
     fn apply<S: Simd>(&self, s: S, v: S::V) -> S::V;
 }
