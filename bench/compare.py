@@ -37,6 +37,13 @@ def lower_is_better(metric):
     return not metric.endswith("/s")
 
 
+def cpu_count():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def cpu_description():
     model, flags = "unknown CPU", set()
     try:
@@ -53,11 +60,16 @@ def cpu_description():
 
         model = platform.processor() or platform.machine() or model
     isa = [name for flag, name in (("avx512f", "AVX-512F"), ("avx2", "AVX2")) if flag in flags]
+    return f"{model}, {cpu_count()} CPUs, {' + '.join(isa) if isa else 'neither AVX-512F nor AVX2'}"
+
+
+def load_average():
+    """The 1-minute load average (runnable processes), or None where /proc has none."""
     try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count()
-    return f"{model}, {cpus} CPUs, {' + '.join(isa) if isa else 'neither AVX-512F nor AVX2'}"
+        with open("/proc/loadavg") as f:
+            return float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def build_harness():
@@ -155,6 +167,7 @@ def main():
 
     # Lamina's build string (GEMM, SIMD path, threads) comes with its first record; run 0
     # starts with Lamina, so PyTorch gets the same thread count from its first call on.
+    load_before = load_average()
     lam, tor, raw = {}, {}, []
     lam_build = tor_build = None
     threads = a.threads
@@ -168,7 +181,7 @@ def main():
                     if threads is None:
                         m = re.search(r"threads: (\d+)", lam_build or "")
                         threads = int(m.group(1)) if m else None
-                        threads = threads or len(os.sched_getaffinity(0))
+                        threads = threads or cpu_count()
                     store = lam
                 else:
                     recs = run_json([a.python, TORCH_SCRIPT, w, "--threads", str(threads)] + quick,
@@ -186,11 +199,18 @@ def main():
             for r in raw:
                 f.write(json.dumps(r) + "\n")
 
+    load_after = load_average()
     print(f"CPU:     {cpu_description()}")
     print(f"Lamina:  {lam_build}")
     print(f"PyTorch: {tor_build}")
     print(f"runs: {a.runs}{' (--quick: smoke test, not a measurement)' if a.quick else ''}; "
           "advantage = Lamina / PyTorch for rates, PyTorch / Lamina for times (> 1: Lamina faster)")
+    if load_before is not None and load_after is not None:
+        cpus = cpu_count()
+        busy = max(load_before, load_after) > 0.5 * cpus
+        print(f"load average: {load_before:.2f} before, {load_after:.2f} after"
+              + (f" -- other processes compete for the {cpus} CPUs: the timings are not representative"
+                 " (PyTorch's waiting threads suffer most)" if busy else ""))
     print()
     header = ["workload", "case", "Lamina", "PyTorch", "advantage", "metric"]
     if a.runs > 1:
