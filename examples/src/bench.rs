@@ -1,7 +1,8 @@
-//! The benchmark harness's machinery, exactly as `shared/bench/WORKLOADS.md` defines it:
-//! the SplitMix64 data generator, the measurement policy (warm-up, calls per sample chosen
-//! from one timed call, median/min/max over samples) and the JSON lines that
-//! `torch_bench.py` prints, so `compare.py` can put Lamina and PyTorch side by side.
+//! The benchmark harness's machinery, exactly as `bench/README.md` defines it: the
+//! SplitMix64 data generator, the measurement policy (warm-up, calls per sample chosen from
+//! one timed call, median/min/max over samples) and the JSON lines that
+//! `bench/torch_workloads.py` prints too, so `bench/compare.py` can put Lamina and PyTorch
+//! side by side.
 
 use std::time::Instant;
 
@@ -30,7 +31,7 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// `--quick`: a smoke test, not a measurement (as `torch_bench.py --quick`).
+    /// `--quick`: a smoke test, not a measurement (as `bench/torch_workloads.py --quick`).
     pub fn quick(self, quick: bool) -> Policy {
         if quick {
             Policy {
@@ -88,7 +89,7 @@ pub fn build() -> String {
     )
 }
 
-/// Prints one record (same fields as `torch_bench.py`).
+/// Prints one record (same fields as `bench/torch_workloads.py`).
 pub fn emit(
     workload: &str,
     case: &str,

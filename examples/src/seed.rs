@@ -1,4 +1,4 @@
-//! The seed task of `shared/bench/WORKLOADS.md` (W2) and of the `seed_classifier` example:
+//! The seed task of `bench/README.md` (W2) and of the `seed_classifier` example:
 //! 100 points uniform in [0, 1)², label 1 when x0 + x1 >= 0.5; a Dense(2→3, ReLU) →
 //! Dense(3→1, sigmoid) network with Keras's Glorot-uniform kernels and zero biases;
 //! binary cross-entropy; Adam with Keras's defaults (lr 1e-3, betas 0.9/0.999, eps 1e-7);

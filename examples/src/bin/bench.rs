@@ -1,6 +1,7 @@
 //! Lamina's benchmark harness: `cargo run --release -p lamina-examples --bin bench -- W0 W1 W5
-//! [--quick]`. Implements the workloads of `shared/bench/WORKLOADS.md` and prints one JSON
-//! line per measurement, in `torch_bench.py`'s format.
+//! [--quick]`. Implements the workloads of `bench/README.md` and prints one JSON line per
+//! measurement, in the format of `bench/torch_workloads.py`, its PyTorch counterpart;
+//! `bench/compare.py` runs the two side by side.
 
 use std::hint::black_box;
 use std::process::ExitCode;

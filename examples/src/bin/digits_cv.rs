@@ -4,7 +4,7 @@
 //! draws the first fold's curves (its held-out fold as "validation").
 //!
 //! Scikit-learn's logistic regression on standardised pixels scores 0.969 ± 0.010 with
-//! the same protocol (`shared/data/README.md`, section 4.2).
+//! the same protocol (`datasets/README.md`, "Reference results").
 //!
 //! `cargo run --release -p lamina-examples --bin digits_cv -- [--folds 5] [--epochs 80]
 //! [--lr 0.003] [--batch-size 32] [--hidden 128] [--seed 0] [--plot PATH] [--data FILE]

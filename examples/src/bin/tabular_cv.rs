@@ -10,7 +10,7 @@
 //! the first fold's curves.
 //!
 //! Scikit-learn's standardised logistic regression scores 0.979 ± 0.014 with the same
-//! protocol (`shared/data/README.md`, section 4.2).
+//! protocol (`datasets/README.md`, "Reference results").
 //!
 //! `cargo run --release -p lamina-examples --bin tabular_cv -- [--folds 5] [--epochs 100]
 //! [--lr 0.01] [--batch-size 32] [--weight-decay 0.02] [--hidden ""] [--seed 0]
