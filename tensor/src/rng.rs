@@ -1,6 +1,6 @@
 //! Counter-based random numbers: element `i` of a fill with seed `s` depends only on
 //! `(s, i)`, so every backend (and every thread) reproduces the same tensor. The stream is
-//! SplitMix64, the generator of `shared/bench/WORKLOADS.md`.
+//! SplitMix64, the generator of the benchmark workloads (`bench/README.md`).
 
 use crate::{DType, Distribution, HostData};
 
@@ -43,7 +43,8 @@ pub fn normal(seed: u64, i: u64) -> f64 {
 
 /// Host buffer of `len` draws from `dist` converted to `dtype`.
 ///
-/// F32 uniforms follow WORKLOADS.md exactly: `lo + (hi - lo) * f` computed in f32.
+/// F32 uniforms follow the workloads' generator (`bench/README.md`) exactly:
+/// `lo + (hi - lo) * f` computed in f32.
 pub fn fill(dist: Distribution, seed: u64, len: usize, dtype: DType) -> HostData {
     match (dist, dtype) {
         (Distribution::Uniform { lo, hi }, DType::F32) => {

@@ -1,6 +1,6 @@
 //! Creation: `zeros ones full scalar` and the `*_like` forms, `arange linspace eye`,
 //! `from_vec from_slice from_host`, and the seeded random fills — `rand`/`rand_uniform`
-//! (range, reproducibility, the check values of `shared/bench/WORKLOADS.md`) and `randn`
+//! (range, reproducibility, the check values of the workloads' generator, `bench/README.md`) and `randn`
 //! (moments of 10k samples within statistical bounds).
 
 use proptest::prelude::*;
@@ -187,11 +187,11 @@ pub fn creation_from_data(dev: &Device) {
     rep.finish();
 }
 
-/// Uniform fills: the WORKLOADS.md check values, `[lo, hi)` ranges, same seed same values
+/// Uniform fills: the generator's check values (`bench/README.md`), `[lo, hi)` ranges, same seed same values
 /// (also through `rand_like`), another seed other values.
 pub fn rand_uniform(dev: &Device) {
     let mut rep = Report::new("rand_uniform");
-    rep.case("WORKLOADS check values", || {
+    rep.case("generator check values", || {
         let t = Tensor::rand_uniform(42, 0.0, 1.0, [4], DType::F32, dev).or_fail("rand_uniform")?;
         let want = RefTensor::new(
             vec![4],
