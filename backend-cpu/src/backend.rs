@@ -362,7 +362,8 @@ impl Backend for CpuBackend {
             CpuStorage::F64(v) => wrap(CpuStorage::F64(reduce::softmax_rows_f64(
                 &v[range], row, log,
             ))),
-            _ => return None,
+            // No fused kernel: `tensor` runs the composite (it rejects non-floats first).
+            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
         })
     }
 
@@ -377,11 +378,13 @@ impl Backend for CpuBackend {
         let (ys, gs) = (cpu(y).ok()?, cpu(dy).ok()?);
         let (yr, gr) = (yl.contiguous_range()?, dyl.contiguous_range()?);
         let row = *yl.dims().last()?;
-        match (ys, gs) {
-            (CpuStorage::F32(yv), CpuStorage::F32(gv)) => Some(wrap(CpuStorage::F32(
-                reduce::softmax_backward_rows_f32(&yv[yr], &gv[gr], row, log),
-            ))),
-            _ => None,
+        // The fused kernel is f32 only; other dtypes take the composite.
+        if let (CpuStorage::F32(yv), CpuStorage::F32(gv)) = (ys, gs) {
+            Some(wrap(CpuStorage::F32(reduce::softmax_backward_rows_f32(
+                &yv[yr], &gv[gr], row, log,
+            ))))
+        } else {
+            None
         }
     }
 
@@ -411,11 +414,14 @@ impl Backend for CpuBackend {
                 Some(Ok(()))
             }};
         }
-        match (p, g) {
-            (CpuStorage::F32(pv), CpuStorage::F32(gv)) => run!(f32, pv, gv),
-            (CpuStorage::F64(pv), CpuStorage::F64(gv)) => run!(f64, pv, gv),
-            _ => None,
+        // Fused float kernels; anything else (mixed or integer dtypes) takes the composite.
+        if let (CpuStorage::F32(pv), CpuStorage::F32(gv)) = (&mut *p, g) {
+            return run!(f32, pv, gv);
         }
+        if let (CpuStorage::F64(pv), CpuStorage::F64(gv)) = (p, g) {
+            return run!(f64, pv, gv);
+        }
+        None
     }
 
     fn sgd_update(
@@ -442,11 +448,14 @@ impl Backend for CpuBackend {
                 Some(Ok(()))
             }};
         }
-        match (p, g) {
-            (CpuStorage::F32(pv), CpuStorage::F32(gv)) => run!(f32, pv, gv),
-            (CpuStorage::F64(pv), CpuStorage::F64(gv)) => run!(f64, pv, gv),
-            _ => None,
+        // Fused float kernels; anything else (mixed or integer dtypes) takes the composite.
+        if let (CpuStorage::F32(pv), CpuStorage::F32(gv)) = (&mut *p, g) {
+            return run!(f32, pv, gv);
         }
+        if let (CpuStorage::F64(pv), CpuStorage::F64(gv)) = (p, g) {
+            return run!(f64, pv, gv);
+        }
+        None
     }
 
     fn live_bytes(&self) -> Option<usize> {

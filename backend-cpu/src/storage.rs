@@ -65,15 +65,17 @@ macro_rules! cpu_elem {
     ($t:ty, $variant:ident) => {
         impl CpuElem for $t {
             fn slice(s: &CpuStorage) -> Option<&[Self]> {
-                match s {
-                    CpuStorage::$variant(v) => Some(v),
-                    _ => None,
+                if let CpuStorage::$variant(v) = s {
+                    Some(v)
+                } else {
+                    None
                 }
             }
             fn slice_mut(s: &mut CpuStorage) -> Option<&mut [Self]> {
-                match s {
-                    CpuStorage::$variant(v) => Some(v),
-                    _ => None,
+                if let CpuStorage::$variant(v) = s {
+                    Some(v)
+                } else {
+                    None
                 }
             }
             fn wrap(v: PoolVec<Self>) -> CpuStorage {

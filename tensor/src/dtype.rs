@@ -189,9 +189,10 @@ macro_rules! element {
                 HostData::$variant(v)
             }
             fn from_host(h: HostData) -> Option<Vec<Self>> {
-                match h {
-                    HostData::$variant(v) => Some(v),
-                    _ => None,
+                if let HostData::$variant(v) = h {
+                    Some(v)
+                } else {
+                    None
                 }
             }
         }

@@ -43,10 +43,12 @@ macro_rules! with_host {
         match batch.to_host()? {
             HostData::F32($v) => Ok(Tensor::from_vec($body, $out_dims, batch.device())?),
             HostData::F64($v) => Ok(Tensor::from_vec($body, $out_dims, batch.device())?),
-            other => Err(Error::Transform {
-                op: $op,
-                msg: format!("needs a float batch, got {}", other.dtype()),
-            }),
+            other @ (HostData::I64(_) | HostData::U32(_) | HostData::Bool(_)) => {
+                Err(Error::Transform {
+                    op: $op,
+                    msg: format!("needs a float batch, got {}", other.dtype()),
+                })
+            }
         }
     }};
 }

@@ -69,7 +69,7 @@ impl Tensor {
                 ReduceOp::ArgMax | ReduceOp::ArgMin => {
                     Tensor::zeros((), crate::DType::I64, self.device())
                 }
-                _ => Ok(self.clone()),
+                ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min => Ok(self.clone()),
             };
         }
         if matches!(
