@@ -33,3 +33,40 @@ pub fn check(
 pub fn tc<T>(r: Result<T>) -> Result<T, TestCaseError> {
     r.map_err(|e| TestCaseError::fail(e.to_string()))
 }
+
+/// Runs `test` as one proptest per op (each with `cases` cases and its own strategy), then
+/// fails once, listing every op that failed with its minimal input: a broken op does not
+/// hide the ones after it. For tests that iterate over an op table, so that a new row is
+/// checked without a new test. `source` is the calling file (`file!()`), where proptest
+/// keeps the seeds of past failures.
+pub fn for_each_op<O, S>(
+    source: &'static str,
+    ops: &[O],
+    cases: u32,
+    strategy: impl Fn(&O) -> S,
+    test: impl Fn(&O, S::Value) -> Result<(), TestCaseError>,
+) where
+    O: std::fmt::Debug,
+    S: proptest::strategy::Strategy,
+{
+    use proptest::test_runner::{Config, TestRunner};
+    let mut failures = Vec::new();
+    for op in ops {
+        let config = Config {
+            cases,
+            source_file: Some(source),
+            ..Config::default()
+        };
+        let mut runner = TestRunner::new(config);
+        if let Err(e) = runner.run(&strategy(op), |v| test(op, v)) {
+            failures.push(format!("{op:?}: {e}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} ops failed:\n\n{}",
+        failures.len(),
+        ops.len(),
+        failures.join("\n\n")
+    );
+}

@@ -2,7 +2,7 @@
 //! mean, amax/amin, prod). Index inputs get no gradient.
 
 use lamina_tensor::hook::Op;
-use lamina_tensor::{Error, Result, ScatterReduce, Shape, Tensor};
+use lamina_tensor::{DType, Error, Result, ScatterReduce, Shape, Tensor};
 use smallvec::smallvec;
 
 use super::{Ctx, InputGrads};
@@ -92,8 +92,13 @@ fn scatter(
     let zero = g.zeros_like()?;
     let g_unwritten = Tensor::where_(&written, &zero, g)?;
     let (gb, gs) = match reduce {
-        // base: untouched positions only; src: what landed where it was written.
-        ScatterReduce::Replace => (g_unwritten, g.gather(dim, ids)?),
+        // base: untouched positions only; src: what landed and stayed, the last write to
+        // each position (PyTorch gives every write the gradient, which is right only for
+        // distinct indices).
+        ScatterReduce::Replace => (
+            g_unwritten,
+            (g.gather(dim, ids)? * last_writes(base, dim, ids, g.dtype())?)?,
+        ),
         ScatterReduce::Sum => {
             let gb = if include_self { g.clone() } else { g_unwritten };
             (gb, g.gather(dim, ids)?)
@@ -171,6 +176,22 @@ fn scatter(
         None
     };
     Ok((gb, gs))
+}
+
+/// 1 where element `i` of `ids` is the last write to its position, else 0 (in `dtype`):
+/// the kernels write in `ids`' row-major order, so the last write is the one with the
+/// largest row-major number among those naming the position.
+fn last_writes(base: &Tensor, dim: isize, ids: &Tensor, dtype: DType) -> Result<Tensor> {
+    let n = ids.elem_count() as f64;
+    let order = Tensor::arange(0.0, n, 1.0, DType::I64, ids.device())?.reshape(ids.shape())?;
+    let last = Tensor::full(-1.0, base.shape(), DType::I64, base.device())?.scatter_reduce(
+        dim,
+        ids,
+        &order,
+        ScatterReduce::Amax,
+        false,
+    )?;
+    order.eq(&last.gather(dim, ids)?)?.to_dtype(dtype)
 }
 
 /// The leading block of `t` with `shape`'s extents (a view).

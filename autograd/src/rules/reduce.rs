@@ -75,16 +75,24 @@ pub(super) fn scan(ctx: &Ctx, op: ScanOp, dim: usize, g: &Tensor) -> Result<Tens
             Tensor::where_(&before, &plain, &rest)
         }
         // d y_j / d x_i = e^(x_i - y_j) for j >= i. The sum over j runs in log space on
-        // the positive and negative parts of g separately, so nothing overflows.
+        // the positive and negative parts of g separately, so nothing overflows. Where a
+        // part is 0 its log is the dtype's lowest value rather than -inf (as PyTorch), and
+        // the log only ever sees |g| > 0: the rule's own gradient (double backward) then
+        // has no -inf - -inf or 0 * inf in it.
         ScanOp::LogSumExp => {
-            let part = |g_part: &Tensor| -> Result<Tensor> {
-                let w = (g_part.log()? - y)?;
+            let lowest = if g.dtype() == DType::F32 {
+                f64::from(f32::MIN)
+            } else {
+                f64::MIN
+            };
+            let (lowest, ones) = (g.full_like(lowest)?, g.ones_like()?);
+            let part = |mask: Tensor| -> Result<Tensor> {
+                let log_g = Tensor::where_(&mask, &g.abs()?, &ones)?.log()?;
+                let w = (Tensor::where_(&mask, &log_g, &lowest)? - y)?;
                 let r = w.flip(d)?.logcumsumexp(d)?.flip(d)?;
                 (r + x)?.exp()
             };
-            let pos = part(&g.relu()?)?;
-            let neg = part(&g.neg()?.relu()?)?;
-            pos - neg
+            part(g.gt_scalar(0.0)?)? - part(g.lt_scalar(0.0)?)?
         }
     }
 }

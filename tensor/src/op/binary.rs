@@ -298,9 +298,14 @@ binary_ops! {
         float: |a, b| a.powf(b);
         int: |a, b| a.wrapping_pow(b);
         int_rhs: NonNegative;
-        // d a^b = b a^(b-1) da + a^b ln(a) db (0 where a = 0 and b >= 0, as PyTorch)
+        // d a^b = b a^(b-1) da + a^b ln(a) db; as PyTorch, da is 0 where b = 0 (not
+        // 0 * 0^-1 = NaN at a = 0) and db is 0 where a = 0 and b >= 0
         grad(all): |s, g|
-            da: g * (s.b()? * s.a()?.pow(&s.b()?.add_scalar(-1.0)?)?)?,
+            da: {
+                let (a, b) = (s.a()?, s.b()?);
+                let d = (b * a.pow(&b.add_scalar(-1.0)?)?)?;
+                g * Tensor::where_(&b.eq_scalar(0.0)?, &d.zeros_like()?, &d)?
+            },
             db: {
                 let (a, b) = (s.a()?, s.b()?);
                 let zero_base = a.eq_scalar(0.0)?.logical_and(&b.ge_scalar(0.0)?)?;

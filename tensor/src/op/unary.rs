@@ -783,12 +783,13 @@ unary_ops! {
     /// `x relu6(x + 3) / 6`
     Hardswish hardswish {
         float: |x| x * (x + T::of(3.0)).max_nan(T::ZERO).min_nan(T::of(6.0)) / T::of(6.0);
-        // d = 0 below -3, x/3 + 1/2 up to 3, 1 above (PyTorch)
+        // d = 0 up to -3, x/3 + 1/2 strictly between, 1 from 3 on (PyTorch 2.15: 0 at -3,
+        // 1 at 3, the limits from outside)
         grad(x): |s, g| {
             let x = s.x()?;
             let mid = x.affine(1.0 / 3.0, 0.5)?;
-            let upper = Tensor::where_(&x.le_scalar(3.0)?, &mid, &mid.ones_like()?)?;
-            g * Tensor::where_(&x.lt_scalar(-3.0)?, &mid.zeros_like()?, &upper)?
+            let upper = Tensor::where_(&x.lt_scalar(3.0)?, &mid, &mid.ones_like()?)?;
+            g * Tensor::where_(&x.le_scalar(-3.0)?, &mid.zeros_like()?, &upper)?
         };
         test: Any, Arith, kinks: vec![-3.0, 3.0];
         torch: "torch.nn.functional.hardswish(x)";
