@@ -120,7 +120,9 @@ fn scatter(
             };
             (gb, share.gather(dim, ids)?)
         }
-        // The gradient is shared evenly by every contributor equal to the result.
+        // The gradient is shared evenly by every contributor equal to the result. Without
+        // include_self the base is no contributor (PyTorch still counts a base equal to
+        // the result there, and gives the sources less than the whole gradient).
         ScatterReduce::Amax | ScatterReduce::Amin => {
             let base_hits = if include_self {
                 base.eq(out)?.to_dtype(g.dtype())?

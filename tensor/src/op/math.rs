@@ -17,7 +17,8 @@ pub fn sigmoid_f64(x: f64) -> f64 {
 /// here via the complementary series; std has no `erf`).
 pub fn erf_f64(x: f64) -> f64 {
     // erf via erfc for |x| >= 0.5, Taylor series below (converges fast there).
-    if x.is_nan() {
+    if x.is_nan() || x == 0.0 {
+        // NaN stays NaN; erf(±0) = ±0.
         return x;
     }
     let ax = x.abs();

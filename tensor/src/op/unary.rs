@@ -7,6 +7,8 @@
 //!     int: |x| kernel on an `Int` (optional: integer tensors are then computed in F32);
 //!     reference: |x| f64 definition (optional: defaults to the float kernel at f64);
 //!     check: expression validating the params (optional);
+//!     int_when: whether integer tensors keep their dtype for these params (optional:
+//!               defaults to integral params; otherwise they are computed in F32);
 //!     grad(saves): |s, g| input gradient, written with tensor ops;
 //!     test: domain, tolerance[, kinks: points the gradient check keeps away from];
 //!     samples: [(params), ...];        // parametrised ops: the values tests run
@@ -70,6 +72,7 @@ macro_rules! unary_ops {
             $(int: |$ix:ident| $ibody:expr;)?
             $(reference: |$rx:ident| $rbody:expr;)?
             $(check: $check:expr;)?
+            $(int_when: $int_when:expr;)?
             grad($saves:ident): |$gs:ident, $gg:ident| $gbody:expr;
             test: $dom:expr, $tol:expr $(, kinks: $kinks:expr)?;
             $(samples: [$(($($sv:expr),*)),* $(,)?];)?
@@ -125,6 +128,19 @@ macro_rules! unary_ops {
                     $( UnaryOp::$Var $(($($p),*))? => {
                         $($(let _ = $p;)*)?
                         unary_ops!(@has $(|$ix| $ibody)?)
+                    } )*
+                }
+            }
+
+            /// Whether an integer tensor takes the integer kernel with these params: they
+            /// are integral (or infinite: a one-sided clamp), and the row's `int_when`
+            /// holds (`powf` keeps integers for exponents `>= 0` only, as PyTorch).
+            pub fn int_params(&self) -> bool {
+                let integral = self.params().iter().all(|p| p.fract() == 0.0 || p.is_infinite());
+                integral && match *self {
+                    $( UnaryOp::$Var $(($($p),*))? => {
+                        $($(let _ = $p;)*)?
+                        unary_ops!(@when $($int_when)?)
                     } )*
                 }
             }
@@ -239,6 +255,8 @@ macro_rules! unary_ops {
             )*
         }
     };
+    (@when) => { true };
+    (@when $when:expr) => { $when };
     (@kinks) => { Vec::new() };
     (@kinks $kinks:expr) => { $kinks };
     (@has) => { false };
@@ -481,8 +499,9 @@ unary_ops! {
     }
     /// `ln(sigmoid(x)) = -softplus(-x)`, stable for large |x|.
     LogSigmoid logsigmoid {
-        float: |x| -softplus(-x);
-        reference: |x| -softplus(-x);
+        // `0 - s`, not `-s`: +0 at +inf, as PyTorch.
+        float: |x| T::ZERO - softplus(-x);
+        reference: |x| 0.0 - softplus(-x);
         // d ln sigmoid(x) = 1 - sigmoid(x) = sigmoid(-x)
         grad(x): |s, g| g * s.x()?.neg()?.sigmoid()?;
         test: Any, Transcendental;
@@ -592,7 +611,8 @@ unary_ops! {
         test: NonZero, Arith;
         torch: "torch.reciprocal(x)";
     }
-    /// `-1`, `0` or `1` (NaN stays NaN, `-0` stays `-0`).
+    /// `-1`, `0` or `1` (NaN stays NaN, `-0` stays `-0`, as NumPy's; PyTorch gives 0 for
+    /// both).
     Sign sign {
         float: |x| if x > T::ZERO { T::ONE } else if x < T::ZERO { -T::ONE } else { x * T::ZERO };
         int: |x| if x > T::ZERO { T::ONE } else if x.is_negative() { T::ONE.wrapping_neg() } else { T::ZERO };
@@ -641,8 +661,14 @@ unary_ops! {
     }
     /// `x^p` for a scalar exponent.
     Powf powf(p) {
-        float: |x| x.powf(T::of(p));
-        reference: |x| x.powf(p);
+        // Exponents ±1/2 are sqrt and 1/sqrt, as PyTorch (NaN at -inf, -0 kept, where
+        // C's pow gives +inf and +0).
+        float: |x| if p == 0.5 { x.sqrt() } else if p == -0.5 { T::ONE / x.sqrt() } else { x.powf(T::of(p)) };
+        // Integer tensors keep their dtype for integral exponents >= 0 (PyTorch refuses
+        // negative ones; here they compute in F32).
+        int: |x| x.wrapping_pow(T::of_i64(p as i64));
+        reference: |x| if p == 0.5 { x.sqrt() } else if p == -0.5 { 1.0 / x.sqrt() } else { x.powf(p) };
+        int_when: p >= 0.0 && p.is_finite();
         // d x^p = p x^(p-1); 0 for p = 0 (PyTorch)
         grad(x): |s, g| {
             if p == 0.0 {
@@ -678,6 +704,10 @@ unary_ops! {
     /// inside the bounds.
     Hardtanh hardtanh(min, max) {
         float: |x| if x.is_nan() { x } else if x < T::of(min) { T::of(min) } else if x > T::of(max) { T::of(max) } else { x };
+        int: |x| {
+            let v = x.to_f64();
+            if v < min { T::saturate(min.ceil()) } else if v > max { T::saturate(max.floor()) } else { x }
+        };
         reference: |x| if x.is_nan() { x } else { x.max(min).min(max) };
         check: bounds("hardtanh", min, max);
         // d hardtanh = [min < x < max]

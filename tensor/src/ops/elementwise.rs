@@ -44,11 +44,7 @@ impl Tensor {
         op.validate()?;
         let dtype = self.dtype();
         if !dtype.is_float() {
-            let integral = op
-                .params()
-                .iter()
-                .all(|p| p.fract() == 0.0 || p.is_infinite());
-            let compute = if !op.has_int_kernel() || !integral {
+            let compute = if !op.has_int_kernel() || !op.int_params() {
                 DType::F32
             } else if dtype == DType::Bool {
                 if op == UnaryOp::Neg {

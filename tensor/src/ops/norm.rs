@@ -35,6 +35,13 @@ impl Tensor {
         }
         let s = if p == 2.0 {
             self.square()?.sum(&dims[..], keepdim)?
+        } else if p < 1.0 {
+            // |x|^p has no derivative at 0 for p < 1: zeros take their value (0, or inf for
+            // p < 0) as a constant, so that their gradient is 0, as PyTorch's.
+            let zero = a.eq_scalar(0.0)?;
+            let safe = Tensor::where_(&zero, &a.ones_like()?, &a)?;
+            let at_zero = a.full_like(if p > 0.0 { 0.0 } else { f64::INFINITY })?;
+            Tensor::where_(&zero, &at_zero, &safe.powf(p)?)?.sum(&dims[..], keepdim)?
         } else {
             a.powf(p)?.sum(&dims[..], keepdim)?
         };

@@ -160,9 +160,23 @@ impl Tensor {
         self.pick(d, idx, keepdim)
     }
 
-    /// The median of every element, as a rank-0 tensor.
+    /// The median of every element, as a rank-0 tensor. Its gradient is shared evenly by
+    /// the elements equal to it, as PyTorch's `median()` (`median` along a dim picks one).
     pub fn median_all(&self) -> Result<Tensor> {
-        Ok(self.flatten_all()?.median(0, false)?.0)
+        let flat = self.flatten_all()?;
+        let m = hook::paused(|| flat.median(0, false))?.0;
+        if !self.dtype().is_float() {
+            return Ok(m);
+        }
+        // The largest of the elements equal to the median is the median, and `amax`
+        // splits its gradient between ties; NaN (the median of a line holding one) keeps
+        // the NaNs.
+        let ties = if m.isnan()?.any()? {
+            flat.isnan()?
+        } else {
+            flat.eq(&m)?
+        };
+        Tensor::where_(&ties, &flat, &flat.scalar_like(f64::NEG_INFINITY)?)?.amax(0, false)
     }
 
     /// The most frequent value along `dim` and the index of its last occurrence (PyTorch

@@ -98,13 +98,9 @@ pub fn tol_of(t: OpTol, dtype: DType) -> Tol {
 }
 
 /// Whether integer tensors compute `op` in their own dtype (an integer kernel and
-/// integral scalars); otherwise they are promoted to F32.
+/// scalars it takes, [`UnaryOp::int_params`]); otherwise they are promoted to F32.
 pub fn int_native(op: UnaryOp) -> bool {
-    op.has_int_kernel()
-        && op
-            .params()
-            .iter()
-            .all(|p| p.fract() == 0.0 || p.is_infinite())
+    op.has_int_kernel() && op.int_params()
 }
 
 /// Checks `op` on one spec against the f64 definition: float dtypes within the op's
