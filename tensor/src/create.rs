@@ -167,6 +167,7 @@ impl Tensor {
     /// integer).
     pub fn arange_of<T: RangeElem>(start: T, end: T, step: T, device: &Device) -> Result<Tensor> {
         let n = T::count(start, end, step)?;
+        crate::Shape::from(n).checked_size(T::DTYPE.size_in_bytes(), "arange")?;
         let v: Vec<T> = (0..n).map(|i| T::nth(start, step, i)).collect();
         Tensor::from_vec(v, [n], device)
     }
@@ -188,7 +189,7 @@ impl Tensor {
 
     /// The `n × m` matrix with ones on the diagonal (PyTorch `eye(n, m)`).
     pub fn eye_nm(n: usize, m: usize, dtype: DType, device: &Device) -> Result<Tensor> {
-        let mut v = vec![0.0; n * m];
+        let mut v = vec![0.0; crate::Shape::from_dims(&[n, m]).checked_size(8, "eye")?];
         for i in 0..n.min(m) {
             v[i * m + i] = 1.0;
         }
@@ -210,9 +211,16 @@ impl Tensor {
     /// The elements of a 3-D tensor as nested rows (`T` must match the dtype).
     pub fn to_vec3<T: Element>(&self) -> Result<Vec<Vec<Vec<T>>>> {
         self.check_rank(3, "to_vec3")?;
-        (0..self.dims()[0])
-            .map(|i| self.select(0, i)?.to_vec2())
-            .collect()
+        let (rows, cols) = (self.dims()[1], self.dims()[2]);
+        // Read (and check the dtype) even when there is no element.
+        let flat = self.to_vec::<T>()?;
+        Ok((0..self.dims()[0])
+            .map(|i| {
+                (0..rows)
+                    .map(|j| flat[(i * rows + j) * cols..][..cols].to_vec())
+                    .collect()
+            })
+            .collect())
     }
 
     fn check_rank(&self, rank: usize, op: &'static str) -> Result<()> {

@@ -215,6 +215,7 @@ impl Layout {
         if tr < r {
             return Err(err());
         }
+        target.checked_size(1, op)?;
         let mut strides: DimVec = smallvec::smallvec![0; tr];
         for (i, stride) in strides.iter_mut().enumerate().skip(tr - r) {
             let t = target.dims()[i];
@@ -370,13 +371,15 @@ impl Layout {
     }
 
     /// True when two logical indices share a storage element (a stride-0 dim of size > 1,
-    /// from `expand`): such a tensor cannot be written in place.
+    /// from `expand`, in a tensor with elements): such a tensor cannot be written in place.
     pub fn is_self_overlapping(&self) -> bool {
-        self.shape
-            .dims()
-            .iter()
-            .zip(&self.strides)
-            .any(|(&d, &s)| d > 1 && s == 0)
+        self.elem_count() > 0
+            && self
+                .shape
+                .dims()
+                .iter()
+                .zip(&self.strides)
+                .any(|(&d, &s)| d > 1 && s == 0)
     }
 
     /// Swaps two dimensions.

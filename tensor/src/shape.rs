@@ -64,6 +64,30 @@ impl Shape {
         self.0.iter().product()
     }
 
+    /// The element count, `None` when it overflows (a dim of 0 makes it 0 whatever the
+    /// others are).
+    pub(crate) fn checked_elem_count(&self) -> Option<usize> {
+        if self.0.contains(&0) {
+            return Some(0);
+        }
+        self.0.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+    }
+
+    /// The element count of a tensor of this shape with `bytes`-byte elements, or an
+    /// error when the byte size overflows `isize` (PyTorch: "Storage size calculation
+    /// overflowed"). `bytes = 1` checks the count alone, for a view.
+    pub(crate) fn checked_size(&self, bytes: usize, op: &'static str) -> Result<usize> {
+        self.checked_elem_count()
+            .filter(|&n| {
+                n.checked_mul(bytes)
+                    .is_some_and(|b| b <= isize::MAX as usize)
+            })
+            .ok_or_else(|| Error::Invalid {
+                op,
+                msg: format!("a tensor of shape {self} is too large: its size overflows"),
+            })
+    }
+
     /// Row-major (C-order) strides in elements.
     pub fn contiguous_strides(&self) -> DimVec {
         let mut strides: DimVec = smallvec::smallvec![0; self.0.len()];

@@ -151,11 +151,12 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let shape = shape.into();
-        if data.len() != shape.elem_count() {
+        let expected = shape.checked_size(T::DTYPE.size_in_bytes(), "from_vec")?;
+        if data.len() != expected {
             return Err(Error::ElementCount {
                 op: "from_vec",
                 len: data.len(),
-                expected: shape.elem_count(),
+                expected,
                 shape,
             });
         }
@@ -179,11 +180,12 @@ impl Tensor {
     /// A tensor from a dtype-tagged host buffer.
     pub fn from_host(data: HostData, shape: impl Into<Shape>, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
-        if data.len() != shape.elem_count() {
+        let expected = shape.checked_size(data.dtype().size_in_bytes(), "from_host")?;
+        if data.len() != expected {
             return Err(Error::ElementCount {
                 op: "from_host",
                 len: data.len(),
-                expected: shape.elem_count(),
+                expected,
                 shape,
             });
         }
@@ -202,7 +204,8 @@ impl Tensor {
 
     pub fn zeros(shape: impl Into<Shape>, dtype: DType, device: &Device) -> Result<Tensor> {
         let shape = shape.into();
-        let storage = device.backend().zeros(shape.elem_count(), dtype)?;
+        let len = shape.checked_size(dtype.size_in_bytes(), "zeros")?;
+        let storage = device.backend().zeros(len, dtype)?;
         Ok(Tensor::from_storage(
             storage,
             Layout::contiguous(shape),
@@ -222,7 +225,8 @@ impl Tensor {
         device: &Device,
     ) -> Result<Tensor> {
         let shape = shape.into();
-        let storage = device.backend().full(shape.elem_count(), value, dtype)?;
+        let len = shape.checked_size(dtype.size_in_bytes(), "full")?;
+        let storage = device.backend().full(len, value, dtype)?;
         Ok(Tensor::from_storage(
             storage,
             Layout::contiguous(shape),
@@ -253,6 +257,7 @@ impl Tensor {
             });
         }
         let n = ((end - start) / step).ceil().max(0.0) as usize;
+        Shape::from(n).checked_size(8, "arange")?;
         let v: Vec<f64> = (0..n).map(|i| start + i as f64 * step).collect();
         Tensor::from_host(HostData::from_f64_vec(&v, dtype), [n], device)
     }
@@ -265,6 +270,7 @@ impl Tensor {
         dtype: DType,
         device: &Device,
     ) -> Result<Tensor> {
+        Shape::from(steps).checked_size(8, "linspace")?;
         let v: Vec<f64> = match steps {
             0 => Vec::new(),
             1 => vec![start],
@@ -287,7 +293,7 @@ impl Tensor {
 
     /// The `n × n` identity.
     pub fn eye(n: usize, dtype: DType, device: &Device) -> Result<Tensor> {
-        let mut v = vec![0.0; n * n];
+        let mut v = vec![0.0; Shape::from_dims(&[n, n]).checked_size(8, "eye")?];
         for i in 0..n {
             v[i * n + i] = 1.0;
         }
@@ -351,9 +357,12 @@ impl Tensor {
         if !dtype.is_float() {
             return Err(Error::UnsupportedDType { op: "rand", dtype });
         }
-        let storage = device
-            .backend()
-            .random(dist, seed, shape.elem_count(), dtype)?;
+        let storage = device.backend().random(
+            dist,
+            seed,
+            shape.checked_size(dtype.size_in_bytes(), "rand")?,
+            dtype,
+        )?;
         Ok(Tensor::from_storage(
             storage,
             Layout::contiguous(shape),
@@ -470,7 +479,10 @@ impl Tensor {
     pub fn copy(&self) -> Result<Tensor> {
         let backend = self.device().backend();
         let layout = Layout::contiguous(self.shape().clone());
-        let mut storage = backend.zeros(self.elem_count(), self.dtype())?;
+        let len = self
+            .shape()
+            .checked_size(self.dtype().size_in_bytes(), "copy")?;
+        let mut storage = backend.zeros(len, self.dtype())?;
         let dst = triomphe::Arc::get_mut(&mut storage).ok_or_else(|| Error::Backend {
             backend: backend.name(),
             msg: "zeros returned a shared storage".into(),

@@ -12,22 +12,65 @@ fn check_index_dtype(ids: &Tensor, op: &'static str) -> Result<()> {
     }
 }
 
+/// `t` as a one-element line when it is 0-d (how PyTorch's gather and scatter see a
+/// scalar), else `t`.
+fn as_line(t: &Tensor) -> Result<Tensor> {
+    if t.rank() == 0 {
+        t.reshape([1usize])
+    } else {
+        Ok(t.clone())
+    }
+}
+
 impl Tensor {
-    /// Slices of `self` along `dim` picked by the 1-D integer tensor `ids` (PyTorch
-    /// `index_select`); an out-of-range index is an error.
+    /// Slices of `self` along `dim` picked by the 1-D (or 0-d: one slice) integer tensor
+    /// `ids` (PyTorch `index_select`); an out-of-range index is an error. A 0-d `self`
+    /// takes one index, 0, and stays 0-d.
     pub fn index_select(&self, dim: isize, ids: &Tensor) -> Result<Tensor> {
         const OP: &str = "index_select";
         self.check_device(ids, OP)?;
         check_index_dtype(ids, OP)?;
-        if ids.rank() != 1 {
+        if ids.rank() > 1 {
             return Err(Error::Invalid {
                 op: OP,
-                msg: format!("indices must be 1-D, got shape {}", ids.shape()),
+                msg: format!("indices must be 0-D or 1-D, got shape {}", ids.shape()),
             });
+        }
+        if self.rank() == 0 {
+            resolve_dim(dim, 1, OP)?;
+            if ids.elem_count() != 1 {
+                return Err(Error::Invalid {
+                    op: OP,
+                    msg: format!(
+                        "a 0-d tensor takes exactly one index, got {}",
+                        ids.elem_count()
+                    ),
+                });
+            }
+            return as_line(self)?.index_select(0, &as_line(ids)?)?.reshape(());
+        }
+        if ids.rank() == 0 {
+            return self.index_select(dim, &as_line(ids)?);
         }
         let d = resolve_dim(dim, self.rank(), OP)?;
         let mut dims = self.dims().to_vec();
         dims[d] = ids.elem_count();
+        if dims.contains(&0) && ids.elem_count() > 0 {
+            // The kernel reads no index for an empty output: check them here.
+            let size = self.dims()[d];
+            if let Some(&bad) = ids
+                .to_f64_vec()?
+                .iter()
+                .find(|&&v| v < 0.0 || v >= size as f64)
+            {
+                return Err(Error::IndexOutOfBounds {
+                    op: OP,
+                    index: bad as i64,
+                    dim: d,
+                    size,
+                });
+            }
+        }
         let storage = self.device().backend().index_select(
             self.storage(),
             self.layout(),
@@ -42,24 +85,22 @@ impl Tensor {
 
     /// `out[..][i][..] = self[..][ids[..][i][..]][..]` along `dim` (PyTorch `gather`):
     /// `ids` has self's rank and is no larger in any other dim; the output has its shape.
+    /// As in PyTorch, a 0-d `self` or `ids` counts as a one-element line.
     pub fn gather(&self, dim: isize, ids: &Tensor) -> Result<Tensor> {
         const OP: &str = "gather";
         self.check_device(ids, OP)?;
         check_index_dtype(ids, OP)?;
-        if self.rank() == 0 {
-            // A scalar is a one-element line: gather as rank 1 and drop the dim again.
-            resolve_dim(dim, 1, OP)?;
-            if ids.rank() != 0 {
+        if self.rank() == 0 || ids.rank() == 0 {
+            resolve_dim(dim, self.rank().max(1), OP)?;
+            let (x, i) = (as_line(self)?, as_line(ids)?);
+            if x.rank() != 1 || i.rank() != 1 {
                 return Err(Error::ShapeMismatch {
                     op: OP,
                     lhs: self.shape().clone(),
                     rhs: ids.shape().clone(),
                 });
             }
-            return self
-                .reshape([1usize])?
-                .gather(0, &ids.reshape([1usize])?)?
-                .reshape(());
+            return x.gather(0, &i)?.reshape(ids.shape());
         }
         let d = resolve_dim(dim, self.rank(), OP)?;
         let fits = ids.rank() == self.rank()
@@ -139,26 +180,21 @@ impl Tensor {
         self.check_same(src, op)?;
         self.check_device(ids, op)?;
         check_index_dtype(ids, op)?;
-        if self.rank() == 0 {
-            // A scalar is a one-element line: scatter as rank 1 and drop the dim again.
-            resolve_dim(dim, 1, op)?;
-            if ids.rank() != 0 || src.rank() != 0 {
+        if self.rank() == 0 || ids.rank() == 0 || src.rank() == 0 {
+            // As in PyTorch, a 0-d tensor counts as a one-element line: scatter as rank 1
+            // and give the result self's shape again.
+            resolve_dim(dim, self.rank().max(1), op)?;
+            let (x, i, s) = (as_line(self)?, as_line(ids)?, as_line(src)?);
+            if x.rank() != 1 || i.rank() != 1 || s.rank() != 1 {
                 return Err(Error::ShapeMismatch {
                     op,
                     lhs: ids.shape().clone(),
                     rhs: src.shape().clone(),
                 });
             }
-            return self
-                .reshape([1usize])?
-                .scatter_impl(
-                    0,
-                    &ids.reshape([1usize])?,
-                    &src.reshape([1usize])?,
-                    reduce,
-                    include_self,
-                )?
-                .reshape(());
+            return x
+                .scatter_impl(0, &i, &s, reduce, include_self)?
+                .reshape(self.shape());
         }
         let d = resolve_dim(dim, self.rank(), op)?;
         let fits = ids.rank() == self.rank()
@@ -243,7 +279,8 @@ impl Tensor {
     }
 
     /// `self` with `alpha * source` added at the slices `ids` names along `dim` (PyTorch
-    /// `index_add`): `source` has self's shape with `dim` of `ids`' length.
+    /// `index_add`): `source` has self's shape with `dim` of `ids`' length. For integer
+    /// and bool tensors `alpha` is truncated to an integer, as PyTorch does.
     pub fn index_add(
         &self,
         dim: isize,
@@ -255,8 +292,10 @@ impl Tensor {
         let (d, src) = self.index_source(dim, ids, source, OP)?;
         let src = if alpha == 1.0 {
             src
-        } else {
+        } else if self.dtype().is_float() {
             src.mul_scalar(alpha)?
+        } else {
+            src.mul_scalar(alpha.trunc())?.to_dtype(self.dtype())?
         };
         let full = self.index_along(d, ids, src.dims(), OP)?;
         self.scatter_add(d as isize, &full, &src)
@@ -272,10 +311,21 @@ impl Tensor {
     }
 
     /// `self` with the slices `ids` names along `dim` set to `value` (PyTorch
-    /// `index_fill`).
+    /// `index_fill`; a negative index counts from the end).
     pub fn index_fill(&self, dim: isize, ids: &Tensor, value: f64) -> Result<Tensor> {
         const OP: &str = "index_fill";
+        if self.rank() == 0 {
+            resolve_dim(dim, 1, OP)?;
+            return as_line(self)?.index_fill(0, ids, value)?.reshape(());
+        }
         let d = resolve_dim(dim, self.rank(), OP)?;
+        check_index_dtype(ids, OP)?;
+        let negative = ids.lt_scalar(0.0)?;
+        let ids = if ids.dtype() == DType::I64 && negative.any()? {
+            &Tensor::where_(&negative, &ids.add_scalar(self.dims()[d] as f64)?, ids)?
+        } else {
+            ids
+        };
         let mut shape = self.dims().to_vec();
         shape[d] = ids.elem_count();
         let full = self.index_along(d, ids, &shape, OP)?;

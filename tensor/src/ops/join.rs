@@ -79,17 +79,18 @@ impl Tensor {
         Tensor::cat(&refs, d)
     }
 
-    /// Views of `size` elements along `dim` (the last may be shorter).
+    /// Views of `size` elements along `dim` (the last may be shorter); an empty dim gives
+    /// one empty view, whatever the size (PyTorch).
     pub fn split(&self, size: usize, dim: isize) -> Result<Vec<Tensor>> {
         let d = resolve_dim(dim, self.rank(), "split")?;
-        if size == 0 {
+        let n = self.dims()[d];
+        if size == 0 && n > 0 {
             return Err(Error::Invalid {
                 op: "split",
-                msg: "split size must be positive".into(),
+                msg: format!("split size must be positive for dimension {d} of size {n}"),
             });
         }
-        let n = self.dims()[d];
-        let mut out = Vec::with_capacity(n.div_ceil(size));
+        let mut out = Vec::with_capacity(n.div_ceil(size.max(1)));
         let mut start = 0;
         while start < n {
             let len = size.min(n - start);
@@ -125,7 +126,7 @@ impl Tensor {
     }
 
     /// `chunks` views along `dim`, each `ceil(n / chunks)` long (PyTorch `chunk`: there
-    /// may be fewer than `chunks`).
+    /// may be fewer than `chunks`; an empty dim gives `chunks` empty views).
     pub fn chunk(&self, chunks: usize, dim: isize) -> Result<Vec<Tensor>> {
         if chunks == 0 {
             return Err(Error::Invalid {
@@ -135,6 +136,9 @@ impl Tensor {
         }
         let d = resolve_dim(dim, self.rank(), "chunk")?;
         let n = self.dims()[d];
-        self.split(n.div_ceil(chunks).max(1), d as isize)
+        if n == 0 {
+            return (0..chunks).map(|_| self.narrow(d as isize, 0, 0)).collect();
+        }
+        self.split(n.div_ceil(chunks), d as isize)
     }
 }

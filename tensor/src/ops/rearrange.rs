@@ -5,7 +5,7 @@
 
 use crate::hook::{self, Op};
 use crate::ops::scan::resolve_dim_or_scalar;
-use crate::shape::resolve_dim;
+use crate::shape::{resolve_dim, resolve_dims};
 use crate::{DType, Error, Layout, Result, Shape, Tensor};
 
 /// How `pad` fills the new border.
@@ -109,14 +109,15 @@ impl Tensor {
         Ok(out)
     }
 
-    /// Reverses the order of elements along each of `dims` (PyTorch `flip`; a copy).
+    /// Reverses the order of elements along each of `dims` (PyTorch `flip`; a copy). A
+    /// dim may be named once; a 0-d tensor takes 0 and -1.
     pub fn flip(&self, dims: impl crate::Dims) -> Result<Tensor> {
+        let dims = resolve_dims(&dims.to_dims(), self.rank().max(1), "flip")?;
+        if self.rank() == 0 {
+            return Ok(self.clone());
+        }
         let mut out = self.clone();
-        for &dim in dims.to_dims().iter() {
-            let d = resolve_dim_or_scalar(dim, self.rank(), "flip")?;
-            if self.rank() == 0 {
-                continue;
-            }
+        for d in dims {
             let n = self.dims()[d] as i64;
             let ids = index_tensor((0..n).rev().collect(), self)?;
             out = out.index_select(d as isize, &ids)?;
@@ -125,7 +126,8 @@ impl Tensor {
     }
 
     /// Rotates elements along `dims` by `shifts` (PyTorch `roll`): element `i` moves to
-    /// `(i + shift) mod n`. With no dims the tensor is rolled as if flattened.
+    /// `(i + shift) mod n`. With no dims the tensor is rolled as if flattened; a 0-d
+    /// tensor has no dim to roll along.
     pub fn roll(&self, shifts: &[isize], dims: &[isize]) -> Result<Tensor> {
         const OP: &str = "roll";
         if dims.is_empty() {
@@ -148,10 +150,7 @@ impl Tensor {
         }
         let mut out = self.clone();
         for (&shift, &dim) in shifts.iter().zip(dims) {
-            let d = resolve_dim_or_scalar(dim, self.rank(), OP)?;
-            if self.rank() == 0 {
-                continue;
-            }
+            let d = resolve_dim(dim, self.rank(), OP)?;
             let n = self.dims()[d];
             if n == 0 {
                 continue;
@@ -192,7 +191,15 @@ impl Tensor {
             split.extend([1, d]);
             expanded.extend([r, d]);
         }
-        let out: Vec<usize> = sizes.iter().zip(&dims).map(|(&r, &d)| r * d).collect();
+        let out: Vec<usize> = sizes
+            .iter()
+            .zip(&dims)
+            .map(|(&r, &d)| r.checked_mul(d))
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::Invalid {
+                op: OP,
+                msg: format!("repeating {} by {sizes:?} overflows", self.shape()),
+            })?;
         self.reshape(split)?.broadcast_to(expanded)?.reshape(out)
     }
 
@@ -218,7 +225,13 @@ impl Tensor {
         let mut expanded = x.dims().to_vec();
         expanded.insert(d + 1, repeats);
         let mut out = x.dims().to_vec();
-        out[d] *= repeats;
+        out[d] = out[d].checked_mul(repeats).ok_or_else(|| Error::Invalid {
+            op: "repeat_interleave",
+            msg: format!(
+                "{repeats} repeats of dimension {d} of {} overflow",
+                x.shape()
+            ),
+        })?;
         x.unsqueeze(d as isize + 1)?
             .broadcast_to(expanded)?
             .reshape(out)
@@ -341,14 +354,15 @@ impl Tensor {
         match self.rank() {
             1 => {
                 let n = self.dims()[0];
-                let size = n + k.unsigned_abs();
+                let size = n.saturating_add(k.unsigned_abs());
+                let count = Shape::from_dims(&[size, size]).checked_size(1, "diag")?;
                 let (r0, c0) = if k >= 0 {
                     (0, k as usize)
                 } else {
                     ((-k) as usize, 0)
                 };
                 let ids: Vec<i64> = (0..n).map(|j| ((r0 + j) * size + c0 + j) as i64).collect();
-                let flat = Tensor::zeros([size * size], self.dtype(), self.device())?;
+                let flat = Tensor::zeros([count], self.dtype(), self.device())?;
                 flat.scatter(0, &index_tensor(ids, self)?, self)?
                     .reshape([size, size])
             }
@@ -394,6 +408,12 @@ impl Tensor {
     /// expanded over the others' lengths (expanded views, no copy).
     pub fn meshgrid(tensors: &[&Tensor], indexing: Indexing) -> Result<Vec<Tensor>> {
         const OP: &str = "meshgrid";
+        if tensors.is_empty() {
+            return Err(Error::Invalid {
+                op: OP,
+                msg: "needs at least one tensor".into(),
+            });
+        }
         let mut lens = Vec::with_capacity(tensors.len());
         for t in tensors {
             if t.rank() > 1 {
@@ -431,8 +451,11 @@ fn pad_constant(x: &Tensor, d: usize, before: isize, after: isize, value: f64) -
     let n = x.dims()[d] as isize;
     let di = d as isize;
     // Negative amounts crop first.
-    let (cut_lo, cut_hi) = ((-before).max(0), (-after).max(0));
-    if cut_lo + cut_hi > n {
+    let (cut_lo, cut_hi) = (
+        before.saturating_neg().max(0),
+        after.saturating_neg().max(0),
+    );
+    if cut_lo.saturating_add(cut_hi) > n {
         return Err(Error::Invalid {
             op: "pad",
             msg: format!("cropping {cut_lo} + {cut_hi} from dimension {d} of size {n}"),
@@ -465,7 +488,14 @@ fn pad_index(x: &Tensor, d: usize, before: isize, after: isize, mode: PadMode) -
         PadMode::Circular => lo <= n && hi <= n,
         PadMode::Constant(_) => true,
     };
-    if lo < 0 || hi < 0 || !limit_ok || (n == 0 && lo + hi > 0) {
+    // The padded length, which must make a tensor that can exist.
+    let len = n.checked_add(lo).and_then(|l| l.checked_add(hi));
+    let fits = len.is_some_and(|l| {
+        let mut dims = x.dims().to_vec();
+        dims[d] = l.max(0) as usize;
+        Shape::new(dims).checked_size(8, "pad").is_ok()
+    });
+    if lo < 0 || hi < 0 || !limit_ok || !fits || (n == 0 && lo + hi > 0) {
         return Err(Error::Invalid {
             op: "pad",
             msg: format!(

@@ -9,10 +9,8 @@ impl Tensor {
     /// Resolves `dims` for a reduction: empty means every axis.
     fn reduce_axes(&self, dims: &[isize], op: &'static str) -> Result<DimVec> {
         if self.rank() == 0 {
-            // A scalar accepts dim 0 and -1 (PyTorch); there is nothing to reduce.
-            for &d in dims {
-                resolve_dim(d, 1, op)?;
-            }
+            // A scalar accepts dim 0 and -1, once (PyTorch); there is nothing to reduce.
+            resolve_dims(dims, 1, op)?;
             return Ok(DimVec::new());
         }
         let mut axes = if dims.is_empty() {
@@ -361,10 +359,10 @@ impl Tensor {
                 rhs: dy.shape().clone(),
             });
         }
+        let d = resolve_dim(dim, self.rank().max(1), op)?;
         if self.rank() == 0 {
             return dy.zeros_like();
         }
-        let d = resolve_dim(dim, self.rank(), op)?;
         // While a tape records (gradients of gradients), run the composite so each
         // primitive is recorded; otherwise the fused kernel.
         if d == self.rank() - 1 && self.elem_count() > 0 && !hook::is_recording() {

@@ -163,6 +163,10 @@ impl Tensor {
     /// The median of every element, as a rank-0 tensor. Its gradient is shared evenly by
     /// the elements equal to it, as PyTorch's `median()` (`median` along a dim picks one).
     pub fn median_all(&self) -> Result<Tensor> {
+        if self.elem_count() == 0 && self.dtype().is_float() {
+            // The median of nothing is NaN (PyTorch).
+            return Tensor::full(f64::NAN, (), self.dtype(), self.device());
+        }
         let flat = self.flatten_all()?;
         let m = hook::paused(|| flat.median(0, false))?.0;
         if !self.dtype().is_float() {

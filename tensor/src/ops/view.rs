@@ -207,6 +207,9 @@ impl Tensor {
     /// Merges dims `start..=end` into one (a view when possible).
     pub fn flatten(&self, start: isize, end: isize) -> Result<Tensor> {
         if self.rank() == 0 {
+            // A scalar accepts dims 0 and -1 (PyTorch).
+            resolve_dim(start, 1, "flatten")?;
+            resolve_dim(end, 1, "flatten")?;
             return self.reshape([1usize]);
         }
         let s = resolve_dim(start, self.rank(), "flatten")?;

@@ -300,6 +300,32 @@ pub fn error_dims(dev: &Device) {
         &["sum"],
     );
     expect(&mut rep, "flatten(1, 0)", || x.flatten(1, 0), &["flatten"]);
+    // Found by the fuzz test: these took any dim, or a dim twice.
+    let s = t(&[], DType::F32, dev);
+    expect(
+        &mut rep,
+        "flip([0, -2])",
+        || x.flip([0, -2]),
+        &["flip", "more than once"],
+    );
+    expect(
+        &mut rep,
+        "flatten(1, 1) of 0-d",
+        || s.flatten(1, 1),
+        &["flatten", "1"],
+    );
+    expect(
+        &mut rep,
+        "softmax_backward(-2) of 0-d",
+        || s.softmax_backward(&s, -2, false),
+        &["softmax_backward", "-2"],
+    );
+    expect(
+        &mut rep,
+        "roll along 0 of 0-d",
+        || s.roll(&[1], &[0]),
+        &["roll", "0"],
+    );
     expect(
         &mut rep,
         "t() of rank 3",
@@ -408,6 +434,11 @@ pub fn error_dtypes(dev: &Device) {
         "to_vec::<u32> of i64",
         || i.to_vec::<u32>(),
         &["to_vec", "i64", "u32"],
+    ));
+    rep.problem(err_problem(
+        "to_vec3::<i64> of an empty f32 (found by the fuzz test)",
+        || t(&[0, 0, 3], DType::F32, dev).to_vec3::<i64>(),
+        &["to_vec", "f32", "i64"],
     ));
     rep.problem(err_problem(
         "to_scalar::<i64> of f32",

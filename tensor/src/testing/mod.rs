@@ -13,7 +13,8 @@
 //! every op of its family even after a failure and then panics with all of them.
 //!
 //! Layout: `reference*.rs` (naive f64 implementations), `strategies.rs` (public proptest
-//! strategies), `check.rs` (tolerances, comparisons), then one file per op family.
+//! strategies), `check.rs` (tolerances, comparisons), then one file per op family, and
+//! `fuzz.rs`, which calls every public op with random valid and invalid arguments.
 
 use std::fmt::Debug;
 
@@ -28,9 +29,11 @@ pub mod strategies;
 mod binary;
 mod convert;
 mod creation;
+mod edges;
 mod elementwise;
 mod errors;
 mod errors_args;
+mod fuzz;
 mod index;
 mod inplace;
 mod join;
@@ -48,9 +51,11 @@ pub use convert::{cast_ops, display_format, to_vec_scalar};
 pub use creation::{
     creation_fill, creation_from_data, creation_ranges, rand_uniform, randn_moments,
 };
+pub use edges::{dims_out_of_range, empty_edges, scalar_dims, scalar_gather_scatter};
 pub use elementwise::{scalar_ops, strided_inputs, unary_int_ops, unary_ops};
 pub use errors::{error_dims, error_dtypes, error_shapes};
-pub use errors_args::{error_args, error_indices, no_panic_fuzz, reduce_raw_axes};
+pub use errors_args::{error_args, error_indices, reduce_raw_axes};
+pub use fuzz::api_fuzz;
 pub use index::{gather_op, index_select_op, one_hot_op, scatter_add_op};
 pub use inplace::{inplace_assign, inplace_expanded, inplace_shared};
 pub use join::{cat_op, split_chunk_ops, stack_op};
@@ -176,7 +181,8 @@ macro_rules! conformance_tests {
             cast_ops, to_vec_scalar, display_format,
             inplace_assign, inplace_shared, inplace_expanded,
             error_shapes, error_dims, error_dtypes, error_indices, error_args,
-            reduce_raw_axes, no_panic_fuzz,
+            reduce_raw_axes, scalar_dims, dims_out_of_range, scalar_gather_scatter, empty_edges,
+            api_fuzz,
         );
     };
 }
