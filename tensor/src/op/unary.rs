@@ -594,6 +594,21 @@ unary_ops! {
         test: Any, Transcendental;
         torch: "torch.erf(x)";
     }
+    /// `sin(πx) / (πx)`, 1 at 0 (the normalised sinc, PyTorch `sinc`).
+    Sinc sinc {
+        float: |x| if x == T::ZERO { T::ONE } else { (x * T::of(PI)).sin() / (x * T::of(PI)) };
+        // d sinc = (πx cos(πx) - sin(πx)) / (π x^2), 0 at 0
+        grad(x): |s, g| {
+            let x = s.x()?;
+            let at_zero = x.eq_scalar(0.0)?;
+            let safe = Tensor::where_(&at_zero, &x.ones_like()?, x)?;
+            let px = safe.mul_scalar(PI)?;
+            let d = (((&px * px.cos()?)? - px.sin()?)? / safe.square()?.mul_scalar(PI)?)?;
+            g * Tensor::where_(&at_zero, &d.zeros_like()?, &d)?
+        };
+        test: Any, Transcendental;
+        torch: "torch.sinc(x)";
+    }
     /// `x * x`
     Square square {
         float: |x| x * x;
