@@ -1,59 +1,43 @@
 //! Rules of the index ops: `index_select`, `gather` and every `scatter` (overwrite, add,
 //! mean, amax/amin, prod). Index inputs get no gradient.
 
-use lamina_tensor::hook::Op;
-use lamina_tensor::{DType, Error, Result, ScatterReduce, Shape, Tensor};
+use lamina_tensor::{DType, Result, ScatterReduce, Shape, Tensor};
 use smallvec::smallvec;
 
 use super::{Ctx, InputGrads};
 
-pub(super) fn index(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<InputGrads> {
-    Ok(match op {
-        // d/dx of x[ids] along dim: scatter-add g back at ids.
-        Op::IndexSelect { dim } => {
-            let ids = ctx.input(1);
-            let mut shape = vec![1usize; g.rank()];
-            shape[*dim] = ids.elem_count();
-            let ids_full = ids.reshape(shape)?.broadcast_to(g.shape())?;
-            let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
-            smallvec![Some(zeros.scatter_add(*dim as isize, &ids_full, g)?), None]
-        }
-        Op::Gather { dim } => {
-            let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
-            smallvec![
-                Some(zeros.scatter_add(*dim as isize, ctx.input(1), g)?),
-                None,
-            ]
-        }
-        Op::Scatter {
-            dim,
-            reduce,
-            include_self,
-        } => {
-            let (gb, gs) = scatter(ctx, *dim as isize, *reduce, *include_self, g)?;
-            smallvec![gb, None, gs]
-        }
-        Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Where
-        | Op::Reduce { .. }
-        | Op::Matmul
-        | Op::Softmax { .. }
-        | Op::Scan { .. }
-        | Op::Reshape
-        | Op::Permute(_)
-        | Op::Broadcast
-        | Op::Slice { .. }
-        | Op::SliceScatter { .. }
-        | Op::Copy
-        | Op::Cast(_)
-        | Op::Cat { .. } => {
-            return Err(Error::Invalid {
-                op: "backward",
-                msg: format!("{op:?} is not an index op"),
-            })
-        }
-    })
+/// d/dx of x[ids] along dim: g scatter-added back at ids.
+pub(super) fn index_select(ctx: &Ctx, dim: usize, g: &Tensor) -> Result<InputGrads> {
+    let ids = ctx.input(1);
+    let mut shape = vec![1usize; g.rank()];
+    shape[dim] = ids.elem_count();
+    let ids_full = ids.reshape(shape)?.broadcast_to(g.shape())?;
+    let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
+    Ok(smallvec![
+        Some(zeros.scatter_add(dim as isize, &ids_full, g)?),
+        None
+    ])
+}
+
+/// The adjoint of `gather`: g scatter-added back where it was read.
+pub(super) fn gather(ctx: &Ctx, dim: usize, g: &Tensor) -> Result<InputGrads> {
+    let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
+    Ok(smallvec![
+        Some(zeros.scatter_add(dim as isize, ctx.input(1), g)?),
+        None
+    ])
+}
+
+/// Every `scatter`: see [`scatter_grads`].
+pub(super) fn scatter(
+    ctx: &Ctx,
+    dim: usize,
+    reduce: ScatterReduce,
+    include_self: bool,
+    g: &Tensor,
+) -> Result<InputGrads> {
+    let (gb, gs) = scatter_grads(ctx, dim as isize, reduce, include_self, g)?;
+    Ok(smallvec![gb, None, gs])
 }
 
 /// `t` (of the index shape) zero-padded up to `shape` (the source may be larger than the
@@ -73,7 +57,7 @@ fn pad_to(t: Tensor, shape: &Shape) -> Result<Tensor> {
 }
 
 /// The gradients of a scatter's base and source.
-fn scatter(
+fn scatter_grads(
     ctx: &Ctx,
     dim: isize,
     reduce: ScatterReduce,

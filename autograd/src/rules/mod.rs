@@ -118,17 +118,23 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
             )?)],
             Op::Matmul => shape::matmul(&ctx, g)?,
             Op::Scan { op, dim } => smallvec![Some(reduce::scan(&ctx, *op, *dim, g)?)],
-            Op::Reshape
-            | Op::Permute(_)
-            | Op::Broadcast
-            | Op::Slice { .. }
-            | Op::SliceScatter { .. }
-            | Op::Copy
-            | Op::Cast(_)
-            | Op::Cat { .. }
-            | Op::IndexSelect { .. }
-            | Op::Gather { .. }
-            | Op::Scatter { .. } => shape::view_like(&ctx, op, g)?,
+            Op::Reshape => shape::reshape(&ctx, g)?,
+            Op::Permute(perm) => shape::permute(perm, g)?,
+            Op::Broadcast => shape::broadcast(&ctx, g)?,
+            Op::Slice { dim, start, step } => shape::slice(&ctx, *dim, *start, *step, g)?,
+            Op::SliceScatter { dim, start, step } => {
+                shape::slice_scatter(&ctx, *dim, *start, *step, g)?
+            }
+            Op::Copy => smallvec![Some(g.clone())],
+            Op::Cast(_) => shape::cast(&ctx, g)?,
+            Op::Cat { dim } => shape::cat(&ctx, *dim, g)?,
+            Op::IndexSelect { dim } => index::index_select(&ctx, *dim, g)?,
+            Op::Gather { dim } => index::gather(&ctx, *dim, g)?,
+            Op::Scatter {
+                dim,
+                reduce,
+                include_self,
+            } => index::scatter(&ctx, *dim, *reduce, *include_self, g)?,
         },
     };
     // Only tracked inputs get a gradient.

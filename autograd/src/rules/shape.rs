@@ -1,8 +1,7 @@
 //! Rules of matmul and of the ops that move elements without arithmetic: views, copies,
 //! casts, slices, `cat`. (The index ops are in `index.rs`.)
 
-use lamina_tensor::hook::Op;
-use lamina_tensor::{Error, Result, Tensor};
+use lamina_tensor::{Result, Tensor};
 use smallvec::smallvec;
 
 use super::{sum_to, Ctx, InputGrads};
@@ -67,74 +66,82 @@ fn is_column_major(t: &Tensor) -> bool {
     }
 }
 
-pub(super) fn view_like(ctx: &Ctx, op: &Op, g: &Tensor) -> Result<InputGrads> {
-    let e = ctx.entry;
-    Ok(match op {
-        Op::Reshape => smallvec![Some(g.reshape(ctx.shape(0))?)],
-        Op::Permute(perm) => {
-            let mut inv = vec![0usize; perm.len()];
-            for (i, &p) in perm.iter().enumerate() {
-                inv[p] = i;
-            }
-            smallvec![Some(g.permute(inv)?)]
-        }
-        Op::Broadcast => smallvec![Some(sum_to(g, ctx.shape(0))?)],
-        // The adjoint of a slice: g written over the same slice of zeros.
-        Op::Slice { dim, start, step } => {
-            let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
-            smallvec![Some(zeros.slice_scatter(
-                g,
-                *dim as isize,
-                *start,
-                *step
-            )?)]
-        }
-        // base: g with the overwritten slice zeroed; src: that slice of g.
-        Op::SliceScatter { dim, start, step } => {
-            let len = ctx.shape(1).dims()[*dim];
-            let gb = if ctx.wants(0) {
-                let zeros = Tensor::zeros(ctx.shape(1), g.dtype(), g.device())?;
-                Some(g.slice_scatter(&zeros, *dim as isize, *start, *step)?)
-            } else {
-                None
-            };
-            let gs = if ctx.wants(1) {
-                Some(g.narrow_step(*dim as isize, *start, len, *step)?)
-            } else {
-                None
-            };
-            smallvec![gb, gs]
-        }
-        Op::Copy => smallvec![Some(g.clone())],
-        Op::Cast(_) => smallvec![Some(g.to_dtype(e.in_dtypes[0])?)],
-        Op::Cat { dim } => {
-            let mut start = 0;
-            let mut out = Vec::with_capacity(e.in_shapes.len());
-            for (i, s) in e.in_shapes.iter().enumerate() {
-                let len = s.dims()[*dim];
-                out.push(if ctx.wants(i) {
-                    Some(g.narrow(*dim as isize, start, len)?)
-                } else {
-                    None
-                });
-                start += len;
-            }
-            out.into()
-        }
-        Op::IndexSelect { .. } | Op::Gather { .. } | Op::Scatter { .. } => {
-            return super::index::index(ctx, op, g)
-        }
-        Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Where
-        | Op::Reduce { .. }
-        | Op::Matmul
-        | Op::Softmax { .. }
-        | Op::Scan { .. } => {
-            return Err(Error::Invalid {
-                op: "backward",
-                msg: format!("{op:?} is not a view or copy; its rule lives elsewhere"),
-            })
-        }
-    })
+/// Reshape, view, squeeze, unsqueeze, flatten: g in the input's shape.
+pub(super) fn reshape(ctx: &Ctx, g: &Tensor) -> Result<InputGrads> {
+    Ok(smallvec![Some(g.reshape(ctx.shape(0))?)])
+}
+
+/// The inverse permutation.
+pub(super) fn permute(perm: &[usize], g: &Tensor) -> Result<InputGrads> {
+    let mut inv = vec![0usize; perm.len()];
+    for (i, &p) in perm.iter().enumerate() {
+        inv[p] = i;
+    }
+    Ok(smallvec![Some(g.permute(inv)?)])
+}
+
+/// Expand: summed back over the broadcast dims.
+pub(super) fn broadcast(ctx: &Ctx, g: &Tensor) -> Result<InputGrads> {
+    Ok(smallvec![Some(sum_to(g, ctx.shape(0))?)])
+}
+
+/// The adjoint of a slice: g written over the same slice of zeros.
+pub(super) fn slice(
+    ctx: &Ctx,
+    dim: usize,
+    start: usize,
+    step: usize,
+    g: &Tensor,
+) -> Result<InputGrads> {
+    let zeros = Tensor::zeros(ctx.shape(0), g.dtype(), g.device())?;
+    Ok(smallvec![Some(zeros.slice_scatter(
+        g,
+        dim as isize,
+        start,
+        step
+    )?)])
+}
+
+/// base: g with the overwritten slice zeroed; src: that slice of g.
+pub(super) fn slice_scatter(
+    ctx: &Ctx,
+    dim: usize,
+    start: usize,
+    step: usize,
+    g: &Tensor,
+) -> Result<InputGrads> {
+    let len = ctx.shape(1).dims()[dim];
+    let gb = if ctx.wants(0) {
+        let zeros = Tensor::zeros(ctx.shape(1), g.dtype(), g.device())?;
+        Some(g.slice_scatter(&zeros, dim as isize, start, step)?)
+    } else {
+        None
+    };
+    let gs = if ctx.wants(1) {
+        Some(g.narrow_step(dim as isize, start, len, step)?)
+    } else {
+        None
+    };
+    Ok(smallvec![gb, gs])
+}
+
+/// A cast: g back in the input's dtype.
+pub(super) fn cast(ctx: &Ctx, g: &Tensor) -> Result<InputGrads> {
+    Ok(smallvec![Some(g.to_dtype(ctx.entry.in_dtypes[0])?)])
+}
+
+/// Each piece gets its slice of g.
+pub(super) fn cat(ctx: &Ctx, dim: usize, g: &Tensor) -> Result<InputGrads> {
+    let mut start = 0;
+    let mut out = InputGrads::new();
+    for (i, s) in ctx.entry.in_shapes.iter().enumerate() {
+        let len = s.dims()[dim];
+        out.push(if ctx.wants(i) {
+            Some(g.narrow(dim as isize, start, len)?)
+        } else {
+            None
+        });
+        start += len;
+    }
+    Ok(out)
 }

@@ -135,21 +135,10 @@ impl Tensor {
     /// The median along `dim` and its index: the lower of the two middle values for an
     /// even count; NaN (and the first NaN's index) when the line holds one, as PyTorch.
     pub fn median(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Tensor)> {
-        const OP: &str = "median";
-        let d = resolve_dim_or_scalar(dim, self.rank(), OP)?;
-        if self.rank() == 0 {
+        let Some(d) = self.statistic_dim(dim, "median")? else {
             return Ok((self.clone(), Tensor::zeros((), DType::I64, self.device())?));
-        }
+        };
         let n = self.dims()[d];
-        if n == 0 {
-            return Err(Error::Invalid {
-                op: OP,
-                msg: format!(
-                    "cannot take the median of an empty dimension (shape {})",
-                    self.shape()
-                ),
-            });
-        }
         let order = self.argsort(dim, false)?;
         // NaN sorts last: with `nans` of them the first is at `n - nans`.
         let nans = self.isnan()?.to_dtype(DType::I64)?.sum(d as isize, true)?;
@@ -186,21 +175,10 @@ impl Tensor {
     /// The most frequent value along `dim` and the index of its last occurrence (PyTorch
     /// `mode`: among equally frequent values, the smallest).
     pub fn mode(&self, dim: isize, keepdim: bool) -> Result<(Tensor, Tensor)> {
-        const OP: &str = "mode";
-        let d = resolve_dim_or_scalar(dim, self.rank(), OP)?;
-        if self.rank() == 0 {
+        let Some(d) = self.statistic_dim(dim, "mode")? else {
             return Ok((self.clone(), Tensor::zeros((), DType::I64, self.device())?));
-        }
+        };
         let n = self.dims()[d];
-        if n == 0 {
-            return Err(Error::Invalid {
-                op: OP,
-                msg: format!(
-                    "cannot take the mode of an empty dimension (shape {})",
-                    self.shape()
-                ),
-            });
-        }
         let di = d as isize;
         let (sorted, order) = hook::paused(|| self.sort(dim, false))?;
         // Runs of equal values in each sorted line: a run starts where the value changes.
@@ -241,6 +219,25 @@ impl Tensor {
         let d = resolve_dim_or_scalar(dim, self.rank(), "min")?;
         let idx = self.argmin(dim, true)?;
         self.pick(d, idx, keepdim)
+    }
+
+    /// The dim a statistic of each line (`median`, `mode`) runs along: `None` for a 0-d
+    /// tensor (its own statistic, at index 0), an error for an empty dim.
+    fn statistic_dim(&self, dim: isize, op: &'static str) -> Result<Option<usize>> {
+        let d = resolve_dim_or_scalar(dim, self.rank(), op)?;
+        if self.rank() == 0 {
+            return Ok(None);
+        }
+        if self.dims()[d] == 0 {
+            return Err(Error::Invalid {
+                op,
+                msg: format!(
+                    "cannot take the {op} of an empty dimension (shape {})",
+                    self.shape()
+                ),
+            });
+        }
+        Ok(Some(d))
     }
 
     /// The values at `idx` (one per line, dim `d` of size 1) and `idx`, with `d` kept or
