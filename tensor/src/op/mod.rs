@@ -7,6 +7,9 @@
 mod binary;
 pub(crate) mod math;
 pub(crate) mod scalar;
+// The table macro first: `macro_rules!` are visible only below their module.
+#[macro_use]
+mod unary_macro;
 mod unary;
 
 pub use binary::{BinaryOp, IntRhs};
