@@ -166,7 +166,34 @@ fn draw(
     losses: &[Curve],
     accuracies: &[Curve],
 ) -> std::result::Result<(), String> {
-    let root = BitMapBackend::new(path, size).into_drawing_area();
+    // Drawn into an RGB buffer and encoded by `png` here: plotters' own encoder would
+    // bring the whole `image` crate into the build for one format.
+    let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        draw_panels(&root, size, losses, accuracies)?;
+        root.present().map_err(|e| e.to_string())?;
+    }
+    write_png(path, size, &rgb)
+}
+
+/// Encodes an 8-bit RGB buffer of `size` pixels as a PNG file.
+fn write_png(path: &Path, size: (u32, u32), rgb: &[u8]) -> std::result::Result<(), String> {
+    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), size.0, size.1);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    let mut writer = encoder.write_header().map_err(|e| e.to_string())?;
+    writer.write_image_data(rgb).map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())
+}
+
+fn draw_panels(
+    root: &DrawingArea<BitMapBackend<'_>, Shift>,
+    size: (u32, u32),
+    losses: &[Curve],
+    accuracies: &[Curve],
+) -> std::result::Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (left, right) = root.split_horizontally(size.0 / 2);
     let (x0, x1) = epoch_range(&[losses, accuracies]);
@@ -188,8 +215,7 @@ fn draw(
         accuracy_range(accuracies),
         accuracies,
         SeriesLabelPosition::LowerRight,
-    )?;
-    root.present().map_err(|e| e.to_string())
+    )
 }
 
 /// The accuracy axis: from a little below the lowest value (a multiple of 0.05, never below
