@@ -4,8 +4,9 @@
 //! transposed or otherwise strided operands are never copied:
 //! - `matrixmultiply`: portable, always available; its threading is process-global
 //!   (`MATMUL_NUM_THREADS`, default: physical cores), so the `threads` argument does not apply.
-//! - the `gemm` crate (x86-64 only, built with its AVX-512 `x86-v4` kernels, dispatching at run
-//!   time): parallelised on rayon with the caller's thread count.
+//! - the `gemm` crate's real kernels, `gemm-f32` and `gemm-f64` (x86-64 only, built with their
+//!   AVX-512 `x86-v4` kernels, dispatching at run time): parallelised on rayon with the
+//!   caller's thread count.
 //!
 //! The default is chosen per CPU from measurements (see [`GemmImpl::default_for_cpu`]); the
 //! environment variable `LAMINA_GEMM=matrixmultiply|gemm` forces one. The BLAS edge cases are
@@ -128,7 +129,36 @@ trait Elem: Copy + PartialEq + 'static {
         rsc: isize,
         csc: isize,
     );
+    /// The `gemm-f32`/`gemm-f64` kernel for this type (chosen for the CPU at first use).
+    #[cfg(target_arch = "x86_64")]
+    fn gemm_crate_fn() -> GemmCrateFn<Self>;
 }
+
+/// The `gemm` family's kernel signature: `m, n, k, dst, dst_cs, dst_rs, read_dst, lhs,
+/// lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs, alpha, beta, conj_dst, conj_lhs, conj_rhs,
+/// parallelism`, computing `dst = alpha * dst + beta * lhs * rhs`.
+#[cfg(target_arch = "x86_64")]
+type GemmCrateFn<T> = unsafe fn(
+    usize,
+    usize,
+    usize,
+    *mut T,
+    isize,
+    isize,
+    bool,
+    *const T,
+    isize,
+    isize,
+    *const T,
+    isize,
+    isize,
+    T,
+    T,
+    bool,
+    bool,
+    bool,
+    gemm_common::Parallelism,
+);
 
 impl Elem for f32 {
     const ZERO: f32 = 0.0;
@@ -158,6 +188,10 @@ impl Elem for f32 {
             matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
         }
     }
+    #[cfg(target_arch = "x86_64")]
+    fn gemm_crate_fn() -> GemmCrateFn<f32> {
+        gemm_f32::gemm::f32::get_gemm_fn()
+    }
 }
 
 impl Elem for f64 {
@@ -186,6 +220,10 @@ impl Elem for f64 {
         unsafe {
             matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
         }
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn gemm_crate_fn() -> GemmCrateFn<f64> {
+        gemm_f64::gemm::f64::get_gemm_fn()
     }
 }
 
@@ -386,17 +424,49 @@ unsafe fn gemm_any<T: Elem>(
         #[cfg(target_arch = "x86_64")]
         GemmImpl::Gemm => {
             let par = if threads > 1 && m.saturating_mul(n).saturating_mul(k) >= GEMM_PAR_MIN_WORK {
-                gemm::Parallelism::Rayon(threads)
+                gemm_common::Parallelism::Rayon(threads)
             } else {
-                gemm::Parallelism::None
+                gemm_common::Parallelism::None
             };
-            // The gemm crate computes dst = alpha * dst + beta * lhs * rhs: BLAS's alpha and
-            // beta swap places, and its strides come column-stride first.
+            // The gemm kernels compute dst = alpha * dst + beta * lhs * rhs: BLAS's alpha and
+            // beta swap places, and strides come column-stride first. They want a
+            // column-major-ish destination and positive strides: a row-major C is computed
+            // as C^T = B^T A^T, and negative strides are flipped (what the `gemm` crate's
+            // front end does; we call `gemm-f32`/`gemm-f64` directly to leave its
+            // complex-number kernels out of the build).
+            let (m, n, mut a, mut rsa, mut csa, mut b, mut rsb, mut csb, mut rsc, mut csc) =
+                if csc.abs() < rsc.abs() {
+                    (n, m, b, csb, rsb, a, csa, rsa, csc, rsc)
+                } else {
+                    (m, n, a, rsa, csa, b, rsb, csb, rsc, csc)
+                };
+            let mut c = c;
+            // Each flip re-bases a pointer at the far end of its (valid) range, so the
+            // same elements are addressed in reverse order.
+            if rsc < 0 {
+                c = c.wrapping_offset((m - 1) as isize * rsc);
+                rsc = -rsc;
+                a = a.wrapping_offset((m - 1) as isize * rsa);
+                rsa = -rsa;
+            }
+            if csc < 0 {
+                c = c.wrapping_offset((n - 1) as isize * csc);
+                csc = -csc;
+                b = b.wrapping_offset((n - 1) as isize * csb);
+                csb = -csb;
+            }
+            if csa < 0 {
+                a = a.wrapping_offset((k - 1) as isize * csa);
+                csa = -csa;
+                b = b.wrapping_offset((k - 1) as isize * rsb);
+                rsb = -rsb;
+            }
             // SAFETY: m, n, k > 0 and the caller guarantees A, B, C valid at every strided
-            // position, C positions distinct and disjoint from A and B; with
-            // `read_dst == false` the crate never reads C, matching the `beta == 0` promise.
+            // position, C positions distinct and disjoint from A and B (the transposed view
+            // addresses the same elements); with `read_dst == false` the kernel never reads
+            // C, matching the `beta == 0` promise.
             unsafe {
-                gemm::gemm(
+                T::gemm_crate_fn()(
                     m,
                     n,
                     k,
