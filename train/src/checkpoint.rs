@@ -180,7 +180,7 @@ struct BestFile {
 /// use lamina_train::{BestState, Checkpoints, EpochRecord, History, LoaderState, Monitor, TrainState};
 ///
 /// let dev = lamina_backend_cpu::device();
-/// let model = Linear::new(3, 2, 0, &dev)?;
+/// let model = Linear::builder(3, 2).seed(0).build(&dev)?;
 /// let opt = Sgd::new(SgdConfig { lr: 0.1, ..Default::default() })?;
 /// let mut history = History::new(); // one record per epoch done
 /// history.epochs.push(EpochRecord {
@@ -200,7 +200,7 @@ struct BestFile {
 /// let ckpt = Checkpoints::new(&dir);
 /// ckpt.save_last(&model, &opt, &state)?;
 ///
-/// let mut fresh = Linear::new(3, 2, 1, &dev)?;     // other weights
+/// let mut fresh = Linear::builder(3, 2).seed(1).build(&dev)?;     // other weights
 /// let mut opt2 = Sgd::new(SgdConfig { lr: 0.5, ..Default::default() })?;
 /// assert_eq!(ckpt.load_last(&mut fresh, &mut opt2)?, state);
 /// assert_eq!(fresh.weight.to_vec::<f32>()?, model.weight.to_vec::<f32>()?);
