@@ -85,7 +85,9 @@ fn fnv1a64(bytes: &[u8]) -> String {
 /// A resume checks that it is given a loader with the same settings and data size.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoaderState {
-    /// The loader's seed (shuffle, sampler and batch transforms).
+    /// The loader's seed (shuffle, sampler and batch transforms), as resolved
+    /// ([`DataLoader::seed`]): the one drawn from the global stream if the config gave
+    /// none.
     pub seed: u64,
     /// Samples per batch.
     pub batch_size: usize,
@@ -104,7 +106,7 @@ impl LoaderState {
     pub fn of(loader: &DataLoader) -> LoaderState {
         let c = loader.config();
         LoaderState {
-            seed: c.seed,
+            seed: loader.seed(),
             batch_size: c.batch_size,
             shuffle: c.shuffle,
             drop_last: c.drop_last,

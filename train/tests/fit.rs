@@ -55,7 +55,7 @@ fn loader(x: Tensor, y: Tensor, batch_size: usize, shuffle: bool) -> DataLoader 
     let config = LoaderConfig {
         batch_size,
         shuffle,
-        seed: 11,
+        seed: Some(11),
         ..Default::default()
     };
     DataLoader::new(data, config).expect("loader")
