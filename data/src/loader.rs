@@ -24,6 +24,7 @@ use std::thread::JoinHandle;
 use crate::dataset::{Batch, Dataset};
 use crate::sampler::Sampler;
 use crate::{Error, Result, Rng};
+use lamina_tensor::random::next_seed;
 
 /// How a [`DataLoader`] batches, orders and prefetches.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,8 +36,11 @@ pub struct LoaderConfig {
     pub shuffle: bool,
     /// Drop the last batch when it would be smaller than `batch_size`.
     pub drop_last: bool,
-    /// Seeds the sampler and the batch transform.
-    pub seed: u64,
+    /// Seeds the sampler and the batch transform. `None` (the default) takes the next
+    /// seed of the global stream ([`lamina_tensor::random::next_seed`]) when the loader
+    /// is built, so a program that never names a seed still gets the same batches on
+    /// every run; [`DataLoader::seed`] tells which seed that was.
+    pub seed: Option<u64>,
     /// Threads building batches ahead of the consumer; 0 builds them inline in `next()`.
     pub workers: usize,
     /// Finished batches each worker may hold before it waits for the consumer (PyTorch's
@@ -45,13 +49,14 @@ pub struct LoaderConfig {
 }
 
 impl Default for LoaderConfig {
-    /// Batch size 32, no shuffle, keep the last batch, seed 0, no workers, prefetch 2.
+    /// Batch size 32, no shuffle, keep the last batch, a seed from the global stream, no
+    /// workers, prefetch 2.
     fn default() -> Self {
         LoaderConfig {
             batch_size: 32,
             shuffle: false,
             drop_last: false,
-            seed: 0,
+            seed: None,
             workers: 0,
             prefetch: 2,
         }
@@ -73,12 +78,13 @@ type BatchFn = dyn Fn(Batch, &mut Rng) -> Result<Batch> + Send + Sync;
 /// let config = LoaderConfig {
 ///     batch_size: 4,
 ///     shuffle: true,
-///     seed: 7,
+///     seed: Some(7), // or None: the next seed of lamina_tensor::random's global stream
 ///     workers: 2,
 ///     ..Default::default()
 /// };
 /// let loader = DataLoader::new(Arc::new(TensorDataset::new(x, y)?), config)?;
 /// assert_eq!(loader.num_batches(), 3); // 4 + 4 + 2
+/// assert_eq!(loader.seed(), 7);
 /// let mut seen = Vec::new();
 /// for batch in loader.epoch(0) {
 ///     seen.extend(batch?.indices);
@@ -90,20 +96,25 @@ type BatchFn = dyn Fn(Batch, &mut Rng) -> Result<Batch> + Send + Sync;
 #[derive(Clone)]
 pub struct DataLoader {
     dataset: Arc<dyn Dataset>,
+    /// As given, except that `seed` is always `Some`: the resolved seed.
     config: LoaderConfig,
+    seed: u64,
     sampler: Sampler,
     transform: Option<Arc<BatchFn>>,
 }
 
 impl DataLoader {
-    /// A loader over `dataset`; a zero `batch_size` is [`Error::Invalid`].
-    pub fn new(dataset: Arc<dyn Dataset>, config: LoaderConfig) -> Result<DataLoader> {
+    /// A loader over `dataset`; a zero `batch_size` is [`Error::Invalid`]. A config
+    /// without a seed takes one from [`lamina_tensor::random::next_seed`] here (and only
+    /// once the config is known to be valid).
+    pub fn new(dataset: Arc<dyn Dataset>, mut config: LoaderConfig) -> Result<DataLoader> {
         if config.batch_size == 0 {
             return Err(Error::Invalid {
                 op: "DataLoader::new",
                 msg: "batch_size must be positive, got 0".into(),
             });
         }
+        let seed = *config.seed.get_or_insert_with(next_seed);
         let sampler = if config.shuffle {
             Sampler::Random
         } else {
@@ -112,6 +123,7 @@ impl DataLoader {
         Ok(DataLoader {
             dataset,
             config,
+            seed,
             sampler,
             transform: None,
         })
@@ -153,9 +165,16 @@ impl DataLoader {
         self.dataset.len()
     }
 
-    /// The configuration this loader was built with.
+    /// The configuration this loader was built with, its seed resolved (always
+    /// `Some`): a clone of it builds a loader with the same batches.
     pub fn config(&self) -> &LoaderConfig {
         &self.config
+    }
+
+    /// The seed of the sampler and the batch transform: the config's, or the one drawn
+    /// from the global stream when the config had none. A checkpoint records this one.
+    pub fn seed(&self) -> u64 {
+        self.seed
     }
 
     /// The sampler that orders each epoch.
@@ -172,7 +191,7 @@ impl DataLoader {
     /// and begin building batches at once.
     pub fn epoch(&self, epoch: u64) -> Epoch {
         let len = self.dataset.len();
-        let indices = match self.sampler.indices(len, self.config.seed, epoch) {
+        let indices = match self.sampler.indices(len, self.seed, epoch) {
             Ok(v) => v,
             Err(e) => {
                 return Epoch {
@@ -193,7 +212,7 @@ impl DataLoader {
             indices,
             batch_size: b,
             transform: self.transform.clone(),
-            seed: self.config.seed,
+            seed: self.seed,
             epoch,
         });
         let workers = self.config.workers.min(num_batches);

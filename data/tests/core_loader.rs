@@ -39,7 +39,7 @@ fn config(
         batch_size,
         shuffle,
         drop_last,
-        seed,
+        seed: Some(seed),
         workers,
         prefetch: 2,
     }
@@ -68,7 +68,7 @@ fn default_config_is_documented_one() {
             c.workers,
             c.prefetch
         ),
-        (32, false, false, 0, 0, 2)
+        (32, false, false, None, 0, 2)
     );
     let err = DataLoader::new(Arc::new(numbered(3)), config(0, false, false, 0, 0)).unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err}");

@@ -208,7 +208,7 @@ fn train_and_score(
             LoaderConfig {
                 batch_size: if shuffle { cfg.batch_size } else { 1024 },
                 shuffle,
-                seed,
+                seed: Some(seed),
                 ..Default::default()
             },
         )?)

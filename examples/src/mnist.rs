@@ -132,7 +132,7 @@ pub fn train_mnist(cfg: &MnistConfig, dev: &Device) -> Result<MnistReport> {
         LoaderConfig {
             batch_size: cfg.batch_size,
             shuffle: true,
-            seed: cfg.seed,
+            seed: Some(cfg.seed),
             workers: cfg.workers,
             ..Default::default()
         },

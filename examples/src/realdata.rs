@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 use lamina::autograd::no_grad;
-use lamina::nn::{Linear, Module, Relu, Seeds, Sequential};
+use lamina::nn::{Activation, Mlp, Module, Sequential};
 use lamina::prelude::*;
 
 /// `Result` with the training crate's error, which wraps those of every crate below it.
@@ -25,7 +25,9 @@ pub fn datasets_dir() -> PathBuf {
 
 /// A multi-layer perceptron `sizes[0] → sizes[1] → … → sizes[last]`: `Linear` layers with
 /// PyTorch's default initialisation (each seeded from `seed`) and ReLU between them, none
-/// after the last, which gives logits. `[30, 2]` is logistic regression.
+/// after the last, which gives logits. `[30, 2]` is logistic regression. It is
+/// `lamina::nn::Mlp::builder(sizes).seed(seed)`; fewer than two sizes or a zero size is
+/// an error.
 ///
 /// ```
 /// use lamina::nn::Module;
@@ -35,21 +37,12 @@ pub fn datasets_dir() -> PathBuf {
 /// # Ok::<(), lamina::Error>(())
 /// ```
 pub fn mlp(sizes: &[usize], seed: u64, dev: &Device) -> lamina::Result<Sequential> {
-    if sizes.len() < 2 {
-        return Err(Error::Invalid {
-            op: "mlp",
-            msg: format!("needs at least an input and an output size, got {sizes:?}"),
-        });
-    }
-    let mut seeds = Seeds::new(seed);
-    let mut model = Sequential::new();
-    for (i, w) in sizes.windows(2).enumerate() {
-        if i > 0 {
-            model.push(Relu);
-        }
-        model.push(Linear::new(w[0], w[1], seeds.next_seed(), dev)?);
-    }
-    Ok(model)
+    // Layer i draws Seeds::new(seed)'s seed i, as this function always did, so the
+    // README's figures stand.
+    Mlp::builder(sizes)
+        .activation(Activation::Relu)
+        .seed(seed)
+        .build(dev)
 }
 
 /// The model's outputs for every row of `x`, `batch` rows at a time, in evaluation mode

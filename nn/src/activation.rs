@@ -258,6 +258,102 @@ stateless_module!(Hardswish, |_s, x| hardswish(x));
 pub struct LogSigmoid;
 stateless_module!(LogSigmoid, |_s, x| logsigmoid(x));
 
+/// Every element-wise activation by name, with PyTorch's defaults, for code that picks
+/// one at run time ([`mlp`](crate::mlp)). It is itself a module, so it can stand in a
+/// [`Sequential`](crate::Sequential); its [`name`](crate::Module::name) is its `Debug`
+/// form (`Relu`, `LeakyRelu(0.01)`).
+///
+/// ```
+/// use lamina_nn::{Activation, Module};
+/// use lamina_tensor::Tensor;
+/// let dev = lamina_backend_cpu::device();
+/// let x = Tensor::from_vec(vec![-2.0f32, 3.0], [2], &dev)?;
+/// assert_eq!(Activation::Relu.forward(&x)?.to_vec::<f32>()?, vec![0.0, 3.0]);
+/// assert_eq!(Activation::LeakyRelu(0.5).forward(&x)?.to_vec::<f32>()?, vec![-1.0, 3.0]);
+/// # Ok::<(), lamina_tensor::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    /// [`relu`].
+    Relu,
+    /// [`leaky_relu`] with this negative slope (PyTorch's default is 0.01).
+    LeakyRelu(f64),
+    /// [`sigmoid`].
+    Sigmoid,
+    /// [`tanh`].
+    Tanh,
+    /// Exact [`gelu`] (erf form).
+    Gelu,
+    /// [`gelu`] with the tanh approximation.
+    GeluTanh,
+    /// [`silu`] (swish).
+    Silu,
+    /// [`elu`] with this `alpha` (PyTorch's default is 1).
+    Elu(f64),
+    /// [`selu`].
+    Selu,
+    /// [`celu`] with this `alpha` (PyTorch's default is 1).
+    Celu(f64),
+    /// [`softplus`] with `beta` and `threshold` (PyTorch's defaults are 1 and 20).
+    Softplus { beta: f64, threshold: f64 },
+    /// [`softsign`].
+    Softsign,
+    /// [`mish`].
+    Mish,
+    /// [`hardtanh`] clamping to `[min, max]` (PyTorch's default is `[-1, 1]`).
+    Hardtanh { min: f64, max: f64 },
+    /// [`relu6`].
+    Relu6,
+    /// [`hardsigmoid`].
+    Hardsigmoid,
+    /// [`hardswish`].
+    Hardswish,
+    /// [`logsigmoid`].
+    LogSigmoid,
+}
+
+impl Activation {
+    /// The activation of `x`.
+    pub fn apply(&self, x: &Tensor) -> Result<Tensor> {
+        match *self {
+            Activation::Relu => relu(x),
+            Activation::LeakyRelu(slope) => leaky_relu(x, slope),
+            Activation::Sigmoid => sigmoid(x),
+            Activation::Tanh => tanh(x),
+            Activation::Gelu => gelu(x, false),
+            Activation::GeluTanh => gelu(x, true),
+            Activation::Silu => silu(x),
+            Activation::Elu(alpha) => elu(x, alpha),
+            Activation::Selu => selu(x),
+            Activation::Celu(alpha) => celu(x, alpha),
+            Activation::Softplus { beta, threshold } => softplus(x, beta, threshold),
+            Activation::Softsign => softsign(x),
+            Activation::Mish => mish(x),
+            Activation::Hardtanh { min, max } => hardtanh(x, min, max),
+            Activation::Relu6 => relu6(x),
+            Activation::Hardsigmoid => hardsigmoid(x),
+            Activation::Hardswish => hardswish(x),
+            Activation::LogSigmoid => logsigmoid(x),
+        }
+    }
+}
+
+impl crate::Module for Activation {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.apply(x)
+    }
+
+    fn visit<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Tensor)) {}
+
+    fn visit_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Tensor)) {}
+
+    fn set_training(&mut self, _: bool) {}
+
+    fn name(&self) -> String {
+        format!("{self:?}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,5 +488,63 @@ mod tests {
             .to_vec::<f64>()
             .unwrap();
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn activation_enum_matches_the_modules() {
+        // Each module is checked against its closed form above.
+        let pairs: Vec<(Activation, Box<dyn Module>)> = vec![
+            (Activation::Relu, Box::new(Relu)),
+            (
+                Activation::LeakyRelu(0.2),
+                Box::new(LeakyRelu {
+                    negative_slope: 0.2,
+                }),
+            ),
+            (Activation::Sigmoid, Box::new(Sigmoid)),
+            (Activation::Tanh, Box::new(Tanh)),
+            (Activation::Gelu, Box::new(Gelu { approximate: false })),
+            (Activation::GeluTanh, Box::new(Gelu { approximate: true })),
+            (Activation::Silu, Box::new(Silu)),
+            (Activation::Elu(0.5), Box::new(Elu { alpha: 0.5 })),
+            (Activation::Selu, Box::new(Selu)),
+            (Activation::Celu(2.0), Box::new(Celu { alpha: 2.0 })),
+            (
+                Activation::Softplus {
+                    beta: 2.0,
+                    threshold: 1.0,
+                },
+                Box::new(Softplus {
+                    beta: 2.0,
+                    threshold: 1.0,
+                }),
+            ),
+            (Activation::Softsign, Box::new(Softsign)),
+            (Activation::Mish, Box::new(Mish)),
+            (
+                Activation::Hardtanh {
+                    min: -0.5,
+                    max: 2.0,
+                },
+                Box::new(Hardtanh {
+                    min: -0.5,
+                    max: 2.0,
+                }),
+            ),
+            (Activation::Relu6, Box::new(Relu6)),
+            (Activation::Hardsigmoid, Box::new(Hardsigmoid)),
+            (Activation::Hardswish, Box::new(Hardswish)),
+            (Activation::LogSigmoid, Box::new(LogSigmoid)),
+        ];
+        let x = Tensor::from_vec(XS.to_vec(), [5], &dev()).unwrap();
+        for (a, m) in &pairs {
+            assert_eq!(
+                a.forward(&x).unwrap().to_vec::<f64>().unwrap(),
+                m.forward(&x).unwrap().to_vec::<f64>().unwrap(),
+                "{a:?}"
+            );
+        }
+        assert_eq!(Activation::LeakyRelu(0.01).name(), "LeakyRelu(0.01)");
+        assert_eq!(Activation::Relu.name(), "Relu");
     }
 }

@@ -2,28 +2,30 @@
 //! probability `p` and the survivors are scaled by `1 / (1 - p)`, so evaluation (where
 //! the layer is the identity) needs no rescaling.
 //!
-//! Masks are reproducible: forward call number `k` of a layer built with seed `s` draws
-//! its mask from the counter-based stream `draw(s, k)`, so two runs that make the same
-//! calls see the same masks, on any backend. The call counter is atomic rather than a
+//! Masks are reproducible: a layer's seed is explicit ([`Dropout::builder`]) or the next
+//! one of the global stream ([`Dropout::new`]), and forward call number `k` of a layer
+//! with seed `s` draws its mask from the counter-based stream `draw(s, k)`, so two runs
+//! that make the same calls see the same masks, on any backend. The call counter is atomic rather than a
 //! `Cell`, so a model holding dropout stays `Sync` (shareable across threads). It is the
 //! layer's random-stream state, `{prefix}.step` in [`Module::rng_state`], so a
 //! checkpoint that saves it resumes the same mask sequence.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use lamina_tensor::random::next_seed;
 use lamina_tensor::{rng, Error, Result, Tensor};
 
 use crate::module::prefixed;
 use crate::Module;
 
-/// Inverted dropout with a seed: `x · mask / (1 - p)`, `mask ~ Bernoulli(1 - p)`, in
+/// Inverted dropout, seeded: `x · mask / (1 - p)`, `mask ~ Bernoulli(1 - p)`, in
 /// training; the identity in evaluation. Starts in training mode, as in PyTorch.
 ///
 /// ```
 /// use lamina_nn::{Dropout, Module};
 /// use lamina_tensor::{DType, Tensor};
 /// let dev = lamina_backend_cpu::device();
-/// let mut drop = Dropout::new(0.5, 42)?;
+/// let mut drop = Dropout::new(0.5)?;
 /// let x = Tensor::ones([4, 4], DType::F32, &dev)?;
 /// let y = drop.forward(&x)?;                 // zeros and twos
 /// assert!(y.to_vec::<f32>()?.iter().all(|&v| v == 0.0 || v == 2.0));
@@ -40,20 +42,16 @@ pub struct Dropout {
 }
 
 impl Dropout {
-    /// Dropout with probability `p` in `[0, 1]`, masks drawn from `seed`.
-    pub fn new(p: f64, seed: u64) -> Result<Dropout> {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(Error::Invalid {
-                op: "dropout",
-                msg: format!("probability must be in [0, 1], got {p}"),
-            });
-        }
-        Ok(Dropout {
-            p,
-            seed,
-            step: AtomicU64::new(0),
-            training: true,
-        })
+    /// Dropout with probability `p` in `[0, 1]`, masks drawn from a seed taken from the
+    /// global stream ([`lamina_tensor::random`]); [`Dropout::builder`] takes an explicit
+    /// seed.
+    pub fn new(p: f64) -> Result<Dropout> {
+        Dropout::builder(p).build()
+    }
+
+    /// Options of a dropout layer: `Dropout::builder(0.5).seed(7).build()?`.
+    pub fn builder(p: f64) -> DropoutBuilder {
+        DropoutBuilder { p, seed: None }
     }
 
     /// The drop probability.
@@ -77,6 +75,57 @@ impl Dropout {
     }
 }
 
+/// Options of a [`Dropout`] layer: its probability and, optionally, its seed.
+///
+/// ```
+/// use lamina_nn::{Dropout, Module};
+/// use lamina_tensor::{DType, Tensor};
+/// let dev = lamina_backend_cpu::device();
+/// let x = Tensor::ones([64], DType::F32, &dev)?;
+/// let (a, b) = (Dropout::builder(0.5).seed(7).build()?, Dropout::builder(0.5).seed(7).build()?);
+/// assert_eq!(a.forward(&x)?.to_vec::<f32>()?, b.forward(&x)?.to_vec::<f32>()?);
+/// # Ok::<(), lamina_tensor::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[must_use = "a builder does nothing until `build`"]
+pub struct DropoutBuilder {
+    p: f64,
+    seed: Option<u64>,
+}
+
+impl DropoutBuilder {
+    /// Draws the masks from `seed` instead of a seed taken from the global stream.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// The layer; an error if `p` is not in `[0, 1]`. Without
+    /// [`seed`](DropoutBuilder::seed), takes one seed from
+    /// [`lamina_tensor::random::next_seed`] (after checking `p`).
+    pub fn build(&self) -> Result<Dropout> {
+        check_p(self.p)?;
+        Ok(Dropout {
+            p: self.p,
+            seed: self.seed.unwrap_or_else(next_seed),
+            step: AtomicU64::new(0),
+            training: true,
+        })
+    }
+}
+
+/// Errors unless `p` is a probability.
+fn check_p(p: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err(Error::Invalid {
+            op: "dropout",
+            msg: format!("probability must be in [0, 1], got {p}"),
+        })
+    }
+}
+
 impl Clone for Dropout {
     fn clone(&self) -> Self {
         Dropout {
@@ -92,12 +141,7 @@ impl Clone for Dropout {
 /// probability `p` (mask drawn from `seed`) and scales the rest by `1 / (1 - p)`;
 /// otherwise returns `x`.
 pub fn dropout(x: &Tensor, p: f64, seed: u64, training: bool) -> Result<Tensor> {
-    if !(0.0..=1.0).contains(&p) {
-        return Err(Error::Invalid {
-            op: "dropout",
-            msg: format!("probability must be in [0, 1], got {p}"),
-        });
-    }
+    check_p(p)?;
     if !training || p == 0.0 {
         return Ok(x.clone());
     }
@@ -128,6 +172,11 @@ impl Module for Dropout {
         self.training = on;
     }
 
+    /// `Dropout(p 0.5)`.
+    fn name(&self) -> String {
+        format!("Dropout(p {})", self.p)
+    }
+
     fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
         f(prefixed(prefix, "step"), self.step());
     }
@@ -155,7 +204,7 @@ mod tests {
     fn zeroes_about_p_and_scales_survivors() {
         let n = 20_000;
         for p in [0.1, 0.5, 0.8] {
-            let d = Dropout::new(p, 3).unwrap();
+            let d = Dropout::builder(p).seed(3).build().unwrap();
             let y = d.forward(&ones(n)).unwrap().to_vec::<f32>().unwrap();
             let scale = (1.0 / (1.0 - p)) as f32;
             assert!(y.iter().all(|&v| v == 0.0 || v == scale));
@@ -171,32 +220,33 @@ mod tests {
     #[test]
     fn eval_is_identity_and_extremes() {
         let x = Tensor::from_vec(vec![1.0f32, -2.0, 3.0], [3], &dev()).unwrap();
-        let mut d = Dropout::new(0.9, 1).unwrap();
+        let mut d = Dropout::builder(0.9).seed(1).build().unwrap();
         d.eval();
         assert!(!d.is_training());
         assert_eq!(
             d.forward(&x).unwrap().to_vec::<f32>().unwrap(),
             vec![1.0, -2.0, 3.0]
         );
-        let keep_all = Dropout::new(0.0, 1).unwrap();
+        let keep_all = Dropout::builder(0.0).seed(1).build().unwrap();
         assert_eq!(
             keep_all.forward(&x).unwrap().to_vec::<f32>().unwrap(),
             vec![1.0, -2.0, 3.0]
         );
-        let drop_all = Dropout::new(1.0, 1).unwrap();
+        let drop_all = Dropout::builder(1.0).seed(1).build().unwrap();
         assert_eq!(
             drop_all.forward(&x).unwrap().to_vec::<f32>().unwrap(),
             vec![0.0; 3]
         );
-        assert!(Dropout::new(1.5, 0).is_err());
-        assert!(Dropout::new(-0.1, 0).is_err());
-        assert!(Dropout::new(f64::NAN, 0).is_err());
+        let msg = Dropout::new(1.5).unwrap_err().to_string();
+        assert_eq!(msg, "dropout: probability must be in [0, 1], got 1.5");
+        assert!(Dropout::builder(-0.1).seed(0).build().is_err());
+        assert!(Dropout::builder(f64::NAN).seed(0).build().is_err());
     }
 
     #[test]
     fn reproducible_with_a_new_mask_each_call() {
-        let a = Dropout::new(0.5, 7).unwrap();
-        let b = Dropout::new(0.5, 7).unwrap();
+        let a = Dropout::builder(0.5).seed(7).build().unwrap();
+        let b = Dropout::builder(0.5).seed(7).build().unwrap();
         let a1 = a.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap();
         let a2 = a.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap();
         assert_ne!(a1, a2, "each call draws a new mask");
@@ -206,19 +256,19 @@ mod tests {
         // Rewinding the counter replays the sequence.
         b.set_step(1);
         assert_eq!(a2, b.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap());
-        let c = Dropout::new(0.5, 8).unwrap();
+        let c = Dropout::builder(0.5).seed(8).build().unwrap();
         assert_ne!(a1, c.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap());
     }
 
     #[test]
     fn rng_state_round_trip_resumes_the_mask_sequence() {
-        let a = Dropout::new(0.5, 7).unwrap();
+        let a = Dropout::builder(0.5).seed(7).build().unwrap();
         for _ in 0..3 {
             a.forward(&ones(64)).unwrap();
         }
         let saved = a.rng_state();
         assert_eq!(saved, BTreeMap::from([("step".to_string(), 3)]));
-        let mut b = Dropout::new(0.5, 7).unwrap();
+        let mut b = Dropout::builder(0.5).seed(7).build().unwrap();
         b.set_rng_state(&saved).unwrap();
         assert_eq!(b.step(), 3);
         for _ in 0..2 {
@@ -228,7 +278,7 @@ mod tests {
             );
         }
         // Without the restore, the fresh layer replays mask 0 instead of mask 3.
-        let c = Dropout::new(0.5, 7).unwrap();
+        let c = Dropout::builder(0.5).seed(7).build().unwrap();
         assert_ne!(
             b.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap(),
             c.forward(&ones(64)).unwrap().to_vec::<f32>().unwrap()
@@ -237,7 +287,7 @@ mod tests {
 
     #[test]
     fn rng_state_names_must_match() {
-        let mut d = Dropout::new(0.5, 7).unwrap();
+        let mut d = Dropout::builder(0.5).seed(7).build().unwrap();
         d.set_step(5);
         let msg = d
             .set_rng_state(&BTreeMap::from([("1.step".to_string(), 3)]))
@@ -264,7 +314,7 @@ mod tests {
 
     #[test]
     fn eval_does_not_advance_the_counter() {
-        let mut d = Dropout::new(0.5, 7).unwrap();
+        let mut d = Dropout::builder(0.5).seed(7).build().unwrap();
         d.eval();
         d.forward(&ones(4)).unwrap();
         assert_eq!(d.step(), 0);

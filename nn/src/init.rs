@@ -189,14 +189,16 @@ impl Init {
     }
 }
 
-/// A reproducible stream of seeds, one per layer, from one model seed.
+/// A reproducible stream of seeds, one per layer, from one model seed. The global stream
+/// that seedless constructors draw from (`lamina_tensor::random`) is this stream of the
+/// global seed: `manual_seed(s)` then `next_seed()` gives `Seeds::new(s).next_seed()`.
 ///
 /// ```
 /// use lamina_nn::{Linear, Seeds};
 /// let dev = lamina_backend_cpu::device();
 /// let mut seeds = Seeds::new(42);
-/// let fc1 = Linear::new(4, 8, seeds.next_seed(), &dev)?;
-/// let fc2 = Linear::new(8, 2, seeds.next_seed(), &dev)?;
+/// let fc1 = Linear::builder(4, 8).seed(seeds.next_seed()).build(&dev)?;
+/// let fc2 = Linear::builder(8, 2).seed(seeds.next_seed()).build(&dev)?;
 /// # Ok::<(), lamina_tensor::Error>(())
 /// ```
 #[derive(Clone, Debug)]

@@ -9,29 +9,32 @@
 //!
 //! - [`module`]: the [`Module`] trait; parameter names follow PyTorch's `state_dict`.
 //! - Layers: [`Linear`], [`Sequential`], [`Dropout`], [`Flatten`], and the activations
-//!   in [`activation`] (functions and modules).
+//!   in [`activation`] (functions, modules, and the [`Activation`] enum).
+//! - [`mlp`] / [`Mlp::builder`]: a multi-layer perceptron as a [`Sequential`] in one line.
 //! - [`functional`]: every activation and loss as a function named like its `Tensor`
 //!   method (`F::relu(&x)` / `x.relu()`; losses as methods through [`Losses`]).
 //! - [`init`]: Xavier/Kaiming/uniform/normal/constant initialisers, seeded.
 //! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL.
 //! - [`weights`]: safetensors files that PyTorch reads and writes.
 //!
-//! Every random choice (initialisation, dropout masks) takes an explicit seed and uses
-//! Lamina's counter-based generator: the same seed gives the same model on every run.
+//! Every random choice (initialisation, dropout masks) uses Lamina's counter-based
+//! generator from a seed: an explicit one (`Linear::builder(4, 16).seed(7)`,
+//! `Dropout::builder(0.5).seed(7)`, `Mlp::builder(..).seed(7)`), or else the next seed
+//! of the global stream (`lamina_tensor::manual_seed`), which starts from a fixed
+//! default, so the same program gives the same model on every run.
 //!
 //! A two-layer MLP, its loss and its gradients:
 //!
 //! ```
 //! use lamina_autograd::value_and_grad;
-//! use lamina_nn::{cross_entropy, Linear, Module, Reduction, Relu, Seeds, Sequential};
+//! use lamina_nn::{cross_entropy, Linear, Module, Reduction, Relu, Sequential};
 //! use lamina_tensor::Tensor;
 //!
 //! let dev = lamina_backend_cpu::device();
-//! let mut seeds = Seeds::new(0);
 //! let model = Sequential::new()
-//!     .add(Linear::new(4, 16, seeds.next_seed(), &dev)?)
+//!     .add(Linear::new(4, 16, &dev)?)
 //!     .add(Relu)
-//!     .add(Linear::new(16, 3, seeds.next_seed(), &dev)?);
+//!     .add(Linear::new(16, 3, &dev)?);   // or lamina_nn::mlp(&[4, 16, 3], Activation::Relu, &dev)?
 //!
 //! let x = Tensor::randn(1, [8, 4], lamina_tensor::DType::F32, &dev)?;   // batch of 8
 //! let y = Tensor::from_vec(vec![0i64, 1, 2, 0, 1, 2, 0, 1], [8], &dev)?; // class labels
@@ -54,25 +57,27 @@ pub mod functional;
 pub mod init;
 mod linear;
 pub mod loss;
+mod mlp;
 pub mod module;
 mod sequential;
 pub mod weights;
 
 pub use activation::{
     celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish,
-    relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh, Celu, Elu, Gelu,
-    Hardsigmoid, Hardswish, Hardtanh, LeakyRelu, LogSigmoid, LogSoftmax, Mish, Relu, Relu6, Selu,
-    Sigmoid, Silu, Softmax, Softplus, Softsign, Tanh,
+    relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh, Activation, Celu, Elu,
+    Gelu, Hardsigmoid, Hardswish, Hardtanh, LeakyRelu, LogSigmoid, LogSoftmax, Mish, Relu, Relu6,
+    Selu, Sigmoid, Silu, Softmax, Softplus, Softsign, Tanh,
 };
-pub use dropout::{dropout, Dropout};
+pub use dropout::{dropout, Dropout, DropoutBuilder};
 pub use error::{Error, Result};
 pub use flatten::Flatten;
 pub use functional::Losses;
 pub use init::{FanMode, Init, Nonlinearity, Seeds};
-pub use linear::{Linear, LinearConfig};
+pub use linear::{Linear, LinearBuilder};
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
     l1_loss, mse_loss, nll_loss, smooth_l1_loss, CrossEntropyLoss, KlReduction, NllLoss, Reduction,
 };
+pub use mlp::{mlp, Mlp, MlpBuilder};
 pub use module::{prefixed, Module};
 pub use sequential::{BoxedModule, Sequential};

@@ -1,8 +1,9 @@
 //! `Linear`: the fully connected layer `y = x Wᵀ + b`, stored as PyTorch stores it
 //! (`weight [out, in]`, `bias [out]`), so weight files and hand-ported code agree.
-//! [`Linear::new`] gives PyTorch's defaults; [`LinearConfig`] picks dtype, bias and
-//! initialisers.
+//! [`Linear::new`] gives PyTorch's defaults with a seed from the global stream;
+//! [`Linear::builder`] picks the seed, dtype, bias and initialisers.
 
+use lamina_tensor::random::next_seed;
 use lamina_tensor::{DType, Device, Error, Result, Tensor};
 
 use crate::init::{derive_seed, fans, Init};
@@ -31,14 +32,32 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// A layer with bias, in f32, initialised as PyTorch's `nn.Linear` from `seed`.
-    pub fn new(
-        in_features: usize,
-        out_features: usize,
-        seed: u64,
-        device: &Device,
-    ) -> Result<Linear> {
-        LinearConfig::new(in_features, out_features).init(seed, device)
+    /// A layer with bias, in f32, initialised as PyTorch's `nn.Linear`, its seed drawn
+    /// from the global stream ([`lamina_tensor::random`]). For an explicit seed or other
+    /// options, use [`Linear::builder`].
+    ///
+    /// ```
+    /// use lamina_nn::Linear;
+    /// let dev = lamina_backend_cpu::device();
+    /// let fc = Linear::new(13, 64, &dev)?;
+    /// assert_eq!(fc.weight.dims(), &[64, 13]);
+    /// # Ok::<(), lamina_tensor::Error>(())
+    /// ```
+    pub fn new(in_features: usize, out_features: usize, device: &Device) -> Result<Linear> {
+        Linear::builder(in_features, out_features).build(device)
+    }
+
+    /// Options of a layer, starting from PyTorch's defaults (see [`LinearBuilder`]).
+    pub fn builder(in_features: usize, out_features: usize) -> LinearBuilder {
+        LinearBuilder {
+            in_features,
+            out_features,
+            bias: true,
+            dtype: DType::F32,
+            weight_init: Init::torch_default(),
+            bias_init: None,
+            seed: None,
+        }
     }
 
     /// A layer from existing tensors: `weight [out, in]`, `bias [out]`, same dtype and
@@ -81,11 +100,19 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if x.rank() == 0 || x.dims()[x.rank() - 1] != self.in_features() {
-            return Err(Error::ShapeMismatch {
-                op: "linear",
-                lhs: x.shape().clone(),
-                rhs: self.weight.shape().clone(),
+        let features = x.dims().last().copied();
+        if features != Some(self.in_features()) {
+            let has = match features {
+                Some(n) => format!("input has {n} features"),
+                None => "input is a scalar".to_string(),
+            };
+            return Err(Error::Module {
+                module: self.name(),
+                msg: format!(
+                    "{has} (shape {}), expected {}",
+                    x.shape(),
+                    self.in_features()
+                ),
             });
         }
         let y = x.matmul(&self.weight.t()?)?;
@@ -110,71 +137,91 @@ impl Module for Linear {
     }
 
     fn set_training(&mut self, _: bool) {}
+
+    /// `Linear(in 64, out 3)`, or `Linear(in 64, out 3, no bias)`.
+    fn name(&self) -> String {
+        let bias = if self.bias.is_some() { "" } else { ", no bias" };
+        format!(
+            "Linear(in {}, out {}{bias})",
+            self.in_features(),
+            self.out_features()
+        )
+    }
 }
 
-/// Options of a [`Linear`] layer; [`LinearConfig::new`] starts from PyTorch's defaults.
+/// Options of a [`Linear`] layer; [`Linear::builder`] starts from PyTorch's defaults
+/// (bias, f32, `U(±1/√in)` for weight and bias, a seed from the global stream).
 ///
 /// ```
-/// use lamina_nn::{Init, LinearConfig, Nonlinearity};
+/// use lamina_nn::{Init, Linear, Nonlinearity};
 /// use lamina_tensor::DType;
 /// let dev = lamina_backend_cpu::device();
-/// let fc = LinearConfig::new(16, 4)
-///     .with_bias(false)
-///     .with_dtype(DType::F64)
-///     .with_weight_init(Init::kaiming_normal(Nonlinearity::Relu))
-///     .init(3, &dev)?;
+/// let fc = Linear::builder(16, 4)
+///     .bias(false)
+///     .dtype(DType::F64)
+///     .weight_init(Init::kaiming_normal(Nonlinearity::Relu))
+///     .seed(3)
+///     .build(&dev)?;
 /// assert!(fc.bias.is_none() && fc.weight.dtype() == DType::F64);
+/// // The same seed gives the same weights.
+/// let again = Linear::builder(16, 4)
+///     .bias(false)
+///     .dtype(DType::F64)
+///     .weight_init(Init::kaiming_normal(Nonlinearity::Relu))
+///     .seed(3)
+///     .build(&dev)?;
+/// assert_eq!(fc.weight.to_vec::<f64>()?, again.weight.to_vec::<f64>()?);
 /// # Ok::<(), lamina_tensor::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
-pub struct LinearConfig {
-    pub in_features: usize,
-    pub out_features: usize,
-    /// Whether the layer has a bias (default true).
-    pub bias: bool,
-    /// Parameter dtype (default f32).
-    pub dtype: DType,
-    /// Default [`Init::torch_default`]: `U(±1/√in)`.
-    pub weight_init: Init,
-    /// `None` (the default) is PyTorch's `U(±1/√in)`.
-    pub bias_init: Option<Init>,
+#[must_use = "a builder does nothing until `build`"]
+pub struct LinearBuilder {
+    in_features: usize,
+    out_features: usize,
+    bias: bool,
+    dtype: DType,
+    weight_init: Init,
+    bias_init: Option<Init>,
+    seed: Option<u64>,
 }
 
-impl LinearConfig {
-    pub fn new(in_features: usize, out_features: usize) -> LinearConfig {
-        LinearConfig {
-            in_features,
-            out_features,
-            bias: true,
-            dtype: DType::F32,
-            weight_init: Init::torch_default(),
-            bias_init: None,
-        }
-    }
-
-    pub fn with_bias(mut self, bias: bool) -> Self {
+impl LinearBuilder {
+    /// Whether the layer has a bias (default true).
+    pub fn bias(mut self, bias: bool) -> Self {
         self.bias = bias;
         self
     }
 
-    pub fn with_dtype(mut self, dtype: DType) -> Self {
+    /// Parameter dtype (default f32).
+    pub fn dtype(mut self, dtype: DType) -> Self {
         self.dtype = dtype;
         self
     }
 
-    pub fn with_weight_init(mut self, init: Init) -> Self {
+    /// The weight's initialiser (default [`Init::torch_default`]: `U(±1/√in)`).
+    pub fn weight_init(mut self, init: Init) -> Self {
         self.weight_init = init;
         self
     }
 
-    pub fn with_bias_init(mut self, init: Init) -> Self {
+    /// The bias's initialiser (default PyTorch's `U(±1/√in)`).
+    pub fn bias_init(mut self, init: Init) -> Self {
         self.bias_init = Some(init);
         self
     }
 
-    /// Builds the layer; the weight draws from `seed`, the bias from a seed derived
-    /// from it.
-    pub fn init(&self, seed: u64, device: &Device) -> Result<Linear> {
+    /// Draws the weight from `seed` and the bias from a seed derived from it, instead
+    /// of taking a seed from the global stream. `Linear::builder(i, o).seed(s)` gives
+    /// the same layer on every run, whatever else the program has built.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Builds the layer on `device`; without [`seed`](LinearBuilder::seed), takes one
+    /// seed from [`lamina_tensor::random::next_seed`].
+    pub fn build(&self, device: &Device) -> Result<Linear> {
+        let seed = self.seed.unwrap_or_else(next_seed);
         let wshape = [self.out_features, self.in_features];
         let weight = self.weight_init.tensor(wshape, seed, self.dtype, device)?;
         let bias = if self.bias {
@@ -242,11 +289,25 @@ mod tests {
     }
 
     #[test]
-    fn wrong_input_width_names_both_shapes() {
-        let fc = Linear::new(3, 2, 0, &dev()).unwrap();
-        let x = Tensor::zeros([4, 5], DType::F32, &dev()).unwrap();
-        let msg = fc.forward(&x).unwrap_err().to_string();
-        assert!(msg.contains("[4, 5]") && msg.contains("[2, 3]"), "{msg}");
+    fn wrong_input_width_names_the_layer_and_the_features() {
+        let fc = Linear::builder(64, 3).seed(0).build(&dev()).unwrap();
+        let x = Tensor::zeros([8, 32], DType::F32, &dev()).unwrap();
+        let e = fc.forward(&x).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Linear(in 64, out 3): input has 32 features (shape [8, 32]), expected 64"
+        );
+        assert!(matches!(e, Error::Module { .. }));
+        let scalar = Tensor::zeros([], DType::F32, &dev()).unwrap();
+        let fc = Linear::builder(2, 5)
+            .bias(false)
+            .seed(0)
+            .build(&dev())
+            .unwrap();
+        assert_eq!(
+            fc.forward(&scalar).unwrap_err().to_string(),
+            "Linear(in 2, out 5, no bias): input is a scalar (shape []), expected 2"
+        );
     }
 
     #[test]
@@ -259,7 +320,7 @@ mod tests {
 
     #[test]
     fn default_init_is_pytorchs_and_reproducible() {
-        let fc = Linear::new(50, 40, 5, &dev()).unwrap();
+        let fc = Linear::builder(50, 40).seed(5).build(&dev()).unwrap();
         assert_eq!(fc.weight.dims(), &[40, 50]);
         assert_eq!(fc.weight.dtype(), DType::F32);
         let bound = 1.0 / 50f64.sqrt();
@@ -268,7 +329,7 @@ mod tests {
             assert!(v.iter().all(|x| x.abs() <= bound + 1e-7));
             assert!(v.iter().any(|x| x.abs() > 0.8 * bound));
         }
-        let again = Linear::new(50, 40, 5, &dev()).unwrap();
+        let again = Linear::builder(50, 40).seed(5).build(&dev()).unwrap();
         assert_eq!(
             fc.weight.to_vec::<f32>().unwrap(),
             again.weight.to_vec::<f32>().unwrap()
@@ -276,16 +337,43 @@ mod tests {
         // The bias does not repeat the weight's stream.
         let w0: Vec<f32> = fc.weight.to_vec::<f32>().unwrap()[..40].to_vec();
         assert_ne!(w0, fc.bias.as_ref().unwrap().to_vec::<f32>().unwrap());
-        let other = Linear::new(50, 40, 6, &dev()).unwrap();
+        let other = Linear::builder(50, 40).seed(6).build(&dev()).unwrap();
         assert_ne!(
             fc.weight.to_vec::<f32>().unwrap(),
             other.weight.to_vec::<f32>().unwrap()
         );
     }
 
+    fn bits(t: &Tensor) -> Vec<u32> {
+        t.to_vec::<f32>()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect()
+    }
+
+    #[test]
+    fn builder_seed_gives_the_old_positional_seeds_weights_bit_for_bit() {
+        // Printed by `Linear::new(5, 3, 7, &dev)` before the seed left `new`'s arguments,
+        // so every recorded figure built with a seed still holds.
+        let fc = Linear::builder(5, 3).seed(7).build(&dev()).unwrap();
+        assert_eq!(
+            bits(&fc.weight),
+            [
+                0xbdc9cefc, 0xbedd4905, 0x3eb786ec, 0x3d97e918, 0xbd2e3b90, 0xbe657e7a, 0xbcead030,
+                0xbe1d76a2, 0xbea77d7f, 0xbd9f1b44, 0xbeb58c66, 0x3ed2990a, 0x3ebf6e40, 0x3eaa0cd8,
+                0x3ea6b234
+            ]
+        );
+        assert_eq!(
+            bits(fc.bias.as_ref().unwrap()),
+            [0xbb87a700, 0x3e41c168, 0x3c410420]
+        );
+    }
+
     #[test]
     fn parameters_are_named_like_pytorch() {
-        let fc = Linear::new(2, 3, 0, &dev()).unwrap();
+        let fc = Linear::builder(2, 3).seed(0).build(&dev()).unwrap();
         let names: Vec<String> = fc.named_parameters().into_iter().map(|(n, _)| n).collect();
         assert_eq!(names, ["weight", "bias"]);
         let mut inner = Vec::new();

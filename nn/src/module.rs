@@ -64,7 +64,7 @@ pub fn prefixed(prefix: &str, name: &str) -> String {
 /// }
 ///
 /// let dev = lamina_backend_cpu::device();
-/// let mlp = Mlp { fc1: Linear::new(4, 8, 1, &dev)?, fc2: Linear::new(8, 2, 2, &dev)? };
+/// let mlp = Mlp { fc1: Linear::builder(4, 8).seed(1).build(&dev)?, fc2: Linear::builder(8, 2).seed(2).build(&dev)? };
 /// let names: Vec<String> = mlp.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"]);
 /// assert_eq!(mlp.num_parameters(), 4 * 8 + 8 + 8 * 2 + 2);
@@ -84,6 +84,21 @@ pub trait Module {
 
     /// Switches training mode (dropout active) on or off, for this module and its children.
     fn set_training(&mut self, on: bool);
+
+    /// What error messages call this module: by default the type's name without its
+    /// path (`Relu`, `Sequential`); layers with sizes say them, as `Linear(in 64, out
+    /// 3)` does.
+    ///
+    /// ```
+    /// use lamina_nn::{Linear, Module, Relu};
+    /// let dev = lamina_backend_cpu::device();
+    /// assert_eq!(Relu.name(), "Relu");
+    /// assert_eq!(Linear::new(64, 3, &dev)?.name(), "Linear(in 64, out 3)");
+    /// # Ok::<(), lamina_tensor::Error>(())
+    /// ```
+    fn name(&self) -> String {
+        short_type_name(std::any::type_name::<Self>())
+    }
 
     /// Calls `f(name, position)` for every random stream the module draws from as it
     /// runs, names prefixed by `prefix` (use [`prefixed`]): how far each stream has
@@ -106,7 +121,7 @@ pub trait Module {
     /// use lamina_tensor::{DType, Tensor};
     /// let dev = lamina_backend_cpu::device();
     /// let model = || -> lamina_tensor::Result<Sequential> {
-    ///     Ok(Sequential::new().add(Linear::new(4, 4, 0, &dev)?).add(Dropout::new(0.5, 7)?))
+    ///     Ok(Sequential::new().add(Linear::builder(4, 4).seed(0).build(&dev)?).add(Dropout::builder(0.5).seed(7).build()?))
     /// };
     /// let (a, mut b) = (model()?, model()?);
     /// let x = Tensor::ones([2, 4], DType::F32, &dev)?;
@@ -225,12 +240,36 @@ impl<M: Module + ?Sized> Module for Box<M> {
     fn set_training(&mut self, on: bool) {
         (**self).set_training(on)
     }
+    fn name(&self) -> String {
+        (**self).name()
+    }
     fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
         (**self).visit_rng_state(prefix, f)
     }
     fn visit_rng_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut u64)) {
         (**self).visit_rng_state_mut(prefix, f)
     }
+}
+
+/// `std::any::type_name` without module paths: `a::b::Wrap<c::Linear>` is
+/// `Wrap<Linear>`.
+fn short_type_name(full: &str) -> String {
+    let mut out = String::with_capacity(full.len());
+    // Where the path segment being read starts in `out`; a `::` drops it.
+    let mut segment = 0;
+    let mut chars = full.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            out.truncate(segment);
+            continue;
+        }
+        out.push(c);
+        if !(c.is_alphanumeric() || c == '_') {
+            segment = out.len();
+        }
+    }
+    out
 }
 
 /// Implements the parameter-less, mode-less part of `Module` for a stateless layer.
@@ -260,6 +299,16 @@ pub(crate) use stateless_module;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_type_names_drop_every_path() {
+        assert_eq!(short_type_name("lamina_nn::activation::Relu"), "Relu");
+        assert_eq!(
+            short_type_name("my::Wrap<lamina_nn::linear::Linear, alloc::vec::Vec<u8>>"),
+            "Wrap<Linear, Vec<u8>>"
+        );
+        assert_eq!(short_type_name("Plain"), "Plain");
+    }
 
     #[test]
     fn prefixed_joins_with_a_dot() {

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use lamina_tensor::{Result, Tensor};
+use lamina_tensor::{Error, Result, Tensor};
 
 use crate::module::prefixed;
 use crate::Module;
@@ -18,9 +18,9 @@ pub type BoxedModule = Box<dyn Module + Send + Sync>;
 /// use lamina_nn::{Linear, Module, Relu, Sequential};
 /// let dev = lamina_backend_cpu::device();
 /// let mlp = Sequential::new()
-///     .add(Linear::new(2, 3, 1, &dev)?)
+///     .add(Linear::builder(2, 3).seed(1).build(&dev)?)
 ///     .add(Relu)
-///     .add(Linear::new(3, 1, 2, &dev)?);
+///     .add(Linear::builder(3, 1).seed(2).build(&dev)?);
 /// let names: Vec<String> = mlp.named_parameters().into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["0.weight", "0.bias", "2.weight", "2.bias"]);
 /// # Ok::<(), lamina_tensor::Error>(())
@@ -81,10 +81,22 @@ impl fmt::Debug for Sequential {
 }
 
 impl Module for Sequential {
+    /// Runs the layers in order; an error says which layer failed: `Sequential layer 2
+    /// (Linear(in 64, out 3)): ...`, or `Sequential layer 2: ...` when the layer's own
+    /// error already names it (`Error::Module`). The layer's error stays the
+    /// [`source`](std::error::Error::source) (see `lamina_tensor::Error::innermost`).
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
-        for layer in &self.layers {
-            h = layer.forward(&h)?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            h = layer.forward(&h).map_err(|e| {
+                let name = layer.name();
+                match &e {
+                    Error::Module { module, .. } if *module == name => {
+                        e.context(format!("Sequential layer {i}"))
+                    }
+                    _ => e.context(format!("Sequential layer {i} ({name})")),
+                }
+            })?;
         }
         Ok(h)
     }
@@ -177,8 +189,47 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_layer() {
+        // Linear(in 2, out 2) fed 3 features: the layer's own message names it.
+        let e = mlp().forward(&t(&[1.0, 2.0, 3.0], &[1, 3])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Sequential layer 0: Linear(in 2, out 2): input has 3 features (shape [1, 3]), \
+             expected 2"
+        );
+        assert!(matches!(e.innermost(), lamina_tensor::Error::Module { .. }));
+        // A tensor op's error gets the layer's index and name in front.
+        let m = Sequential::new()
+            .add(Relu)
+            .add(crate::Softmax { dim: 4 })
+            .add(Relu);
+        let e = m.forward(&t(&[1.0, 2.0], &[2])).unwrap_err();
+        let inner = e.innermost().to_string();
+        assert!(
+            matches!(
+                e.innermost(),
+                lamina_tensor::Error::DimOutOfRange { dim: 4, .. }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(
+            e.to_string(),
+            format!("Sequential layer 1 (Softmax): {inner}")
+        );
+        let source = std::error::Error::source(&e).expect("the layer's error");
+        assert_eq!(source.to_string(), inner);
+        // Nested: each level adds its index.
+        let outer = Sequential::new().add(Relu).add(m);
+        let e = outer.forward(&t(&[1.0, 2.0], &[2])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("Sequential layer 1 (Sequential): Sequential layer 1 (Softmax): {inner}")
+        );
+    }
+
+    #[test]
     fn nested_prefixes() {
-        let inner = Sequential::new().add(Linear::new(2, 2, 0, &dev()).unwrap());
+        let inner = Sequential::new().add(Linear::builder(2, 2).seed(0).build(&dev()).unwrap());
         let outer = Sequential::new().add(Relu).add(inner);
         let names: Vec<String> = outer
             .named_parameters()
@@ -191,11 +242,11 @@ mod tests {
     #[test]
     fn rng_state_reaches_nested_children() {
         let inner = Sequential::new()
-            .add(Dropout::new(0.5, 1).unwrap())
-            .add(Linear::new(2, 2, 0, &dev()).unwrap())
-            .add(Dropout::new(0.5, 2).unwrap());
+            .add(Dropout::builder(0.5).seed(1).build().unwrap())
+            .add(Linear::builder(2, 2).seed(0).build(&dev()).unwrap())
+            .add(Dropout::builder(0.5).seed(2).build().unwrap());
         let outer = Sequential::new()
-            .add(Dropout::new(0.5, 3).unwrap())
+            .add(Dropout::builder(0.5).seed(3).build().unwrap())
             .add(inner);
         let x = Tensor::ones([1, 2], DType::F32, &dev()).unwrap();
         outer.forward(&x).unwrap();
@@ -219,7 +270,10 @@ mod tests {
                 self.1.visit_rng_state(prefix, f);
             }
         }
-        let mut bad = Unprefixed(Dropout::new(0.5, 1).unwrap(), Dropout::new(0.5, 2).unwrap());
+        let mut bad = Unprefixed(
+            Dropout::builder(0.5).seed(1).build().unwrap(),
+            Dropout::builder(0.5).seed(2).build().unwrap(),
+        );
         let msg = bad
             .set_rng_state(&BTreeMap::from([("step".to_string(), 1)]))
             .unwrap_err()
@@ -238,7 +292,7 @@ mod tests {
             e.forward(&x).unwrap().to_vec::<f64>().unwrap(),
             vec![1.0, 2.0]
         );
-        let mut m = Sequential::new().add(Dropout::new(0.5, 1).unwrap());
+        let mut m = Sequential::new().add(Dropout::builder(0.5).seed(1).build().unwrap());
         let ones = Tensor::ones([1000], DType::F64, &dev()).unwrap();
         assert_ne!(
             m.forward(&ones).unwrap().to_vec::<f64>().unwrap(),

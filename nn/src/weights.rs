@@ -39,7 +39,7 @@ use crate::Module;
 /// use lamina_nn::{weights, Linear, Module, Relu, Sequential};
 /// let dev = lamina_backend_cpu::device();
 /// let make = |seed| -> lamina_tensor::Result<Sequential> {
-///     Ok(Sequential::new().add(Linear::new(2, 3, seed, &dev)?).add(Relu))
+///     Ok(Sequential::new().add(Linear::builder(2, 3).seed(seed).build(&dev)?).add(Relu))
 /// };
 /// let path = std::env::temp_dir().join("lamina_doc_weights.safetensors");
 /// let a = make(1)?;

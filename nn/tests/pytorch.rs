@@ -163,9 +163,9 @@ fn other_losses_match_pytorch() {
 /// `Sequential(Linear(2, 3), ReLU(), Linear(3, 1))` as Lamina builds it.
 fn lamina_mlp(seed: u64) -> Sequential {
     Sequential::new()
-        .add(Linear::new(2, 3, seed, &dev()).unwrap())
+        .add(Linear::builder(2, 3).seed(seed).build(&dev()).unwrap())
         .add(Relu)
-        .add(Linear::new(3, 1, seed + 1, &dev()).unwrap())
+        .add(Linear::builder(3, 1).seed(seed + 1).build(&dev()).unwrap())
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use lamina_nn::{prefixed, weights, Error, Linear, LinearConfig, Module, Relu, Sequential};
+use lamina_nn::{prefixed, weights, Error, Linear, Module, Relu, Sequential};
 use lamina_tensor::{DType, Device, Result, Tensor};
 
 fn dev() -> Device {
@@ -33,11 +33,11 @@ impl Drop for TempDir {
 }
 
 fn mlp(seed: u64, hidden: usize, dtype: DType) -> Sequential {
-    let cfg = |i, o| LinearConfig::new(i, o).with_dtype(dtype);
+    let cfg = |i, o| Linear::builder(i, o).dtype(dtype);
     Sequential::new()
-        .add(cfg(2, hidden).init(seed, &dev()).unwrap())
+        .add(cfg(2, hidden).seed(seed).build(&dev()).unwrap())
         .add(Relu)
-        .add(cfg(hidden, 1).init(seed + 1, &dev()).unwrap())
+        .add(cfg(hidden, 1).seed(seed + 1).build(&dev()).unwrap())
 }
 
 fn input() -> Tensor {
@@ -242,8 +242,8 @@ fn missing_and_unexpected_tensors_are_named() {
 
     // Renamed parameters: the first missing one, with the file's unmatched names as a hint.
     let mut named = Named {
-        fc1: Linear::new(2, 3, 0, &dev()).unwrap(),
-        fc2: Linear::new(3, 1, 1, &dev()).unwrap(),
+        fc1: Linear::builder(2, 3).seed(0).build(&dev()).unwrap(),
+        fc2: Linear::builder(3, 1).seed(1).build(&dev()).unwrap(),
     };
     let err = named.load_safetensors(&path).unwrap_err();
     assert!(matches!(err, Error::MissingTensor { .. }));
@@ -260,22 +260,24 @@ fn missing_and_unexpected_tensors_are_named() {
 
     // A model with a parameter the file lacks (a bias-free layer saved, biased loaded).
     let no_bias = Sequential::new().add(
-        LinearConfig::new(2, 3)
-            .with_bias(false)
-            .init(0, &dev())
+        Linear::builder(2, 3)
+            .bias(false)
+            .seed(0)
+            .build(&dev())
             .unwrap(),
     );
     let p2 = dir.join("no-bias.safetensors");
     no_bias.save_safetensors(&p2).unwrap();
-    let mut biased = Sequential::new().add(Linear::new(2, 3, 0, &dev()).unwrap());
+    let mut biased = Sequential::new().add(Linear::builder(2, 3).seed(0).build(&dev()).unwrap());
     let err = biased.load_safetensors(&p2).unwrap_err();
     message_has(err, &["no-bias.safetensors", "`0.bias`", "[3]", "missing"]);
 
     // The file holds a tensor the model lacks.
     let mut bias_free = Sequential::new().add(
-        LinearConfig::new(2, 3)
-            .with_bias(false)
-            .init(0, &dev())
+        Linear::builder(2, 3)
+            .bias(false)
+            .seed(0)
+            .build(&dev())
             .unwrap(),
     );
     let p3 = dir.join("biased.safetensors");
@@ -308,8 +310,8 @@ fn duplicate_names_are_refused() {
     let dir = TempDir::new("dup");
     let path = dir.join("dup.safetensors");
     let m = Clash(
-        Linear::new(2, 2, 0, &dev()).unwrap(),
-        Linear::new(2, 2, 1, &dev()).unwrap(),
+        Linear::builder(2, 2).seed(0).build(&dev()).unwrap(),
+        Linear::builder(2, 2).seed(1).build(&dev()).unwrap(),
     );
     let err = weights::save_safetensors(&m, &path).unwrap_err();
     message_has(err, &["`weight`", "twice"]);

@@ -200,7 +200,7 @@ impl Tensor {
     pub fn to_vec2<T: Element>(&self) -> Result<Vec<Vec<T>>> {
         self.check_rank(2, "to_vec2")?;
         let cols = self.dims()[1];
-        let flat = self.to_vec::<T>()?;
+        let flat = self.read_vec::<T>("to_vec2")?;
         Ok(if cols == 0 {
             vec![Vec::new(); self.dims()[0]]
         } else {
@@ -213,7 +213,7 @@ impl Tensor {
         self.check_rank(3, "to_vec3")?;
         let (rows, cols) = (self.dims()[1], self.dims()[2]);
         // Read (and check the dtype) even when there is no element.
-        let flat = self.to_vec::<T>()?;
+        let flat = self.read_vec::<T>("to_vec3")?;
         Ok((0..self.dims()[0])
             .map(|i| {
                 (0..rows)

@@ -1,5 +1,6 @@
 //! The one error type of `tensor` and every backend. Each variant names the op and the
-//! operands, so `matmul: shape mismatch, lhs [2, 3], rhs [4, 5]` says what went wrong.
+//! operands, so `matmul: shape mismatch, lhs [2, 3], rhs [4, 5]` says what went wrong;
+//! [`Error::Context`] adds where, in the user's terms, without hiding the kind.
 
 use crate::{DType, Shape};
 
@@ -72,6 +73,11 @@ pub enum Error {
     /// Any other invalid argument, described in words.
     #[error("{op}: {msg}")]
     Invalid { op: &'static str, msg: String },
+    /// An input a layer cannot take, named as the layer's `Module::name` (in
+    /// `lamina-nn`) names it: `Linear(in 64, out 3): input has 32 features (shape
+    /// [8, 32]), expected 64`.
+    #[error("{module}: {msg}")]
+    Module { module: String, msg: String },
     /// A device that cannot be used: no CUDA driver, no GPU, out of memory.
     #[error("device unavailable: {0}")]
     DeviceUnavailable(String),
@@ -80,7 +86,78 @@ pub enum Error {
     Backend { backend: String, msg: String },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// Another error, with where it happened in the user's terms (which layer of a
+    /// model, say): `Sequential layer 2 (Linear(in 64, out 3)): ...`. Match on
+    /// [`Error::innermost`] to tell the kinds apart.
+    #[error("{context}: {source}")]
+    Context {
+        context: String,
+        /// The error being explained, as [`std::error::Error::source`] returns it.
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// This error wrapped in [`Error::Context`]: `context` comes first in the message.
+    ///
+    /// ```
+    /// use lamina_tensor::Error;
+    /// let e = Error::Invalid { op: "relu", msg: "bad".into() }.context("layer 1");
+    /// assert_eq!(e.to_string(), "layer 1: relu: bad");
+    /// assert!(matches!(e.innermost(), Error::Invalid { op: "relu", .. }));
+    /// ```
+    pub fn context(self, context: impl Into<String>) -> Error {
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
+        }
+    }
+
+    /// The error under every [`Error::Context`] layer (the error itself if it has none):
+    /// the one to match on.
+    pub fn innermost(&self) -> &Error {
+        let mut e = self;
+        while let Error::Context { source, .. } = e {
+            e = source;
+        }
+        e
+    }
 }
 
 /// `Result` with Lamina's `Error`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_prefixes_the_message_and_keeps_the_kind() {
+        let inner = Error::IndexOutOfBounds {
+            op: "gather",
+            index: 3,
+            dim: 1,
+            size: 3,
+        };
+        let e = inner
+            .context("Linear(in 4, out 3)")
+            .context("Sequential layer 2");
+        assert_eq!(
+            e.to_string(),
+            "Sequential layer 2: Linear(in 4, out 3): \
+             gather: index 3 is out of bounds for dimension 1 with size 3"
+        );
+        let src = std::error::Error::source(&e).expect("a source");
+        assert_eq!(
+            src.to_string(),
+            "Linear(in 4, out 3): gather: index 3 is out of bounds for dimension 1 with size 3"
+        );
+        assert!(matches!(
+            e.innermost(),
+            Error::IndexOutOfBounds { index: 3, .. }
+        ));
+        let plain = Error::DeviceUnavailable("no GPU".into());
+        assert!(std::error::Error::source(&plain).is_none());
+        assert!(matches!(plain.innermost(), Error::DeviceUnavailable(_)));
+    }
+}

@@ -6,6 +6,9 @@
 //! storage. Every op validates its operands once, here, and returns [`Result`]; the error
 //! names the op and the operands (`matmul: shape mismatch, lhs [2, 3], rhs [4, 5]`).
 //!
+//! [`random`] holds the global seed ([`manual_seed`], [`next_seed`]) that layers, dropout
+//! and data loaders draw from when they are given no seed of their own.
+//!
 //! This crate knows no backend: take one from a backend crate
 //! (`lamina_backend_cpu::device()`) or the `lamina` facade (`Device::cpu()`).
 
@@ -19,6 +22,7 @@ pub mod hook;
 mod layout;
 mod op;
 mod ops;
+pub mod random;
 pub mod rng;
 mod shape;
 mod tensor;
@@ -42,5 +46,6 @@ pub use ops::{
     Ellipsis, IndexArg, IndexItem, Indexing, IntoIndexItem, NewAxis, Operand, PadMode,
     RoundingMode, Step,
 };
+pub use random::{initial_seed, manual_seed, next_seed};
 pub use shape::{resolve_dim, resolve_dims, DimVec, Dims, Shape, ShapeArg, SignedDims};
 pub use tensor::{Tensor, TensorId};

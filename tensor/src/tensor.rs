@@ -390,20 +390,27 @@ impl Tensor {
 
     /// The elements in row-major logical order; `T` must match the dtype.
     pub fn to_vec<T: Element>(&self) -> Result<Vec<T>> {
+        self.read_vec("to_vec")
+    }
+
+    /// [`to_vec`](Tensor::to_vec) on behalf of the reading method `op`, whose name the
+    /// error carries: `to_scalar: the tensor holds f32, asked for f64 (convert with
+    /// .to_dtype(DType::F64) or read as f32)`.
+    pub(crate) fn read_vec<T: Element>(&self, op: &'static str) -> Result<Vec<T>> {
         if T::DTYPE != self.dtype() {
             return Err(Error::Invalid {
-                op: "to_vec",
+                op,
                 msg: format!(
-                    "the tensor holds {}, not the {} asked for; convert first with to_dtype(DType::{:?})",
-                    self.dtype(),
-                    T::DTYPE,
-                    T::DTYPE
+                    "the tensor holds {held}, asked for {asked} (convert with \
+                     .to_dtype(DType::{asked:?}) or read as {held})",
+                    held = self.dtype(),
+                    asked = T::DTYPE,
                 ),
             });
         }
         let host = self.to_host()?;
         T::from_host(host).ok_or(Error::UnsupportedDType {
-            op: "to_vec",
+            op,
             dtype: self.dtype(),
         })
     }
@@ -431,7 +438,7 @@ impl Tensor {
                 ),
             });
         }
-        Ok(self.to_vec::<T>()?[0])
+        Ok(self.read_vec::<T>("to_scalar")?[0])
     }
 
     /// A copy converted to `dtype` (`as` semantics); the same tensor if already `dtype`.

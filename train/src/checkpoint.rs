@@ -85,7 +85,9 @@ fn fnv1a64(bytes: &[u8]) -> String {
 /// A resume checks that it is given a loader with the same settings and data size.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoaderState {
-    /// The loader's seed (shuffle, sampler and batch transforms).
+    /// The loader's seed (shuffle, sampler and batch transforms), as resolved
+    /// ([`DataLoader::seed`]): the one drawn from the global stream if the config gave
+    /// none.
     pub seed: u64,
     /// Samples per batch.
     pub batch_size: usize,
@@ -104,7 +106,7 @@ impl LoaderState {
     pub fn of(loader: &DataLoader) -> LoaderState {
         let c = loader.config();
         LoaderState {
-            seed: c.seed,
+            seed: loader.seed(),
             batch_size: c.batch_size,
             shuffle: c.shuffle,
             drop_last: c.drop_last,
@@ -180,7 +182,7 @@ struct BestFile {
 /// use lamina_train::{BestState, Checkpoints, EpochRecord, History, LoaderState, Monitor, TrainState};
 ///
 /// let dev = lamina_backend_cpu::device();
-/// let model = Linear::new(3, 2, 0, &dev)?;
+/// let model = Linear::builder(3, 2).seed(0).build(&dev)?;
 /// let opt = Sgd::new(SgdConfig { lr: 0.1, ..Default::default() })?;
 /// let mut history = History::new(); // one record per epoch done
 /// history.epochs.push(EpochRecord {
@@ -200,7 +202,7 @@ struct BestFile {
 /// let ckpt = Checkpoints::new(&dir);
 /// ckpt.save_last(&model, &opt, &state)?;
 ///
-/// let mut fresh = Linear::new(3, 2, 1, &dev)?;     // other weights
+/// let mut fresh = Linear::builder(3, 2).seed(1).build(&dev)?;     // other weights
 /// let mut opt2 = Sgd::new(SgdConfig { lr: 0.5, ..Default::default() })?;
 /// assert_eq!(ckpt.load_last(&mut fresh, &mut opt2)?, state);
 /// assert_eq!(fresh.weight.to_vec::<f32>()?, model.weight.to_vec::<f32>()?);

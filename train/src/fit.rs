@@ -123,7 +123,7 @@ pub struct Evaluation {
 /// let data = Arc::new(TensorDataset::new(x, y)?);
 /// let loader = DataLoader::new(data, LoaderConfig { batch_size: 2, shuffle: true, ..Default::default() })?;
 ///
-/// let mut model = Linear::new(2, 2, 0, &dev)?;
+/// let mut model = Linear::builder(2, 2).seed(0).build(&dev)?;
 /// let mut opt = Sgd::new(SgdConfig { lr: 0.5, ..Default::default() })?;
 /// let config = FitConfig { epochs: 60, verbose: false, ..Default::default() };
 /// let history = Trainer::new(config)

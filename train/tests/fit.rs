@@ -55,7 +55,7 @@ fn loader(x: Tensor, y: Tensor, batch_size: usize, shuffle: bool) -> DataLoader 
     let config = LoaderConfig {
         batch_size,
         shuffle,
-        seed: 11,
+        seed: Some(11),
         ..Default::default()
     };
     DataLoader::new(data, config).expect("loader")
@@ -64,9 +64,14 @@ fn loader(x: Tensor, y: Tensor, batch_size: usize, shuffle: bool) -> DataLoader 
 fn mlp(seed: u64) -> Sequential {
     let dev = dev();
     Sequential::new()
-        .add(Linear::new(2, 16, seed, &dev).expect("fc1"))
+        .add(Linear::builder(2, 16).seed(seed).build(&dev).expect("fc1"))
         .add(Relu)
-        .add(Linear::new(16, 3, seed + 1, &dev).expect("fc2"))
+        .add(
+            Linear::builder(16, 3)
+                .seed(seed + 1)
+                .build(&dev)
+                .expect("fc2"),
+        )
 }
 
 /// `mlp` with dropout after the hidden layer; the dropout seed is fixed, as it is part of
@@ -74,10 +79,15 @@ fn mlp(seed: u64) -> Sequential {
 fn dropout_mlp(seed: u64) -> Sequential {
     let dev = dev();
     Sequential::new()
-        .add(Linear::new(2, 16, seed, &dev).expect("fc1"))
+        .add(Linear::builder(2, 16).seed(seed).build(&dev).expect("fc1"))
         .add(Relu)
-        .add(Dropout::new(0.3, 1234).expect("dropout"))
-        .add(Linear::new(16, 3, seed + 1, &dev).expect("fc2"))
+        .add(Dropout::builder(0.3).seed(1234).build().expect("dropout"))
+        .add(
+            Linear::builder(16, 3)
+                .seed(seed + 1)
+                .build(&dev)
+                .expect("fc2"),
+        )
 }
 
 fn adam(lr: f64) -> Adam {

@@ -204,11 +204,11 @@ fn w3(dev: &Device, quick: bool) -> Result<()> {
     let x = Tensor::from_vec(uniform(3, bs * 784, 0.0, 1.0), [bs, 784], dev)?;
     let y = Tensor::from_vec(labels(4, bs, 10), [bs], dev)?;
     let mut model = Sequential::new()
-        .add(Linear::new(784, 256, 1, dev)?)
+        .add(Linear::builder(784, 256).seed(1).build(dev)?)
         .add(Relu)
-        .add(Linear::new(256, 128, 2, dev)?)
+        .add(Linear::builder(256, 128).seed(2).build(dev)?)
         .add(Relu)
-        .add(Linear::new(128, 10, 3, dev)?);
+        .add(Linear::builder(128, 10).seed(3).build(dev)?);
     let mut opt = Sgd::new(SgdConfig {
         lr: 0.01,
         momentum: 0.9,

@@ -266,4 +266,25 @@ mod tests {
         let w = t(&[1.0, 1.0, 1.0, 1.0], &[2, 2]);
         assert!(binary_cross_entropy(&p, &p, Some(&w), Reduction::Mean).is_err());
     }
+
+    #[test]
+    fn mismatched_targets_name_the_loss_and_both_shapes() {
+        let z = t(&[0.5, -0.5], &[2, 1]);
+        let y = t(&[1.0, 0.0], &[2]);
+        let msg = binary_cross_entropy_with_logits(&z, &y, None, None, Reduction::Mean)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "binary_cross_entropy_with_logits: input [2, 1] and target [2] have different \
+             shapes (a loss does not broadcast its target: reshape one to the other)"
+        );
+        let msg = binary_cross_entropy(&y, &z, None, Reduction::Mean)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.starts_with("binary_cross_entropy: input [2] and target [2, 1]"),
+            "{msg}"
+        );
+    }
 }

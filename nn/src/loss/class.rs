@@ -33,23 +33,121 @@ fn class_dim(op: &'static str, input: &Tensor) -> Result<usize> {
     }
 }
 
-/// The class-index target as `I64`, checked against the input's shape minus `cd`.
-fn index_target(op: &'static str, input: &Tensor, target: &Tensor, cd: usize) -> Result<Tensor> {
+/// The class-index target as `I64`, checked against the input's shape minus `cd` and
+/// against the class count: every value is in `0..C` or is `ignore_index`.
+fn index_target(
+    op: &'static str,
+    input: &Tensor,
+    target: &Tensor,
+    cd: usize,
+    ignore_index: i64,
+) -> Result<Tensor> {
     let target = match target.dtype() {
         DType::I64 => target.clone(),
         DType::U32 => target.to_dtype(DType::I64)?,
-        dtype => return Err(Error::UnsupportedDType { op, dtype }),
+        DType::F32 | DType::F64 | DType::Bool => {
+            let soft = if op == "cross_entropy" {
+                format!(
+                    "; class probabilities (a float target) must have the input's shape {}",
+                    input.shape()
+                )
+            } else {
+                String::new()
+            };
+            return Err(Error::Invalid {
+                op,
+                msg: format!(
+                    "target has dtype {} (shape {}), but class indices must be i64 or u32 \
+                     (convert with .to_dtype(DType::I64)){soft}",
+                    target.dtype(),
+                    target.shape()
+                ),
+            });
+        }
     };
     let mut want = input.dims().to_vec();
-    want.remove(cd);
+    let classes = want.remove(cd);
     if target.dims() != want.as_slice() {
-        return Err(Error::ShapeMismatch {
+        return Err(Error::Invalid {
             op,
-            lhs: input.shape().clone(),
-            rhs: target.shape().clone(),
+            msg: format!(
+                "input {} and target {}: class indices must have shape {} \
+                 (the input's shape without its class dimension {cd})",
+                input.shape(),
+                target.shape(),
+                lamina_tensor::Shape::from_dims(&want)
+            ),
         });
     }
+    check_class_range(op, &target, classes, ignore_index)?;
     Ok(target)
+}
+
+/// Errors unless every value of the `I64` target is a class index in `0..classes` or
+/// `ignore_index`, naming the first that is not and where it is. The usual case costs one
+/// min and one max over the targets; only a failing (or ignore-holding) target is looked
+/// at further.
+fn check_class_range(
+    op: &'static str,
+    target: &Tensor,
+    classes: usize,
+    ignore_index: i64,
+) -> Result<()> {
+    if target.elem_count() == 0 {
+        return Ok(());
+    }
+    let c = classes as i64;
+    let in_range = |t: &Tensor| -> Result<bool> {
+        let lo = t.min_all()?.to_scalar::<i64>()?;
+        let hi = t.max_all()?.to_scalar::<i64>()?;
+        Ok(lo >= 0 && hi < c)
+    };
+    if in_range(target)? {
+        return Ok(());
+    }
+    // Ignored positions read as class 0, which is valid whenever there is a class.
+    let ignored = target.eq_scalar(ignore_index as f64)?;
+    let masked = Tensor::where_(&ignored, &target.scalar_like(0.0)?, target)?;
+    if c > 0 && in_range(&masked)? {
+        return Ok(());
+    }
+    let values = target.to_vec::<i64>()?;
+    let Some(flat) = values
+        .iter()
+        .position(|&y| y != ignore_index && !(0..c).contains(&y))
+    else {
+        return Ok(());
+    };
+    let at = match target.rank() {
+        0 => String::new(),
+        1 => format!(" at position {flat}"),
+        _ => {
+            let mut index = vec![0; target.rank()];
+            let mut rest = flat;
+            for (i, &d) in target.dims().iter().enumerate().rev() {
+                index[i] = rest % d;
+                rest /= d;
+            }
+            format!(" at position {index:?}")
+        }
+    };
+    let range = if classes == 0 {
+        "none".to_string()
+    } else {
+        format!("0..={}", classes - 1)
+    };
+    let ignore = if values[flat] < 0 {
+        format!(" nor the ignore_index {ignore_index}")
+    } else {
+        String::new()
+    };
+    Err(Error::Invalid {
+        op,
+        msg: format!(
+            "target {}{at} is not a class index for {classes} classes ({range}){ignore}",
+            values[flat]
+        ),
+    })
 }
 
 /// The class weight viewed to broadcast along `cd` of `input` (`[1, C, 1, ...]`).
@@ -175,7 +273,7 @@ impl NllLoss {
     pub fn forward(&self, input: &Tensor, target: &Tensor) -> Result<Tensor> {
         const OP: &str = "nll_loss";
         let cd = class_dim(OP, input)?;
-        let target = index_target(OP, input, target, cd)?;
+        let target = index_target(OP, input, target, cd, self.ignore_index)?;
         let w = match &self.weight {
             Some(w) => {
                 class_weight(OP, input, cd, w)?;
@@ -278,11 +376,12 @@ impl CrossEntropyLoss {
             Some(w) => Some(class_weight(OP, input, cd, w)?),
             None => None,
         };
-        let logp = input.log_softmax(cd as isize)?;
-        if target.dtype().is_float() {
+        if target.dtype().is_float() && target.shape() == input.shape() {
+            let logp = input.log_softmax(cd as isize)?;
             return self.soft(input, &logp, target, cd, wb.as_ref());
         }
-        let target = index_target(OP, input, target, cd)?;
+        let target = index_target(OP, input, target, cd, self.ignore_index)?;
+        let logp = input.log_softmax(cd as isize)?;
         let p = pick(&logp, &target, cd, self.weight.as_ref(), self.ignore_index)?;
         let nll = weighted_reduce(p.loss, &p.weight, self.reduction)?;
         if eps == 0.0 {
@@ -510,16 +609,124 @@ mod tests {
         assert!(ls.all_finite().unwrap());
     }
 
+    fn err(r: Result<Tensor>) -> String {
+        r.unwrap_err().to_string()
+    }
+
     #[test]
     fn bad_targets_are_errors() {
         let x = t(&X, &[3, 4]);
-        assert!(cross_entropy(&x, &labels(&[0, 1], &[2]), Reduction::Mean).is_err());
-        assert!(cross_entropy(&x, &labels(&[0, 1, 4], &[3]), Reduction::Mean).is_err());
-        assert!(cross_entropy(&x, &labels(&[0, 1, -1], &[3]), Reduction::Mean).is_err());
+        assert_eq!(
+            err(cross_entropy(&x, &labels(&[0, 1], &[2]), Reduction::Mean)),
+            "cross_entropy: input [3, 4] and target [2]: class indices must have shape [3] \
+             (the input's shape without its class dimension 1)"
+        );
+        assert_eq!(
+            err(cross_entropy(
+                &x,
+                &labels(&[0, 1, 4], &[3]),
+                Reduction::Mean
+            )),
+            "cross_entropy: target 4 at position 2 is not a class index for 4 classes (0..=3)"
+        );
+        assert_eq!(
+            err(nll_loss(&x, &labels(&[0, -1, 2], &[3]), Reduction::Mean)),
+            "nll_loss: target -1 at position 1 is not a class index for 4 classes (0..=3) \
+             nor the ignore_index -100"
+        );
         let bad_w = CrossEntropyLoss::new().with_weight(t(&[1.0, 1.0], &[2]));
-        assert!(bad_w.forward(&x, &labels(&Y, &[3])).is_err());
+        assert_eq!(
+            err(bad_w.forward(&x, &labels(&Y, &[3]))),
+            "cross_entropy: class weight must have shape [4] for input [3, 4], got [2]"
+        );
         let bad_eps = CrossEntropyLoss::new().with_label_smoothing(1.5);
-        assert!(bad_eps.forward(&x, &labels(&Y, &[3])).is_err());
+        assert_eq!(
+            err(bad_eps.forward(&x, &labels(&Y, &[3]))),
+            "cross_entropy: label_smoothing must be in [0, 1], got 1.5"
+        );
+    }
+
+    #[test]
+    fn out_of_range_label_names_the_loss_value_position_and_class_count() {
+        // The newcomer's case: labels 1..=3 for 3 classes.
+        let x = t(&[0.0; 6], &[2, 3]);
+        let y = labels(&[1, 3], &[2]);
+        assert_eq!(
+            err(cross_entropy(&x, &y, Reduction::Mean)),
+            "cross_entropy: target 3 at position 1 is not a class index for 3 classes (0..=2)"
+        );
+        assert_eq!(
+            err(nll_loss(&x, &y, Reduction::Sum)),
+            "nll_loss: target 3 at position 1 is not a class index for 3 classes (0..=2)"
+        );
+        // u32 labels are checked the same way.
+        let y32 = Tensor::from_vec(vec![0u32, 5], [2], &super::super::test_util::dev()).unwrap();
+        assert_eq!(
+            err(cross_entropy(&x, &y32, Reduction::Mean)),
+            "cross_entropy: target 5 at position 1 is not a class index for 3 classes (0..=2)"
+        );
+        // Targets of rank > 1 give the index; an unbatched scalar target has no position.
+        let xs = t(&[0.0; 6], &[1, 2, 3]);
+        assert_eq!(
+            err(cross_entropy(
+                &xs,
+                &labels(&[0, 2, 1], &[1, 3]),
+                Reduction::Mean
+            )),
+            "cross_entropy: target 2 at position [0, 1] is not a class index for 2 classes (0..=1)"
+        );
+        assert_eq!(
+            err(cross_entropy(
+                &t(&[0.0; 3], &[3]),
+                &labels(&[3], &[]),
+                Reduction::Mean
+            )),
+            "cross_entropy: target 3 is not a class index for 3 classes (0..=2)"
+        );
+    }
+
+    #[test]
+    fn ignore_index_is_exempt_from_the_range_check() {
+        let x = t(&X, &[3, 4]);
+        // The default -100 and a custom in-range-looking value.
+        assert!(cross_entropy(&x, &labels(&[1, -100, 0], &[3]), Reduction::Mean).is_ok());
+        let ce = CrossEntropyLoss::new().with_ignore_index(9);
+        let l = ce.forward(&x, &labels(&[9, 2, 9], &[3])).unwrap();
+        let lp = log_softmax_rows(&X, 4);
+        close(&l, &[-lp[4 + 2]]);
+        // An ignored target does not hide a bad one after it.
+        assert_eq!(
+            err(ce.forward(&x, &labels(&[9, 2, 4], &[3]))),
+            "cross_entropy: target 4 at position 2 is not a class index for 4 classes (0..=3)"
+        );
+        assert_eq!(
+            err(nll_loss(&x, &labels(&[-100, -7, 0], &[3]), Reduction::Mean)),
+            "nll_loss: target -7 at position 1 is not a class index for 4 classes (0..=3) \
+             nor the ignore_index -100"
+        );
+    }
+
+    #[test]
+    fn float_labels_say_what_is_expected() {
+        let x = t(&[0.0; 6], &[2, 3]);
+        let y = Tensor::from_vec(vec![0.0f32, 2.0], [2], &super::super::test_util::dev()).unwrap();
+        assert_eq!(
+            err(cross_entropy(&x, &y, Reduction::Mean)),
+            "cross_entropy: target has dtype f32 (shape [2]), but class indices must be i64 \
+             or u32 (convert with .to_dtype(DType::I64)); class probabilities (a float \
+             target) must have the input's shape [2, 3]"
+        );
+        assert_eq!(
+            err(nll_loss(&x, &y, Reduction::Mean)),
+            "nll_loss: target has dtype f32 (shape [2]), but class indices must be i64 or \
+             u32 (convert with .to_dtype(DType::I64))"
+        );
+        // A float target of the input's shape is read as class probabilities.
+        let p = t(&[0.5, 0.5, 0.0, 0.0, 0.0, 1.0], &[2, 3]);
+        close(
+            &cross_entropy(&x, &p, Reduction::Sum).unwrap(),
+            &[2.0 * 3f64.ln()],
+        );
     }
 
     #[test]

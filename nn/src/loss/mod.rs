@@ -49,26 +49,43 @@ impl Reduction {
     }
 }
 
-/// Errors unless `input` and `target` have the same shape and `input` is float.
+/// Errors unless `input` and `target` have the same shape and dtype and `input` is
+/// float; the message names the loss and both operands: `mse_loss: input [4, 1] and
+/// target [4] have different shapes ...`.
 pub(crate) fn check_pair(op: &'static str, input: &Tensor, target: &Tensor) -> Result<()> {
     if input.shape() != target.shape() {
-        return Err(Error::ShapeMismatch {
+        return Err(Error::Invalid {
             op,
-            lhs: input.shape().clone(),
-            rhs: target.shape().clone(),
+            msg: format!(
+                "input {} and target {} have different shapes (a loss does not broadcast \
+                 its target: reshape one to the other)",
+                input.shape(),
+                target.shape()
+            ),
         });
     }
     if !input.dtype().is_float() {
-        return Err(Error::UnsupportedDType {
+        return Err(Error::Invalid {
             op,
-            dtype: input.dtype(),
+            msg: format!(
+                "input {} has dtype {}, a float dtype is needed",
+                input.shape(),
+                input.dtype()
+            ),
         });
     }
     if input.dtype() != target.dtype() {
-        return Err(Error::DTypeMismatch {
+        return Err(Error::Invalid {
             op,
-            lhs: input.dtype(),
-            rhs: target.dtype(),
+            msg: format!(
+                "input {} has dtype {} and target {} has dtype {} (convert the target \
+                 with .to_dtype(DType::{:?}))",
+                input.shape(),
+                input.dtype(),
+                target.shape(),
+                target.dtype(),
+                input.dtype()
+            ),
         });
     }
     Ok(())

@@ -154,10 +154,35 @@ mod tests {
     }
 
     #[test]
-    fn shape_mismatch_is_an_error() {
+    fn mismatched_operands_name_the_loss_and_both() {
+        // [N, 1] against [N]: the classic silent broadcast, refused with both shapes.
         let x = t(&[1.0, 2.0], &[2, 1]);
         let y = t(&[1.0, 2.0], &[2]);
         let msg = mse_loss(&x, &y, Reduction::Mean).unwrap_err().to_string();
-        assert!(msg.contains("[2, 1]") && msg.contains("[2]"), "{msg}");
+        assert_eq!(
+            msg,
+            "mse_loss: input [2, 1] and target [2] have different shapes (a loss does not \
+             broadcast its target: reshape one to the other)"
+        );
+        let msg = l1_loss(&y, &x, Reduction::Mean).unwrap_err().to_string();
+        assert!(
+            msg.starts_with("l1_loss: input [2] and target [2, 1] have different shapes"),
+            "{msg}"
+        );
+        let y32 = y.to_dtype(lamina_tensor::DType::F32).unwrap();
+        let msg = huber_loss(&x.reshape([2]).unwrap(), &y32, 1.0, Reduction::Mean)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "huber_loss: input [2] has dtype f64 and target [2] has dtype f32 (convert the \
+             target with .to_dtype(DType::F64))"
+        );
+        let i = y.to_dtype(lamina_tensor::DType::I64).unwrap();
+        let msg = mse_loss(&i, &i, Reduction::Mean).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "mse_loss: input [2] has dtype i64, a float dtype is needed"
+        );
     }
 }

@@ -428,7 +428,8 @@ pub fn error_dtypes(dev: &Device) {
     rep.problem(err_problem(
         "to_vec::<f64> of f32",
         || a.to_vec::<f64>(),
-        &["to_vec", "f32", "f64"],
+        &["to_vec: the tensor holds f32, asked for f64 \
+             (convert with .to_dtype(DType::F64) or read as f32)"],
     ));
     rep.problem(err_problem(
         "to_vec::<u32> of i64",
@@ -438,7 +439,10 @@ pub fn error_dtypes(dev: &Device) {
     rep.problem(err_problem(
         "to_vec3::<i64> of an empty f32 (found by the fuzz test)",
         || t(&[0, 0, 3], DType::F32, dev).to_vec3::<i64>(),
-        &["to_vec", "f32", "i64"],
+        &[
+            "to_vec3: the tensor holds f32, asked for i64",
+            "read as f32",
+        ],
     ));
     rep.problem(err_problem(
         "to_scalar::<i64> of f32",
@@ -447,7 +451,10 @@ pub fn error_dtypes(dev: &Device) {
                 .and_then(|x| x.narrow(1, 0, 1))?
                 .to_scalar::<i64>()
         },
-        &["f32", "i64"],
+        &[
+            "to_scalar: the tensor holds f32, asked for i64",
+            "DType::I64",
+        ],
     ));
     for (op, name) in [(BinaryOp::Add, "add"), (BinaryOp::Div, "div")] {
         // In place, the result must keep self's kind: i64 += f32 and i64 /= i64 (a true
