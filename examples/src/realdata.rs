@@ -4,8 +4,8 @@
 //! sklearn tables in [`crate::cv`]; the binaries (`mnist_mlp`, `digits_cv`,
 //! `tabular_cv`) and `tests/realdata.rs` call the same code, so CI trains what users run.
 //!
-//! Errors are `lamina::train::Error`: it takes the tensor, nn and data errors unchanged
-//! (`#[from]`), so one `?` works for every layer of a training program.
+//! Errors are `lamina::Error`: every crate's error converts into it, so one `?` works for
+//! every layer of a training program.
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -14,8 +14,8 @@ use lamina::autograd::no_grad;
 use lamina::nn::{Activation, Mlp, Module, Sequential};
 use lamina::prelude::*;
 
-/// `Result` with the training crate's error, which wraps those of every crate below it.
-pub type Result<T> = lamina::train::Result<T>;
+/// `Result` with `lamina::Error`, which every crate's error converts into.
+pub type Result<T> = lamina::Result<T>;
 
 /// The repository's `datasets/` folder (MNIST, the sklearn CSVs), found from this crate's
 /// manifest, so the examples run from any working directory of this checkout.
@@ -36,7 +36,7 @@ pub fn datasets_dir() -> PathBuf {
 /// assert_eq!(model.num_parameters(), 784 * 256 + 256 + 256 * 128 + 128 + 128 * 10 + 10);
 /// # Ok::<(), lamina::Error>(())
 /// ```
-pub fn mlp(sizes: &[usize], seed: u64, dev: &Device) -> lamina::Result<Sequential> {
+pub fn mlp(sizes: &[usize], seed: u64, dev: &Device) -> lamina::tensor::Result<Sequential> {
     // Layer i draws Seeds::new(seed)'s seed i, as this function always did, so the
     // README's figures stand.
     Mlp::builder(sizes)
@@ -51,14 +51,14 @@ pub fn predict<M: Module + ?Sized>(
     model: &mut M,
     x: &Tensor,
     batch: usize,
-) -> lamina::Result<Tensor> {
+) -> lamina::tensor::Result<Tensor> {
     model.set_training(false);
     let out = no_grad(|| {
         let n = x.dims()[0];
         let parts = (0..n)
             .step_by(batch.max(1))
             .map(|start| model.forward(&x.narrow(0, start, batch.min(n - start))?))
-            .collect::<lamina::Result<Vec<_>>>()?;
+            .collect::<lamina::tensor::Result<Vec<_>>>()?;
         Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0)
     });
     model.set_training(true);

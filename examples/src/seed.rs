@@ -11,7 +11,9 @@ use lamina::autograd::Tape;
 use lamina::nn::{binary_cross_entropy_with_logits, Linear, Module, Reduction, Relu, Sequential};
 use lamina::optim::{Adam, AdamConfig, Optimizer};
 use lamina::prelude::*;
+// Tensor-level code: its functions return tensor errors (the benchmark harness calls them).
 use lamina::tensor::rng;
+use lamina::tensor::Result;
 
 use crate::bench::uniform;
 

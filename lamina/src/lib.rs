@@ -2,6 +2,10 @@
 //! (`tensor`, `autograd`, `nn`, `optim`, `data`, and the backends enabled by features) and
 //! offers `Device::cpu()`, `Device::cuda(i)` and `Device::best()` through [`DeviceExt`].
 //!
+//! Errors: [`lamina::Error`](Error) covers every crate's error (`From` for each), so a
+//! program returning [`lamina::Result`](Result) uses `?` on tensor ops, data loading, weight
+//! files and the training loop alike.
+//!
 //! Features: `cpu` (default) builds the CPU backend; `cuda` the CUDA backend, which loads
 //! the driver at run time (so it builds on machines without CUDA); `train` (default) the
 //! training loop, `lamina::train`, whose progress bar and plots bring heavier
@@ -29,7 +33,12 @@ pub use lamina_train as train;
 pub use lamina_backend_cpu as backend_cpu;
 pub use lamina_backend_cuda as backend_cuda;
 
-pub use lamina_tensor::{DType, Device, Error, Result, Shape, Tensor};
+mod error;
+pub use error::{Error, Result};
+/// The global seed: what layer initialisers, dropout and data loaders draw from when no
+/// explicit seed is given (`manual_seed(7)` makes a program's run repeatable under 7).
+pub use lamina_tensor::random::{initial_seed, manual_seed};
+pub use lamina_tensor::{DType, Device, Shape, Tensor};
 
 /// Device constructors for the backends this build has.
 pub trait DeviceExt: Sized {
@@ -38,9 +47,9 @@ pub trait DeviceExt: Sized {
     fn cpu() -> Device;
     /// CUDA device `ordinal`; a clean error when there is no driver or GPU (feature `cuda`).
     #[cfg(feature = "cuda")]
-    fn cuda(ordinal: usize) -> Result<Device>;
+    fn cuda(ordinal: usize) -> lamina_tensor::Result<Device>;
     /// The fastest device available: CUDA 0 when present (feature `cuda`), else the CPU.
-    fn best() -> Result<Device>;
+    fn best() -> lamina_tensor::Result<Device>;
 }
 
 impl DeviceExt for Device {
@@ -50,11 +59,11 @@ impl DeviceExt for Device {
     }
 
     #[cfg(feature = "cuda")]
-    fn cuda(ordinal: usize) -> Result<Device> {
+    fn cuda(ordinal: usize) -> lamina_tensor::Result<Device> {
         lamina_backend_cuda::device(ordinal)
     }
 
-    fn best() -> Result<Device> {
+    fn best() -> lamina_tensor::Result<Device> {
         #[cfg(feature = "cuda")]
         if let Ok(d) = lamina_backend_cuda::device(0) {
             return Ok(d);
@@ -62,18 +71,20 @@ impl DeviceExt for Device {
         #[cfg(feature = "cpu")]
         return Ok(lamina_backend_cpu::device());
         #[cfg(not(feature = "cpu"))]
-        Err(Error::DeviceUnavailable(
+        Err(lamina_tensor::Error::DeviceUnavailable(
             "no backend is available: enable the `cpu` feature, or `cuda` on a machine with a GPU"
                 .into(),
         ))
     }
 }
 
-/// What most programs need: `use lamina::prelude::*;`.
+/// What most programs need: `use lamina::prelude::*;`. Its `Error` and `Result` are
+/// [`lamina::Error`](Error) and [`lamina::Result`](Result), which every crate's error
+/// converts into; a `Module` implementation returns `lamina::tensor::Result`.
 pub mod prelude {
-    pub use super::DeviceExt;
+    pub use super::{DeviceExt, Error, Result};
     pub use lamina_nn::Losses;
-    pub use lamina_tensor::{DType, Device, Error, Result, Shape, Tensor};
+    pub use lamina_tensor::{DType, Device, Shape, Tensor};
 }
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.

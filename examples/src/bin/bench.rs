@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use lamina::autograd::Tape;
 use lamina::prelude::*;
+// The harness works at the tensor level: its functions return tensor errors.
+use lamina::tensor::Result;
 use lamina_examples::bench::{emit, labels, measure, per_time, rate, uniform, Policy};
 use lamina_examples::seed::{accuracy, keras_adam, train, SeedTask};
 

@@ -83,10 +83,11 @@ fn run(args: &Args) -> Result<()> {
         if q == p { "identical" } else { "DIFFERENT" }
     );
     if q != p {
-        return Err(Error::Invalid {
+        return Err(lamina::tensor::Error::Invalid {
             op: "seed_classifier",
             msg: format!("reloaded model predicts {q}, trained model {p}"),
-        });
+        }
+        .into());
     }
     Ok(())
 }

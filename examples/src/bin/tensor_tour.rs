@@ -15,9 +15,12 @@ fn load_iris() -> Result<(Vec<f32>, Vec<i64>)> {
     let mut y = Vec::new();
     for (n, line) in IRIS.lines().enumerate().skip(1) {
         let fields: Vec<&str> = line.split(',').collect();
-        let bad = |what: &str| Error::Invalid {
-            op: "load_iris",
-            msg: format!("iris.csv line {}: {what}", n + 1),
+        let bad = |what: &str| -> Error {
+            lamina::tensor::Error::Invalid {
+                op: "load_iris",
+                msg: format!("iris.csv line {}: {what}", n + 1),
+            }
+            .into()
         };
         if fields.len() != 5 {
             return Err(bad("expected 5 fields"));
