@@ -4,7 +4,7 @@
 //! - [`DataLoader`]: batches with a seeded shuffle, drop-last, samplers and worker threads
 //!   that prefetch batches while the model trains (same order for any worker count);
 //! - loaders: CSV ([`tabular`]), IDX/MNIST ([`idx`]), a text corpus to tokens ([`text`]);
-//! - [`transform`]: standardise, min-max, one-hot, missing values, image augmentation;
+//! - [`transform`]: `StandardScaler`, `MinMaxScaler`, one-hot, missing values, image augmentation;
 //! - [`split`]: train/validation/test, k-fold, stratified k-fold;
 //! - [`metrics`]: accuracy, precision/recall/F1, confusion matrix, ROC-AUC, mean ± std.
 //!
@@ -34,7 +34,9 @@ pub mod transform;
 pub use idx::{read_idx, read_idx_prefix, IdxArray, IdxData, Mnist, MnistSplit};
 pub use tabular::{parse_csv, read_csv, CsvOptions, LabelColumn, Missing, Table};
 pub use text::{read_text, CharVocab};
-pub use transform::{Augment, Imputer, MinMaxScale, Standardize};
+#[allow(deprecated)]
+pub use transform::{MinMaxScale, Standardize};
+pub use transform::{Augment, Imputer, MinMaxScaler, StandardScaler};
 
 pub use error::{Error, Result};
 pub use rng::Rng;

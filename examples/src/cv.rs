@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use lamina::data::metrics::{argmax_rows, roc_auc, ConfusionMatrix, MeanStd};
 use lamina::data::split::{train_test_split, StratifiedKFold};
-use lamina::data::transform::Standardize;
+use lamina::data::transform::StandardScaler;
 use lamina::data::{DataLoader, LoaderConfig, Table, TensorDataset};
 use lamina::nn::{cross_entropy, Reduction};
 use lamina::optim::{Adam, AdamConfig, CosineAnnealingLR};
@@ -194,12 +194,12 @@ fn train_and_score(
         }
         Scaling::Standardize => {
             // Fitted on this fold's training rows only: no held-out statistics leak in.
-            let s = Standardize::fit_rows(&train_t.features, train_t.cols)?;
+            let s = StandardScaler::fit_rows(&train_t.features, train_t.cols)?;
             x_train = s.transform(&x_train)?;
             x_test = s.transform(&x_test)?;
         }
     }
-    let (y_train, y_test) = (train_t.labels_tensor(dev)?, test_t.labels_tensor(dev)?);
+    let (y_train, y_test) = (train_t.class_labels_tensor(dev)?, test_t.class_labels_tensor(dev)?);
     let seed = cfg.seed.wrapping_add(1000 * (fold + 1));
     let loader = |x: &Tensor, y: &Tensor, shuffle: bool| -> Result<DataLoader> {
         let data = Arc::new(TensorDataset::new(x.clone(), y.clone())?);
