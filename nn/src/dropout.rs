@@ -128,6 +128,10 @@ impl Module for Dropout {
         self.training = on;
     }
 
+    fn training_mode(&self) -> Option<bool> {
+        Some(self.training)
+    }
+
     fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
         f(prefixed(prefix, "step"), self.step());
     }
