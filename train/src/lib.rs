@@ -23,21 +23,28 @@
 mod accuracy;
 mod atomic;
 mod checkpoint;
+mod diagnose;
 mod early_stopping;
 mod error;
 mod fit;
 mod history;
+mod metric;
 mod plot;
+mod predict;
 mod progress;
 mod schedule;
 
 pub use accuracy::Accuracy;
 pub use checkpoint::{BestState, Checkpoints, FileRef, LoaderState, TrainState};
 pub use early_stopping::{EarlyStopping, EarlyStoppingState, Monitor, Verdict};
-pub use error::{Error, Result};
+pub use error::{Context, Error, NonFiniteAt, Phase, Result};
 pub use fit::{Evaluation, FitConfig, Trainer};
 pub use history::{EpochRecord, History, CSV_HEADER};
+pub use metric::{score, Metric};
 pub use plot::{plot_history, DEFAULT_PLOT_SIZE};
+pub use predict::{
+    classes, predict, predict_classes, predict_loader, predict_proba, probabilities, Predictions,
+};
 pub use schedule::LrSchedule;
 
 #[cfg(test)]
