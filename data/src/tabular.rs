@@ -446,7 +446,9 @@ impl Table {
     }
 
     /// The former name of [`class_labels_tensor`](Self::class_labels_tensor).
-    #[deprecated(note = "renamed class_labels_tensor: class_* for class indices, targets* for regression values")]
+    #[deprecated(
+        note = "renamed class_labels_tensor: class_* for class indices, targets* for regression values"
+    )]
     pub fn labels_tensor(&self, device: &Device) -> Result<Tensor> {
         self.class_tensor("Table::labels_tensor", device)
     }

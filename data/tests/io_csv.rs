@@ -63,7 +63,10 @@ fn iris_matches_reference() {
     assert_eq!(iris.row(0).unwrap(), [5.1, 3.5, 1.4, 0.2]);
     assert_eq!(iris.row(149).unwrap(), [5.9, 3.0, 5.1, 1.8]);
     let e = iris.row(150).unwrap_err().to_string();
-    assert_eq!(e, "Table::row: row 150 is out of range for a table of 150 rows");
+    assert_eq!(
+        e,
+        "Table::row: row 150 is out of range for a table of 150 rows"
+    );
     assert_eq!(iris.class_labels().unwrap()[0], 0);
     assert_eq!(iris.class_labels().unwrap()[149], 2);
 
@@ -310,12 +313,18 @@ fn hand_edited_tables_are_errors_not_panics() {
     let e = t.row(2).unwrap_err().to_string();
     assert!(e.contains("row 2 is out of range"), "{e}");
     let e = t.select_rows(&[0]).unwrap_err().to_string();
-    assert!(e.contains("3 rows × 2 cols, but 4 feature values and 2 labels"), "{e}");
+    assert!(
+        e.contains("3 rows × 2 cols, but 4 feature values and 2 labels"),
+        "{e}"
+    );
     let e = lamina_data::transform::drop_rows_with_nan(&t)
         .map(drop)
         .unwrap_err()
         .to_string();
-    assert!(e.starts_with("drop_rows_with_nan: the table's fields disagree"), "{e}");
+    assert!(
+        e.starts_with("drop_rows_with_nan: the table's fields disagree"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -47,23 +47,57 @@ fn classification_report_matches_sklearn() {
         assert_eq!(report.classes.len(), rows.len(), "{name}");
         for (ours, theirs) in report.classes.iter().zip(rows) {
             let what = format!("{name}, class {}", ours.class);
-            assert_eq!(ours.class as u64, theirs["class"].as_u64().unwrap_or(u64::MAX));
+            assert_eq!(
+                ours.class as u64,
+                theirs["class"].as_u64().unwrap_or(u64::MAX)
+            );
             assert_eq!(ours.support as u64, theirs["support"].as_u64().unwrap_or(0));
-            close(ours.precision, theirs["precision"].as_f64().unwrap_or(f64::NAN), &what);
-            close(ours.recall, theirs["recall"].as_f64().unwrap_or(f64::NAN), &what);
+            close(
+                ours.precision,
+                theirs["precision"].as_f64().unwrap_or(f64::NAN),
+                &what,
+            );
+            close(
+                ours.recall,
+                theirs["recall"].as_f64().unwrap_or(f64::NAN),
+                &what,
+            );
             close(ours.f1, theirs["f1"].as_f64().unwrap_or(f64::NAN), &what);
         }
-        close(report.accuracy, case["accuracy"].as_f64().unwrap_or(f64::NAN), name);
-        for (avg, key) in [(report.macro_avg, "macro"), (report.weighted_avg, "weighted")] {
+        close(
+            report.accuracy,
+            case["accuracy"].as_f64().unwrap_or(f64::NAN),
+            name,
+        );
+        for (avg, key) in [
+            (report.macro_avg, "macro"),
+            (report.weighted_avg, "weighted"),
+        ] {
             let what = format!("{name}, {key} avg");
             let theirs = &case[key];
-            close(avg.precision, theirs["precision"].as_f64().unwrap_or(f64::NAN), &what);
-            close(avg.recall, theirs["recall"].as_f64().unwrap_or(f64::NAN), &what);
+            close(
+                avg.precision,
+                theirs["precision"].as_f64().unwrap_or(f64::NAN),
+                &what,
+            );
+            close(
+                avg.recall,
+                theirs["recall"].as_f64().unwrap_or(f64::NAN),
+                &what,
+            );
             close(avg.f1, theirs["f1"].as_f64().unwrap_or(f64::NAN), &what);
         }
 
-        assert_eq!(report.to_string(), case["text_2"].as_str().unwrap_or(""), "{name}");
-        assert_eq!(format!("{report:.4}"), case["text_4"].as_str().unwrap_or(""), "{name}");
+        assert_eq!(
+            report.to_string(),
+            case["text_2"].as_str().unwrap_or(""),
+            "{name}"
+        );
+        assert_eq!(
+            format!("{report:.4}"),
+            case["text_4"].as_str().unwrap_or(""),
+            "{name}"
+        );
         assert_eq!(
             report.clone().with_digits(4).to_string(),
             case["text_4"].as_str().unwrap_or(""),

@@ -199,7 +199,10 @@ fn train_and_score(
             x_test = s.transform(&x_test)?;
         }
     }
-    let (y_train, y_test) = (train_t.class_labels_tensor(dev)?, test_t.class_labels_tensor(dev)?);
+    let (y_train, y_test) = (
+        train_t.class_labels_tensor(dev)?,
+        test_t.class_labels_tensor(dev)?,
+    );
     let seed = cfg.seed.wrapping_add(1000 * (fold + 1));
     let loader = |x: &Tensor, y: &Tensor, shuffle: bool| -> Result<DataLoader> {
         let data = Arc::new(TensorDataset::new(x.clone(), y.clone())?);

@@ -97,7 +97,11 @@ pub fn classification_report(pred: &[usize], target: &[usize]) -> Result<Classif
             msg: "needs at least one prediction, got none".into(),
         });
     }
-    let k = pred.iter().chain(target).max().map_or(1, |&m| m.saturating_add(1));
+    let k = pred
+        .iter()
+        .chain(target)
+        .max()
+        .map_or(1, |&m| m.saturating_add(1));
     let cm = ConfusionMatrix::new(pred, target, k)?;
     Ok(ClassificationReport::from_confusion(&cm))
 }
@@ -193,7 +197,11 @@ impl fmt::Display for ClassificationReport {
         }
         f.write_str("\n")?;
         heading(f, "accuracy")?;
-        writeln!(f, " {:>9} {:>9} {:>9.d$} {:>9}", "", "", self.accuracy, self.total)?;
+        writeln!(
+            f,
+            " {:>9} {:>9} {:>9.d$} {:>9}",
+            "", "", self.accuracy, self.total
+        )?;
         let (m, wt) = (self.macro_avg, self.weighted_avg);
         row(f, "macro avg", m.precision, m.recall, m.f1, self.total)?;
         row(f, LAST, wt.precision, wt.recall, wt.f1, self.total)
