@@ -4,9 +4,10 @@
 //! - [`DataLoader`]: batches with a seeded shuffle, drop-last, samplers and worker threads
 //!   that prefetch batches while the model trains (same order for any worker count);
 //! - loaders: CSV ([`tabular`]), IDX/MNIST ([`idx`]), a text corpus to tokens ([`text`]);
-//! - [`transform`]: standardise, min-max, one-hot, missing values, image augmentation;
+//! - [`transform`]: `StandardScaler`, `MinMaxScaler`, one-hot, missing values, image augmentation;
 //! - [`split`]: train/validation/test, k-fold, stratified k-fold;
-//! - [`metrics`]: accuracy, precision/recall/F1, confusion matrix, ROC-AUC, mean ± std.
+//! - [`metrics`]: accuracy, precision/recall/F1, confusion matrix, classification report,
+//!   ROC-AUC, mean ± std.
 //!
 //! Randomness comes from [`lamina_tensor::rng`] (counter-based SplitMix64): a seed and a
 //! counter give the same draw on every machine, so shuffles and augmentations reproduce.
@@ -22,7 +23,10 @@ pub mod sampler;
 pub mod split;
 pub use dataset::{Batch, Dataset, MapDataset, Sample, Subset, TensorDataset};
 pub use loader::{DataLoader, Epoch, LoaderConfig};
-pub use metrics::{accuracy, argmax_rows, labels_of, roc_auc, ConfusionMatrix, MeanStd};
+pub use metrics::{
+    accuracy, argmax_rows, classification_report, labels_of, roc_auc, ClassificationReport,
+    ConfusionMatrix, MeanStd,
+};
 pub use sampler::Sampler;
 pub use split::{train_test_split, train_val_test_split, Fold, KFold, Split, StratifiedKFold};
 
@@ -34,7 +38,9 @@ pub mod transform;
 pub use idx::{read_idx, read_idx_prefix, IdxArray, IdxData, Mnist, MnistSplit};
 pub use tabular::{parse_csv, read_csv, CsvOptions, LabelColumn, Missing, Table};
 pub use text::{read_text, CharVocab};
-pub use transform::{Augment, Imputer, MinMaxScale, Standardize};
+pub use transform::{Augment, Imputer, MinMaxScaler, StandardScaler};
+#[allow(deprecated)]
+pub use transform::{MinMaxScale, Standardize};
 
 pub use error::{Error, Result};
 pub use rng::Rng;

@@ -80,6 +80,17 @@ impl Default for CsvOptions {
 }
 
 /// A numeric table: `rows × cols` features (row-major) and optionally one label per row.
+///
+/// The label column is read one of two ways, and the method names say which:
+///
+/// | the labels are          | as a `Vec`                                  | as a tensor                                                   |
+/// |-------------------------|---------------------------------------------|---------------------------------------------------------------|
+/// | class indices (`0, 1, 2, …`) | [`class_labels`](Self::class_labels) `Vec<usize>` | [`class_labels_tensor`](Self::class_labels_tensor) `I64 [rows]` |
+/// | regression targets (any number) | [`targets`](Self::targets) `&[f64]` | [`targets_tensor`](Self::targets_tensor) float `[rows]`         |
+///
+/// `class_*` checks that every label is a class index and says which row is not;
+/// `targets*` takes the values as they are. ([`class_counts`](Self::class_counts) counts
+/// the class indices.)
 #[derive(Debug, Clone, PartialEq)]
 pub struct Table {
     /// The feature column names, in order (`cols` of them).
@@ -388,9 +399,28 @@ fn resolve_label(
 }
 
 impl Table {
-    /// Row `i`'s features (`cols` values). Panics if `i >= rows`, like slice indexing.
-    pub fn row(&self, i: usize) -> &[f64] {
-        &self.features[i * self.cols..(i + 1) * self.cols]
+    /// Row `i`'s features (`cols` values). `i >= rows` is [`Error::Invalid`] naming the
+    /// row and the row count (as is a table whose `features` holds fewer than
+    /// `rows * cols` values, which only a hand-edited table can).
+    ///
+    /// ```
+    /// use lamina_data::tabular::{parse_csv, CsvOptions};
+    /// let t = parse_csv("a,b,label\n1,2,0\n3,4,1\n", "t.csv", &CsvOptions::default())?;
+    /// assert_eq!(t.row(1)?, [3.0, 4.0]);
+    /// let e = t.row(500).unwrap_err().to_string();
+    /// assert_eq!(e, "Table::row: row 500 is out of range for a table of 2 rows");
+    /// # Ok::<(), lamina_data::Error>(())
+    /// ```
+    pub fn row(&self, i: usize) -> Result<&[f64]> {
+        let start = i.checked_mul(self.cols);
+        let slice = (i < self.rows)
+            .then_some(start)
+            .flatten()
+            .and_then(|s| self.features.get(s..s.checked_add(self.cols)?));
+        slice.ok_or_else(|| Error::Invalid {
+            op: "Table::row",
+            msg: format!("row {i} is out of range for a table of {} rows", self.rows),
+        })
     }
 
     /// The features as a `[rows, cols]` tensor of `dtype` (`as` conversion). A value the
@@ -407,15 +437,35 @@ impl Table {
         Ok(Tensor::from_host(data, [self.rows, self.cols], device)?)
     }
 
-    /// The labels as an `I64` tensor of shape `[rows]` (class indices). Every label must
-    /// be an integer in `0..MAX_CLASSES`; the error names the first row that is not.
+    /// The labels as class indices in an `I64` tensor of shape `[rows]` (what
+    /// `cross_entropy` takes): [`class_labels`](Self::class_labels) as a tensor. Every
+    /// label must be an integer in `0..MAX_CLASSES`; the error names the first row that
+    /// is not.
+    pub fn class_labels_tensor(&self, device: &Device) -> Result<Tensor> {
+        self.class_tensor("Table::class_labels_tensor", device)
+    }
+
+    /// The former name of [`class_labels_tensor`](Self::class_labels_tensor).
+    #[deprecated(
+        note = "renamed class_labels_tensor: class_* for class indices, targets* for regression values"
+    )]
     pub fn labels_tensor(&self, device: &Device) -> Result<Tensor> {
+        self.class_tensor("Table::labels_tensor", device)
+    }
+
+    fn class_tensor(&self, op: &'static str, device: &Device) -> Result<Tensor> {
         let labels: Vec<i64> = self
-            .class_labels_for("Table::labels_tensor")?
+            .class_labels_for(op)?
             .into_iter()
             .map(|c| c as i64)
             .collect();
         Ok(Tensor::from_vec(labels, [self.rows], device)?)
+    }
+
+    /// The labels as regression targets, as read (`f64`, one per row): the `labels`
+    /// column, or an error when the table has none.
+    pub fn targets(&self) -> Result<&[f64]> {
+        self.labels_or_err("Table::targets")
     }
 
     /// The labels as a float tensor of shape `[rows]` (regression targets). A value the
@@ -455,8 +505,10 @@ impl Table {
         Ok(counts)
     }
 
-    /// A new table holding the given rows, in the given order (repeats allowed).
+    /// A new table holding the given rows, in the given order (repeats allowed). A row
+    /// `>= rows` is an error naming it and the row count.
     pub fn select_rows(&self, rows: &[usize]) -> Result<Table> {
+        self.check_fields("Table::select_rows")?;
         if let Some(&bad) = rows.iter().find(|&&r| r >= self.rows) {
             return Err(Error::Invalid {
                 op: "Table::select_rows",
@@ -469,12 +521,32 @@ impl Table {
         Ok(self.take_rows(rows))
     }
 
-    /// [`select_rows`](Self::select_rows) for rows known to be in range; each row keeps
+    /// Checks that the public fields agree (`features` holds `rows * cols` values, `labels`
+    /// `rows`), as every table read from a file does; a hand-edited one may not.
+    pub(crate) fn check_fields(&self, op: &'static str) -> Result<()> {
+        let want = self.rows.checked_mul(self.cols);
+        let labels = self.labels.as_ref().map_or(self.rows, Vec::len);
+        if want != Some(self.features.len()) || labels != self.rows {
+            return Err(Error::Invalid {
+                op,
+                msg: format!(
+                    "the table's fields disagree: {} rows × {} cols, but {} feature values and {labels} labels",
+                    self.rows,
+                    self.cols,
+                    self.features.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// [`select_rows`](Self::select_rows) for rows known to be in range of a table whose
+    /// fields agree ([`check_fields`](Self::check_fields)); each row keeps
     /// its line in the source.
     pub(crate) fn take_rows(&self, rows: &[usize]) -> Table {
         let mut features = Vec::with_capacity(rows.len() * self.cols);
         for &r in rows {
-            features.extend_from_slice(self.row(r));
+            features.extend_from_slice(&self.features[r * self.cols..(r + 1) * self.cols]);
         }
         Table {
             columns: self.columns.clone(),

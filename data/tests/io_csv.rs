@@ -60,7 +60,13 @@ fn iris_matches_reference() {
             "petal_width_cm"
         ]
     );
-    assert_eq!(iris.row(0), [5.1, 3.5, 1.4, 0.2]);
+    assert_eq!(iris.row(0).unwrap(), [5.1, 3.5, 1.4, 0.2]);
+    assert_eq!(iris.row(149).unwrap(), [5.9, 3.0, 5.1, 1.8]);
+    let e = iris.row(150).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "Table::row: row 150 is out of range for a table of 150 rows"
+    );
     assert_eq!(iris.class_labels().unwrap()[0], 0);
     assert_eq!(iris.class_labels().unwrap()[149], 2);
 
@@ -68,7 +74,7 @@ fn iris_matches_reference() {
     let x = iris.features_tensor(DType::F32, &dev).unwrap();
     assert_eq!(x.dims(), [150, 4]);
     assert_eq!(x.to_vec::<f32>().unwrap()[..4], [5.1f32, 3.5, 1.4, 0.2]);
-    let y = iris.labels_tensor(&dev).unwrap();
+    let y = iris.class_labels_tensor(&dev).unwrap();
     assert_eq!((y.dtype(), y.dims()), (DType::I64, &[150][..]));
     assert_eq!(y.to_vec::<i64>().unwrap()[48..52], [0, 0, 1, 1]);
     let t = iris.targets_tensor(DType::F64, &dev).unwrap();
@@ -262,7 +268,7 @@ fn empty_files_and_missing_files() {
 fn labels_must_be_class_indices() {
     let dev = lamina_backend_cpu::device();
     let t = parse_csv("a,label\n1,0\n2,1.5\n", "f.csv", &CsvOptions::default()).unwrap();
-    let msg = t.labels_tensor(&dev).unwrap_err().to_string();
+    let msg = t.class_labels_tensor(&dev).unwrap_err().to_string();
     assert!(msg.contains("data row 1") && msg.contains("1.5"), "{msg}");
     let t = parse_csv("a,label\n1,-1\n", "n.csv", &CsvOptions::default()).unwrap();
     assert!(t
@@ -279,7 +285,7 @@ fn labels_must_be_class_indices() {
         },
     )
     .unwrap();
-    assert!(t.labels_tensor(&dev).is_err());
+    assert!(t.class_labels_tensor(&dev).is_err());
 }
 
 #[test]
@@ -293,7 +299,57 @@ fn select_rows_copies_rows_and_labels() {
     let s = t.select_rows(&[2, 0, 2]).unwrap();
     assert_eq!(s.features, [5.0, 6.0, 1.0, 2.0, 5.0, 6.0]);
     assert_eq!(s.labels, Some(vec![2.0, 0.0, 2.0]));
-    assert!(t.select_rows(&[3]).is_err());
+    let e = t.select_rows(&[0, 3]).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        "Table::select_rows: row 3 is out of range for a table of 3 rows"
+    );
+}
+
+#[test]
+fn hand_edited_tables_are_errors_not_panics() {
+    let mut t = parse_csv("a,b,label\n1,2,0\n3,4,1\n", "h.csv", &CsvOptions::default()).unwrap();
+    t.rows = 3; // one row more than the features hold
+    let e = t.row(2).unwrap_err().to_string();
+    assert!(e.contains("row 2 is out of range"), "{e}");
+    let e = t.select_rows(&[0]).unwrap_err().to_string();
+    assert!(
+        e.contains("3 rows × 2 cols, but 4 feature values and 2 labels"),
+        "{e}"
+    );
+    let e = lamina_data::transform::drop_rows_with_nan(&t)
+        .map(drop)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("drop_rows_with_nan: the table's fields disagree"),
+        "{e}"
+    );
+}
+
+#[test]
+fn class_labels_and_targets_read_the_same_column_two_ways() {
+    let dev = lamina_backend_cpu::device();
+    let t = parse_csv("a,y\n1,2\n2,0\n3,1\n", "y.csv", &CsvOptions::default()).unwrap();
+    assert_eq!(t.class_labels().unwrap(), [2, 0, 1]);
+    let c = t.class_labels_tensor(&dev).unwrap();
+    assert_eq!(c.to_vec::<i64>().unwrap(), [2, 0, 1]);
+    assert_eq!(t.targets().unwrap(), [2.0, 0.0, 1.0]);
+    let r = t.targets_tensor(DType::F32, &dev).unwrap();
+    assert_eq!(r.to_vec::<f32>().unwrap(), [2.0, 0.0, 1.0]);
+    #[allow(deprecated)]
+    let old = t.labels_tensor(&dev).unwrap();
+    assert_eq!(old.to_vec::<i64>().unwrap(), [2, 0, 1]);
+    let t = parse_csv("a,y\n1,0.5\n", "r.csv", &CsvOptions::default()).unwrap();
+    assert_eq!(t.targets().unwrap(), [0.5]);
+    assert!(t.class_labels().is_err());
+    let none = CsvOptions {
+        label: lamina_data::LabelColumn::None,
+        ..CsvOptions::default()
+    };
+    let t = parse_csv("a\n1\n", "n.csv", &none).unwrap();
+    let e = t.targets().unwrap_err().to_string();
+    assert_eq!(e, "Table::targets: the table has no label column");
 }
 
 #[test]
@@ -320,7 +376,7 @@ fn huge_class_label_names_value_line_and_limit() {
     let errors = [
         t.class_counts().map(drop).unwrap_err(),
         t.class_labels().map(drop).unwrap_err(),
-        t.labels_tensor(&dev).map(drop).unwrap_err(),
+        t.class_labels_tensor(&dev).map(drop).unwrap_err(),
     ];
     for err in errors {
         match &err {

@@ -87,7 +87,7 @@ fn csv_with_gaps_drop_or_impute() {
     let table = parse_csv(text, "gaps.csv", &opts).unwrap();
     assert_eq!(table.rows, 5);
 
-    let (kept, dropped) = drop_rows_with_nan(&table);
+    let (kept, dropped) = drop_rows_with_nan(&table).unwrap();
     assert_eq!(dropped, 3);
     assert_eq!((kept.rows, kept.cols), (2, 2));
     assert_eq!(kept.features, [1.0, 2.0, 9.0, 10.0]);

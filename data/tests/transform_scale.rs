@@ -1,10 +1,10 @@
-//! Standardize, MinMaxScale and one-hot against numbers worked out by hand and against
+//! StandardScaler, MinMaxScaler and one-hot against numbers worked out by hand and against
 //! Python's `statistics` module on iris.
 
 use std::path::Path;
 
 use lamina_data::tabular::{read_csv, CsvOptions};
-use lamina_data::transform::{one_hot, MinMaxScale, Standardize};
+use lamina_data::transform::{one_hot, MinMaxScaler, StandardScaler};
 use lamina_data::Error;
 use lamina_tensor::{DType, Tensor};
 
@@ -27,7 +27,7 @@ fn standardize_by_hand() {
     // Column 1: 2, 6, 10 -> mean 6, variance 32/3, z = ±sqrt(1.5) too.
     // Column 2: constant 7 -> scale 1 (scikit-learn), z = 0.
     let x = matrix(&[&[1.0, 2.0, 7.0], &[3.0, 6.0, 7.0], &[5.0, 10.0, 7.0]]);
-    let s = Standardize::fit(&x).unwrap();
+    let s = StandardScaler::fit(&x).unwrap();
     assert_close(&s.mean, &[3.0, 6.0, 7.0], 1e-15);
     assert_close(
         &s.scale,
@@ -62,7 +62,7 @@ fn standardized_iris_has_zero_mean_unit_std() {
     let iris = read_csv(path, &CsvOptions::default()).unwrap();
     let dev = lamina_backend_cpu::device();
     let x = iris.features_tensor(DType::F64, &dev).unwrap();
-    let s = Standardize::fit(&x).unwrap();
+    let s = StandardScaler::fit(&x).unwrap();
     // Python: statistics.fmean / statistics.pstdev of each column.
     assert_close(
         &s.mean,
@@ -84,7 +84,7 @@ fn standardized_iris_has_zero_mean_unit_std() {
         ],
         1e-13,
     );
-    assert_eq!(Standardize::fit_rows(&iris.features, 4).unwrap(), s);
+    assert_eq!(StandardScaler::fit_rows(&iris.features, 4).unwrap(), s);
 
     let z = s.transform(&x).unwrap().to_vec::<f64>().unwrap();
     for j in 0..4 {
@@ -99,12 +99,12 @@ fn standardized_iris_has_zero_mean_unit_std() {
 #[test]
 fn standardize_errors() {
     let x = matrix(&[&[1.0, 2.0], &[3.0, f64::NAN], &[5.0, 1.0]]);
-    let err = Standardize::fit(&x).unwrap_err();
+    let err = StandardScaler::fit(&x).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Transform { .. }));
     assert!(msg.contains("column 1 holds NaN at row 1"), "{msg}");
 
-    let s = Standardize::fit(&matrix(&[&[1.0, 2.0], &[3.0, 4.0]])).unwrap();
+    let s = StandardScaler::fit(&matrix(&[&[1.0, 2.0], &[3.0, 4.0]])).unwrap();
     let msg = s
         .transform(&matrix(&[&[1.0, 2.0, 3.0]]))
         .unwrap_err()
@@ -122,31 +122,31 @@ fn standardize_errors() {
         .unwrap_err()
         .to_string()
         .contains("float"));
-    assert!(Standardize::fit_rows(&[], 3).is_err());
+    assert!(StandardScaler::fit_rows(&[], 3).is_err());
 }
 
 #[test]
 fn standardize_json_round_trip() {
     let x = matrix(&[&[1.0, -2.0], &[4.0, 0.5], &[2.5, 3.0]]);
-    let s = Standardize::fit(&x).unwrap();
+    let s = StandardScaler::fit(&x).unwrap();
     let json = s.to_json().unwrap();
-    let back = Standardize::from_json(&json).unwrap();
+    let back = StandardScaler::from_json(&json).unwrap();
     assert_eq!(back, s);
     assert_eq!(
         back.transform(&x).unwrap().to_vec::<f64>().unwrap(),
         s.transform(&x).unwrap().to_vec::<f64>().unwrap()
     );
-    let bad = Standardize::from_json(r#"{"mean":[0.0,1.0],"scale":[1.0]}"#).unwrap_err();
+    let bad = StandardScaler::from_json(r#"{"mean":[0.0,1.0],"scale":[1.0]}"#).unwrap_err();
     assert!(matches!(bad, Error::Serde { .. }), "{bad:?}");
-    assert!(Standardize::from_json(r#"{"mean":[0.0],"scale":[0.0]}"#).is_err());
-    assert!(Standardize::from_json("not json").is_err());
+    assert!(StandardScaler::from_json(r#"{"mean":[0.0],"scale":[0.0]}"#).is_err());
+    assert!(StandardScaler::from_json("not json").is_err());
 }
 
 #[test]
 fn min_max_by_hand() {
     // Column 0: 1..5 -> (x - 1) / 4; column 1 constant -> the range's low end (scikit-learn).
     let x = matrix(&[&[1.0, 10.0], &[3.0, 10.0], &[5.0, 10.0]]);
-    let m = MinMaxScale::fit(&x).unwrap();
+    let m = MinMaxScaler::fit(&x).unwrap();
     assert_eq!(
         (m.data_min.clone(), m.data_max.clone()),
         (vec![1.0, 10.0], vec![5.0, 10.0])
@@ -161,7 +161,7 @@ fn min_max_by_hand() {
         .unwrap();
     assert_close(&y, &[1.5, 1.0], 1e-15);
 
-    let m = MinMaxScale::fit_range(&x, (-1.0, 1.0)).unwrap();
+    let m = MinMaxScaler::fit_range(&x, (-1.0, 1.0)).unwrap();
     let y = m.transform(&x).unwrap();
     assert_close(
         &y.to_vec::<f64>().unwrap(),
@@ -171,9 +171,9 @@ fn min_max_by_hand() {
     let back = m.inverse_transform(&y).unwrap().to_vec::<f64>().unwrap();
     assert_close(&back, &x.to_vec::<f64>().unwrap(), 1e-14);
 
-    assert!(MinMaxScale::fit_range(&x, (1.0, 1.0)).is_err());
+    assert!(MinMaxScaler::fit_range(&x, (1.0, 1.0)).is_err());
     assert!(m.transform(&matrix(&[&[1.0]])).is_err());
-    let back = MinMaxScale::from_json(&m.to_json().unwrap()).unwrap();
+    let back = MinMaxScaler::from_json(&m.to_json().unwrap()).unwrap();
     assert_eq!(back, m);
 }
 
@@ -191,4 +191,15 @@ fn one_hot_by_hand() {
         .to_string();
     assert!(msg.contains("label 3 at index 1"), "{msg}");
     assert_eq!(one_hot(&[], 3, DType::F32, &dev).unwrap().dims(), [0, 3]);
+}
+
+#[test]
+#[allow(deprecated)]
+fn former_names_still_work() {
+    let x = matrix(&[&[1.0, 2.0], &[3.0, 6.0]]);
+    let old = lamina_data::transform::Standardize::fit(&x).unwrap();
+    assert_eq!(old, StandardScaler::fit(&x).unwrap());
+    assert_eq!(old.mean, [2.0, 4.0]);
+    let old = lamina_data::MinMaxScale::fit(&x).unwrap();
+    assert_eq!(old.data_max, [3.0, 6.0]);
 }

@@ -2,8 +2,8 @@
 //! regression) on a numeric table: the `digits_cv` and `tabular_cv` examples and the
 //! digits half of `tests/realdata.rs`.
 //!
-//! Each fold is a fresh model trained for a fixed number of epochs through
-//! `lamina::train::Trainer`. The held-out fold is passed as the validation loader only
+//! The folds run through `lamina::train::CrossValidation`: each is a fresh model trained
+//! for a fixed number of epochs by `lamina::train::Trainer`. The held-out fold is passed as the validation loader only
 //! so that the curves show it; nothing is chosen by it (no early stopping, no best-epoch
 //! restore), so each fold's score is an honest estimate. Feature scaling that is fitted
 //! (standardisation) is fitted on the training rows of each fold alone and then applied
@@ -11,18 +11,18 @@
 //! training.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use lamina::data::metrics::{argmax_rows, roc_auc, ConfusionMatrix, MeanStd};
-use lamina::data::split::{train_test_split, StratifiedKFold};
-use lamina::data::transform::Standardize;
-use lamina::data::{DataLoader, LoaderConfig, Table, TensorDataset};
-use lamina::nn::{cross_entropy, Reduction};
+use lamina::data::split::{train_test_split, Fold, StratifiedKFold};
+use lamina::data::{LoaderConfig, Table};
+use lamina::nn::{cross_entropy, Reduction, Sequential};
 use lamina::optim::{Adam, AdamConfig, CosineAnnealingLR};
 use lamina::prelude::*;
-use lamina::train::{plot_history, FitConfig, History, Trainer, DEFAULT_PLOT_SIZE};
+use lamina::train::{
+    plot_history, CrossValidation, CvReport, FitConfig, FoldReport, FoldSetup, Metric, Preprocess,
+    DEFAULT_PLOT_SIZE,
+};
 
-use crate::realdata::{mlp, parse_flag, parse_widths, predict, Result};
+use crate::realdata::{mlp, parse_flag, parse_widths, Result};
 
 /// How features are scaled before training.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -92,70 +92,44 @@ pub fn parse_cv_args(
     Ok((cv, data))
 }
 
-/// The score of one fold's model on its held-out rows.
-pub struct FoldReport {
-    /// Fraction of held-out rows classified correctly.
-    pub accuracy: f64,
-    /// F1 averaged over the classes.
-    pub macro_f1: f64,
-    /// ROC-AUC of the positive class's probability, for two classes.
-    pub roc_auc: Option<f64>,
-    /// The fold's per-epoch record (its held-out rows as "validation").
-    pub history: History,
-    /// Wall time of the fold's training.
-    pub seconds: f64,
-}
-
-/// Every fold's report.
-pub struct CvReport {
-    pub folds: Vec<FoldReport>,
-}
-
-impl CvReport {
-    /// Mean ± std of the fold accuracies.
-    pub fn accuracy(&self) -> MeanStd {
-        MeanStd::of(&self.folds.iter().map(|f| f.accuracy).collect::<Vec<_>>())
+/// The metrics the CV examples report: accuracy and macro F1, and ROC-AUC for two
+/// classes.
+fn metrics(num_classes: usize) -> Vec<Metric> {
+    let mut m = vec![Metric::Accuracy, Metric::F1Macro];
+    if num_classes == 2 {
+        m.push(Metric::RocAuc);
     }
-
-    /// Mean ± std of the fold macro F1 scores.
-    pub fn macro_f1(&self) -> MeanStd {
-        MeanStd::of(&self.folds.iter().map(|f| f.macro_f1).collect::<Vec<_>>())
-    }
-
-    /// Mean ± std of the fold ROC-AUCs (binary tasks only).
-    pub fn roc_auc(&self) -> Option<MeanStd> {
-        let aucs: Option<Vec<f64>> = self.folds.iter().map(|f| f.roc_auc).collect();
-        aucs.map(|a| MeanStd::of(&a))
-    }
+    m
 }
 
 /// The classes of `table`'s labels: `(labels, number of classes)`. `class_labels` refuses
-/// a label of `MAX_CLASSES` or more, so the model's output layer and the confusion matrix
-/// sized from it stay bounded.
+/// a label of `MAX_CLASSES` or more, so the model's output layer stays bounded.
 fn classes(table: &Table) -> Result<(Vec<usize>, usize)> {
     let labels = table.class_labels()?;
     let k = labels.iter().max().map_or(0, |&m| m + 1);
     Ok((labels, k))
 }
 
-/// Stratified `cfg.folds`-fold cross-validation of `table` (features and class labels).
-/// `on_fold(i, report)` is called after each fold, for progress lines.
+/// Stratified `cfg.folds`-fold cross-validation of `table` (features and class labels)
+/// with `lamina::train::CrossValidation`. `on_fold(report)` is called after each fold,
+/// for progress lines.
 pub fn cross_validate(
     table: &Table,
     cfg: &CvConfig,
     dev: &Device,
-    mut on_fold: impl FnMut(usize, &FoldReport),
+    on_fold: impl FnMut(&FoldReport),
 ) -> Result<CvReport> {
     let (labels, _) = classes(table)?;
     let folds = StratifiedKFold::new(cfg.folds, true, cfg.seed).split(&labels)?;
-    let mut reports = Vec::with_capacity(folds.len());
-    for (i, fold) in folds.iter().enumerate() {
-        let plot = if i == 0 { cfg.plot.as_ref() } else { None };
-        let report = train_and_score(table, &fold.train, &fold.val, cfg, i as u64, plot, dev)?;
-        on_fold(i, &report);
-        reports.push(report);
+    let report = run(table, folds, cfg, dev, on_fold)?;
+    // One drawing at the end rather than one per epoch (`FitConfig::plot_png`).
+    if let (Some(path), Some(h)) = (
+        &cfg.plot,
+        report.folds.first().and_then(|f| f.history.as_ref()),
+    ) {
+        plot_history(h, path, DEFAULT_PLOT_SIZE)?;
     }
-    Ok(CvReport { folds: reports })
+    Ok(report)
 }
 
 /// One stratified train/test split (`test_fraction` of the rows held out), trained and
@@ -167,65 +141,41 @@ pub fn holdout(
     dev: &Device,
 ) -> Result<FoldReport> {
     let (labels, _) = classes(table)?;
-    let (train, test) = train_test_split(labels.len(), test_fraction, cfg.seed, Some(&labels))?;
-    train_and_score(table, &train, &test, cfg, 0, cfg.plot.as_ref(), dev)
+    let (train, val) = train_test_split(labels.len(), test_fraction, cfg.seed, Some(&labels))?;
+    let mut report = run(table, vec![Fold { train, val }], cfg, dev, |_| {})?;
+    if let (Some(path), Some(h)) = (&cfg.plot, report.folds[0].history.as_ref()) {
+        plot_history(h, path, DEFAULT_PLOT_SIZE)?;
+    }
+    Ok(report.folds.swap_remove(0))
 }
 
-/// Trains a fresh model on rows `train` and scores it on rows `test`.
-fn train_and_score(
+/// Trains a fresh model on each fold's training rows and scores it on its held-out rows.
+fn run(
     table: &Table,
-    train: &[usize],
-    test: &[usize],
+    folds: Vec<Fold>,
     cfg: &CvConfig,
-    fold: u64,
-    plot: Option<&PathBuf>,
     dev: &Device,
-) -> Result<FoldReport> {
+    on_fold: impl FnMut(&FoldReport),
+) -> Result<CvReport> {
     let (_, num_classes) = classes(table)?;
-    let (train_t, test_t) = (table.select_rows(train)?, table.select_rows(test)?);
-    let (mut x_train, mut x_test) = (
-        train_t.features_tensor(DType::F32, dev)?,
-        test_t.features_tensor(DType::F32, dev)?,
-    );
+    // Features in f64, cast to f32 for training after any fitted scaling: the scaler's
+    // statistics come from the file's values, not from their f32 roundings.
+    let mut x = table.features_tensor(DType::F64, dev)?;
+    let mut cv = CrossValidation::new(folds, &metrics(num_classes))
+        .dtype(DType::F32)
+        .verbose(cfg.verbose)
+        .on_fold(on_fold);
     match cfg.scaling {
-        Scaling::Divide(d) => {
-            x_train = x_train.div_scalar(d)?;
-            x_test = x_test.div_scalar(d)?;
-        }
-        Scaling::Standardize => {
-            // Fitted on this fold's training rows only: no held-out statistics leak in.
-            let s = Standardize::fit_rows(&train_t.features, train_t.cols)?;
-            x_train = s.transform(&x_train)?;
-            x_test = s.transform(&x_test)?;
-        }
+        // Nothing is fitted, so dividing every row first leaks nothing.
+        Scaling::Divide(d) => x = x.div_scalar(d)?,
+        // Fitted on each fold's training rows only: no held-out statistics leak in.
+        Scaling::Standardize => cv = cv.preprocess(Preprocess::StandardScaler),
     }
-    let (y_train, y_test) = (train_t.labels_tensor(dev)?, test_t.labels_tensor(dev)?);
-    let seed = cfg.seed.wrapping_add(1000 * (fold + 1));
-    let loader = |x: &Tensor, y: &Tensor, shuffle: bool| -> Result<DataLoader> {
-        let data = Arc::new(TensorDataset::new(x.clone(), y.clone())?);
-        Ok(DataLoader::new(
-            data,
-            LoaderConfig {
-                batch_size: if shuffle { cfg.batch_size } else { 1024 },
-                shuffle,
-                seed: Some(seed),
-                ..Default::default()
-            },
-        )?)
-    };
-    let train_loader = loader(&x_train, &y_train, true)?;
-    let test_loader = loader(&x_test, &y_test, false)?;
-
+    let y = table.class_labels_tensor(dev)?;
     let sizes: Vec<usize> = std::iter::once(table.cols)
         .chain(cfg.hidden.iter().copied())
         .chain(std::iter::once(num_classes))
         .collect();
-    let mut model = mlp(&sizes, seed, dev)?;
-    let mut opt = Adam::new(AdamConfig {
-        lr: cfg.lr,
-        weight_decay: cfg.weight_decay,
-        ..Default::default()
-    })?;
     // Fixed epochs and no early stopping: the held-out rows are only measured.
     let config = FitConfig {
         epochs: cfg.epochs,
@@ -233,36 +183,25 @@ fn train_and_score(
         verbose: cfg.verbose,
         ..Default::default()
     };
-    let started = std::time::Instant::now();
-    let schedule = CosineAnnealingLR::new(cfg.lr, cfg.epochs, cfg.lr / 100.0)?;
-    let history = Trainer::new(config).with_schedule(schedule).fit(
-        &mut model,
-        &mut opt,
-        &train_loader,
-        Some(&test_loader),
-        |out, y| cross_entropy(out, y, Reduction::Mean),
-    )?;
-    let seconds = started.elapsed().as_secs_f64();
-    // One drawing at the end rather than one per epoch (`FitConfig::plot_png`).
-    if let Some(path) = plot {
-        plot_history(&history, path, DEFAULT_PLOT_SIZE)?;
-    }
-
-    let logits = predict(&mut model, &x_test, 1024)?;
-    let truth = test_t.class_labels()?;
-    let cm = ConfusionMatrix::new(&argmax_rows(&logits)?, &truth, num_classes)?;
-    let roc_auc = if num_classes == 2 {
-        let p1 = logits.softmax(-1)?.narrow(1, 1, 1)?.to_f64_vec()?;
-        let positive: Vec<bool> = truth.iter().map(|&c| c == 1).collect();
-        Some(roc_auc(&p1, &positive)?)
-    } else {
-        None
+    let build = |fold: usize| -> lamina::train::Result<FoldSetup<Sequential>> {
+        let seed = cfg.seed.wrapping_add(1000 * (fold as u64 + 1));
+        Ok(FoldSetup {
+            model: mlp(&sizes, seed, dev)?,
+            optimizer: Box::new(Adam::new(AdamConfig {
+                lr: cfg.lr,
+                weight_decay: cfg.weight_decay,
+                ..Default::default()
+            })?),
+            schedule: Some(CosineAnnealingLR::new(cfg.lr, cfg.epochs, cfg.lr / 100.0)?.into()),
+            loader: LoaderConfig {
+                batch_size: cfg.batch_size,
+                shuffle: true,
+                seed: Some(seed),
+                ..Default::default()
+            },
+        })
     };
-    Ok(FoldReport {
-        accuracy: cm.accuracy(),
-        macro_f1: cm.macro_f1(),
-        roc_auc,
-        history,
-        seconds,
-    })
+    Ok(cv.cross_validate(&x, &y, &config, build, |out, y| {
+        cross_entropy(out, y, Reduction::Mean)
+    })?)
 }

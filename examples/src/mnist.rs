@@ -19,7 +19,9 @@ use lamina::optim::{Adam, AdamConfig, CosineAnnealingLR};
 use lamina::prelude::*;
 use lamina::train::{Checkpoints, EarlyStopping, FitConfig, History, Monitor, Trainer};
 
-use crate::realdata::{mlp, predict, seconds_per_epoch, Result};
+use lamina::train::predict;
+
+use crate::realdata::{mlp, seconds_per_epoch, Result};
 
 /// The layer sizes of the network.
 pub const LAYERS: [usize; 4] = [784, 256, 128, 10];

@@ -1,6 +1,6 @@
 //! What the real-data examples share: where the bundled data sets live, the MLP they
-//! train, batched prediction in evaluation mode, and the few lines of flag parsing their
-//! binaries have in common. The MNIST run is in [`crate::mnist`], cross-validation on the
+//! train, and the few lines of flag parsing their binaries have in common (batched
+//! prediction is `lamina::train::predict`). The MNIST run is in [`crate::mnist`], cross-validation on the
 //! sklearn tables in [`crate::cv`]; the binaries (`mnist_mlp`, `digits_cv`,
 //! `tabular_cv`) and `tests/realdata.rs` call the same code, so CI trains what users run.
 //!
@@ -10,8 +10,7 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use lamina::autograd::no_grad;
-use lamina::nn::{Activation, Mlp, Module, Sequential};
+use lamina::nn::{Activation, Mlp, Sequential};
 use lamina::prelude::*;
 
 /// `Result` with `lamina::Error`, which every crate's error converts into.
@@ -43,26 +42,6 @@ pub fn mlp(sizes: &[usize], seed: u64, dev: &Device) -> lamina::tensor::Result<S
         .activation(Activation::Relu)
         .seed(seed)
         .build(dev)
-}
-
-/// The model's outputs for every row of `x`, `batch` rows at a time, in evaluation mode
-/// and with nothing recorded for autograd; the model is back in training mode afterwards.
-pub fn predict<M: Module + ?Sized>(
-    model: &mut M,
-    x: &Tensor,
-    batch: usize,
-) -> lamina::tensor::Result<Tensor> {
-    model.set_training(false);
-    let out = no_grad(|| {
-        let n = x.dims()[0];
-        let parts = (0..n)
-            .step_by(batch.max(1))
-            .map(|start| model.forward(&x.narrow(0, start, batch.min(n - start))?))
-            .collect::<lamina::tensor::Result<Vec<_>>>()?;
-        Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0)
-    });
-    model.set_training(true);
-    out
 }
 
 /// Parses a flag's value, or says which flag had a bad one.

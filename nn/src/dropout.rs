@@ -177,6 +177,10 @@ impl Module for Dropout {
         format!("Dropout(p {})", self.p)
     }
 
+    fn training_mode(&self) -> Option<bool> {
+        Some(self.training)
+    }
+
     fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
         f(prefixed(prefix, "step"), self.step());
     }

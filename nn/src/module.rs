@@ -100,6 +100,15 @@ pub trait Module {
         short_type_name(std::any::type_name::<Self>())
     }
 
+    /// Whether the module is in training mode, for code that switches to evaluation and
+    /// back (`lamina_train::predict`): `Some(on)` from a layer whose forward depends on the
+    /// mode ([`Dropout`](crate::Dropout)) or a composite that has one, `None` when nothing
+    /// in it depends on the mode, or a composite does not forward the question (the
+    /// default). Composites answer with their first child that knows.
+    fn training_mode(&self) -> Option<bool> {
+        None
+    }
+
     /// Calls `f(name, position)` for every random stream the module draws from as it
     /// runs, names prefixed by `prefix` (use [`prefixed`]): how far each stream has
     /// advanced, such as [`Dropout`](crate::Dropout)'s mask counter `step`. With the
@@ -243,6 +252,11 @@ impl<M: Module + ?Sized> Module for Box<M> {
     fn name(&self) -> String {
         (**self).name()
     }
+
+    fn training_mode(&self) -> Option<bool> {
+        (**self).training_mode()
+    }
+
     fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
         (**self).visit_rng_state(prefix, f)
     }

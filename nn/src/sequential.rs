@@ -119,6 +119,10 @@ impl Module for Sequential {
         }
     }
 
+    fn training_mode(&self) -> Option<bool> {
+        self.layers.iter().find_map(|l| l.training_mode())
+    }
+
     fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
         for (i, layer) in self.layers.iter().enumerate() {
             layer.visit_rng_state(&prefixed(prefix, &i.to_string()), f);
@@ -141,6 +145,22 @@ mod tests {
 
     fn dev() -> Device {
         lamina_backend_cpu::device()
+    }
+
+    #[test]
+    fn training_mode_is_reported_by_the_layers_that_have_one() {
+        let mut plain = Sequential::new()
+            .add(Linear::builder(2, 2).seed(0).build(&dev()).unwrap())
+            .add(Relu);
+        assert_eq!(plain.training_mode(), None);
+        plain.eval();
+        assert_eq!(plain.training_mode(), None);
+        let mut m = plain.add(Dropout::builder(0.5).seed(1).build().unwrap());
+        assert_eq!(m.training_mode(), Some(true));
+        m.eval();
+        assert_eq!(m.training_mode(), Some(false));
+        let boxed: Box<dyn Module> = Box::new(m);
+        assert_eq!(boxed.training_mode(), Some(false));
     }
 
     fn t(v: &[f64], shape: &[usize]) -> Tensor {

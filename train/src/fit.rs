@@ -25,16 +25,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::accuracy::Accuracy;
 use crate::checkpoint::{BestState, Checkpoints, LoaderState, TrainState};
+use crate::diagnose::non_finite;
 use crate::early_stopping::{EarlyStopping, EarlyStoppingState, Monitor, Verdict};
-use crate::error::{Error, Result};
+use crate::error::{At, Context, Error, Phase, Result};
 use crate::history::{EpochRecord, History};
+use crate::metric::{score, Metric};
 use crate::plot::{plot_history, DEFAULT_PLOT_SIZE};
+use crate::predict::in_eval_mode;
 use crate::progress::EpochBar;
 use crate::schedule::LrSchedule;
 
 /// The settings of a training run. Every field has a default (`FitConfig::default()`):
-/// 10 epochs, accuracy on class scores, progress bar and summary lines on, nothing
-/// written to disk.
+/// 10 epochs, accuracy on class scores, no further metrics, progress bar and summary
+/// lines on, nothing written to disk.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FitConfig {
@@ -66,6 +69,10 @@ pub struct FitConfig {
     pub clip_grad_norm: Option<f64>,
     /// Clamp each gradient element to `[-v, v]`.
     pub clip_grad_value: Option<f64>,
+    /// The metrics [`Trainer::evaluate`] measures besides the loss and accuracy (and
+    /// what [`CrossValidation`](crate::CrossValidation) scores each fold by). The
+    /// per-epoch validation records keep to loss and accuracy.
+    pub metrics: Vec<Metric>,
 }
 
 impl Default for FitConfig {
@@ -83,6 +90,7 @@ impl Default for FitConfig {
             accuracy: Accuracy::Classes,
             clip_grad_norm: None,
             clip_grad_value: None,
+            metrics: Vec::new(),
         }
     }
 }
@@ -95,12 +103,24 @@ type EpochCallback<'a> = Box<dyn FnMut(&EpochRecord) + 'a>;
 
 /// What one pass over a loader measured ([`Trainer::evaluate`], and each epoch's
 /// validation).
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Evaluation {
     /// The loss averaged over samples (each batch's loss weighted by its size).
     pub loss: f64,
     /// The fraction of samples classified right, when accuracy is on and applies.
     pub accuracy: Option<f64>,
+    /// Every metric of [`FitConfig::metrics`], in that order, over the whole pass.
+    pub metrics: Vec<(Metric, f64)>,
+}
+
+impl Evaluation {
+    /// The value of `metric`, if it was measured.
+    pub fn get(&self, metric: Metric) -> Option<f64> {
+        self.metrics
+            .iter()
+            .find(|(m, _)| *m == metric)
+            .map(|&(_, v)| v)
+    }
 }
 
 /// Runs training: [`fit`](Trainer::fit) from scratch or [`resume`](Trainer::resume) from
@@ -183,16 +203,25 @@ impl<'a> Trainer<'a> {
         self.best.as_ref()
     }
 
-    /// The loss and accuracy of `model` over `loader`, measured as each epoch's validation
-    /// is (evaluation mode, nothing recorded, accuracy as configured; the model is back in
-    /// training mode afterwards): to score a test set after training.
+    /// The loss, accuracy and every metric of [`FitConfig::metrics`] of `model` over
+    /// `loader`, measured as each epoch's validation is (evaluation mode, nothing
+    /// recorded, accuracy as configured; the model is back in its mode afterwards): to
+    /// score a test set after training. The metrics see the whole pass's outputs at
+    /// once (ROC-AUC is not a mean over batches). Errors name the batch and the phase
+    /// `evaluation`.
     pub fn evaluate<M: Module + ?Sized>(
         &self,
         model: &mut M,
         loader: &DataLoader,
         loss: impl Fn(&Tensor, &Tensor) -> lamina_tensor::Result<Tensor>,
     ) -> Result<Evaluation> {
-        evaluate(model, loader, &loss, self.config.accuracy, 0)
+        let pass = Pass {
+            phase: Phase::Evaluation,
+            epoch: 0,
+            accuracy: self.config.accuracy,
+            metrics: &self.config.metrics,
+        };
+        evaluate(model, loader, &loss, pass)
     }
 
     /// The history of the last [`fit`](Self::fit) or [`resume`](Self::resume), as far as
@@ -262,8 +291,9 @@ impl<'a> Trainer<'a> {
     ) -> Result<History> {
         let source = Checkpoints::new(dir.as_ref());
         let monitor = self.validate(train, val)?;
+        let resume = Context::new(Phase::Resume, None, None);
         // Read and check everything before touching the model.
-        let stored = source.read_last()?;
+        let stored = source.read_last().at(resume)?;
         let here = LoaderState::of(train);
         if stored.loader != here {
             return Err(Error::checkpoint(
@@ -290,13 +320,13 @@ impl<'a> Trainer<'a> {
                 "the run and this configuration disagree on whether early stopping is on",
             ));
         }
-        let state = source.load_last(model, optimizer)?;
+        let state = source.load_last(model, optimizer).at(resume)?;
         self.schedule.clone_from(&state.schedule);
         let ckpt = match &self.config.checkpoint_dir {
             Some(d) if d.as_path() != dir.as_ref() => {
                 // A fork of the run: it starts with the run's best checkpoint.
                 let dest = Checkpoints::new(d);
-                source.copy_best_to(&dest)?;
+                source.copy_best_to(&dest).at(resume)?;
                 dest
             }
             _ => source,
@@ -416,36 +446,44 @@ impl<'a> Trainer<'a> {
                     stop = es.update(rule, epoch, value) == Verdict::Stop;
                 }
                 if let Some(s) = &mut state.schedule {
-                    s.step(&record)?;
+                    s.step(&record)
+                        .at(Context::new(Phase::Schedule, Some(epoch), None))?;
                     s.apply(optimizer);
                 }
                 state.epochs_done = epoch + 1;
                 state.history.epochs.push(record.clone());
                 self.history.epochs.push(record.clone());
 
+                let at = |phase| Context::new(phase, Some(epoch), None);
                 match &ckpt {
                     Some(ck) => {
                         if improved {
-                            ck.save_best(model, epoch, monitor, value)?;
+                            ck.save_best(model, epoch, monitor, value)
+                                .at(at(Phase::Checkpoint))?;
                         }
-                        ck.save_last(model, optimizer, &state)?;
+                        ck.save_last(model, optimizer, &state)
+                            .at(at(Phase::Checkpoint))?;
                     }
                     None if improved && restore => {
-                        best_in_memory = Some(no_grad(|| {
-                            model
-                                .parameters()
-                                .iter()
-                                .map(|p| p.copy())
-                                .collect::<lamina_tensor::Result<Vec<_>>>()
-                        })?);
+                        best_in_memory = Some(
+                            no_grad(|| {
+                                model
+                                    .parameters()
+                                    .iter()
+                                    .map(|p| p.copy())
+                                    .collect::<lamina_tensor::Result<Vec<_>>>()
+                            })
+                            .at(at(Phase::Checkpoint))?,
+                        );
                     }
                     None => {}
                 }
                 if let Some(path) = &self.config.history_csv {
-                    state.history.write_csv(path)?;
+                    state.history.write_csv(path).at(at(Phase::History))?;
                 }
                 if let Some(path) = &self.config.plot_png {
-                    plot_history(&state.history, path, self.config.plot_size)?;
+                    plot_history(&state.history, path, self.config.plot_size)
+                        .at(at(Phase::Plot))?;
                 }
                 if self.config.verbose {
                     eprintln!("{}", record.summary(self.config.epochs));
@@ -460,15 +498,16 @@ impl<'a> Trainer<'a> {
         }
 
         if restore {
+            let at = Context::new(Phase::Checkpoint, None, None);
             match (&ckpt, best_in_memory) {
                 (Some(ck), _) => {
-                    if ck.read_best()?.is_some() {
-                        ck.load_best(model)?;
+                    if ck.read_best().at(at)?.is_some() {
+                        ck.load_best(model).at(at)?;
                     }
                 }
                 (None, Some(best)) => {
                     for (p, b) in model.parameters_mut().into_iter().zip(&best) {
-                        p.assign(b)?;
+                        p.assign(b).at(at)?;
                     }
                 }
                 (None, None) => {}
@@ -499,37 +538,43 @@ impl<'a> Trainer<'a> {
         let accuracy = self.config.accuracy;
         let mut sums = Sums::new();
         for (b, batch) in train.epoch(epoch as u64).enumerate() {
-            let batch = batch?;
+            let at = Context::new(Phase::Training, Some(epoch), Some(b));
+            let batch = batch.at(at)?;
             let n = batch.len();
             let tape = Tape::new();
             for p in model.parameters() {
                 tape.watch(p);
             }
-            let output = model.forward(&batch.inputs)?;
-            let l = loss(&output, &batch.targets)?;
-            let value = scalar(&l)?;
+            let output = model.forward(&batch.inputs).at(at)?;
+            let l = loss(&output, &batch.targets).at(at)?;
+            let value = scalar(&l).at(at)?;
             if !value.is_finite() {
-                return Err(Error::NonFinite {
-                    epoch,
-                    batch: b,
-                    what: "training loss",
-                    value,
-                });
+                let why = non_finite(Phase::Training, epoch, b, &batch, model, &output, value);
+                return Err(why.at(at)?);
             }
-            let mut grads = tape.backward(&l)?;
+            let mut grads = tape.backward(&l).at(at)?;
             if let Some(max) = self.config.clip_grad_value {
-                clip_grad_value(&model.parameters(), &mut grads, max)?;
+                clip_grad_value(&model.parameters(), &mut grads, max).at(at)?;
             }
             if let Some(max) = self.config.clip_grad_norm {
-                clip_grad_norm(&model.parameters(), &mut grads, max, 2.0)?;
+                clip_grad_norm(&model.parameters(), &mut grads, max, 2.0).at(at)?;
             }
-            optimizer.step(&mut model.parameters_mut(), &grads)?;
-            sums.add(n, value, accuracy.correct(&output, &batch.targets)?);
+            optimizer.step(&mut model.parameters_mut(), &grads).at(at)?;
+            let correct = accuracy.correct(&output, &batch.targets).at(at)?;
+            sums.add(n, value, correct);
             bar.batch_done(sums.mean_loss(), sums.accuracy());
         }
         let trained = sums.finish();
         let validated = match val {
-            Some(v) => Some(evaluate(model, v, loss, accuracy, epoch)?),
+            Some(v) => {
+                let pass = Pass {
+                    phase: Phase::Validation,
+                    epoch,
+                    accuracy,
+                    metrics: &[],
+                };
+                Some(evaluate(model, v, loss, pass)?)
+            }
             None => None,
         };
         bar.finish();
@@ -545,40 +590,53 @@ impl<'a> Trainer<'a> {
     }
 }
 
-/// One pass over `loader` in evaluation mode with nothing recorded; the model goes back
-/// to training mode afterwards, also on error.
+/// What an [`evaluate`] pass is and measures.
+struct Pass<'m> {
+    phase: Phase,
+    epoch: usize,
+    accuracy: Accuracy,
+    metrics: &'m [Metric],
+}
+
+/// One pass over `loader` (its epoch `pass.epoch`) in evaluation mode with nothing
+/// recorded; the model goes back to its mode afterwards, also on error. Errors carry
+/// the epoch (for validation), the batch and the phase.
 fn evaluate<M: Module + ?Sized>(
     model: &mut M,
     loader: &DataLoader,
     loss: &LossFn<'_>,
-    accuracy: Accuracy,
-    epoch: usize,
+    pass: Pass<'_>,
 ) -> Result<Evaluation> {
-    model.eval();
-    let result = no_grad(|| -> Result<Evaluation> {
+    let epoch = (pass.phase != Phase::Evaluation).then_some(pass.epoch);
+    in_eval_mode(model, |model| {
         let mut sums = Sums::new();
-        for (b, batch) in loader.epoch(epoch as u64).enumerate() {
-            let batch = batch?;
-            let output = model.forward(&batch.inputs)?;
-            let value = scalar(&loss(&output, &batch.targets)?)?;
+        // The metrics need the whole pass; kept only when asked for.
+        let (mut outputs, mut targets) = (Vec::new(), Vec::new());
+        for (b, batch) in loader.epoch(pass.epoch as u64).enumerate() {
+            let at = Context::new(pass.phase, epoch, Some(b));
+            let batch = batch.at(at)?;
+            let output = model.forward(&batch.inputs).at(at)?;
+            let value = scalar(&loss(&output, &batch.targets).at(at)?).at(at)?;
             if !value.is_finite() {
-                return Err(Error::NonFinite {
-                    epoch,
-                    batch: b,
-                    what: "validation loss",
-                    value,
-                });
+                let why = non_finite(pass.phase, pass.epoch, b, &batch, model, &output, value);
+                return Err(why.at(at)?);
             }
-            sums.add(
-                batch.len(),
-                value,
-                accuracy.correct(&output, &batch.targets)?,
-            );
+            let correct = pass.accuracy.correct(&output, &batch.targets).at(at)?;
+            sums.add(batch.len(), value, correct);
+            if !pass.metrics.is_empty() {
+                outputs.push(output);
+                targets.push(batch.targets);
+            }
         }
-        Ok(sums.finish())
-    });
-    model.train();
-    result
+        let mut result = sums.finish();
+        if !outputs.is_empty() {
+            let at = Context::new(pass.phase, epoch, None);
+            let cat = |parts: &[Tensor]| Tensor::cat(&parts.iter().collect::<Vec<_>>(), 0);
+            let (o, t) = (cat(&outputs).at(at)?, cat(&targets).at(at)?);
+            result.metrics = score(pass.metrics, &o, &t).at(at)?;
+        }
+        Ok(result)
+    })
 }
 
 /// The value of a one-element loss tensor.
@@ -629,6 +687,7 @@ impl Sums {
         Evaluation {
             loss: self.mean_loss(),
             accuracy: self.accuracy(),
+            metrics: Vec::new(),
         }
     }
 }

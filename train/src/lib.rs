@@ -10,7 +10,15 @@
 //! and a bundled font) for the plot — that users of `tensor`, `nn`, `optim` and `data`
 //! alone should not pay for in build time.
 //!
-//! - [`Trainer`], [`FitConfig`]: the loop and its settings.
+//! - [`Trainer`], [`FitConfig`]: the loop and its settings; [`Trainer::evaluate`] scores a
+//!   test set by every [`Metric`] asked for.
+//! - [`predict`], [`predict_proba`], [`predict_classes`], [`predict_loader`]: inference,
+//!   batched, in evaluation mode, with scikit-learn's `decision_function` / `predict_proba`
+//!   / `predict` in mind.
+//! - [`CrossValidation`]: k-fold scores per fold and as mean ± std, preprocessing fitted on
+//!   each fold's training rows only, for a model trained by [`Trainer`] or any closure.
+//! - [`Error`]: every error inside a run says its epoch, batch and [`Phase`]; a NaN loss
+//!   is traced to where it first appeared ([`NonFiniteAt`]).
 //! - [`EarlyStopping`], [`Monitor`]: when to stop, and what "better" means.
 //! - [`LrSchedule`]: optim's schedules, stepped per epoch, saved in checkpoints.
 //! - [`Checkpoints`]: the `last` and `best` checkpoints of a run directory.
@@ -23,21 +31,30 @@
 mod accuracy;
 mod atomic;
 mod checkpoint;
+mod cv;
+mod diagnose;
 mod early_stopping;
 mod error;
 mod fit;
 mod history;
+mod metric;
 mod plot;
+mod predict;
 mod progress;
 mod schedule;
 
 pub use accuracy::Accuracy;
 pub use checkpoint::{BestState, Checkpoints, FileRef, LoaderState, TrainState};
+pub use cv::{CrossValidation, CvReport, FoldData, FoldReport, FoldSetup, Preprocess};
 pub use early_stopping::{EarlyStopping, EarlyStoppingState, Monitor, Verdict};
-pub use error::{Error, Result};
+pub use error::{Context, Error, NonFiniteAt, Phase, Result};
 pub use fit::{Evaluation, FitConfig, Trainer};
 pub use history::{EpochRecord, History, CSV_HEADER};
+pub use metric::{score, Metric};
 pub use plot::{plot_history, DEFAULT_PLOT_SIZE};
+pub use predict::{
+    classes, predict, predict_classes, predict_loader, predict_proba, probabilities, Predictions,
+};
 pub use schedule::LrSchedule;
 
 #[cfg(test)]

@@ -466,7 +466,8 @@ fn stale_and_damaged_checkpoint_files() -> TestResult {
         .resume(&dir, &mut mlp(2), &mut adam(0.01), &train, None, ce)
         .unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, Error::Checkpoint { .. }), "{msg}");
+    assert!(matches!(err.inner(), Error::Checkpoint { .. }), "{msg}");
+    assert!(msg.starts_with("resume: "), "{msg}");
     assert!(msg.contains("last-e00003.safetensors"), "{msg}");
     assert!(msg.contains("replaced or damaged"), "{msg}");
 
@@ -666,7 +667,8 @@ fn a_diverging_run_is_reported_with_its_epoch_and_batch() {
             Error::NonFinite {
                 epoch: 0,
                 batch: 0,
-                ..
+                phase: lamina_train::Phase::Training,
+                at: lamina_train::NonFiniteAt::Loss { .. },
             }
         ),
         "{err}"
@@ -733,7 +735,8 @@ fn resume_refuses_a_last_json_whose_epochs_disagree_with_its_history() -> TestRe
         .resume(&dir, &mut mlp(2), &mut adam(0.01), &train, None, ce)
         .unwrap_err();
         let msg = err.to_string();
-        assert!(matches!(err, Error::Checkpoint { .. }), "{msg}");
+        assert!(matches!(err.inner(), Error::Checkpoint { .. }), "{msg}");
+        assert!(msg.starts_with("resume: "), "{msg}");
         assert!(
             msg.contains(&path.display().to_string())
                 && msg.contains(&format!("epochs_done is {epochs_done}"))

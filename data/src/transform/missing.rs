@@ -130,12 +130,16 @@ fn median(values: &mut [f64]) -> f64 {
 }
 
 /// The rows of `table` with no NaN in their features or label, and how many were dropped.
-pub fn drop_rows_with_nan(table: &Table) -> (Table, usize) {
+/// A table whose fields disagree (fewer than `rows * cols` features or `rows` labels,
+/// which only a hand-edited table can have) is an error.
+pub fn drop_rows_with_nan(table: &Table) -> Result<(Table, usize)> {
+    table.check_fields("drop_rows_with_nan")?;
     let keep: Vec<usize> = (0..table.rows)
         .filter(|&i| {
             let label_ok = table.labels.as_ref().is_none_or(|l| !l[i].is_nan());
-            label_ok && !table.row(i).iter().any(|v| v.is_nan())
+            let row = &table.features[i * table.cols..(i + 1) * table.cols];
+            label_ok && !row.iter().any(|v| v.is_nan())
         })
         .collect();
-    (table.take_rows(&keep), table.rows - keep.len())
+    Ok((table.take_rows(&keep), table.rows - keep.len()))
 }

@@ -1,7 +1,7 @@
 //! Transforms: fitted column transforms for tabular `[N, F]` data, label encoding, missing
 //! values, and random image augmentation for `[N, C, H, W]` batches.
 //!
-//! - [`scale`]: [`Standardize`] and [`MinMaxScale`], fitted on the training split and
+//! - [`scale`]: [`StandardScaler`] and [`MinMaxScaler`], fitted on the training split and
 //!   applied to every split, with inverses; serde-serialisable (`to_json` / `from_json`).
 //! - [`missing`]: [`Imputer`] (mean, median or a constant per column) and
 //!   [`drop_rows_with_nan`].
@@ -22,7 +22,9 @@ pub mod scale;
 pub use augment::{Augment, Compose, GaussianNoise, RandomCrop, RandomHorizontalFlip, RandomShift};
 pub use encode::one_hot;
 pub use missing::{drop_rows_with_nan, ImputeStrategy, Imputer};
+#[allow(deprecated)]
 pub use scale::{MinMaxScale, Standardize};
+pub use scale::{MinMaxScaler, StandardScaler};
 
 use lamina_tensor::{HostData, Tensor};
 

@@ -1,6 +1,6 @@
-//! Column scaling fitted on training data: [`Standardize`] (zero mean, unit variance) and
-//! [`MinMaxScale`] (to a range), each with its inverse, matching scikit-learn's
-//! `StandardScaler` and `MinMaxScaler` (constant columns included).
+//! Column scaling fitted on training data: [`StandardScaler`] (zero mean, unit variance) and
+//! [`MinMaxScaler`] (to a range), each with its inverse, matching scikit-learn's
+//! `StandardScaler` and `MinMaxScalerr` (constant columns included).
 
 use lamina_tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -41,33 +41,33 @@ fn column_moments(data: &[f64], rows: usize, cols: usize) -> (Vec<f64>, Vec<f64>
 /// rather than NaN.
 ///
 /// ```
-/// use lamina_data::transform::Standardize;
+/// use lamina_data::transform::StandardScaler;
 /// use lamina_tensor::{DType, Tensor};
 /// let dev = lamina_backend_cpu::device();
 /// let x = Tensor::from_vec(vec![1.0f64, 5.0, 3.0, 5.0], [2, 2], &dev)?;
-/// let s = Standardize::fit(&x)?;
+/// let s = StandardScaler::fit(&x)?;
 /// assert_eq!((s.mean.clone(), s.scale.clone()), (vec![2.0, 5.0], vec![1.0, 1.0]));
 /// assert_eq!(s.transform(&x)?.to_vec::<f64>()?, vec![-1.0, 0.0, 1.0, 0.0]);
 /// # Ok::<(), lamina_data::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Standardize {
+pub struct StandardScaler {
     /// Per-column mean of the fitting data.
     pub mean: Vec<f64>,
     /// Per-column population standard deviation (1 for constant columns).
     pub scale: Vec<f64>,
 }
 
-impl Standardize {
+impl StandardScaler {
     /// Fits on a float `[N, F]` tensor. NaN or infinity is an error naming the column.
-    pub fn fit(x: &Tensor) -> Result<Standardize> {
-        let (_, cols) = matrix_dims(x, "Standardize::fit")?;
-        Standardize::fit_rows(&x.to_f64_vec()?, cols)
+    pub fn fit(x: &Tensor) -> Result<StandardScaler> {
+        let (_, cols) = matrix_dims(x, "StandardScaler::fit")?;
+        StandardScaler::fit_rows(&x.to_f64_vec()?, cols)
     }
 
     /// Fits on a row-major host matrix with `cols` columns (e.g. `Table::features`).
-    pub fn fit_rows(data: &[f64], cols: usize) -> Result<Standardize> {
-        const OP: &str = "Standardize::fit";
+    pub fn fit_rows(data: &[f64], cols: usize) -> Result<StandardScaler> {
+        const OP: &str = "StandardScaler::fit";
         let rows = check_rows(data, cols, OP)?;
         check_finite(data, cols, OP)?;
         let (mean, var) = column_moments(data, rows, cols);
@@ -82,7 +82,7 @@ impl Standardize {
                 }
             })
             .collect();
-        Ok(Standardize { mean, scale })
+        Ok(StandardScaler { mean, scale })
     }
 
     /// Number of columns it was fitted on.
@@ -92,40 +92,48 @@ impl Standardize {
 
     /// `(x - mean) / scale` on a float `[N, F]` tensor, on its device, in its dtype.
     pub fn transform(&self, x: &Tensor) -> Result<Tensor> {
-        check_cols(x, self.cols(), "Standardize::transform")?;
+        check_cols(x, self.cols(), "StandardScaler::transform")?;
         let mean = row_tensor(&self.mean, x)?;
         let scale = row_tensor(&self.scale, x)?;
         Ok(((x - &mean) / &scale)?)
     }
 
-    /// `x * scale + mean`: undoes [`Standardize::transform`].
+    /// `x * scale + mean`: undoes [`StandardScaler::transform`].
     pub fn inverse_transform(&self, x: &Tensor) -> Result<Tensor> {
-        check_cols(x, self.cols(), "Standardize::inverse_transform")?;
+        check_cols(x, self.cols(), "StandardScaler::inverse_transform")?;
         let mean = row_tensor(&self.mean, x)?;
         let scale = row_tensor(&self.scale, x)?;
         Ok((x * &scale + &mean)?)
     }
 
     /// Fits on `x` and returns the fitted transform with `x` transformed.
-    pub fn fit_transform(x: &Tensor) -> Result<(Standardize, Tensor)> {
-        let s = Standardize::fit(x)?;
+    pub fn fit_transform(x: &Tensor) -> Result<(StandardScaler, Tensor)> {
+        let s = StandardScaler::fit(x)?;
         let y = s.transform(x)?;
         Ok((s, y))
     }
 
     /// The fitted parameters as JSON.
     pub fn to_json(&self) -> Result<String> {
-        to_json(self, "Standardize")
+        to_json(self, "StandardScaler")
     }
 
-    /// Parses [`Standardize::to_json`]'s output, checking the two vectors agree and every
+    /// Parses [`StandardScaler::to_json`]'s output, checking the two vectors agree and every
     /// scale is finite and non-zero.
-    pub fn from_json(json: &str) -> Result<Standardize> {
-        let s: Standardize = from_json(json, "Standardize")?;
-        check_params("Standardize", &s.scale, &[&s.mean])?;
+    pub fn from_json(json: &str) -> Result<StandardScaler> {
+        let s: StandardScaler = from_json(json, "StandardScaler")?;
+        check_params("StandardScaler", &s.scale, &[&s.mean])?;
         Ok(s)
     }
 }
+
+/// The former name of [`StandardScaler`].
+#[deprecated(note = "renamed StandardScaler, as in scikit-learn")]
+pub type Standardize = StandardScaler;
+
+/// The former name of [`MinMaxScaler`].
+#[deprecated(note = "renamed MinMaxScaler, as in scikit-learn")]
+pub type MinMaxScale = MinMaxScaler;
 
 /// After deserialising: equal lengths, finite values, non-zero scales.
 fn check_params(what: &'static str, scale: &[f64], others: &[&[f64]]) -> Result<()> {
@@ -147,9 +155,9 @@ fn check_params(what: &'static str, scale: &[f64], others: &[&[f64]]) -> Result<
 }
 
 /// `x * scale + offset` per column, mapping each column's fitted `[min, max]` onto
-/// `range` (scikit-learn's `MinMaxScaler`); a constant column maps to `range.0`.
+/// `range` (scikit-learn's `MinMaxScalerr`); a constant column maps to `range.0`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MinMaxScale {
+pub struct MinMaxScaler {
     /// The target range `(lo, hi)`, `lo < hi`.
     pub range: (f64, f64),
     /// Per-column minimum of the fitting data.
@@ -162,21 +170,21 @@ pub struct MinMaxScale {
     pub offset: Vec<f64>,
 }
 
-impl MinMaxScale {
+impl MinMaxScaler {
     /// Fits to map every column onto `[0, 1]`.
-    pub fn fit(x: &Tensor) -> Result<MinMaxScale> {
-        MinMaxScale::fit_range(x, (0.0, 1.0))
+    pub fn fit(x: &Tensor) -> Result<MinMaxScaler> {
+        MinMaxScaler::fit_range(x, (0.0, 1.0))
     }
 
     /// Fits to map every column onto `[range.0, range.1]`.
-    pub fn fit_range(x: &Tensor, range: (f64, f64)) -> Result<MinMaxScale> {
-        let (_, cols) = matrix_dims(x, "MinMaxScale::fit")?;
-        MinMaxScale::fit_rows(&x.to_f64_vec()?, cols, range)
+    pub fn fit_range(x: &Tensor, range: (f64, f64)) -> Result<MinMaxScaler> {
+        let (_, cols) = matrix_dims(x, "MinMaxScaler::fit")?;
+        MinMaxScaler::fit_rows(&x.to_f64_vec()?, cols, range)
     }
 
     /// Fits on a row-major host matrix with `cols` columns.
-    pub fn fit_rows(data: &[f64], cols: usize, range: (f64, f64)) -> Result<MinMaxScale> {
-        const OP: &str = "MinMaxScale::fit";
+    pub fn fit_rows(data: &[f64], cols: usize, range: (f64, f64)) -> Result<MinMaxScaler> {
+        const OP: &str = "MinMaxScaler::fit";
         let (lo, hi) = range;
         let valid = lo.is_finite() && hi.is_finite() && lo < hi;
         if !valid {
@@ -214,7 +222,7 @@ impl MinMaxScale {
             .zip(&scale)
             .map(|(&mn, &s)| lo - mn * s)
             .collect();
-        Ok(MinMaxScale {
+        Ok(MinMaxScaler {
             range,
             data_min,
             data_max,
@@ -231,15 +239,15 @@ impl MinMaxScale {
     /// `x * scale + offset` on a float `[N, F]` tensor. Values outside the fitted range
     /// land outside `range` (no clipping, as scikit-learn's default).
     pub fn transform(&self, x: &Tensor) -> Result<Tensor> {
-        check_cols(x, self.cols(), "MinMaxScale::transform")?;
+        check_cols(x, self.cols(), "MinMaxScaler::transform")?;
         let scale = row_tensor(&self.scale, x)?;
         let offset = row_tensor(&self.offset, x)?;
         Ok((x * &scale + &offset)?)
     }
 
-    /// `(x - offset) / scale`: undoes [`MinMaxScale::transform`].
+    /// `(x - offset) / scale`: undoes [`MinMaxScaler::transform`].
     pub fn inverse_transform(&self, x: &Tensor) -> Result<Tensor> {
-        check_cols(x, self.cols(), "MinMaxScale::inverse_transform")?;
+        check_cols(x, self.cols(), "MinMaxScaler::inverse_transform")?;
         let scale = row_tensor(&self.scale, x)?;
         let offset = row_tensor(&self.offset, x)?;
         Ok(((x - &offset) / &scale)?)
@@ -247,14 +255,14 @@ impl MinMaxScale {
 
     /// The fitted parameters as JSON.
     pub fn to_json(&self) -> Result<String> {
-        to_json(self, "MinMaxScale")
+        to_json(self, "MinMaxScaler")
     }
 
-    /// Parses [`MinMaxScale::to_json`]'s output, checking its consistency.
-    pub fn from_json(json: &str) -> Result<MinMaxScale> {
-        let s: MinMaxScale = from_json(json, "MinMaxScale")?;
+    /// Parses [`MinMaxScaler::to_json`]'s output, checking its consistency.
+    pub fn from_json(json: &str) -> Result<MinMaxScaler> {
+        let s: MinMaxScaler = from_json(json, "MinMaxScaler")?;
         check_params(
-            "MinMaxScale",
+            "MinMaxScaler",
             &s.scale,
             &[&s.offset, &s.data_min, &s.data_max],
         )?;

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use lamina::data::tabular::{read_csv, CsvOptions};
 use lamina::prelude::*;
+use lamina::train::Metric;
 use lamina_examples::cv::{cross_validate, parse_cv_args, CvConfig, Scaling};
 use lamina_examples::realdata::{datasets_dir, Result};
 
@@ -69,21 +70,25 @@ fn run(args: &Args) -> Result<()> {
         cfg.folds,
         cfg.seed
     );
-    let report = cross_validate(&table, cfg, &dev, |i, f| {
+    let report = cross_validate(&table, cfg, &dev, |f| {
         println!(
             "fold {}/{}: accuracy {:.4}, macro F1 {:.4} ({:.1} s)",
-            i + 1,
+            f.fold + 1,
             cfg.folds,
-            f.accuracy,
-            f.macro_f1,
+            f.get(Metric::Accuracy).unwrap_or(f64::NAN),
+            f.get(Metric::F1Macro).unwrap_or(f64::NAN),
             f.seconds
         );
     })?;
     if let Some(p) = &cfg.plot {
         println!("Curves of fold 1 written to {}", p.display());
     }
-    println!("Macro F1: {}", report.macro_f1());
-    println!("Accuracy ({}-fold CV): {}", cfg.folds, report.accuracy());
+    if let Some(f1) = report.summary(Metric::F1Macro) {
+        println!("Macro F1: {f1}");
+    }
+    if let Some(acc) = report.summary(Metric::Accuracy) {
+        println!("Accuracy ({}-fold CV): {acc}", cfg.folds);
+    }
     Ok(())
 }
 

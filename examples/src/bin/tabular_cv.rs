@@ -21,6 +21,7 @@ use std::process::ExitCode;
 
 use lamina::data::tabular::{read_csv, CsvOptions};
 use lamina::prelude::*;
+use lamina::train::Metric;
 use lamina_examples::cv::{cross_validate, parse_cv_args, CvConfig, Scaling};
 use lamina_examples::realdata::{datasets_dir, Result};
 
@@ -77,24 +78,26 @@ fn run(args: &Args) -> Result<()> {
         cfg.folds,
         cfg.seed
     );
-    let report = cross_validate(&table, cfg, &dev, |i, f| {
+    let report = cross_validate(&table, cfg, &dev, |f| {
         println!(
             "fold {}/{}: accuracy {:.4}, ROC-AUC {:.4}, macro F1 {:.4} ({:.1} s)",
-            i + 1,
+            f.fold + 1,
             cfg.folds,
-            f.accuracy,
-            f.roc_auc.unwrap_or(f64::NAN),
-            f.macro_f1,
+            f.get(Metric::Accuracy).unwrap_or(f64::NAN),
+            f.get(Metric::RocAuc).unwrap_or(f64::NAN),
+            f.get(Metric::F1Macro).unwrap_or(f64::NAN),
             f.seconds
         );
     })?;
     if let Some(p) = &cfg.plot {
         println!("Curves of fold 1 written to {}", p.display());
     }
-    if let Some(auc) = report.roc_auc() {
+    if let Some(auc) = report.summary(Metric::RocAuc) {
         println!("ROC-AUC: {auc}");
     }
-    println!("Accuracy ({}-fold CV): {}", cfg.folds, report.accuracy());
+    if let Some(acc) = report.summary(Metric::Accuracy) {
+        println!("Accuracy ({}-fold CV): {acc}", cfg.folds);
+    }
     Ok(())
 }
 

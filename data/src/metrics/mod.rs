@@ -1,7 +1,8 @@
 //! Scores for classifiers on plain slices of class indices (sklearn's `sklearn.metrics`):
 //! [`accuracy`], [`ConfusionMatrix`] (precision, recall, F1; per class, macro and
-//! weighted), [`roc_auc`] and [`MeanStd`] for cross-validation summaries, plus the two
-//! bridges from tensors, [`argmax_rows`] and [`labels_of`].
+//! weighted), [`classification_report`] (all of them as sklearn prints them, in
+//! `report.rs`), [`roc_auc`] and [`MeanStd`] for cross-validation summaries, plus the
+//! two bridges from tensors, [`argmax_rows`] and [`labels_of`].
 //!
 //! Metrics run on the host in f64: they see one number per sample, and exact counts are
 //! worth more than a kernel launch here.
@@ -12,6 +13,9 @@ use std::fmt;
 use lamina_tensor::{DType, Tensor};
 
 use crate::{Error, Result, MAX_CLASSES};
+
+mod report;
+pub use report::{classification_report, Averages, ClassScores, ClassificationReport};
 
 fn check_pair(op: &'static str, pred: &[usize], target: &[usize]) -> Result<()> {
     if pred.len() != target.len() {
