@@ -90,7 +90,9 @@ fn the_trainer_form_trains_a_fresh_model_per_fold() -> TestResult {
                 // A fresh model: its weights are those of a new Linear with the fold's seed.
                 assert_eq!(
                     s.model.weight.to_vec::<f32>()?,
-                    Linear::builder(2, 2).seed(100 + fold as u64).build(&dev)?
+                    Linear::builder(2, 2)
+                        .seed(100 + fold as u64)
+                        .build(&dev)?
                         .weight
                         .to_vec::<f32>()?
                 );

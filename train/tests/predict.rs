@@ -20,7 +20,12 @@ fn model(outputs: usize) -> Sequential {
     Sequential::new()
         .add(Linear::builder(3, 8).seed(0).build(&dev()).expect("fc1"))
         .add(Dropout::builder(0.5).seed(7).build().expect("dropout"))
-        .add(Linear::builder(8, outputs).seed(1).build(&dev()).expect("fc2"))
+        .add(
+            Linear::builder(8, outputs)
+                .seed(1)
+                .build(&dev())
+                .expect("fc2"),
+        )
 }
 
 #[test]
