@@ -1,6 +1,6 @@
 //! Gradient property tests of the ops outside the element-wise tables, whose gradients come
 //! from the primitives they record (or the scan, slice and scatter rules): scans and order
-//! statistics (`ops/scan.rs`), rearrangements (`ops/rearrange.rs`), basic indexing, the
+//! statistics (`ops/scan.rs`), rearrangements (`ops/rearrange.rs`), `unfold`, basic indexing, the
 //! index ops (`ops/index.rs`), norms and distances, `clamp_tensor`. Random shapes (rank
 //! 0–4 where the op takes it), every layout the strategies make, f64, against finite
 //! differences; `LAMINA_GRAD_CASES` cases per property (default 128). Order statistics,
@@ -204,6 +204,27 @@ proptest! {
     })) {
         let x = tc(x.build(&dev()))?;
         check(|t| t[0].narrow_step(d, start, len, step), vec![x])?;
+    }
+
+    /// Every window size (0 included) and step 1–4 over random shapes (0-d too) and
+    /// layouts: overlapping (`step < size`), touching and gapped (`step > size`) windows.
+    #[test]
+    fn unfold((x, d, k, step) in with_dim(tensor(-3.0, 3.0)).prop_flat_map(|(t, d)| {
+        let n = size(&t.shape, d);
+        (Just(t), Just(d), 0..=n, 1usize..5)
+    })) {
+        let x = tc(x.build(&dev()))?;
+        check(|t| t[0].unfold(d, k, step), vec![x])?;
+    }
+
+    /// Two unfolds, as a 2-D convolution takes its patches: `[a, b] -> [a', b', kh, kw]`.
+    #[test]
+    fn unfold_twice((x, (kh, sh), (kw, sw)) in ranked(2, -3.0, 3.0).prop_flat_map(|t| {
+        let (h, w) = (t.shape[t.shape.len() - 2], t.shape[t.shape.len() - 1]);
+        (Just(t), (1..=h, 1usize..4), (1..=w, 1usize..4))
+    })) {
+        let x = tc(x.build(&dev()))?;
+        check(|t| t[0].unfold(-2, kh, sh)?.unfold(-2, kw, sw), vec![x])?;
     }
 
     /// Both inputs: the base outside the slice, the source inside it.

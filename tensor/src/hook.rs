@@ -47,6 +47,13 @@ pub enum Op {
         start: usize,
         step: usize,
     },
+    /// Windows of `size` every `step` along `dim` as a new last dim (`unfold`); `dim` is 0
+    /// for a 0-d input.
+    Unfold {
+        dim: usize,
+        size: usize,
+        step: usize,
+    },
     /// Inputs: base, source; the source written over `Slice { dim, start, step }` of a
     /// copy of the base.
     SliceScatter {

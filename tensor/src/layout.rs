@@ -260,6 +260,42 @@ impl Layout {
         })
     }
 
+    /// Windows of `size` elements along `dim`, one every `step` (PyTorch `unfold`): `dim`
+    /// becomes the `(len - size) / step + 1` window starts, with stride `stride * step`,
+    /// and a new last dim of length `size` walks each window with `dim`'s stride. Windows
+    /// overlap when `step < size`. A 0-d layout is treated as one element along dim 0.
+    pub fn unfold(&self, dim: usize, size: usize, step: usize) -> Result<Layout> {
+        const OP: &str = "unfold";
+        let (len, stride) = match self.rank() {
+            0 => (1, 1),
+            _ => (self.dims()[dim], self.strides[dim]),
+        };
+        if step == 0 || size > len {
+            return Err(Error::Invalid {
+                op: OP,
+                msg: format!(
+                    "windows of size {size} in steps of {step} do not fit dimension {dim} of \
+                     size {len} (shape {}): the step must be at least 1 and the size at most \
+                     the dimension's length",
+                    self.shape
+                ),
+            });
+        }
+        let mut dims = DimVec::from_slice(self.dims());
+        let mut strides = DimVec::from_slice(&self.strides);
+        if let (Some(d), Some(s)) = (dims.get_mut(dim), strides.get_mut(dim)) {
+            *d = (len - size) / step + 1;
+            *s = stride * step;
+        }
+        dims.push(size);
+        strides.push(stride);
+        Ok(Layout {
+            shape: Shape::from(dims),
+            strides,
+            offset: self.offset,
+        })
+    }
+
     /// Removes a size-1 dimension.
     pub fn squeeze(&self, dim: usize) -> Layout {
         let mut dims = DimVec::from_slice(self.dims());
@@ -370,16 +406,31 @@ impl Layout {
         })
     }
 
-    /// True when two logical indices share a storage element (a stride-0 dim of size > 1,
-    /// from `expand`, in a tensor with elements): such a tensor cannot be written in place.
+    /// True when two logical indices may share a storage element: a stride-0 dim of more
+    /// than one element (from `expand`) or overlapping windows (from `unfold` with
+    /// `step < size`). Such a tensor cannot be written in place. The test walks the dims by increasing stride and
+    /// asks each stride to pass the farthest offset the smaller ones reach; every view of
+    /// dense storage that shares no element passes it.
     pub fn is_self_overlapping(&self) -> bool {
-        self.elem_count() > 0
-            && self
-                .shape
-                .dims()
-                .iter()
-                .zip(&self.strides)
-                .any(|(&d, &s)| d > 1 && s == 0)
+        if self.elem_count() <= 1 {
+            return false;
+        }
+        let mut by_stride: smallvec::SmallVec<[(usize, usize); 6]> = self
+            .strides
+            .iter()
+            .zip(self.shape.dims())
+            .filter(|&(_, &d)| d > 1)
+            .map(|(&s, &d)| (s, d))
+            .collect();
+        by_stride.sort_unstable();
+        let mut reach = 0;
+        for (s, d) in by_stride {
+            if s <= reach {
+                return true;
+            }
+            reach += (d - 1) * s;
+        }
+        false
     }
 
     /// Swaps two dimensions.
@@ -505,6 +556,58 @@ mod tests {
         let r2 = l2.reshape(&Shape::from([4, 1, 3])).unwrap();
         assert_eq!(offs(&r2), offs(&l2));
         assert!(l2.reshape(&Shape::from([12])).is_none());
+    }
+
+    #[test]
+    fn unfold_strides_offsets_and_overlap() {
+        // [2, 7] (row stride 7), windows of 3 every 2 along dim 1: starts 0, 2, 4.
+        let l = Layout::contiguous([2, 7]).unfold(1, 3, 2).unwrap();
+        assert_eq!(l.dims(), &[2, 3, 3]);
+        assert_eq!(l.strides(), &[7, 2, 1]);
+        let want: Vec<usize> = (0..2)
+            .flat_map(|r| (0..3).flat_map(move |w| (0..3).map(move |k| r * 7 + w * 2 + k)))
+            .collect();
+        assert_eq!(offs(&l), want);
+        assert_eq!(runs(&l), want);
+        assert!(l.is_self_overlapping());
+        // Gapped (step > size) and touching (step == size) windows share nothing.
+        let gapped = Layout::contiguous([7]).unfold(0, 2, 3).unwrap();
+        assert_eq!(
+            (gapped.dims(), gapped.strides()),
+            (&[2, 2][..], &[3, 1][..])
+        );
+        assert!(!gapped.is_self_overlapping());
+        let touching = Layout::contiguous([6]).unfold(0, 2, 2).unwrap();
+        assert!(touching.is_contiguous() && !touching.is_self_overlapping());
+        // Along a transposed dim the window walks the dim's own stride.
+        let t = Layout::contiguous([3, 4])
+            .transpose(0, 1)
+            .unfold(1, 2, 1)
+            .unwrap();
+        assert_eq!((t.dims(), t.strides()), (&[4, 2, 2][..], &[1, 4, 4][..]));
+        // 0-d: one element, windows of size <= 1.
+        let s = Layout::contiguous([0usize; 0]).unfold(0, 1, 5).unwrap();
+        assert_eq!((s.dims(), s.strides()), (&[1][..], &[1][..]));
+        assert!(Layout::contiguous([0usize; 0]).unfold(0, 2, 1).is_err());
+        assert!(Layout::contiguous([4]).unfold(0, 5, 1).is_err());
+        assert!(Layout::contiguous([4]).unfold(0, 2, 0).is_err());
+        // Size 0 (as PyTorch): len + 1 empty windows.
+        assert_eq!(
+            Layout::contiguous([4]).unfold(0, 0, 1).unwrap().dims(),
+            &[5, 0]
+        );
+    }
+
+    #[test]
+    fn views_of_dense_storage_do_not_overlap() {
+        let l = Layout::contiguous([3, 4, 5]);
+        assert!(!l.is_self_overlapping());
+        assert!(!l.permute(&[2, 0, 1]).unwrap().is_self_overlapping());
+        assert!(!l.slice(2, 1, 2, 3, "t").unwrap().is_self_overlapping());
+        assert!(l
+            .broadcast_to(&Shape::from([2, 3, 4, 5]), "t")
+            .unwrap()
+            .is_self_overlapping());
     }
 
     #[test]

@@ -42,6 +42,7 @@ pub(crate) fn saves(op: &Op) -> (bool, bool) {
         | Op::Permute(_)
         | Op::Broadcast
         | Op::Slice { .. }
+        | Op::Unfold { .. }
         | Op::Copy
         | Op::Cast(_)
         | Op::Cat { .. } => (false, false),
@@ -125,6 +126,7 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
             Op::SliceScatter { dim, start, step } => {
                 shape::slice_scatter(&ctx, *dim, *start, *step, g)?
             }
+            Op::Unfold { dim, size, step } => shape::unfold(&ctx, *dim, *size, *step, g)?,
             Op::Copy => smallvec![Some(g.clone())],
             Op::Cast(_) => shape::cast(&ctx, g)?,
             Op::Cat { dim } => shape::cat(&ctx, *dim, g)?,

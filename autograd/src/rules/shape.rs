@@ -125,6 +125,32 @@ pub(super) fn slice_scatter(
     Ok(smallvec![gb, gs])
 }
 
+/// The adjoint of `unfold`: position `k` of window `i` is input element `i * step + k`
+/// along `dim`, so for each `k` the slice `g[.., k]` is added to the input positions
+/// `k, k + step, ...` (overlapping windows add up). A 0-d input is the one element every
+/// window position read: the sum of g.
+pub(super) fn unfold(
+    ctx: &Ctx,
+    dim: usize,
+    size: usize,
+    step: usize,
+    g: &Tensor,
+) -> Result<InputGrads> {
+    let shape = ctx.shape(0);
+    if shape.rank() == 0 {
+        return Ok(smallvec![Some(g.sum_all()?)]);
+    }
+    let windows = g.dims()[dim];
+    let last = g.rank() as isize - 1;
+    let d = dim as isize;
+    let mut acc = Tensor::zeros(shape, g.dtype(), g.device())?;
+    for k in 0..size {
+        let sum = (&acc.narrow_step(d, k, windows, step)? + &g.select(last, k)?)?;
+        acc = acc.slice_scatter(&sum, d, k, step)?;
+    }
+    Ok(smallvec![Some(acc)])
+}
+
 /// A cast: g back in the input's dtype.
 pub(super) fn cast(ctx: &Ctx, g: &Tensor) -> Result<InputGrads> {
     Ok(smallvec![Some(g.to_dtype(ctx.entry.in_dtypes[0])?)])

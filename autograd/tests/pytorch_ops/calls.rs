@@ -167,6 +167,14 @@ pub fn run(name: &str, args: &Value, x: &[Tensor], dev: &Device) -> Option<Resul
         "narrow_step" => {
             one(x[0].narrow_step(d(), usz(args, "start"), usz(args, "len"), usz(args, "step")))
         }
+        "unfold" => {
+            let x = if flag(args, "transposed") {
+                x[0].transpose(0, -1)
+            } else {
+                Ok(x[0].clone())
+            };
+            one(x.and_then(|x| x.unfold(d(), usz(args, "size"), usz(args, "step"))))
+        }
         "slice_scatter" => {
             one(x[0].slice_scatter(&x[1], d(), usz(args, "start"), usz(args, "step")))
         }

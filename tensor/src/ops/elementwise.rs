@@ -326,14 +326,14 @@ impl Tensor {
         }
     }
 
-    /// Errors if several elements share storage (an expanded view): PyTorch refuses such
-    /// in-place writes too.
+    /// Errors if several elements share storage (an expanded view, or an unfolded one with
+    /// overlapping windows): PyTorch refuses in-place writes into expanded views too.
     fn check_writable(&self, op: &'static str) -> Result<()> {
         if self.layout().is_self_overlapping() {
             return Err(Error::Invalid {
                 op,
                 msg: format!(
-                    "cannot write in place into an expanded tensor of shape {} (strides {:?}): several elements share memory",
+                    "cannot write in place into an expanded or overlapping tensor of shape {} (strides {:?}): several elements share memory",
                     self.shape(),
                     self.layout().strides()
                 ),

@@ -190,6 +190,31 @@ impl Tensor {
         }))
     }
 
+    /// Sliding windows along `dim` (PyTorch `Tensor.unfold`, a view): `dim` becomes the
+    /// `(len - size) / step + 1` window starts and a new last dimension of length `size`
+    /// holds each window, so `out[.., i, .., k] = self[.., i * step + k, ..]`. Windows
+    /// overlap when `step < size` (the view then cannot be written in place) and skip
+    /// elements when `step > size`. A 0-d tensor takes dim 0 or -1 and `size <= 1`, giving
+    /// shape `[size]`. Errors when `step` is 0, `size` exceeds the dimension or `dim` is out
+    /// of range.
+    ///
+    /// ```
+    /// # use lamina_tensor::{DType, Tensor};
+    /// # fn demo(dev: &lamina_tensor::Device) -> lamina_tensor::Result<()> {
+    /// let x = Tensor::arange(0.0, 5.0, 1.0, DType::F32, dev)?;
+    /// let w = x.unfold(0, 3, 1)?;
+    /// assert_eq!(w.dims(), &[3, 3]);
+    /// assert_eq!(w.to_vec2::<f32>()?, [[0., 1., 2.], [1., 2., 3.], [2., 3., 4.]]);
+    /// assert_eq!(x.unfold(0, 2, 2)?.to_vec2::<f32>()?, [[0., 1.], [2., 3.]]);
+    /// # Ok(()) }
+    /// ```
+    pub fn unfold(&self, dim: isize, size: usize, step: usize) -> Result<Tensor> {
+        // A scalar accepts dims 0 and -1 (PyTorch) and unfolds as one element.
+        let d = resolve_dim(dim, self.rank().max(1), "unfold")?;
+        let layout = self.layout().unfold(d, size, step)?;
+        Ok(self.view_op(layout, || Op::Unfold { dim: d, size, step }))
+    }
+
     /// Index `idx` of dimension `dim`, with that dimension removed (a view).
     pub fn select(&self, dim: isize, idx: usize) -> Result<Tensor> {
         let d = resolve_dim(dim, self.rank(), "select")?;

@@ -246,6 +246,8 @@ pub fn error_dims(dev: &Device) {
         ),
         ("transpose", Box::new(|| x.transpose(0, 2)), 2),
         ("narrow", Box::new(|| x.narrow(2, 0, 1)), 2),
+        ("unfold", Box::new(|| x.unfold(2, 1, 1)), 2),
+        ("unfold", Box::new(|| x.unfold(-3, 1, 1)), -3),
         ("select", Box::new(|| x.select(-3, 0)), -3),
         ("squeeze", Box::new(|| x.squeeze(2)), 2),
         ("unsqueeze", Box::new(|| x.unsqueeze(3)), 3),

@@ -1,5 +1,5 @@
 //! Errors, not panics (indices, arguments): out-of-range index values, invalid ranges,
-//! counts and bounds, and `Tensor::reduce` with raw axes. The fuzz test of every op is
+//! counts, window sizes and bounds, and `Tensor::reduce` with raw axes. The fuzz test of every op is
 //! `fuzz.rs`.
 
 use super::check::{err_problem, fail, no_panic};
@@ -130,6 +130,30 @@ pub fn error_args(dev: &Device) {
         "narrow(0, usize::MAX, 2)",
         || x.narrow(0, usize::MAX, 2),
         &["narrow"],
+    );
+    expect(
+        &mut rep,
+        "unfold(1, 4, 1) of [2, 3]",
+        || x.unfold(1, 4, 1),
+        &["unfold", "size 4", "size 3", "[2, 3]"],
+    );
+    expect(
+        &mut rep,
+        "unfold(0, 1, 0) of [2, 3]",
+        || x.unfold(0, 1, 0),
+        &["unfold", "steps of 0", "[2, 3]"],
+    );
+    expect(
+        &mut rep,
+        "unfold(0, 2, 1) of a 0-d tensor",
+        || t(&[], DType::F32, dev).unfold(0, 2, 1),
+        &["unfold", "size 2"],
+    );
+    expect(
+        &mut rep,
+        "unfold(1, 1, 1) of a 0-d tensor",
+        || t(&[], DType::F32, dev).unfold(1, 1, 1),
+        &["unfold", "1"],
     );
     expect(
         &mut rep,

@@ -169,6 +169,7 @@ pub fn inplace_shared(dev: &Device) {
 
 /// Destinations with stride-0 dims (expanded, owning their storage alone): each logical
 /// element must end up `x + rhs`, or the op must refuse with an error (as PyTorch does).
+/// Overlapping `unfold` windows share elements too and are refused; gapped ones are not.
 pub fn inplace_expanded(dev: &Device) {
     let mut rep = Report::new("inplace_expanded");
     rep.case(
@@ -185,6 +186,33 @@ pub fn inplace_expanded(dev: &Device) {
             let want =
                 super::reference::RefTensor::new(vec![2, 3], vec![2., 3., 4., 11., 21., 31.]);
             check_exact("expanded destination", &x, &want, DType::F32)
+        },
+    );
+    rep.case(
+        "arange(5).unfold(0, 3, 1) (overlapping windows, sole owner) += 1 is refused",
+        || {
+            let mut x = Tensor::arange(0.0, 5.0, 1.0, DType::F32, dev)
+                .and_then(|t| t.unfold(0, 3, 1))
+                .or_fail("unfold")?;
+            let one = Tensor::ones([3, 3], DType::F32, dev).or_fail("rhs")?;
+            match x.add_assign(&one) {
+                Err(_) => Ok(()),
+                Ok(()) => Err(fail(format!(
+                    "a write into overlapping windows was accepted: {x:?}"
+                ))),
+            }
+        },
+    );
+    rep.case(
+        "arange(5).unfold(0, 2, 3) (gapped windows, sole owner) += 1",
+        || {
+            let mut x = Tensor::arange(0.0, 5.0, 1.0, DType::F32, dev)
+                .and_then(|t| t.unfold(0, 2, 3))
+                .or_fail("unfold")?;
+            let one = Tensor::ones([2, 2], DType::F32, dev).or_fail("rhs")?;
+            x.add_assign(&one).or_fail("add_assign")?;
+            let want = super::reference::RefTensor::new(vec![2, 2], vec![1., 2., 4., 5.]);
+            check_exact("gapped windows", &x, &want, DType::F32)
         },
     );
     let d = *dev;

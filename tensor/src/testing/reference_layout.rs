@@ -1,5 +1,5 @@
 //! Naive references for the ops that move elements rather than compute them: views
-//! (permute, narrow, reshape, squeeze, unsqueeze, select), joins (cat, stack, split) and
+//! (permute, narrow, unfold, reshape, squeeze, unsqueeze, select), joins (cat, stack, split) and
 //! tensor indexing (index_select, gather, scatter_add, one_hot), plus dtype casts with
 //! Rust `as` semantics. Each is written from its definition on multi-indices, never from
 //! strides, so it checks `Layout` arithmetic instead of repeating it.
@@ -42,6 +42,23 @@ impl RefTensor {
         RefTensor::from_fn(shape, |idx| {
             let mut src = idx.to_vec();
             src[dim] += start;
+            self.at(&src)
+        })
+    }
+
+    /// Windows of `size` every `step` along `dim` as a new last dim (PyTorch `unfold`):
+    /// `out[.., i, .., k] = self[.., i * step + k, ..]`; a 0-d tensor gives `size` copies.
+    pub fn unfold(&self, dim: usize, size: usize, step: usize) -> Self {
+        if self.rank() == 0 {
+            return RefTensor::from_fn(vec![size], |_| self.at(&[]));
+        }
+        let mut shape = self.shape.clone();
+        shape[dim] = (shape[dim] - size) / step + 1;
+        shape.push(size);
+        RefTensor::from_fn(shape, |idx| {
+            let (k, outer) = idx.split_last().expect("an unfolded tensor has rank >= 1");
+            let mut src = outer.to_vec();
+            src[dim] = src[dim] * step + k;
             self.at(&src)
         })
     }

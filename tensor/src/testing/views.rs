@@ -1,6 +1,6 @@
 //! View ops on strided inputs: `reshape` (with -1) / `view`, `permute`, `transpose`, `t`,
 //! `squeeze`, `squeeze_all`, `unsqueeze`, `expand`, `broadcast_to`, `narrow`, `flatten`,
-//! `flatten_all`, `select` against multi-index references; pure views must share storage.
+//! `flatten_all`, `select`, `unfold` against multi-index references; pure views must share storage.
 //! Plus the rules: `view` refuses strides it cannot express while `reshape` copies, and
 //! `contiguous` is free on a contiguous tensor.
 
@@ -30,6 +30,8 @@ pub enum ViewOp {
     Flatten(isize, isize),
     FlattenAll,
     Select(isize, usize),
+    /// dim, size, step.
+    Unfold(isize, usize, usize),
 }
 
 /// `d` or its negative twin, chosen by `neg`.
@@ -154,6 +156,14 @@ fn view_op(kind: u8, shape: Vec<usize>) -> BoxedStrategy<ViewOp> {
             })
             .boxed(),
         12 => Just(ViewOp::FlattenAll).boxed(),
+        14 => (rank_dim(), any::<bool>(), 0..=MAX_ARG, 1..=4usize)
+            .prop_map(move |(d, n, k, step)| {
+                let len = shape.get(d).copied().unwrap_or(1);
+                // A 0-d tensor takes dim 0 or -1 (`signed` gives 0 at rank 0).
+                let dim = if r == 0 && n { -1 } else { signed(d, r, n) };
+                ViewOp::Unfold(dim, k % (len + 1), step)
+            })
+            .boxed(),
         _ => (rank_dim(), any::<bool>(), 0..=MAX_ARG)
             .prop_map(move |(d, n, i)| {
                 ViewOp::Select(
@@ -166,7 +176,7 @@ fn view_op(kind: u8, shape: Vec<usize>) -> BoxedStrategy<ViewOp> {
 }
 
 const MAX_ARG: usize = 16;
-const VIEW_KINDS: [&str; 14] = [
+const VIEW_KINDS: [&str; 15] = [
     "reshape",
     "view",
     "permute",
@@ -181,6 +191,7 @@ const VIEW_KINDS: [&str; 14] = [
     "flatten",
     "flatten_all",
     "select",
+    "unfold",
 ];
 
 fn pos(d: isize, rank: usize) -> usize {
@@ -208,6 +219,7 @@ fn apply(x: &Tensor, op: &ViewOp) -> Result<Tensor> {
         ViewOp::Flatten(a, b) => x.flatten(*a, *b),
         ViewOp::FlattenAll => x.flatten_all(),
         ViewOp::Select(d, i) => x.select(*d, *i),
+        ViewOp::Unfold(d, k, step) => x.unfold(*d, *k, *step),
     }
 }
 
@@ -262,6 +274,7 @@ fn apply_ref(r: &RefTensor, op: &ViewOp) -> (RefTensor, bool) {
         ),
         ViewOp::FlattenAll => (r.reshape(&[r.numel()]), false),
         ViewOp::Select(d, i) => (r.select(pos(*d, rank), *i), true),
+        ViewOp::Unfold(d, k, step) => (r.unfold(pos(*d, rank.max(1)), *k, *step), true),
     }
 }
 
@@ -297,11 +310,11 @@ fn skip(op: &ViewOp, shape: &[usize]) -> bool {
 /// Kinds valid for a tensor of rank `rank` whose chain should not grow past rank 5 or
 /// 2000 elements.
 fn kinds_for(rank: usize, numel: usize) -> Vec<u8> {
-    (0u8..14)
+    (0u8..15)
         .filter(|&k| match k {
             2 | 3 | 10 | 11 | 13 => rank >= 1,
             4 => rank <= 2,
-            7..=9 => rank < 5 && numel <= 2000,
+            7..=9 | 14 => rank < 5 && numel <= 2000,
             _ => true,
         })
         .collect()
