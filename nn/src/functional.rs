@@ -1,7 +1,8 @@
-//! The functional forms, as `torch.nn.functional`: every activation and loss as a free
-//! function of tensors, under the same name as its `Tensor` method (`relu(&x)` and
-//! `x.relu()`; `cross_entropy(&logits, &y, ..)` and `logits.cross_entropy(&y, ..)` through
-//! [`Losses`]), so code ports from either PyTorch style.
+//! The functional forms, as `torch.nn.functional`: `conv1d` / `conv2d`, and every
+//! activation and loss as a free function of tensors, under the same name as its `Tensor`
+//! method (`relu(&x)` and `x.relu()`; `cross_entropy(&logits, &y, ..)` and
+//! `logits.cross_entropy(&y, ..)` through [`Losses`]), so code ports from either PyTorch
+//! style.
 //!
 //! ```
 //! use lamina_nn::functional as F;
@@ -21,6 +22,7 @@ pub use crate::activation::{
     celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish,
     relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh,
 };
+pub use crate::conv::{conv1d, conv2d};
 pub use crate::dropout::dropout;
 pub use crate::loss::{
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,

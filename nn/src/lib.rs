@@ -13,6 +13,8 @@
 //! - [`mlp`] / [`Mlp::builder`]: a multi-layer perceptron as a [`Sequential`] in one line.
 //! - [`functional`]: every activation and loss as a function named like its `Tensor`
 //!   method (`F::relu(&x)` / `x.relu()`; losses as methods through [`Losses`]).
+//! - [`conv`]: `conv1d` / `conv2d` (stride, zero padding, dilation, groups) as a
+//!   composite of `pad`, `unfold` and `matmul`, so autograd differentiates it.
 //! - [`init`]: Xavier/Kaiming/uniform/normal/constant initialisers, seeded.
 //! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL.
 //! - [`weights`]: safetensors files that PyTorch reads and writes.
@@ -50,6 +52,7 @@
 //! ```
 
 pub mod activation;
+pub mod conv;
 mod dropout;
 mod error;
 mod flatten;
