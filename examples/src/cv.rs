@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use lamina::data::split::{train_test_split, Fold, StratifiedKFold};
 use lamina::data::{LoaderConfig, Table};
-use lamina::nn::{cross_entropy, Reduction, Sequential};
+use lamina::nn::{cross_entropy, Mlp, Reduction, Sequential};
 use lamina::optim::{Adam, AdamConfig, CosineAnnealingLR};
 use lamina::prelude::*;
 use lamina::train::{
@@ -22,7 +22,7 @@ use lamina::train::{
     DEFAULT_PLOT_SIZE,
 };
 
-use crate::realdata::{mlp, parse_flag, parse_widths, Result};
+use crate::realdata::{parse_flag, parse_widths, Result};
 
 /// How features are scaled before training.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -186,7 +186,7 @@ fn run(
     let build = |fold: usize| -> lamina::train::Result<FoldSetup<Sequential>> {
         let seed = cfg.seed.wrapping_add(1000 * (fold as u64 + 1));
         Ok(FoldSetup {
-            model: mlp(&sizes, seed, dev)?,
+            model: Mlp::builder(&sizes).seed(seed).build(dev)?,
             optimizer: Box::new(Adam::new(AdamConfig {
                 lr: cfg.lr,
                 weight_decay: cfg.weight_decay,

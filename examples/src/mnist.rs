@@ -14,14 +14,14 @@ use std::sync::Arc;
 use lamina::data::metrics::{argmax_rows, labels_of, ConfusionMatrix};
 use lamina::data::split::train_test_split;
 use lamina::data::{DataLoader, Dataset, LoaderConfig, Mnist, Subset, TensorDataset};
-use lamina::nn::{cross_entropy, Reduction, Sequential};
+use lamina::nn::{cross_entropy, Mlp, Reduction, Sequential};
 use lamina::optim::{Adam, AdamConfig, CosineAnnealingLR};
 use lamina::prelude::*;
 use lamina::train::{Checkpoints, EarlyStopping, FitConfig, History, Monitor, Trainer};
 
 use lamina::train::predict;
 
-use crate::realdata::{mlp, seconds_per_epoch, Result};
+use crate::realdata::{seconds_per_epoch, Result};
 
 /// The layer sizes of the network.
 pub const LAYERS: [usize; 4] = [784, 256, 128, 10];
@@ -147,7 +147,7 @@ pub fn train_mnist(cfg: &MnistConfig, dev: &Device) -> Result<MnistReport> {
         },
     )?;
 
-    let mut model: Sequential = mlp(&LAYERS, cfg.seed, dev)?;
+    let mut model: Sequential = Mlp::builder(&LAYERS).seed(cfg.seed).build(dev)?;
     let mut opt = Adam::new(AdamConfig {
         lr: cfg.lr,
         ..Default::default()

@@ -253,8 +253,8 @@ mod tests {
 
     #[test]
     fn explicit_seed_gives_the_old_example_mlps_weights_bit_for_bit() {
-        // Printed by `examples/src/realdata.rs`'s `mlp(&[4, 2, 3], 3, &dev)` (Seeds::new(3),
-        // one Linear::new per layer) before it called this builder.
+        // Printed by the examples' former hand-built MLP for sizes [4, 2, 3] and seed 3
+        // (Seeds::new(3), one seeded Linear per layer), which this builder replaced.
         let m = Mlp::builder(&[4, 2, 3]).seed(3).build(&dev()).unwrap();
         let bits: Vec<Vec<u32>> = m
             .parameters()

@@ -14,6 +14,10 @@ use lamina_nn::{
 use lamina_tensor::{Device, Tensor};
 use serde_json::Value;
 
+// conv1d / conv2d against their own fixture file, reading it with this file's helpers.
+#[path = "pytorch/conv.rs"]
+mod conv;
+
 fn dev() -> Device {
     lamina_backend_cpu::device()
 }

@@ -4,37 +4,15 @@
 //! central finite differences (`gradcheck`), including a strided input; and the shape
 //! errors.
 
-use std::path::PathBuf;
-
 use lamina_autograd::{gradcheck, value_and_grad, GradcheckConfig};
 use lamina_nn::functional::{conv1d, conv2d};
-use lamina_tensor::{DType, Device, Result, Tensor};
+use lamina_tensor::{DType, Result, Tensor};
 use serde_json::Value;
 
-fn dev() -> Device {
-    lamina_backend_cpu::device()
-}
+use super::{dev, json, tensor};
 
 fn fixtures() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/conv.json");
-    let text = std::fs::read_to_string(path).expect("conv.json");
-    serde_json::from_str(&text).expect("conv.json is JSON")
-}
-
-fn tensor(v: &Value) -> Tensor {
-    let shape: Vec<usize> = v["shape"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_u64().unwrap() as usize)
-        .collect();
-    let data: Vec<f64> = v["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect();
-    Tensor::from_vec(data, shape, &dev()).unwrap()
+    json("conv.json")
 }
 
 fn usizes(v: &Value) -> Vec<usize> {
