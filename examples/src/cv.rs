@@ -102,14 +102,6 @@ fn metrics(num_classes: usize) -> Vec<Metric> {
     m
 }
 
-/// The classes of `table`'s labels: `(labels, number of classes)`. `class_labels` refuses
-/// a label of `MAX_CLASSES` or more, so the model's output layer stays bounded.
-fn classes(table: &Table) -> Result<(Vec<usize>, usize)> {
-    let labels = table.class_labels()?;
-    let k = labels.iter().max().map_or(0, |&m| m + 1);
-    Ok((labels, k))
-}
-
 /// Stratified `cfg.folds`-fold cross-validation of `table` (features and class labels)
 /// with `lamina::train::CrossValidation`. `on_fold(report)` is called after each fold,
 /// for progress lines.
@@ -119,7 +111,7 @@ pub fn cross_validate(
     dev: &Device,
     on_fold: impl FnMut(&FoldReport),
 ) -> Result<CvReport> {
-    let (labels, _) = classes(table)?;
+    let labels = table.class_labels()?;
     let folds = StratifiedKFold::new(cfg.folds, true, cfg.seed).split(&labels)?;
     let report = run(table, folds, cfg, dev, on_fold)?;
     // One drawing at the end rather than one per epoch (`FitConfig::plot_png`).
@@ -140,7 +132,7 @@ pub fn holdout(
     cfg: &CvConfig,
     dev: &Device,
 ) -> Result<FoldReport> {
-    let (labels, _) = classes(table)?;
+    let labels = table.class_labels()?;
     let (train, val) = train_test_split(labels.len(), test_fraction, cfg.seed, Some(&labels))?;
     let mut report = run(table, vec![Fold { train, val }], cfg, dev, |_| {})?;
     if let (Some(path), Some(h)) = (&cfg.plot, report.folds[0].history.as_ref()) {
@@ -157,7 +149,8 @@ fn run(
     dev: &Device,
     on_fold: impl FnMut(&FoldReport),
 ) -> Result<CvReport> {
-    let (_, num_classes) = classes(table)?;
+    // One count per class index up to the largest label (bounded by `MAX_CLASSES`).
+    let num_classes = table.class_counts()?.len();
     // Features in f64, cast to f32 for training after any fitted scaling: the scaler's
     // statistics come from the file's values, not from their f32 roundings.
     let mut x = table.features_tensor(DType::F64, dev)?;
