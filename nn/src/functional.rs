@@ -1,8 +1,8 @@
-//! The functional forms, as `torch.nn.functional`: `conv1d` / `conv2d`, and every
-//! activation and loss as a free function of tensors, under the same name as its `Tensor`
-//! method (`relu(&x)` and `x.relu()`; `cross_entropy(&logits, &y, ..)` and
-//! `logits.cross_entropy(&y, ..)` through [`Losses`]), so code ports from either PyTorch
-//! style.
+//! The functional forms, as `torch.nn.functional`: `conv1d` / `conv2d`, the pooling ops
+//! (`max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`, ...), and every activation and loss
+//! as a free function of tensors, under the same name as its `Tensor` method (`relu(&x)`
+//! and `x.relu()`; `cross_entropy(&logits, &y, ..)` and `logits.cross_entropy(&y, ..)`
+//! through [`Losses`]), so code ports from either PyTorch style.
 //!
 //! ```
 //! use lamina_nn::functional as F;
@@ -27,6 +27,10 @@ pub use crate::dropout::dropout;
 pub use crate::loss::{
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
     l1_loss, mse_loss, nll_loss, smooth_l1_loss,
+};
+pub use crate::pool::{
+    adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d,
+    max_pool1d, max_pool1d_with_indices, max_pool2d, max_pool2d_with_indices, max_unpool2d,
 };
 
 use lamina_tensor::{Result, Tensor};

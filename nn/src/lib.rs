@@ -15,6 +15,9 @@
 //!   method (`F::relu(&x)` / `x.relu()`; losses as methods through [`Losses`]).
 //! - [`conv`]: `conv1d` / `conv2d` (stride, zero padding, dilation, groups) as a
 //!   composite of `pad`, `unfold` and `matmul`, so autograd differentiates it.
+//! - [`pool`]: max, average and adaptive pooling and max unpooling (PyTorch's sizes,
+//!   divisors and indices) as composites, with the layers [`MaxPool1d`], [`MaxPool2d`],
+//!   [`AvgPool1d`], [`AvgPool2d`] and [`AdaptiveAvgPool2d`].
 //! - [`init`]: Xavier/Kaiming/uniform/normal/constant initialisers, seeded.
 //! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL.
 //! - [`weights`]: safetensors files that PyTorch reads and writes.
@@ -62,6 +65,7 @@ mod linear;
 pub mod loss;
 mod mlp;
 pub mod module;
+pub mod pool;
 mod sequential;
 pub mod weights;
 
@@ -83,4 +87,5 @@ pub use loss::{
 };
 pub use mlp::{mlp, Mlp, MlpBuilder};
 pub use module::{prefixed, Module};
+pub use pool::{AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d};
 pub use sequential::{BoxedModule, Sequential};

@@ -1,8 +1,13 @@
 //! Gradients of every layer and loss against central finite differences in f64
 //! (`lamina_autograd::gradcheck`), plus one closed-form check of a layer's parameter
-//! gradients through `value_and_grad`.
+//! gradients through `value_and_grad`. Pooling is checked op by op and over a sweep of
+//! random shapes and hyper-parameters.
 
 use lamina_autograd::{gradcheck, value_and_grad, GradcheckConfig};
+use lamina_nn::functional::{
+    adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d,
+    max_pool1d, max_pool2d, max_pool2d_with_indices, max_unpool2d,
+};
 use lamina_nn::{
     binary_cross_entropy, binary_cross_entropy_with_logits, dropout, huber_loss, kl_div, l1_loss,
     mse_loss, smooth_l1_loss, CrossEntropyLoss, Flatten, Gelu, KlReduction, LeakyRelu, Linear,
@@ -282,5 +287,133 @@ fn linear_parameter_gradients_closed_form() {
         .unwrap();
     for (g, w) in got_w.iter().zip(gw).chain(got_b.iter().zip(gb)) {
         assert!((g - w).abs() < 1e-12 * (1.0 + w.abs()), "got {g}, want {w}");
+    }
+}
+
+#[test]
+fn pooling() {
+    // Random normal values: no two elements of a window within the step of each other.
+    let x = randn(1, &[2, 3, 7, 8]);
+    check(
+        "max_pool2d",
+        |t| max_pool2d(&t[0], [3, 2], Some([2, 3]), [1, 1], [1, 2], true),
+        std::slice::from_ref(&x),
+    );
+    check(
+        "max_pool2d_with_indices, unbatched",
+        |t| Ok(max_pool2d_with_indices(&t[0], [2, 3], Some([1, 2]), [1, 0], [2, 1], false)?.0),
+        &[randn(2, &[3, 6, 5])],
+    );
+    check(
+        "max_pool2d of a transposed input",
+        |t| max_pool2d(&t[0].transpose(2, 3)?, [2, 2], None, [1, 0], [1, 1], true),
+        &[randn(3, &[1, 2, 5, 6])],
+    );
+    check(
+        "max_pool1d",
+        |t| max_pool1d(&t[0], 3, Some(2), 1, 2, true),
+        &[randn(4, &[2, 2, 11])],
+    );
+    for (include_pad, divisor) in [(true, None), (false, None), (true, Some(5))] {
+        check(
+            "avg_pool2d",
+            |t| {
+                avg_pool2d(
+                    &t[0],
+                    [3, 2],
+                    Some([2, 1]),
+                    [1, 1],
+                    true,
+                    include_pad,
+                    divisor,
+                )
+            },
+            std::slice::from_ref(&x),
+        );
+        check(
+            "avg_pool1d",
+            |t| avg_pool1d(&t[0], 4, Some(3), 2, true, include_pad),
+            &[randn(5, &[2, 3, 10])],
+        );
+    }
+    check(
+        "adaptive_avg_pool2d",
+        |t| adaptive_avg_pool2d(&t[0], [3, 5]),
+        std::slice::from_ref(&x),
+    );
+    check(
+        "adaptive_avg_pool1d",
+        |t| adaptive_avg_pool1d(&t[0], 4),
+        &[randn(6, &[3, 11])],
+    );
+    check(
+        "adaptive_max_pool2d",
+        |t| Ok(adaptive_max_pool2d(&t[0], [3, 5])?.0),
+        std::slice::from_ref(&x),
+    );
+    // Unpooling with the indices of a max pool; overlapping windows repeat indices, where
+    // the last write is what the output holds.
+    for (k, s) in [([2, 2], [2, 2]), ([3, 3], [1, 2])] {
+        let (v, i) = max_pool2d_with_indices(&x, k, Some(s), [1, 1], [1, 1], false).unwrap();
+        check(
+            "max_unpool2d",
+            |t| max_unpool2d(&t[0], &i, k, Some(s), [1, 1], Some([7, 8])),
+            &[v.detach()],
+        );
+    }
+}
+
+/// A tiny deterministic generator for the sweep below.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % n as u64) as usize
+    }
+}
+
+#[test]
+fn pooling_over_random_shapes_and_hyper_parameters() {
+    let mut rng = Lcg(11);
+    for case in 0..24 {
+        let k = [1 + rng.below(3), 1 + rng.below(3)];
+        let d = [1 + rng.below(2), 1 + rng.below(2)];
+        let s = [1 + rng.below(3), 1 + rng.below(3)];
+        let p = [rng.below(k[0] / 2 + 1), rng.below(k[1] / 2 + 1)];
+        let ceil = rng.below(2) == 1;
+        let include_pad = rng.below(2) == 1;
+        let span = |i: usize| d[i] * (k[i] - 1) + 1;
+        let h = span(0).max(k[0]) + rng.below(4);
+        let w = span(1).max(k[1]) + rng.below(4);
+        let shape = [1 + rng.below(2), 1 + rng.below(2), h, w];
+        let x = randn(100 + case, &shape);
+        let what = format!(
+            "case {case}: input {shape:?}, kernel {k:?}, stride {s:?}, padding {p:?}, dilation {d:?}, ceil {ceil}"
+        );
+        check(
+            &format!("max_pool2d {what}"),
+            |t| max_pool2d(&t[0], k, Some(s), p, d, ceil),
+            std::slice::from_ref(&x),
+        );
+        check(
+            &format!("avg_pool2d {what}, count_include_pad {include_pad}"),
+            |t| avg_pool2d(&t[0], k, Some(s), p, ceil, include_pad, None),
+            std::slice::from_ref(&x),
+        );
+        let out = [1 + rng.below(h + 2), 1 + rng.below(w + 2)];
+        check(
+            &format!("adaptive_avg_pool2d {shape:?} -> {out:?}"),
+            |t| adaptive_avg_pool2d(&t[0], out),
+            std::slice::from_ref(&x),
+        );
+        check(
+            &format!("adaptive_max_pool2d {shape:?} -> {out:?}"),
+            |t| Ok(adaptive_max_pool2d(&t[0], out)?.0),
+            std::slice::from_ref(&x),
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Lamina against numbers produced by PyTorch (`fixtures/make_fixtures.py`, its output
 //! committed next to it so CI needs no Python): every loss's three reductions,
 //! cross-entropy's gradient, and a PyTorch-written safetensors model loaded into the
-//! equivalent `Sequential`.
+//! equivalent `Sequential`; convolution and pooling in the modules `conv` and `pool`.
 
 use std::path::PathBuf;
 
@@ -17,6 +17,10 @@ use serde_json::Value;
 // conv1d / conv2d against their own fixture file, reading it with this file's helpers.
 #[path = "pytorch/conv.rs"]
 mod conv;
+
+// The pooling ops against their own fixture file, likewise.
+#[path = "pytorch/pool.rs"]
+mod pool;
 
 fn dev() -> Device {
     lamina_backend_cpu::device()
