@@ -2,14 +2,15 @@
 //! dispatches the dtype once (`with_storage!`) and calls a kernel from `kernels/`.
 
 use lamina_tensor::{
-    with_dtype, AdamStep, Backend, BinaryOp, CmpOp, DType, Element, Error, HostData, Layout,
-    MatmulSpec, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep, Storage, StorageRef, UnaryOp,
+    with_dtype, AdamStep, Backend, BinaryOp, CmpOp, ConvGeometry, DType, Element, Error, HostData,
+    Layout, MatmulSpec, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep, Storage, StorageRef,
+    UnaryOp,
 };
 
 use crate::alloc::PoolVec;
 use crate::kernels::num::{FromPrim, Num};
 use crate::kernels::reduce::Fold;
-use crate::kernels::{elementwise as ew, index, matmul, optim, reduce, scan};
+use crate::kernels::{conv, elementwise as ew, index, matmul, optim, reduce, scan};
 use crate::storage::{with_storage, CpuElem, CpuStorage};
 
 /// The CPU backend (stateless: its buffers come from the process-wide caching
@@ -346,6 +347,63 @@ impl Backend for CpuBackend {
         ))
     }
 
+    fn conv(
+        &self,
+        x: &dyn Storage,
+        xl: &Layout,
+        w: &dyn Storage,
+        wl: &Layout,
+        geo: &ConvGeometry,
+    ) -> Option<Result<StorageRef>> {
+        conv_kernel(
+            x,
+            xl,
+            w,
+            wl,
+            geo,
+            conv::forward::<f32>,
+            conv::forward::<f64>,
+        )
+    }
+
+    fn conv_input_grad(
+        &self,
+        dy: &dyn Storage,
+        dyl: &Layout,
+        w: &dyn Storage,
+        wl: &Layout,
+        geo: &ConvGeometry,
+    ) -> Option<Result<StorageRef>> {
+        conv_kernel(
+            dy,
+            dyl,
+            w,
+            wl,
+            geo,
+            conv::input_grad::<f32>,
+            conv::input_grad::<f64>,
+        )
+    }
+
+    fn conv_weight_grad(
+        &self,
+        x: &dyn Storage,
+        xl: &Layout,
+        dy: &dyn Storage,
+        dyl: &Layout,
+        geo: &ConvGeometry,
+    ) -> Option<Result<StorageRef>> {
+        conv_kernel(
+            x,
+            xl,
+            dy,
+            dyl,
+            geo,
+            conv::weight_grad::<f32>,
+            conv::weight_grad::<f64>,
+        )
+    }
+
     fn softmax_last_dim(
         &self,
         src: &dyn Storage,
@@ -461,4 +519,37 @@ impl Backend for CpuBackend {
     fn live_bytes(&self) -> Option<usize> {
         Some(crate::alloc::live_bytes())
     }
+}
+
+/// Runs one of the convolution kernels on two contiguous float operands of one dtype;
+/// `None` (the composite runs) for 3-D convolutions and non-float storages, which
+/// `tensor` has rejected already.
+fn conv_kernel(
+    a: &dyn Storage,
+    al: &Layout,
+    b: &dyn Storage,
+    bl: &Layout,
+    geo: &ConvGeometry,
+    f32_kernel: fn(&conv::Geo, &[f32], &[f32]) -> PoolVec<f32>,
+    f64_kernel: fn(&conv::Geo, &[f64], &[f64]) -> PoolVec<f64>,
+) -> Option<Result<StorageRef>> {
+    let g = conv::Geo::new(geo)?;
+    let (a, b) = (cpu(a).ok()?, cpu(b).ok()?);
+    let (ar, br) = (al.contiguous_range()?, bl.contiguous_range()?);
+    Some(match (a, b) {
+        (CpuStorage::F32(x), CpuStorage::F32(y)) => {
+            wrap(CpuStorage::F32(f32_kernel(&g, &x[ar], &y[br])))
+        }
+        (CpuStorage::F64(x), CpuStorage::F64(y)) => {
+            wrap(CpuStorage::F64(f64_kernel(&g, &x[ar], &y[br])))
+        }
+        (
+            CpuStorage::F32(_)
+            | CpuStorage::F64(_)
+            | CpuStorage::I64(_)
+            | CpuStorage::U32(_)
+            | CpuStorage::Bool(_),
+            _,
+        ) => return None,
+    })
 }

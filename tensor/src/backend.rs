@@ -11,7 +11,7 @@ use std::any::Any;
 use std::fmt;
 
 use crate::{
-    BinaryOp, CmpOp, DType, Distribution, HostData, Layout, ReduceOp, Result, ScanOp,
+    BinaryOp, CmpOp, ConvGeometry, DType, Distribution, HostData, Layout, ReduceOp, Result, ScanOp,
     ScatterReduce, Shape, UnaryOp,
 };
 
@@ -278,6 +278,46 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         _dy: &dyn Storage,
         _dy_layout: &Layout,
         _log: bool,
+    ) -> Option<Result<StorageRef>> {
+        None
+    }
+
+    /// The convolution `y = conv(x, w)` (see `Tensor::conv`) of contiguous `x`
+    /// (`geo.input_shape()`) and `w` (`geo.weight_shape()`), as a contiguous
+    /// `geo.output_shape()`; `None` runs the composite (patches and a batched matmul).
+    fn conv(
+        &self,
+        _x: &dyn Storage,
+        _x_layout: &Layout,
+        _w: &dyn Storage,
+        _w_layout: &Layout,
+        _geo: &ConvGeometry,
+    ) -> Option<Result<StorageRef>> {
+        None
+    }
+    /// The input gradient of [`conv`](Backend::conv) (also the transposed convolution):
+    /// contiguous `dy` (`geo.output_shape()`) and `w` to a contiguous
+    /// `geo.input_shape()`; `None` runs the composite.
+    fn conv_input_grad(
+        &self,
+        _dy: &dyn Storage,
+        _dy_layout: &Layout,
+        _w: &dyn Storage,
+        _w_layout: &Layout,
+        _geo: &ConvGeometry,
+    ) -> Option<Result<StorageRef>> {
+        None
+    }
+    /// The weight gradient of [`conv`](Backend::conv): contiguous `x`
+    /// (`geo.input_shape()`) and `dy` (`geo.output_shape()`) to a contiguous
+    /// `geo.weight_shape()`; `None` runs the composite.
+    fn conv_weight_grad(
+        &self,
+        _x: &dyn Storage,
+        _x_layout: &Layout,
+        _dy: &dyn Storage,
+        _dy_layout: &Layout,
+        _geo: &ConvGeometry,
     ) -> Option<Result<StorageRef>> {
         None
     }

@@ -11,7 +11,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use crate::{BinaryOp, DType, DimVec, ReduceOp, ScanOp, ScatterReduce, Tensor, UnaryOp};
+use crate::{BinaryOp, ConvSpec, DType, DimVec, ReduceOp, ScanOp, ScatterReduce, Tensor, UnaryOp};
 
 /// A differentiable primitive as recorded: enough to write its backward rule. Autograd
 /// matches it exhaustively, so a new variant without a rule does not compile.
@@ -82,6 +82,13 @@ pub enum Op {
         reduce: ScatterReduce,
         include_self: bool,
     },
+    /// Inputs: input, weight (`Tensor::conv`).
+    Conv(ConvSpec),
+    /// Inputs: output gradient, weight (`Tensor::conv_input_grad`, the transposed
+    /// convolution).
+    ConvInputGrad(ConvSpec),
+    /// Inputs: input, output gradient (`Tensor::conv_weight_grad`).
+    ConvWeightGrad(ConvSpec),
     /// An inclusive scan along `dim`.
     Scan {
         op: ScanOp,

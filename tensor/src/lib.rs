@@ -43,8 +43,8 @@ pub use op::{
     ReduceOp, Saved, Saves, ScanOp, ScatterReduce, TestDomain, Tol, UnaryKernel, UnaryOp,
 };
 pub use ops::{
-    Ellipsis, IndexArg, IndexItem, Indexing, IntoIndexItem, NewAxis, Operand, PadMode,
-    RoundingMode, Step,
+    ConvGeometry, ConvSpec, Ellipsis, IndexArg, IndexItem, Indexing, IntoIndexItem, NewAxis,
+    Operand, PadMode, RoundingMode, Step,
 };
 pub use random::{initial_seed, manual_seed, next_seed};
 pub use shape::{resolve_dim, resolve_dims, DimVec, Dims, Shape, ShapeArg, SignedDims};

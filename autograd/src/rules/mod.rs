@@ -3,6 +3,7 @@
 //! a tape around the sweep records it: double backward). Rules never accumulate; the sweep
 //! does. Each rule sits next to its `gradcheck` property test (`tests/`).
 
+mod conv;
 mod elementwise;
 mod index;
 mod reduce;
@@ -37,6 +38,7 @@ pub(crate) fn saves(op: &Op) -> (bool, bool) {
         Op::Softmax { .. } => (false, true),
         Op::IndexSelect { .. } | Op::Gather { .. } | Op::Scatter { .. } => (true, true),
         Op::Scan { .. } => (true, true),
+        Op::Conv(_) | Op::ConvInputGrad(_) | Op::ConvWeightGrad(_) => (true, false),
         Op::SliceScatter { .. } => (false, false),
         Op::Reshape
         | Op::Permute(_)
@@ -118,6 +120,9 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
                 *log,
             )?)],
             Op::Matmul => shape::matmul(&ctx, g)?,
+            Op::Conv(spec) => conv::conv(&ctx, spec, g)?,
+            Op::ConvInputGrad(spec) => conv::conv_input_grad(&ctx, spec, g)?,
+            Op::ConvWeightGrad(spec) => conv::conv_weight_grad(&ctx, spec, g)?,
             Op::Scan { op, dim } => smallvec![Some(reduce::scan(&ctx, *op, *dim, g)?)],
             Op::Reshape => shape::reshape(&ctx, g)?,
             Op::Permute(perm) => shape::permute(perm, g)?,

@@ -2,6 +2,7 @@
 //! once, before dispatching to the backend; kernels trust what they receive.
 
 pub(crate) mod arith;
+mod conv;
 mod elementwise;
 mod index;
 mod indexing;
@@ -52,6 +53,7 @@ impl Tensor {
     }
 }
 pub use arith::Operand;
+pub use conv::{ConvGeometry, ConvSpec};
 pub use elementwise::RoundingMode;
 pub use indexing::{Ellipsis, IndexArg, IndexItem, IntoIndexItem, NewAxis, Step};
 pub use rearrange::{Indexing, PadMode};
