@@ -1,4 +1,4 @@
-//! The functional forms, as `torch.nn.functional`: `conv1d` / `conv2d`, the pooling ops
+//! The functional forms, as `torch.nn.functional`: the convolutions, the pooling ops
 //! (`max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`, ...), and every activation and loss
 //! as a free function of tensors, under the same name as its `Tensor` method (`relu(&x)`
 //! and `x.relu()`; `cross_entropy(&logits, &y, ..)` and `logits.cross_entropy(&y, ..)`
@@ -22,7 +22,7 @@ pub use crate::activation::{
     celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish,
     relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh,
 };
-pub use crate::conv::{conv1d, conv2d};
+pub use crate::conv::{conv1d, conv2d, conv_transpose1d, conv_transpose2d};
 pub use crate::dropout::dropout;
 pub use crate::loss::{
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,

@@ -13,8 +13,9 @@
 //! - [`mlp`] / [`Mlp::builder`]: a multi-layer perceptron as a [`Sequential`] in one line.
 //! - [`functional`]: every activation and loss as a function named like its `Tensor`
 //!   method (`F::relu(&x)` / `x.relu()`; losses as methods through [`Losses`]).
-//! - [`conv`]: `conv1d` / `conv2d` (stride, zero padding, dilation, groups) as a
-//!   composite of `pad`, `unfold` and `matmul`, so autograd differentiates it.
+//! - [`conv`]: [`Conv1d`], [`Conv2d`], [`ConvTranspose1d`], [`ConvTranspose2d`] and their
+//!   functions (stride, padding sizes or `"same"`/`"valid"`, dilation, groups), on the
+//!   tensor primitive `Tensor::conv`, whose kernels the backend supplies.
 //! - [`pool`]: max, average and adaptive pooling and max unpooling (PyTorch's sizes,
 //!   divisors and indices) as composites, with the layers [`MaxPool1d`], [`MaxPool2d`],
 //!   [`AvgPool1d`], [`AvgPool2d`] and [`AdaptiveAvgPool2d`].
@@ -74,6 +75,10 @@ pub use activation::{
     relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh, Activation, Celu, Elu,
     Gelu, Hardsigmoid, Hardswish, Hardtanh, LeakyRelu, LogSigmoid, LogSoftmax, Mish, Relu, Relu6,
     Selu, Sigmoid, Silu, Softmax, Softplus, Softsign, Tanh,
+};
+pub use conv::{
+    Conv, Conv1d, Conv2d, ConvBuilder, ConvTranspose, ConvTranspose1d, ConvTranspose2d,
+    ConvTransposeBuilder, Padding, Size,
 };
 pub use dropout::{dropout, Dropout, DropoutBuilder};
 pub use error::{Error, Result};

@@ -1,11 +1,13 @@
-//! `conv1d` / `conv2d` against PyTorch (`fixtures/make_conv_fixtures.py`, its output
+//! The convolutions against PyTorch (`fixtures/make_conv_fixtures.py`, its output
 //! committed next to it): outputs and the input, weight and bias gradients of
-//! `sum(out * w)` in f64, with stride, padding, dilation and groups; gradients against
+//! `sum(out * w)` in f64, with stride, padding (sizes, "same", "valid"), dilation,
+//! groups, output_padding, channels-last inputs; gradients against
 //! central finite differences (`gradcheck`), including a strided input; and the shape
 //! errors.
 
 use lamina_autograd::{gradcheck, value_and_grad, GradcheckConfig};
-use lamina_nn::functional::{conv1d, conv2d};
+use lamina_nn::functional::{conv1d, conv2d, conv_transpose1d, conv_transpose2d};
+use lamina_nn::Padding;
 use lamina_tensor::{DType, Result, Tensor};
 use serde_json::Value;
 
@@ -37,15 +39,54 @@ fn assert_close(what: &str, got: &Tensor, want: &Value) {
 
 /// Runs the case's op on `x`, `w`, `b` with its arguments.
 fn run(case: &Value, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
-    let (s, p, d) = (
-        usizes(&case["stride"]),
-        usizes(&case["padding"]),
-        usizes(&case["dilation"]),
-    );
+    let (s, d) = (usizes(&case["stride"]), usizes(&case["dilation"]));
     let groups = case["groups"].as_u64().unwrap() as usize;
+    // A channels-last view of the same values (strides H W C, 1, W C, C), as PyTorch's
+    // `memory_format=torch.channels_last`.
+    let x = if case["channels_last"].as_bool().unwrap() {
+        x.permute([0, 2, 3, 1])?
+            .contiguous()?
+            .permute([0, 3, 1, 2])?
+    } else {
+        x.clone()
+    };
+    let x = &x;
+    let p = &case["padding"];
+    let pad1 = || -> Padding<1> {
+        match p.as_str() {
+            Some(name) => Padding::try_from(name).unwrap(),
+            None => usizes(p)[0].into(),
+        }
+    };
+    let pad2 = || -> Padding<2> {
+        match p.as_str() {
+            Some(name) => Padding::try_from(name).unwrap(),
+            None => {
+                let p = usizes(p);
+                [p[0], p[1]].into()
+            }
+        }
+    };
     match case["op"].as_str().unwrap() {
-        "conv1d" => conv1d(x, w, b, s[0], p[0], d[0], groups),
-        "conv2d" => conv2d(x, w, b, [s[0], s[1]], [p[0], p[1]], [d[0], d[1]], groups),
+        "conv1d" => conv1d(x, w, b, s[0], pad1(), d[0], groups),
+        "conv2d" => conv2d(x, w, b, [s[0], s[1]], pad2(), [d[0], d[1]], groups),
+        "conv_transpose1d" => {
+            let (p, op) = (usizes(p), usizes(&case["output_padding"]));
+            conv_transpose1d(x, w, b, s[0], p[0], op[0], groups, d[0])
+        }
+        "conv_transpose2d" => {
+            let (p, op) = (usizes(p), usizes(&case["output_padding"]));
+            conv_transpose2d(
+                x,
+                w,
+                b,
+                [s[0], s[1]],
+                [p[0], p[1]],
+                [op[0], op[1]],
+                groups,
+                [d[0], d[1]],
+            )
+        }
         other => panic!("unknown op {other}"),
     }
 }
@@ -54,7 +95,7 @@ fn run(case: &Value, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tenso
 fn matches_pytorch_outputs_and_gradients() {
     let fx = fixtures();
     let cases = fx["cases"].as_array().unwrap();
-    assert!(cases.len() >= 9);
+    assert!(cases.len() >= 20);
     for case in cases {
         let name = case["name"].as_str().unwrap();
         let x = tensor(&case["input"]);
@@ -169,16 +210,17 @@ fn shape_errors_name_conv_and_the_rule() {
         2,
     ));
     assert!(e.contains("bias") && e.contains("[5]"), "{e}");
-    let e = err(conv2d(
-        &randn(5, &[4, 5, 5]),
-        &w,
-        None,
-        [1, 1],
-        [0, 0],
-        [1, 1],
-        2,
-    ));
+    let e = err(conv2d(&randn(5, &[5, 5]), &w, None, 1, 0, 1, 2));
     assert!(e.contains("conv2d") && e.contains("rank 4"), "{e}");
+    // An unbatched [C, H, W] input is a batch of one, as in PyTorch.
+    let x3 = randn(5, &[4, 5, 5]);
+    let y3 = conv2d(&x3, &w, None, 1, 0, 1, 2).unwrap();
+    let y4 = conv2d(&x3.unsqueeze(0).unwrap(), &w, None, 1, 0, 1, 2).unwrap();
+    assert_eq!(y3.dims(), &[6, 3, 3]);
+    assert_eq!(
+        y3.to_vec::<f64>().unwrap(),
+        y4.squeeze(0).unwrap().to_vec::<f64>().unwrap()
+    );
     let e = err(conv1d(&randn(6, &[1, 4, 5]), &w, None, 1, 0, 1, 2));
     assert!(e.contains("conv1d") && e.contains("rank 3"), "{e}");
 }
