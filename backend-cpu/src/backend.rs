@@ -3,14 +3,14 @@
 
 use lamina_tensor::{
     with_dtype, AdamStep, Backend, BinaryOp, CmpOp, ConvGeometry, DType, Element, Error, HostData,
-    Layout, MatmulSpec, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep, Storage, StorageRef,
-    UnaryOp,
+    Layout, MatmulSpec, PoolGeometry, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep, Storage,
+    StorageRef, UnaryOp,
 };
 
 use crate::alloc::PoolVec;
 use crate::kernels::num::{FromPrim, Num};
 use crate::kernels::reduce::Fold;
-use crate::kernels::{conv, elementwise as ew, index, matmul, optim, reduce, scan};
+use crate::kernels::{conv, elementwise as ew, index, matmul, optim, pool, reduce, scan};
 use crate::storage::{with_storage, CpuElem, CpuStorage};
 
 /// The CPU backend (stateless: its buffers come from the process-wide caching
@@ -402,6 +402,21 @@ impl Backend for CpuBackend {
             conv::weight_grad::<f32>,
             conv::weight_grad::<f64>,
         )
+    }
+
+    fn max_pool_indices(
+        &self,
+        x: &dyn Storage,
+        xl: &Layout,
+        geo: &PoolGeometry,
+    ) -> Option<Result<StorageRef>> {
+        let range = xl.contiguous_range()?;
+        Some(match cpu(x).ok()? {
+            CpuStorage::F32(v) => wrap(CpuStorage::I64(pool::max_pool_indices(geo, &v[range]))),
+            CpuStorage::F64(v) => wrap(CpuStorage::I64(pool::max_pool_indices(geo, &v[range]))),
+            // `tensor` accepts floats only.
+            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+        })
     }
 
     fn softmax_last_dim(

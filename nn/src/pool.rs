@@ -24,9 +24,10 @@
 //! left padding (`(L' − 1)·stride ≥ L + padding`). Padding may be at most half the kernel
 //! (`padding ≤ kernel / 2`), and the output must not be empty.
 
-use lamina_tensor::{DType, Error, PadMode, Result, Tensor};
+use lamina_tensor::{DType, Error, PadMode, PoolGeometry, Result, Tensor};
 
 use crate::module::Module;
+use crate::Size;
 
 // ---------------------------------------------------------------------------------------
 // Functions
@@ -663,6 +664,23 @@ fn max_pool(op: &'static str, input: &Tensor, win: &Window) -> Result<(Tensor, T
     let spatial = win.kernel.len();
     let (x, unbatched) = batched(op, input, spatial)?;
     let out = win.output_sizes(op, input)?;
+    // The backend's one-pass arg-max where it has one (dilation 1: every window then holds
+    // an input element); the values come from the input through `gather` either way.
+    if win.dilation.iter().all(|&d| d == 1) {
+        let geo = PoolGeometry {
+            batch: x.dims()[0],
+            channels: x.dims()[1],
+            input: x.dims()[2..].into(),
+            kernel: win.kernel.as_slice().into(),
+            stride: win.stride.as_slice().into(),
+            padding: win.padding.as_slice().into(),
+            output: out.as_slice().into(),
+        };
+        if let Some(indices) = x.detach().max_pool_indices(&geo)? {
+            let values = pick(&x, &indices)?;
+            return unbatch(values, indices, unbatched);
+        }
+    }
     // [N, C, O.., k..] -> [N, C, O.., k1·k2], then the first maximum of each window.
     let mut dims = x.dims()[..2].to_vec();
     dims.extend(&out);
@@ -1045,7 +1063,8 @@ pub struct MaxPool2d {
 }
 
 impl MaxPool2d {
-    pub fn new(kernel: [usize; 2]) -> Self {
+    pub fn new(kernel: impl Size<2>) -> Self {
+        let kernel = kernel.size();
         MaxPool2d {
             kernel,
             stride: kernel,
@@ -1054,15 +1073,18 @@ impl MaxPool2d {
             ceil_mode: false,
         }
     }
-    pub fn with_stride(mut self, stride: [usize; 2]) -> Self {
+    pub fn with_stride(mut self, stride: impl Size<2>) -> Self {
+        let stride = stride.size();
         self.stride = stride;
         self
     }
-    pub fn with_padding(mut self, padding: [usize; 2]) -> Self {
+    pub fn with_padding(mut self, padding: impl Size<2>) -> Self {
+        let padding = padding.size();
         self.padding = padding;
         self
     }
-    pub fn with_dilation(mut self, dilation: [usize; 2]) -> Self {
+    pub fn with_dilation(mut self, dilation: impl Size<2>) -> Self {
+        let dilation = dilation.size();
         self.dilation = dilation;
         self
     }
@@ -1188,7 +1210,8 @@ pub struct AvgPool2d {
 }
 
 impl AvgPool2d {
-    pub fn new(kernel: [usize; 2]) -> Self {
+    pub fn new(kernel: impl Size<2>) -> Self {
+        let kernel = kernel.size();
         AvgPool2d {
             kernel,
             stride: kernel,
@@ -1198,11 +1221,13 @@ impl AvgPool2d {
             divisor_override: None,
         }
     }
-    pub fn with_stride(mut self, stride: [usize; 2]) -> Self {
+    pub fn with_stride(mut self, stride: impl Size<2>) -> Self {
+        let stride = stride.size();
         self.stride = stride;
         self
     }
-    pub fn with_padding(mut self, padding: [usize; 2]) -> Self {
+    pub fn with_padding(mut self, padding: impl Size<2>) -> Self {
+        let padding = padding.size();
         self.padding = padding;
         self
     }

@@ -11,8 +11,8 @@ use std::any::Any;
 use std::fmt;
 
 use crate::{
-    BinaryOp, CmpOp, ConvGeometry, DType, Distribution, HostData, Layout, ReduceOp, Result, ScanOp,
-    ScatterReduce, Shape, UnaryOp,
+    BinaryOp, CmpOp, ConvGeometry, DType, Distribution, HostData, Layout, PoolGeometry, ReduceOp,
+    Result, ScanOp, ScatterReduce, Shape, UnaryOp,
 };
 
 /// Device memory holding the elements of one or more tensors.
@@ -318,6 +318,18 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         _dy: &dyn Storage,
         _dy_layout: &Layout,
         _geo: &ConvGeometry,
+    ) -> Option<Result<StorageRef>> {
+        None
+    }
+
+    /// The arg-max of each max-pooling window of a contiguous float `x`
+    /// (`[N, C, geo.input..]`): `I64` flat plane indices `[N, C, geo.output..]`, as
+    /// `Tensor::max_pool_indices` documents; `None` when the backend has no kernel.
+    fn max_pool_indices(
+        &self,
+        _x: &dyn Storage,
+        _x_layout: &Layout,
+        _geo: &PoolGeometry,
     ) -> Option<Result<StorageRef>> {
         None
     }

@@ -6,5 +6,6 @@ pub mod index;
 pub mod matmul;
 pub mod num;
 pub mod optim;
+pub mod pool;
 pub mod reduce;
 pub mod scan;
