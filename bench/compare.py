@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lamina against PyTorch on the same workloads, side by side.
 
-    python bench/compare.py [--workloads W0,W1,W2,W3,W5] [--quick] [--runs N]
+    python bench/compare.py [--workloads W0,W1,W2,W3,W4,W5] [--quick] [--runs N]
 
 Run it with the Python of the bench environment (bench/setup.sh prints its path). It builds
 Lamina's harness (`cargo build --release -p lamina-examples --bin bench`) unless --lamina-bin
@@ -24,7 +24,7 @@ import sys
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 TORCH_SCRIPT = os.path.join(BENCH_DIR, "torch_workloads.py")
-ALL_WORKLOADS = ["W0", "W1", "W2", "W3", "W5"]
+ALL_WORKLOADS = ["W0", "W1", "W2", "W3", "W4", "W5"]
 
 
 def fail(msg):

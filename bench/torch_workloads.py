@@ -9,7 +9,7 @@ Each measurement is one JSON line on stdout with the fields of
 `cargo run --release -p lamina-examples --bin bench` (peer, build, workload, case, metric,
 median, min, max, samples, inner, extras), so `bench/compare.py` can pair the two by
 (workload, case). Workloads, data and measurement policy: bench/README.md. This file
-implements exactly the workloads the Lamina harness implements (W0, W1, W2, W3, W5).
+implements exactly the workloads the Lamina harness implements (W0, W1, W2, W3, W4, W5).
 """
 
 import argparse
@@ -254,6 +254,34 @@ def w3(torch, quick):
     emit_rate("W3", "bs=128", "steps/s", s, i, 1.0)
 
 
+def w4(torch, quick):
+    """LeNet-5 training step, one fixed batch of 64, plain SGD lr 0.01."""
+    nn = torch.nn
+    bs = 64
+    x = torch.from_numpy(uniform(5, bs * 784, 0, 1).reshape(bs, 1, 28, 28))
+    y = torch.from_numpy(labels(6, bs, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    ce = nn.CrossEntropyLoss()
+
+    def step():
+        opt.zero_grad()
+        loss = ce(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    first = step()
+    s, i = measure(step, 3, 10, 0.3, quick)
+    last = step()
+    if not last < first:
+        sys.exit(f"W4: loss did not fall: first {first}, last {last}")
+    emit_rate("W4", "LeNet-5 bs=64", "steps/s", s, i, 1.0)
+
+
 def w5(torch, quick):
     """Memory-bound ops; GB/s = minimum bytes an ideal one-pass kernel moves / time."""
     n = 16 * 1024 * 1024
@@ -274,7 +302,7 @@ def w5(torch, quick):
     emit_rate("W5", "softmax-bwd 4096x1024", "GB/s", s, i, 12.0 * r * c / 1e9)
 
 
-WORKLOADS = {"W0": w0, "W1": w1, "W2": w2, "W3": w3, "W5": w5}
+WORKLOADS = {"W0": w0, "W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
 
 
 def threadpools():
@@ -297,7 +325,7 @@ def default_threads():
 def main():
     global BUILD
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("workloads", nargs="+", metavar="W", help="W0 W1 W2 W3 W5, INFO or CHECK")
+    ap.add_argument("workloads", nargs="+", metavar="W", help="W0 W1 W2 W3 W4 W5, INFO or CHECK")
     ap.add_argument("--quick", action="store_true", help="few samples: a smoke test, not a measurement")
     ap.add_argument("--threads", type=int, default=default_threads(),
                     help="torch.set_num_threads (default: the CPUs this process may run on)")

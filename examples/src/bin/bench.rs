@@ -246,6 +246,61 @@ fn w3(dev: &Device, quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// W4: LeNet-5 training step on one fixed batch of 64 (plain SGD, lr 0.01).
+fn w4(dev: &Device, quick: bool) -> Result<()> {
+    use lamina::nn::{
+        cross_entropy, Conv2d, Flatten, Linear, MaxPool2d, Module, Reduction, Relu, Sequential,
+    };
+    use lamina::optim::{Optimizer, Sgd, SgdConfig};
+    let bs = 64;
+    let x = Tensor::from_vec(uniform(5, bs * 784, 0.0, 1.0), [bs, 1, 28, 28], dev)?;
+    let y = Tensor::from_vec(labels(6, bs, 10), [bs], dev)?;
+    let mut model = Sequential::new()
+        .add(Conv2d::builder(1, 6, 5).padding(2).seed(1).build(dev)?)
+        .add(Relu)
+        .add(MaxPool2d::new(2))
+        .add(Conv2d::builder(6, 16, 5).seed(2).build(dev)?)
+        .add(Relu)
+        .add(MaxPool2d::new(2))
+        .add(Flatten::default())
+        .add(Linear::builder(400, 120).seed(3).build(dev)?)
+        .add(Relu)
+        .add(Linear::builder(120, 84).seed(4).build(dev)?)
+        .add(Relu)
+        .add(Linear::builder(84, 10).seed(5).build(dev)?);
+    let mut opt = Sgd::new(SgdConfig {
+        lr: 0.01,
+        ..SgdConfig::default()
+    })?;
+    let mut step = || -> Result<f32> {
+        let tape = Tape::new();
+        for p in model.parameters() {
+            tape.watch(p);
+        }
+        let loss = cross_entropy(&model.forward(&x)?, &y, Reduction::Mean)?;
+        let grads = tape.backward(&loss)?;
+        opt.step(&mut model.parameters_mut(), &grads)?;
+        loss.to_scalar::<f32>()
+    };
+    let first = step()?;
+    let p = Policy {
+        warmup: 3,
+        samples: 10,
+        min_sample_s: 0.3,
+    }
+    .quick(quick);
+    let mut last = first;
+    let (s, i) = measure(p, || last = step().expect("W4 step"));
+    rate("W4", "LeNet-5 bs=64", "steps/s", &s, i, 1.0);
+    if last.is_nan() || last >= first {
+        return Err(lamina::tensor::Error::Invalid {
+            op: "bench W4",
+            msg: format!("loss did not fall: first {first}, last {last}"),
+        });
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -265,10 +320,11 @@ fn main() -> ExitCode {
             "W1" => w1(&dev, quick),
             "W2" => w2(&dev, quick),
             "W3" => w3(&dev, quick),
+            "W4" => w4(&dev, quick),
             "W5" => w5(&dev, quick),
             other => {
                 eprintln!(
-                    "bench: workload {other} is not implemented yet (W0, W1, W2, W3, W5 are)"
+                    "bench: workload {other} is not implemented yet (W0, W1, W2, W3, W4, W5 are)"
                 );
                 return ExitCode::from(2);
             }
