@@ -343,3 +343,72 @@ mod tests {
         );
     }
 }
+
+/// Channel dropout (PyTorch `F.dropout2d`): in training, each channel of each sample of
+/// `[N, C, *]` is zeroed whole with probability `p` and the kept ones scaled by
+/// `1 / (1 − p)`; the mask comes from `seed`.
+pub fn dropout2d(x: &Tensor, p: f64, seed: u64, training: bool) -> Result<Tensor> {
+    check_p(p)?;
+    if !training || p == 0.0 {
+        return Ok(x.clone());
+    }
+    if x.rank() < 2 {
+        return Err(Error::Invalid {
+            op: "dropout2d",
+            msg: format!("input {}: expected [N, C, *]", x.shape()),
+        });
+    }
+    if p == 1.0 {
+        return x.mul_scalar(0.0);
+    }
+    let mut shape = x.dims()[..2].to_vec();
+    shape.extend(std::iter::repeat_n(1, x.rank() - 2));
+    let u = Tensor::rand(seed, shape, x.dtype(), x.device())?;
+    let keep = x.mask_as(&u.ge_scalar(p)?)?;
+    x * keep.mul_scalar(1.0 / (1.0 - p))?
+}
+
+/// Channel dropout as a layer (PyTorch `nn.Dropout2d`): [`dropout2d`] with a fresh mask
+/// per training-mode forward, drawn like [`Dropout`]'s (same seeding, same `step`
+/// counter in the random-stream state).
+#[derive(Debug)]
+pub struct Dropout2d(Dropout);
+
+impl Dropout2d {
+    /// Probability `p` in `[0, 1]`, seed from the global stream.
+    pub fn new(p: f64) -> Result<Dropout2d> {
+        Ok(Dropout2d(Dropout::new(p)?))
+    }
+    /// With an explicit seed for the masks.
+    pub fn with_seed(p: f64, seed: u64) -> Result<Dropout2d> {
+        Ok(Dropout2d(Dropout::builder(p).seed(seed).build()?))
+    }
+}
+
+impl Module for Dropout2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let d = &self.0;
+        if !d.training || d.p == 0.0 {
+            return Ok(x.clone());
+        }
+        let step = d.step.fetch_add(1, Ordering::Relaxed);
+        dropout2d(x, d.p, rng::draw(d.seed, step), true)
+    }
+    fn visit<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Tensor)) {}
+    fn visit_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Tensor)) {}
+    fn set_training(&mut self, on: bool) {
+        self.0.set_training(on);
+    }
+    fn name(&self) -> String {
+        format!("Dropout2d(p {})", self.0.p)
+    }
+    fn training_mode(&self) -> Option<bool> {
+        self.0.training_mode()
+    }
+    fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
+        self.0.visit_rng_state(prefix, f)
+    }
+    fn visit_rng_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut u64)) {
+        self.0.visit_rng_state_mut(prefix, f)
+    }
+}

@@ -23,11 +23,13 @@ pub use crate::activation::{
     relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh,
 };
 pub use crate::conv::{conv1d, conv2d, conv_transpose1d, conv_transpose2d};
-pub use crate::dropout::dropout;
+pub use crate::dropout::{dropout, dropout2d};
+pub use crate::embedding::embedding;
 pub use crate::loss::{
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
     l1_loss, mse_loss, nll_loss, smooth_l1_loss,
 };
+pub use crate::norm::{batch_norm, group_norm, instance_norm, layer_norm, rms_norm};
 pub use crate::pool::{
     adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d,
     max_pool1d, max_pool1d_with_indices, max_pool2d, max_pool2d_with_indices, max_unpool2d,

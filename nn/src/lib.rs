@@ -19,6 +19,9 @@
 //! - [`pool`]: max, average and adaptive pooling and max unpooling (PyTorch's sizes,
 //!   divisors and indices) as composites, with the layers [`MaxPool1d`], [`MaxPool2d`],
 //!   [`AvgPool1d`], [`AvgPool2d`] and [`AdaptiveAvgPool2d`].
+//! - [`norm`]: [`BatchNorm1d`], [`BatchNorm2d`] (running statistics as buffers),
+//!   [`LayerNorm`], [`GroupNorm`], [`RmsNorm`] and their functions, with instance norm;
+//!   [`Embedding`] and [`Dropout2d`].
 //! - [`init`]: Xavier/Kaiming/uniform/normal/constant initialisers, seeded.
 //! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL.
 //! - [`weights`]: safetensors files that PyTorch reads and writes.
@@ -58,6 +61,7 @@
 pub mod activation;
 pub mod conv;
 mod dropout;
+mod embedding;
 mod error;
 mod flatten;
 pub mod functional;
@@ -66,6 +70,7 @@ mod linear;
 pub mod loss;
 mod mlp;
 pub mod module;
+pub mod norm;
 pub mod pool;
 mod sequential;
 pub mod weights;
@@ -80,7 +85,8 @@ pub use conv::{
     Conv, Conv1d, Conv2d, ConvBuilder, ConvTranspose, ConvTranspose1d, ConvTranspose2d,
     ConvTransposeBuilder, Padding, Size,
 };
-pub use dropout::{dropout, Dropout, DropoutBuilder};
+pub use dropout::{dropout, dropout2d, Dropout, Dropout2d, DropoutBuilder};
+pub use embedding::{embedding, Embedding, EmbeddingBuilder};
 pub use error::{Error, Result};
 pub use flatten::Flatten;
 pub use functional::Losses;
@@ -92,5 +98,6 @@ pub use loss::{
 };
 pub use mlp::{mlp, Mlp, MlpBuilder};
 pub use module::{prefixed, Module};
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RmsNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d};
 pub use sequential::{BoxedModule, Sequential};

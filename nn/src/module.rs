@@ -109,6 +109,33 @@ pub trait Module {
         None
     }
 
+    /// Calls `f(name, buffer)` for every buffer, names prefixed by `prefix`: state that is
+    /// saved and loaded with the parameters but not trained, such as
+    /// [`BatchNorm2d`](crate::BatchNorm2d)'s running statistics (PyTorch's
+    /// `register_buffer`). The tensors are handles sharing the buffers' storage. The
+    /// default visits nothing; composites forward it to their children like `visit`.
+    fn visit_buffers(&self, _prefix: &str, _f: &mut dyn FnMut(String, Tensor)) {}
+
+    /// Like [`visit_buffers`](Module::visit_buffers), each buffer mutable (for loading).
+    /// Must visit the same names in the same order.
+    fn visit_buffers_mut(&mut self, _prefix: &str, _f: &mut dyn FnMut(String, &mut Tensor)) {}
+
+    /// `(name, buffer)` pairs in visiting order (see
+    /// [`visit_buffers`](Module::visit_buffers)); empty for most layers.
+    fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        let mut out = Vec::new();
+        self.visit_buffers("", &mut |name, t| out.push((name, t)));
+        out
+    }
+
+    /// The parameters, then the buffers, by name: what a weight file holds (PyTorch's
+    /// `state_dict`, whose entries are keyed by name as here).
+    fn state_dict(&self) -> Vec<(String, Tensor)> {
+        let mut out = self.named_parameters();
+        out.extend(self.named_buffers());
+        out
+    }
+
     /// Calls `f(name, position)` for every random stream the module draws from as it
     /// runs, names prefixed by `prefix` (use [`prefixed`]): how far each stream has
     /// advanced, such as [`Dropout`](crate::Dropout)'s mask counter `step`. With the
@@ -219,7 +246,7 @@ pub trait Module {
         n
     }
 
-    /// Writes the parameters to a safetensors file (see [`crate::weights`]).
+    /// Writes the parameters and buffers to a safetensors file (see [`crate::weights`]).
     fn save_safetensors(&self, path: impl AsRef<Path>) -> crate::Result<()>
     where
         Self: Sized,
@@ -227,7 +254,8 @@ pub trait Module {
         crate::weights::save_safetensors(self, path)
     }
 
-    /// Loads the parameters from a safetensors file in place (see [`crate::weights`]).
+    /// Loads the parameters and buffers from a safetensors file in place (see
+    /// [`crate::weights`]).
     fn load_safetensors(&mut self, path: impl AsRef<Path>) -> crate::Result<()>
     where
         Self: Sized,
@@ -259,6 +287,12 @@ impl<M: Module + ?Sized> Module for Box<M> {
 
     fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
         (**self).visit_rng_state(prefix, f)
+    }
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, Tensor)) {
+        (**self).visit_buffers(prefix, f)
+    }
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut Tensor)) {
+        (**self).visit_buffers_mut(prefix, f)
     }
     fn visit_rng_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut u64)) {
         (**self).visit_rng_state_mut(prefix, f)

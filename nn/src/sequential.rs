@@ -113,6 +113,18 @@ impl Module for Sequential {
         }
     }
 
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, Tensor)) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.visit_buffers(&prefixed(prefix, &i.to_string()), f);
+        }
+    }
+
+    fn visit_buffers_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut Tensor)) {
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            layer.visit_buffers_mut(&prefixed(prefix, &i.to_string()), f);
+        }
+    }
+
     fn set_training(&mut self, on: bool) {
         for layer in &mut self.layers {
             layer.set_training(on);

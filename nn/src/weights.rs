@@ -51,7 +51,7 @@ use crate::Module;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn save_safetensors<M: Module + ?Sized>(model: &M, path: impl AsRef<Path>) -> Result<()> {
-    save_tensors(&model.named_parameters(), path)
+    save_tensors(&model.state_dict(), path)
 }
 
 /// Loads `path` into `model`'s parameters in place (see the module docs for the rules).
@@ -59,11 +59,12 @@ pub fn load_safetensors<M: Module + ?Sized>(model: &mut M, path: impl AsRef<Path
     let path = path.as_ref();
     let bytes = read(path)?;
     let file = parse(path, &bytes)?;
-    let mut params: Vec<(String, &mut Tensor)> = Vec::new();
-    model.visit_mut("", &mut |name, t| params.push((name, t)));
+    // Parameters then buffers, by name, shape and dtype: everything is checked before
+    // anything is written.
+    let state = model.state_dict();
 
     let mut model_names = HashSet::new();
-    for (name, _) in &params {
+    for (name, _) in &state {
         if !model_names.insert(name.as_str()) {
             return Err(Error::DuplicateName {
                 path: path.to_owned(),
@@ -78,9 +79,8 @@ pub fn load_safetensors<M: Module + ?Sized>(model: &mut M, path: impl AsRef<Path
         .collect();
     unmatched.sort_unstable();
 
-    // Check everything before writing anything.
-    let mut values = Vec::with_capacity(params.len());
-    for (name, p) in &params {
+    let mut values = HashMap::with_capacity(state.len());
+    for (name, p) in &state {
         let Ok(view) = file.tensor(name) else {
             return Err(Error::MissingTensor {
                 path: path.to_owned(),
@@ -100,7 +100,14 @@ pub fn load_safetensors<M: Module + ?Sized>(model: &mut M, path: impl AsRef<Path
         if from_st(view.dtype()) != Some(p.dtype()) {
             return Err(dtype_mismatch(path, name, &view, Some(p.dtype())));
         }
-        values.push(host_from_le(p.dtype(), view.data()));
+        let host = host_from_le(p.dtype(), view.data()).ok_or_else(|| Error::Format {
+            path: path.to_owned(),
+            msg: "tensor data does not fill its shape".into(),
+        })?;
+        values.insert(
+            name.clone(),
+            Tensor::from_host(host, p.shape().clone(), p.device())?,
+        );
     }
     if let Some(name) = unmatched.first() {
         let shape = file
@@ -113,15 +120,16 @@ pub fn load_safetensors<M: Module + ?Sized>(model: &mut M, path: impl AsRef<Path
             file: shape,
         });
     }
-    for ((_, p), host) in params.into_iter().zip(values) {
-        let host = host.ok_or_else(|| Error::Format {
-            path: path.to_owned(),
-            msg: "tensor data does not fill its shape".into(),
-        })?;
-        let src = Tensor::from_host(host, p.shape().clone(), p.device())?;
-        p.assign(&src)?;
-    }
-    Ok(())
+    drop(state);
+    let mut result = Ok(());
+    let mut write = |name: String, p: &mut Tensor| {
+        if let (Some(src), Ok(())) = (values.get(&name), &result) {
+            result = p.assign(src);
+        }
+    };
+    model.visit_mut("", &mut |name, p| write(name, p));
+    model.visit_buffers_mut("", &mut |name, p| write(name, p));
+    Ok(result?)
 }
 
 /// The metadata key of the checksum in weight files Lamina writes: the CRC-32 (IEEE, as

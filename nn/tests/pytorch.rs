@@ -22,6 +22,10 @@ mod conv;
 #[path = "pytorch/pool.rs"]
 mod pool;
 
+// The normalisation layers and embedding, likewise.
+#[path = "pytorch/norm.rs"]
+mod norm;
+
 fn dev() -> Device {
     lamina_backend_cpu::device()
 }

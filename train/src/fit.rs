@@ -13,6 +13,7 @@
 //! checkpoint; so [`Trainer::resume`] continues a run bit for bit as if it had never
 //! stopped.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -415,7 +416,7 @@ impl<'a> Trainer<'a> {
             .as_ref()
             .map_or(0.0, |es| es.min_delta);
         // Without a checkpoint directory the best weights are kept in memory.
-        let mut best_in_memory: Option<Vec<Tensor>> = None;
+        let mut best_in_memory: Option<HashMap<String, Tensor>> = None;
         let already_stopped = state
             .early_stopping
             .as_ref()
@@ -465,13 +466,14 @@ impl<'a> Trainer<'a> {
                             .at(at(Phase::Checkpoint))?;
                     }
                     None if improved && restore => {
+                        // Parameters and buffers (BatchNorm's running statistics).
                         best_in_memory = Some(
                             no_grad(|| {
                                 model
-                                    .parameters()
-                                    .iter()
-                                    .map(|p| p.copy())
-                                    .collect::<lamina_tensor::Result<Vec<_>>>()
+                                    .state_dict()
+                                    .into_iter()
+                                    .map(|(n, p)| Ok((n, p.copy()?)))
+                                    .collect::<lamina_tensor::Result<HashMap<_, _>>>()
                             })
                             .at(at(Phase::Checkpoint))?,
                         );
@@ -506,9 +508,15 @@ impl<'a> Trainer<'a> {
                     }
                 }
                 (None, Some(best)) => {
-                    for (p, b) in model.parameters_mut().into_iter().zip(&best) {
-                        p.assign(b).at(at)?;
-                    }
+                    let mut result = Ok(());
+                    let mut put = |name: String, p: &mut Tensor| {
+                        if let (Some(b), Ok(())) = (best.get(&name), &result) {
+                            result = p.assign(b);
+                        }
+                    };
+                    model.visit_mut("", &mut |n, p| put(n, p));
+                    model.visit_buffers_mut("", &mut |n, p| put(n, p));
+                    result.at(at)?;
                 }
                 (None, None) => {}
             }
