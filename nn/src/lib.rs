@@ -22,6 +22,7 @@
 //! - [`norm`]: [`BatchNorm1d`], [`BatchNorm2d`] (running statistics as buffers),
 //!   [`LayerNorm`], [`GroupNorm`], [`RmsNorm`] and their functions, with instance norm;
 //!   [`Embedding`] and [`Dropout2d`].
+//! - [`summary`]: each layer's output shape and parameter count, as Keras' `summary()`.
 //! - [`init`]: Xavier/Kaiming/uniform/normal/constant initialisers, seeded.
 //! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL.
 //! - [`weights`]: safetensors files that PyTorch reads and writes.
@@ -73,6 +74,7 @@ pub mod module;
 pub mod norm;
 pub mod pool;
 mod sequential;
+mod summary;
 pub mod weights;
 
 pub use activation::{
@@ -101,3 +103,4 @@ pub use module::{prefixed, Module};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RmsNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d};
 pub use sequential::{BoxedModule, Sequential};
+pub use summary::{summary, Summary, SummaryRow};
