@@ -8,14 +8,17 @@ use super::num::Num;
 use crate::alloc::PoolVec;
 use crate::walk::Walk;
 
-/// Index values in logical order, as i64.
-pub fn index_values<I: Num>(ids: &[I], layout: &Layout) -> Vec<i64> {
+/// Index values in logical order, as i64: borrowed when they already are.
+pub fn index_values<'a, I: Num>(ids: &'a [I], layout: &Layout) -> std::borrow::Cow<'a, [i64]> {
+    if let (Some(r), Some(ids)) = (layout.contiguous_range(), I::as_i64_slice(ids)) {
+        return std::borrow::Cow::Borrowed(&ids[r]);
+    }
     let mut v = Vec::with_capacity(layout.elem_count());
     let walk = Walk::new([layout]);
     walk.runs(0, walk.len(), |_, [o], [s], n| {
         v.extend((0..n).map(|i| ids[o + i * s].to_f64() as i64));
     });
-    v
+    std::borrow::Cow::Owned(v)
 }
 
 fn check(op: &'static str, idx: i64, dim: usize, size: usize) -> Result<usize> {
@@ -63,9 +66,38 @@ pub fn index_select<T: Num>(
     Ok(out)
 }
 
+/// When `dim` is the last and both the indexed tensor and the indices are contiguous with
+/// the same leading dims: the indexed tensor's elements, its row length `d` and the
+/// indices' row length `l` (rows pair up one to one).
+fn last_dim_rows<'a, T>(
+    x: &'a [T],
+    layout: &Layout,
+    dim: usize,
+    ids_layout: &Layout,
+) -> Option<(&'a [T], usize, usize)> {
+    let rank = layout.rank();
+    if dim + 1 != rank || layout.dims()[..dim] != ids_layout.dims()[..dim] {
+        return None;
+    }
+    let (r, _) = (layout.contiguous_range()?, ids_layout.contiguous_range()?);
+    let (d, l) = (layout.dims()[dim], ids_layout.dims()[dim]);
+    (d > 0 && l > 0).then_some((&x[r], d, l))
+}
+
+/// The storage offset of every element in logical order, by runs.
+fn offsets(layout: &Layout) -> Vec<usize> {
+    let mut v = Vec::with_capacity(layout.elem_count());
+    let walk = Walk::new([layout]);
+    walk.runs(0, walk.len(), |_, [o], [s], n| {
+        v.extend((0..n).map(|i| o + i * s));
+    });
+    v
+}
+
 /// Walks `ids` in logical order with the storage offset of the same multi-index in a
 /// second layout whose `dim` stride is set to 0, calling `f(pos_in_ids_order, base, id)`;
-/// the caller adds `id * stride[dim]`.
+/// the caller adds `id * stride[dim]`. By runs of the fused layout: a per-element
+/// multi-index iterator costs more than the gather itself.
 fn for_each_indexed(
     op: &'static str,
     ids: &[i64],
@@ -78,11 +110,23 @@ fn for_each_indexed(
     let mut strides = other.strides().to_vec();
     strides[dim] = 0;
     let base = Layout::new(ids_shape.to_vec().into(), strides, other.offset());
-    for (pos, off) in base.offsets().enumerate() {
-        let id = check(op, ids[pos], dim, size)?;
-        f(pos, off, id);
-    }
-    Ok(())
+    let walk = Walk::new([&base]);
+    let mut result = Ok(());
+    walk.runs(0, walk.len(), |pos, [o], [s], n| {
+        if result.is_err() {
+            return;
+        }
+        for i in 0..n {
+            match check(op, ids[pos + i], dim, size) {
+                Ok(id) => f(pos + i, o + i * s, id),
+                Err(e) => {
+                    result = Err(e);
+                    return;
+                }
+            }
+        }
+    });
+    result
 }
 
 pub fn gather<T: Num>(
@@ -93,6 +137,15 @@ pub fn gather<T: Num>(
     ids_layout: &Layout,
 ) -> Result<PoolVec<T>> {
     let mut out = PoolVec::<T>::uninit_for_overwrite(ids.len());
+    if let Some((x, d, l)) = last_dim_rows(x, layout, dim, ids_layout) {
+        // Rows of a contiguous source along its last dim (max pooling's values).
+        for (o, (xr, ir)) in out.chunks_mut(l).zip(x.chunks(d).zip(ids.chunks(l))) {
+            for (o, &id) in o.iter_mut().zip(ir) {
+                *o = xr[check("gather", id, dim, d)?];
+            }
+        }
+        return Ok(out);
+    }
     let stride = layout.strides()[dim];
     for_each_indexed(
         "gather",
@@ -121,8 +174,39 @@ pub fn scatter<T: Num>(
     src_layout: &Layout,
 ) -> Result<()> {
     let op = reduce.name();
+    if let (ScatterReduce::Sum | ScatterReduce::Replace, Some(r), Some(sr)) = (
+        reduce,
+        dst_layout.contiguous_range(),
+        src_layout.contiguous_range(),
+    ) {
+        if let Some((_, d, l)) = last_dim_rows(&dst[..], dst_layout, dim, ids_layout) {
+            if src_layout.dims() == ids_layout.dims() {
+                // Rows along a contiguous last dim (max pooling's gradient): check every
+                // index first, so an error leaves `dst` untouched, then write in place.
+                for &id in ids {
+                    check(op, id, dim, d)?;
+                }
+                let (dst, src) = (&mut dst[r], &src[sr]);
+                let rows = dst.chunks_mut(d).zip(src.chunks(l).zip(ids.chunks(l)));
+                // Sum adds (onto zeros without `include_self`); Replace overwrites.
+                let add = reduce == ScatterReduce::Sum;
+                for (dr, (sr, ir)) in rows {
+                    if add && !include_self {
+                        for &id in ir {
+                            dr[id as usize] = T::ZERO;
+                        }
+                    }
+                    for (&v, &id) in sr.iter().zip(ir) {
+                        let d = &mut dr[id as usize];
+                        *d = if add { d.add(v) } else { v };
+                    }
+                }
+                return Ok(());
+            }
+        }
+    }
     let stride = dst_layout.strides()[dim];
-    let src_offsets: Vec<usize> = src_layout.offsets().collect();
+    let src_offsets = offsets(src_layout);
     // Every written position, in ids order; validated before anything is written, so an
     // error leaves `dst` untouched.
     let mut targets = Vec::with_capacity(ids.len());

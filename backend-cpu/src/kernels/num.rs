@@ -28,6 +28,11 @@ pub trait Num: CpuElem + Copy + Send + Sync {
     /// `self / n` for a count: true division for floats, floor division for integers
     /// (PyTorch's `scatter_reduce(mean)`); bools never reach it.
     fn div_count(self, n: usize) -> Self;
+    /// `s` itself when `Self` is `i64` (index tensors read without a conversion).
+    #[inline(always)]
+    fn as_i64_slice(_s: &[Self]) -> Option<&[i64]> {
+        None
+    }
     /// The explicit SIMD kernel of `op` for this type, if `simd` has one.
     #[inline(always)]
     fn simd_map(_op: UnaryOp) -> Option<SliceMap<Self>> {
@@ -94,7 +99,7 @@ float_num!(f32, |op: UnaryOp| SIMD_F32
 float_num!(f64);
 
 macro_rules! int_num {
-    ($t:ident) => {
+    ($t:ident $(, $as_i64:expr)?) => {
         impl Num for $t {
             const ZERO: Self = 0;
             const ONE: Self = 1;
@@ -124,10 +129,16 @@ macro_rules! int_num {
             fn div_count(self, n: usize) -> Self {
                 lamina_tensor::Int::div_floor(self, n as $t)
             }
+            $(
+                #[inline(always)]
+                fn as_i64_slice(s: &[Self]) -> Option<&[i64]> {
+                    $as_i64(s)
+                }
+            )?
         }
     };
 }
-int_num!(i64);
+int_num!(i64, Some);
 int_num!(u32);
 
 impl Num for bool {

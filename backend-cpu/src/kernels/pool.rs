@@ -41,7 +41,17 @@ pub fn max_pool_indices<T: Num + Select>(geo: &PoolGeometry, x: &[T]) -> PoolVec
             let xp = &x[(start / out_plane + j) * plane..][..plane];
             for (y, orow) in o.chunks_mut(ow).enumerate() {
                 let (y0, y1) = span(y, sh, ph, kh, h);
-                for (xo, best) in orow.iter_mut().enumerate() {
+                // 2×2 windows at stride 2 without padding (most CNNs' pool): whole rows
+                // of windows at once, on float compares the compiler vectorises.
+                let fast = if (kh, kw, sh, sw, ph, pw) == (2, 2, 2, 2, 0, 0) && y1 - y0 == 2 {
+                    let n = ow.min(w / 2);
+                    let (r0, r1) = (&xp[y0 * w..][..2 * n], &xp[(y0 + 1) * w..][..2 * n]);
+                    rows_2x2(r0, r1, y0 * w, w, &mut orow[..n]);
+                    n
+                } else {
+                    0
+                };
+                for (xo, best) in orow.iter_mut().enumerate().skip(fast) {
                     let (x0, x1) = span(xo, sw, pw, kw, w);
                     let window = |iy: usize, ix: usize| xp[iy * w + ix];
                     // Whole 2×2 and 3×3 windows (the common pools) with fixed trip counts,
@@ -66,6 +76,27 @@ pub fn max_pool_indices<T: Num + Select>(geo: &PoolGeometry, x: &[T]) -> PoolVec
         }
     });
     out
+}
+
+/// The arg-maxima of the 2×2 windows over the row pair `r0`, `r1` (plane index of `r0[0]`:
+/// `base`, row length `w`), one per two columns, by [`step`]'s rule on floats: a float
+/// compare that LLVM turns into vector masks here, where a select over one window would
+/// become a branch.
+fn rows_2x2<T: Select>(r0: &[T], r1: &[T], base: usize, w: usize, out: &mut [i64]) {
+    #[inline(always)]
+    fn take<T: Select>(v: T, m: T) -> bool {
+        (v > m) | v.is_nan_value()
+    }
+    let pairs = r0.chunks_exact(2).zip(r1.chunks_exact(2));
+    for (xo, (o, (p0, p1))) in out.iter_mut().zip(pairs).enumerate() {
+        let (mut m, mut at) = (p0[0], 0);
+        let t = take(p0[1], m);
+        (m, at) = (if t { p0[1] } else { m }, if t { 1 } else { at });
+        let t = take(p1[0], m);
+        (m, at) = (if t { p1[0] } else { m }, if t { w } else { at });
+        at = if take(p1[1], m) { w + 1 } else { at };
+        *o = (base + 2 * xo + at) as i64;
+    }
 }
 
 /// One element of a window: `v` at plane index `ix` replaces the running maximum (whose
@@ -101,7 +132,7 @@ fn argmax<T: Select, const KH: usize, const KW: usize>(
 
 /// Floats as integers with the same order (`-0.0` as `+0.0`, so that equal values tie as
 /// PyTorch's float compare has them), for branch-free arg-max.
-pub trait Select: Copy {
+pub trait Select: Copy + PartialOrd {
     type Key: Copy + Ord;
     /// The key of −∞ (where every window starts).
     const KEY_MIN: Self::Key;

@@ -8,7 +8,7 @@ use super::check::{check_exact, OrFail};
 use super::reference::RefTensor;
 use super::strategies::{any_dtype, dim, int_dtype, nonzero_dim, shape_in, tensor, Domain};
 use super::Report;
-use crate::{DType, Device, Tensor};
+use crate::{DType, Device, ScatterReduce, Tensor};
 
 /// `index_select` along a random dim with 0–6 indices (repeats allowed).
 pub fn index_select_op(dev: &Device) {
@@ -54,8 +54,26 @@ pub fn index_select_op(dev: &Device) {
 }
 
 /// Shapes for gather/scatter: `self`, the axis, and an index shape no larger than `self`
-/// off the axis (any length along it).
+/// off the axis (any length along it); half of them rows along the last axis with equal
+/// leading dims, the layout a backend may take a faster path for (pooling's arg-max).
 fn index_shapes() -> BoxedStrategy<(Vec<usize>, usize, Vec<usize>)> {
+    let rows = (shape_in(1..=3), dim()).prop_map(|(mut s, l)| {
+        let axis = s.len() - 1;
+        let mut ids = s.clone();
+        ids[axis] = l;
+        // Indices need something to point at.
+        if s[axis] == 0 && ids.iter().product::<usize>() > 0 {
+            s[axis] = 1;
+        }
+        if s[axis] == 0 {
+            ids[axis] = 0;
+        }
+        (s, axis, ids)
+    });
+    prop_oneof![any_shapes(), rows].boxed()
+}
+
+fn any_shapes() -> BoxedStrategy<(Vec<usize>, usize, Vec<usize>)> {
     (shape_in(1..=3), any::<prop::sample::Index>())
         .prop_flat_map(|(s, at)| {
             let axis = at.index(s.len());
@@ -139,6 +157,13 @@ pub fn scatter_add_op(dev: &Device) {
             sx.shape, si.shape, ss.shape
         );
         check_exact(&ctx, &got, &want, dt)?;
+        // Without `include_self` the targeted positions start from zero.
+        let got = x
+            .scatter_reduce(axis as isize, &ids, &src, ScatterReduce::Sum, false)
+            .or_fail("scatter_reduce sum")?;
+        let want = rx.scatter_sum(axis, &si.reference(), &ss.reference(), false);
+        let want = want.map(|v| super::elementwise::wrap_int(v, dt));
+        check_exact(&format!("{ctx}, include_self false"), &got, &want, dt)?;
         check_exact(&format!("{ctx}: input unchanged"), &x, &rx, dt)
     });
     rep.finish();

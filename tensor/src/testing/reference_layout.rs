@@ -182,7 +182,27 @@ impl RefTensor {
     /// PyTorch `scatter_add`: a copy of `self` with `src[idx]` added at `idx` with
     /// `idx[dim] = ids[idx]`, for every `idx` of `ids`' shape.
     pub fn scatter_add(&self, dim: usize, ids: &RefTensor, src: &RefTensor) -> Self {
+        self.scatter_sum(dim, ids, src, true)
+    }
+
+    /// PyTorch `scatter_reduce(.., "sum", include_self)`: `scatter_add` onto zeros at the
+    /// targeted positions when `include_self` is false.
+    pub fn scatter_sum(
+        &self,
+        dim: usize,
+        ids: &RefTensor,
+        src: &RefTensor,
+        include_self: bool,
+    ) -> Self {
         let mut out = self.clone();
+        if !include_self {
+            for flat in 0..ids.numel() {
+                let mut dst = super::reference::unravel(flat, &ids.shape);
+                dst[dim] = ids.data[flat] as usize;
+                let pos = super::reference::ravel(&dst, &out.shape);
+                out.data[pos] = 0.0;
+            }
+        }
         for flat in 0..ids.numel() {
             let idx = super::reference::unravel(flat, &ids.shape);
             let mut dst = idx.clone();
