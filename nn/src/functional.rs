@@ -1,5 +1,6 @@
 //! The functional forms, as `torch.nn.functional`: the convolutions, the pooling ops
-//! (`max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`, ...), and every activation and loss
+//! (`max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`, ...), `interpolate`, the sliding
+//! blocks `unfold` and `fold`, and every activation and loss
 //! as a free function of tensors, under the same name as its `Tensor` method (`relu(&x)`
 //! and `x.relu()`; `cross_entropy(&logits, &y, ..)` and `logits.cross_entropy(&y, ..)`
 //! through [`Losses`]), so code ports from either PyTorch style.
@@ -25,6 +26,8 @@ pub use crate::activation::{
 pub use crate::conv::{conv1d, conv2d, conv_transpose1d, conv_transpose2d};
 pub use crate::dropout::{dropout, dropout2d};
 pub use crate::embedding::embedding;
+pub use crate::fold::{fold, unfold};
+pub use crate::interpolate::interpolate;
 pub use crate::loss::{
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
     l1_loss, mse_loss, nll_loss, smooth_l1_loss,

@@ -19,6 +19,10 @@
 //! - [`pool`]: max, average and adaptive pooling and max unpooling (PyTorch's sizes,
 //!   divisors and indices) as composites, with the layers [`MaxPool1d`], [`MaxPool2d`],
 //!   [`AvgPool1d`], [`AvgPool2d`] and [`AdaptiveAvgPool2d`].
+//! - [`interpolate`]: resizing by nearest or (bi)linear interpolation with PyTorch's
+//!   source positions (`F.interpolate`), and the layer [`Upsample`].
+//! - [`fold`]: sliding blocks as a public op, `unfold` (im2col) and its adjoint `fold`
+//!   (col2im), with the layers [`Unfold`] and [`Fold`].
 //! - [`norm`]: [`BatchNorm1d`], [`BatchNorm2d`] (running statistics as buffers),
 //!   [`LayerNorm`], [`GroupNorm`], [`RmsNorm`] and their functions, with instance norm;
 //!   [`Embedding`] and [`Dropout2d`].
@@ -65,8 +69,10 @@ mod dropout;
 mod embedding;
 mod error;
 mod flatten;
+pub mod fold;
 pub mod functional;
 pub mod init;
+pub mod interpolate;
 mod linear;
 pub mod loss;
 mod mlp;
@@ -91,8 +97,10 @@ pub use dropout::{dropout, dropout2d, Dropout, Dropout2d, DropoutBuilder};
 pub use embedding::{embedding, Embedding, EmbeddingBuilder};
 pub use error::{Error, Result};
 pub use flatten::Flatten;
+pub use fold::{Fold, Unfold};
 pub use functional::Losses;
 pub use init::{FanMode, Init, Nonlinearity, Seeds};
+pub use interpolate::{InterpolateMode, Upsample};
 pub use linear::{Linear, LinearBuilder};
 pub use loss::{
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,

@@ -1,17 +1,18 @@
 //! Gradients of every layer and loss against central finite differences in f64
 //! (`lamina_autograd::gradcheck`), plus one closed-form check of a layer's parameter
 //! gradients through `value_and_grad`. Pooling is checked op by op and over a sweep of
-//! random shapes and hyper-parameters.
+//! random shapes and hyper-parameters, and so are interpolation, `unfold` and `fold`.
 
 use lamina_autograd::{gradcheck, value_and_grad, GradcheckConfig};
 use lamina_nn::functional::{
-    adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d,
-    max_pool1d, max_pool2d, max_pool2d_with_indices, max_unpool2d,
+    adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool2d, avg_pool1d, avg_pool2d, fold,
+    interpolate, max_pool1d, max_pool2d, max_pool2d_with_indices, max_unpool2d, unfold,
 };
 use lamina_nn::{
     binary_cross_entropy, binary_cross_entropy_with_logits, dropout, huber_loss, kl_div, l1_loss,
-    mse_loss, smooth_l1_loss, CrossEntropyLoss, Flatten, Gelu, KlReduction, LeakyRelu, Linear,
-    LogSoftmax, Module, NllLoss, Reduction, Relu, Sequential, Sigmoid, Silu, Softmax, Tanh,
+    mse_loss, smooth_l1_loss, CrossEntropyLoss, Flatten, Gelu, InterpolateMode, KlReduction,
+    LeakyRelu, Linear, LogSoftmax, Module, NllLoss, Reduction, Relu, Sequential, Sigmoid, Silu,
+    Softmax, Tanh,
 };
 use lamina_tensor::{DType, Device, Result, Tensor};
 
@@ -414,6 +415,175 @@ fn pooling_over_random_shapes_and_hyper_parameters() {
             &format!("adaptive_max_pool2d {shape:?} -> {out:?}"),
             |t| Ok(adaptive_max_pool2d(&t[0], out)?.0),
             std::slice::from_ref(&x),
+        );
+    }
+}
+
+#[test]
+fn interpolation_and_sliding_blocks() {
+    let x = randn(1, &[2, 3, 4, 5]);
+    for align in [false, true] {
+        check(
+            &format!("bilinear up, align_corners {align}"),
+            |t| {
+                interpolate(
+                    &t[0],
+                    Some(&[7, 8]),
+                    None,
+                    InterpolateMode::Bilinear,
+                    Some(align),
+                )
+            },
+            std::slice::from_ref(&x),
+        );
+        check(
+            &format!("bilinear down by 0.6, align_corners {align}"),
+            |t| {
+                interpolate(
+                    &t[0],
+                    None,
+                    Some(&[0.6]),
+                    InterpolateMode::Bilinear,
+                    Some(align),
+                )
+            },
+            std::slice::from_ref(&x),
+        );
+        check(
+            &format!("linear, align_corners {align}"),
+            |t| {
+                interpolate(
+                    &t[0],
+                    Some(&[9]),
+                    None,
+                    InterpolateMode::Linear,
+                    Some(align),
+                )
+            },
+            &[randn(2, &[2, 2, 6])],
+        );
+    }
+    for mode in [InterpolateMode::Nearest, InterpolateMode::NearestExact] {
+        check(
+            &format!("{mode} by 1.5 x 0.5"),
+            |t| interpolate(&t[0], None, Some(&[1.5, 0.5]), mode, None),
+            std::slice::from_ref(&x),
+        );
+    }
+    check(
+        "bilinear of a transposed input",
+        |t| {
+            interpolate(
+                &t[0].transpose(2, 3)?,
+                Some(&[3, 7]),
+                None,
+                InterpolateMode::Bilinear,
+                None,
+            )
+        },
+        std::slice::from_ref(&x),
+    );
+    check(
+        "unfold",
+        |t| unfold(&t[0], [2, 3], [2, 1], [1, 2], [2, 1]),
+        std::slice::from_ref(&x),
+    );
+    check(
+        "unfold unbatched",
+        |t| unfold(&t[0], 2, 1, 0, 1),
+        &[randn(3, &[2, 3, 4])],
+    );
+    check(
+        "fold",
+        |t| fold(&t[0], [5, 6], [2, 3], [1, 2], [1, 1], [2, 1]),
+        &[randn(4, &[2, 2 * 6, 3 * 4])],
+    );
+}
+
+#[test]
+fn interpolation_over_random_shapes_and_sizes() {
+    let mut rng = Lcg(23);
+    for case in 0..24 {
+        let shape = [
+            1 + rng.below(2),
+            1 + rng.below(2),
+            1 + rng.below(5),
+            1 + rng.below(5),
+        ];
+        let [_, _, h, w] = shape;
+        let x = randn(200 + case, &shape);
+        // A size, or factors in [0.3, 3) that leave no dim empty.
+        let size = [1 + rng.below(8), 1 + rng.below(8)];
+        let factor = |rng: &mut Lcg, len: usize| loop {
+            let f = 0.3 + rng.below(271) as f64 / 100.0;
+            if len as f64 * f >= 1.0 {
+                break f;
+            }
+        };
+        let factors = [factor(&mut rng, h), factor(&mut rng, w)];
+        let by_factor = rng.below(2) == 1;
+        let align = rng.below(2) == 1;
+        let (size, factors) = if by_factor {
+            (None, Some(&factors[..]))
+        } else {
+            (Some(&size[..]), None)
+        };
+        let what = format!("case {case}: input {shape:?}, size {size:?}, scale_factor {factors:?}");
+        check(
+            &format!("bilinear {what}, align_corners {align}"),
+            |t| interpolate(&t[0], size, factors, InterpolateMode::Bilinear, Some(align)),
+            std::slice::from_ref(&x),
+        );
+        for mode in [InterpolateMode::Nearest, InterpolateMode::NearestExact] {
+            check(
+                &format!("{mode} {what}"),
+                |t| interpolate(&t[0], size, factors, mode, None),
+                std::slice::from_ref(&x),
+            );
+        }
+        // The same along the last dim as 1-D input.
+        let x1 = x.flatten(2, 3).unwrap();
+        let (size1, factors1) = (size.map(|s| &s[1..]), factors.map(|f| &f[1..]));
+        for (mode, align) in [
+            (InterpolateMode::Linear, Some(align)),
+            (InterpolateMode::Nearest, None),
+        ] {
+            check(
+                &format!("{mode} 1-d {what}, align_corners {align:?}"),
+                |t| interpolate(&t[0], size1, factors1, mode, align),
+                std::slice::from_ref(&x1),
+            );
+        }
+    }
+}
+
+#[test]
+fn unfold_and_fold_over_random_shapes_and_hyper_parameters() {
+    let mut rng = Lcg(31);
+    for case in 0..24 {
+        let k = [1 + rng.below(3), 1 + rng.below(3)];
+        let d = [1 + rng.below(2), 1 + rng.below(2)];
+        let p = [rng.below(3), rng.below(3)];
+        let s = [1 + rng.below(3), 1 + rng.below(3)];
+        // The smallest plane the dilated kernel fits once padded, plus a little.
+        let span = |i: usize| d[i] * (k[i] - 1) + 1;
+        let h = span(0).saturating_sub(2 * p[0]).max(1) + rng.below(4);
+        let w = span(1).saturating_sub(2 * p[1]).max(1) + rng.below(4);
+        let shape = [1 + rng.below(2), 1 + rng.below(2), h, w];
+        let what = format!(
+            "case {case}: input {shape:?}, kernel {k:?}, dilation {d:?}, padding {p:?}, stride {s:?}"
+        );
+        let x = randn(300 + case, &shape);
+        check(
+            &format!("unfold {what}"),
+            |t| unfold(&t[0], k, d, p, s),
+            std::slice::from_ref(&x),
+        );
+        let blocks = unfold(&x, k, d, p, s).unwrap().dims().to_vec();
+        check(
+            &format!("fold {what}"),
+            |t| fold(&t[0], [h, w], k, d, p, s),
+            &[randn(400 + case, &blocks)],
         );
     }
 }

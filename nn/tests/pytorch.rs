@@ -1,7 +1,8 @@
 //! Lamina against numbers produced by PyTorch (`fixtures/make_fixtures.py`, its output
 //! committed next to it so CI needs no Python): every loss's three reductions,
 //! cross-entropy's gradient, and a PyTorch-written safetensors model loaded into the
-//! equivalent `Sequential`; convolution and pooling in the modules `conv` and `pool`.
+//! equivalent `Sequential`; convolution, pooling, normalisation and interpolation in the
+//! modules `conv`, `pool`, `norm` and `interp`.
 
 use std::path::PathBuf;
 
@@ -25,6 +26,10 @@ mod pool;
 // The normalisation layers and embedding, likewise.
 #[path = "pytorch/norm.rs"]
 mod norm;
+
+// interpolate, unfold and fold, likewise.
+#[path = "pytorch/interp.rs"]
+mod interp;
 
 fn dev() -> Device {
     lamina_backend_cpu::device()
