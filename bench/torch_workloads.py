@@ -280,6 +280,25 @@ def w4(torch, quick):
     if not last < first:
         sys.exit(f"W4: loss did not fall: first {first}, last {last}")
     emit_rate("W4", "LeNet-5 bs=64", "steps/s", s, i, 1.0)
+    w4_conv(torch, quick)
+
+
+def w4_conv(torch, quick):
+    """One conv2d forward + backward (input and weight gradients), [32, 64, 56, 56], 64 -> 64,
+    3x3, pad 1, no bias; GFLOP/s counts 3 * 2 * N*Cout*H*W*Cin*9."""
+    n, c, hw = 32, 64, 56
+    x = torch.from_numpy(uniform(7, n * c * hw * hw, -1, 1).reshape(n, c, hw, hw)).requires_grad_()
+    w = torch.from_numpy(uniform(8, c * c * 9, -0.05, 0.05).reshape(c, c, 3, 3)).requires_grad_()
+    dy = torch.from_numpy(uniform(9, n * c * hw * hw, -1, 1).reshape(n, c, hw, hw))
+
+    def step():
+        y = torch.nn.functional.conv2d(x, w, padding=1)
+        return torch.autograd.grad(y, (x, w), dy)
+
+    step()
+    s, i = measure(step, 2, 5, 0.3, quick)
+    flops = 3.0 * 2.0 * n * c * hw * hw * c * 9
+    emit_rate("W4", "conv2d 32x64x56x56 3x3 fwd+bwd", "GFLOP/s", s, i, flops / 1e9)
 
 
 def w5(torch, quick):

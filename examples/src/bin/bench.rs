@@ -292,12 +292,68 @@ fn w4(dev: &Device, quick: bool) -> Result<()> {
     let mut last = first;
     let (s, i) = measure(p, || last = step().expect("W4 step"));
     rate("W4", "LeNet-5 bs=64", "steps/s", &s, i, 1.0);
+    #[cfg(feature = "cpu")]
+    {
+        // The step's workspace (activations, im2col buffers, gradients) on top of what lives
+        // between steps (model, batch).
+        use lamina::backend_cpu::alloc;
+        let held = alloc::live_bytes();
+        alloc::reset_peak_live_bytes();
+        last = step()?;
+        let peak = alloc::peak_live_bytes();
+        let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
+        eprintln!(
+            "W4: one step's peak tensor storage {:.2} MiB: {:.2} MiB held between steps, {:.2} MiB of workspace",
+            mib(peak),
+            mib(held),
+            mib(peak.saturating_sub(held))
+        );
+    }
     if last.is_nan() || last >= first {
         return Err(lamina::tensor::Error::Invalid {
             op: "bench W4",
             msg: format!("loss did not fall: first {first}, last {last}"),
         });
     }
+    Ok(())
+}
+
+/// W4's second case: one conv2d forward and backward (input and weight gradients) at a
+/// ResNet-like shape, `[32, 64, 56, 56]`, 64 -> 64 channels, 3x3, padding 1, no bias.
+/// GFLOP/s counts the three GEMM-sized products, `3 * 2 * N * Cout * H * W * Cin * 9`, so
+/// it compares with W1's sgemm rate.
+fn w4_conv(dev: &Device, quick: bool) -> Result<()> {
+    use lamina::nn::functional::conv2d;
+    let (n, c, hw) = (32, 64, 56);
+    let x = Tensor::from_vec(uniform(7, n * c * hw * hw, -1.0, 1.0), [n, c, hw, hw], dev)?;
+    let w = Tensor::from_vec(uniform(8, c * c * 9, -0.05, 0.05), [c, c, 3, 3], dev)?;
+    let dy = Tensor::from_vec(uniform(9, n * c * hw * hw, -1.0, 1.0), [n, c, hw, hw], dev)?;
+    let step = || -> Result<()> {
+        let tape = Tape::new();
+        tape.watch(&x);
+        tape.watch(&w);
+        let y = conv2d(&x, &w, None, 1, 1, 1, 1)?;
+        let grads = tape.backward_with(&y, dy.clone())?;
+        black_box((grads.get(&x).is_some(), grads.get(&w).is_some()));
+        Ok(())
+    };
+    step()?;
+    let p = Policy {
+        warmup: 2,
+        samples: 5,
+        min_sample_s: 0.3,
+    }
+    .quick(quick);
+    let (s, i) = measure(p, || step().expect("W4 conv step"));
+    let flops = 3.0 * 2.0 * (n * c * hw * hw * c * 9) as f64;
+    rate(
+        "W4",
+        "conv2d 32x64x56x56 3x3 fwd+bwd",
+        "GFLOP/s",
+        &s,
+        i,
+        flops / 1e9,
+    );
     Ok(())
 }
 
@@ -320,7 +376,7 @@ fn main() -> ExitCode {
             "W1" => w1(&dev, quick),
             "W2" => w2(&dev, quick),
             "W3" => w3(&dev, quick),
-            "W4" => w4(&dev, quick),
+            "W4" => w4(&dev, quick).and_then(|()| w4_conv(&dev, quick)),
             "W5" => w5(&dev, quick),
             other => {
                 eprintln!(
