@@ -2,7 +2,12 @@
 #![allow(dead_code)]
 
 use lamina_autograd::{gradcheck, GradcheckConfig};
-use lamina_tensor::{Device, Result, Tensor};
+use lamina_backend_cpu::CpuBackend;
+use lamina_tensor::backend::MatmulSpec;
+use lamina_tensor::{
+    Backend, BinaryOp, CmpOp, DType, Device, Distribution, HostData, Layout, ReduceOp, Result,
+    ScanOp, ScatterReduce, Storage, StorageRef, Tensor, UnaryOp,
+};
 use proptest::test_runner::TestCaseError;
 
 pub fn dev() -> Device {
@@ -69,4 +74,171 @@ pub fn for_each_op<O, S>(
         ops.len(),
         failures.join("\n\n")
     );
+}
+
+/// The CPU backend without its optional kernels (convolution, normalisation, ...): every
+/// required method delegates, the optional ones keep the trait's `None`, so the tensor
+/// layer runs the composite defaults, as it would on a new backend.
+#[derive(Debug)]
+pub struct Composite(CpuBackend);
+
+impl Backend for Composite {
+    fn name(&self) -> String {
+        "cpu without optional kernels".into()
+    }
+    fn zeros(&self, len: usize, dtype: DType) -> Result<StorageRef> {
+        self.0.zeros(len, dtype)
+    }
+    fn from_host(&self, data: HostData) -> Result<StorageRef> {
+        self.0.from_host(data)
+    }
+    fn to_host(&self, src: &dyn Storage, layout: &Layout) -> Result<HostData> {
+        self.0.to_host(src, layout)
+    }
+    fn copy_strided(
+        &self,
+        s: &dyn Storage,
+        sl: &Layout,
+        d: &mut dyn Storage,
+        dl: &Layout,
+    ) -> Result<()> {
+        self.0.copy_strided(s, sl, d, dl)
+    }
+    fn cast(&self, src: &dyn Storage, layout: &Layout, dtype: DType) -> Result<StorageRef> {
+        self.0.cast(src, layout, dtype)
+    }
+    fn unary(&self, op: UnaryOp, src: &dyn Storage, layout: &Layout) -> Result<StorageRef> {
+        self.0.unary(op, src, layout)
+    }
+    fn binary(
+        &self,
+        op: BinaryOp,
+        a: &dyn Storage,
+        al: &Layout,
+        b: &dyn Storage,
+        bl: &Layout,
+    ) -> Result<StorageRef> {
+        self.0.binary(op, a, al, b, bl)
+    }
+    fn binary_assign(
+        &self,
+        op: BinaryOp,
+        d: &mut dyn Storage,
+        dl: &Layout,
+        r: &dyn Storage,
+        rl: &Layout,
+    ) -> Result<()> {
+        self.0.binary_assign(op, d, dl, r, rl)
+    }
+    fn unary_assign(&self, op: UnaryOp, d: &mut dyn Storage, dl: &Layout) -> Result<()> {
+        self.0.unary_assign(op, d, dl)
+    }
+    fn cmp(
+        &self,
+        op: CmpOp,
+        a: &dyn Storage,
+        al: &Layout,
+        b: &dyn Storage,
+        bl: &Layout,
+    ) -> Result<StorageRef> {
+        self.0.cmp(op, a, al, b, bl)
+    }
+    fn where_cond(
+        &self,
+        c: &dyn Storage,
+        cl: &Layout,
+        t: &dyn Storage,
+        tl: &Layout,
+        f: &dyn Storage,
+        fl: &Layout,
+    ) -> Result<StorageRef> {
+        self.0.where_cond(c, cl, t, tl, f, fl)
+    }
+    fn reduce(
+        &self,
+        op: ReduceOp,
+        src: &dyn Storage,
+        layout: &Layout,
+        axes: &[usize],
+    ) -> Result<StorageRef> {
+        self.0.reduce(op, src, layout, axes)
+    }
+    fn matmul(
+        &self,
+        a: &dyn Storage,
+        al: &Layout,
+        b: &dyn Storage,
+        bl: &Layout,
+        spec: &MatmulSpec,
+    ) -> Result<StorageRef> {
+        self.0.matmul(a, al, b, bl, spec)
+    }
+    fn index_select(
+        &self,
+        s: &dyn Storage,
+        l: &Layout,
+        dim: usize,
+        i: &dyn Storage,
+        il: &Layout,
+    ) -> Result<StorageRef> {
+        self.0.index_select(s, l, dim, i, il)
+    }
+    fn gather(
+        &self,
+        s: &dyn Storage,
+        l: &Layout,
+        dim: usize,
+        i: &dyn Storage,
+        il: &Layout,
+    ) -> Result<StorageRef> {
+        self.0.gather(s, l, dim, i, il)
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn scatter(
+        &self,
+        r: ScatterReduce,
+        inc: bool,
+        d: &mut dyn Storage,
+        dl: &Layout,
+        dim: usize,
+        i: &dyn Storage,
+        il: &Layout,
+        s: &dyn Storage,
+        sl: &Layout,
+    ) -> Result<()> {
+        self.0.scatter(r, inc, d, dl, dim, i, il, s, sl)
+    }
+    fn scan(
+        &self,
+        op: ScanOp,
+        src: &dyn Storage,
+        layout: &Layout,
+        axis: usize,
+    ) -> Result<StorageRef> {
+        self.0.scan(op, src, layout, axis)
+    }
+    fn argsort(
+        &self,
+        src: &dyn Storage,
+        layout: &Layout,
+        axis: usize,
+        descending: bool,
+    ) -> Result<StorageRef> {
+        self.0.argsort(src, layout, axis, descending)
+    }
+    fn random(
+        &self,
+        dist: Distribution,
+        seed: u64,
+        len: usize,
+        dtype: DType,
+    ) -> Result<StorageRef> {
+        self.0.random(dist, seed, len, dtype)
+    }
+}
+
+pub fn composite_dev() -> Device {
+    static BACKEND: Composite = Composite(CpuBackend);
+    static SLOT: &dyn Backend = &BACKEND;
+    Device::new(&SLOT)
 }

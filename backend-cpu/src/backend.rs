@@ -3,14 +3,14 @@
 
 use lamina_tensor::{
     with_dtype, AdamStep, Backend, BinaryOp, CmpOp, ConvGeometry, DType, Element, Error, HostData,
-    Layout, MatmulSpec, PoolGeometry, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep, Storage,
-    StorageRef, UnaryOp,
+    Layout, MatmulSpec, NormSpec, PoolGeometry, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep,
+    Storage, StorageRef, UnaryOp,
 };
 
 use crate::alloc::PoolVec;
 use crate::kernels::num::{FromPrim, Num};
 use crate::kernels::reduce::Fold;
-use crate::kernels::{conv, elementwise as ew, index, matmul, optim, pool, reduce, scan};
+use crate::kernels::{conv, elementwise as ew, index, matmul, norm, optim, pool, reduce, scan};
 use crate::storage::{with_storage, CpuElem, CpuStorage};
 
 /// The CPU backend (stateless: its buffers come from the process-wide caching
@@ -402,6 +402,68 @@ impl Backend for CpuBackend {
             conv::weight_grad::<f32>,
             conv::weight_grad::<f64>,
         )
+    }
+
+    fn normalize(
+        &self,
+        x: &dyn Storage,
+        xl: &Layout,
+        spec: &NormSpec,
+    ) -> Option<Result<(StorageRef, StorageRef, StorageRef)>> {
+        let range = xl.contiguous_range()?;
+        let three = |(y, m, v)| -> Result<(StorageRef, StorageRef, StorageRef)> {
+            Ok((wrap(y)?, wrap(m)?, wrap(v)?))
+        };
+        Some(match cpu(x).ok()? {
+            CpuStorage::F32(v) => {
+                let (y, m, s) = norm::forward(spec, &v[range]);
+                three((CpuStorage::F32(y), CpuStorage::F32(m), CpuStorage::F32(s)))
+            }
+            CpuStorage::F64(v) => {
+                let (y, m, s) = norm::forward(spec, &v[range]);
+                three((CpuStorage::F64(y), CpuStorage::F64(m), CpuStorage::F64(s)))
+            }
+            // `tensor` accepts floats only.
+            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+        })
+    }
+
+    fn normalize_backward(
+        &self,
+        g: &dyn Storage,
+        gl: &Layout,
+        y: &dyn Storage,
+        yl: &Layout,
+        rstd: &dyn Storage,
+        rl: &Layout,
+        spec: &NormSpec,
+    ) -> Option<Result<StorageRef>> {
+        let (gr, yr, rr) = (
+            gl.contiguous_range()?,
+            yl.contiguous_range()?,
+            rl.contiguous_range()?,
+        );
+        let (y, rstd) = (cpu(y).ok()?, cpu(rstd).ok()?);
+        // `tensor` checks the three share one float dtype.
+        Some(match cpu(g).ok()? {
+            CpuStorage::F32(g) => {
+                let (CpuStorage::F32(y), CpuStorage::F32(r)) = (y, rstd) else {
+                    return None;
+                };
+                wrap(CpuStorage::F32(norm::backward(
+                    spec, &g[gr], &y[yr], &r[rr],
+                )))
+            }
+            CpuStorage::F64(g) => {
+                let (CpuStorage::F64(y), CpuStorage::F64(r)) = (y, rstd) else {
+                    return None;
+                };
+                wrap(CpuStorage::F64(norm::backward(
+                    spec, &g[gr], &y[yr], &r[rr],
+                )))
+            }
+            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+        })
     }
 
     fn max_pool_indices(

@@ -2,24 +2,20 @@
 //! `group_norm`, `instance_norm`, `rms_norm` and the layers [`BatchNorm1d`],
 //! [`BatchNorm2d`], [`LayerNorm`], [`GroupNorm`], [`RmsNorm`], with PyTorch's parameter
 //! and buffer names (`weight`, `bias`, `running_mean`, `running_var`,
-//! `num_batches_tracked`), so `state_dict` files interchange. Each is a composite of
-//! recorded tensor ops (means over the normalised dims, then an affine map), so autograd
-//! differentiates it.
+//! `num_batches_tracked`), so `state_dict` files interchange. Each is one
+//! [`Tensor::normalize`] on a view of the input (the backend's fused kernel: statistics,
+//! output and gradient each in a pass or two) followed by the affine map.
 
 use std::sync::Mutex;
 
-use lamina_tensor::{DType, Device, Error, Result, Tensor};
+use lamina_tensor::{DType, Device, Error, NormSpec, Result, Tensor};
 
 use crate::module::prefixed;
 use crate::Module;
 
-/// `(x − mean) / sqrt(var + eps)` over `dims` (biased variance), and the mean and variance.
-fn normalize(x: &Tensor, dims: &[isize], eps: f64) -> Result<(Tensor, Tensor, Tensor)> {
-    let mean = x.mean(dims, true)?;
-    let centered = (x - &mean)?;
-    let var = centered.square()?.mean(dims, true)?;
-    let y = (&centered * var.add_scalar(eps)?.rsqrt()?)?;
-    Ok((y, mean, var))
+/// The product of `dims`.
+fn product(dims: &[usize]) -> usize {
+    dims.iter().product()
 }
 
 /// `y · weight + bias` with both along dim 1 (channels), either optional.
@@ -88,8 +84,8 @@ pub fn batch_norm(
     let c = input.dims()[1];
     check_vector(OP, "weight", weight, c)?;
     check_vector(OP, "bias", bias, c)?;
-    let dims: Vec<isize> = std::iter::once(0).chain(2..input.rank() as isize).collect();
-    let n = input.elem_count() / c.max(1);
+    let (batch, inner) = (input.dims()[0], product(&input.dims()[2..]));
+    let n = batch * inner;
     let stat_shape = {
         let mut s = vec![1usize; input.rank()];
         s[1] = c;
@@ -105,18 +101,25 @@ pub fn batch_norm(
                 ),
             });
         }
-        let (y, mean, var) = normalize(input, &dims, eps)?;
+        let spec = NormSpec {
+            outer: batch,
+            groups: c,
+            inner,
+            eps,
+            center: true,
+        };
+        let out = input.normalize(&spec)?;
         if let Some((rm, rv)) = running {
             check_vector(OP, "running_mean", Some(rm), c)?;
             check_vector(OP, "running_var", Some(rv), c)?;
-            let (mean, var) = (mean.detach().reshape([c])?, var.detach().reshape([c])?);
+            let (mean, var) = (out.mean, out.var);
             let unbiased = var.mul_scalar(n as f64 / (n - 1) as f64)?;
             let new_mean = (rm.mul_scalar(1.0 - momentum)? + mean.mul_scalar(momentum)?)?;
             let new_var = (rv.mul_scalar(1.0 - momentum)? + unbiased.mul_scalar(momentum)?)?;
             rm.assign(&new_mean)?;
             rv.assign(&new_var)?;
         }
-        y
+        out.output
     } else {
         let Some((rm, rv)) = running else {
             return Err(Error::Invalid {
@@ -126,9 +129,15 @@ pub fn batch_norm(
         };
         check_vector(OP, "running_mean", Some(rm), c)?;
         check_vector(OP, "running_var", Some(rv), c)?;
+        // `(x − mean) · (rstd · weight) + bias`: the weight folded into the per-channel
+        // scale, two passes over the input instead of four.
         let mean = rm.reshape(stat_shape.clone())?;
-        let scale = rv.add_scalar(eps)?.rsqrt()?.reshape(stat_shape)?;
-        ((input - &mean)? * scale)?
+        let mut scale = rv.add_scalar(eps)?.rsqrt()?;
+        if let Some(w) = weight {
+            scale = (&scale * w)?;
+        }
+        let y = ((input - &mean)? * scale.reshape(stat_shape)?)?;
+        return affine_channels(y, None, bias);
     };
     affine_channels(y, weight, bias)
 }
@@ -178,8 +187,14 @@ pub fn layer_norm(
             }
         }
     }
-    let dims: Vec<isize> = (r - k..r).map(|d| d as isize).collect();
-    let (y, _, _) = normalize(input, &dims, eps)?;
+    let spec = NormSpec {
+        outer: 1,
+        groups: product(&input.dims()[..r - k]),
+        inner: product(normalized_shape),
+        eps,
+        center: true,
+    };
+    let y = input.normalize(&spec)?.output;
     let y = match weight {
         Some(w) => (&y * w)?,
         None => y,
@@ -213,9 +228,14 @@ pub fn group_norm(
     let (n, c) = (input.dims()[0], input.dims()[1]);
     check_vector(OP, "weight", weight, c)?;
     check_vector(OP, "bias", bias, c)?;
-    let grouped = input.reshape([n as isize, num_groups as isize, -1])?;
-    let (y, _, _) = normalize(&grouped, &[2], eps)?;
-    affine_channels(y.reshape(input.shape())?, weight, bias)
+    let spec = NormSpec {
+        outer: 1,
+        groups: n * num_groups,
+        inner: c / num_groups * product(&input.dims()[2..]),
+        eps,
+        center: true,
+    };
+    affine_channels(input.normalize(&spec)?.output, weight, bias)
 }
 
 /// Instance normalisation (PyTorch `F.instance_norm` with the input's statistics): each
@@ -272,13 +292,14 @@ pub fn rms_norm(
         DType::F64 => f64::EPSILON,
         _ => f32::EPSILON as f64,
     });
-    let dims: Vec<isize> = (r - k..r).map(|d| d as isize).collect();
-    let y = (input
-        * input
-            .square()?
-            .mean(&dims[..], true)?
-            .add_scalar(eps)?
-            .rsqrt()?)?;
+    let spec = NormSpec {
+        outer: 1,
+        groups: product(&input.dims()[..r - k]),
+        inner: product(normalized_shape),
+        eps,
+        center: false,
+    };
+    let y = input.normalize(&spec)?.output;
     match weight {
         Some(w) => &y * w,
         None => Ok(y),

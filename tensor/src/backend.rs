@@ -11,8 +11,8 @@ use std::any::Any;
 use std::fmt;
 
 use crate::{
-    BinaryOp, CmpOp, ConvGeometry, DType, Distribution, HostData, Layout, PoolGeometry, ReduceOp,
-    Result, ScanOp, ScatterReduce, Shape, UnaryOp,
+    BinaryOp, CmpOp, ConvGeometry, DType, Distribution, HostData, Layout, NormSpec, PoolGeometry,
+    ReduceOp, Result, ScanOp, ScatterReduce, Shape, UnaryOp,
 };
 
 /// Device memory holding the elements of one or more tensors.
@@ -318,6 +318,36 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         _dy: &dyn Storage,
         _dy_layout: &Layout,
         _geo: &ConvGeometry,
+    ) -> Option<Result<StorageRef>> {
+        None
+    }
+
+    /// Normalisation of a contiguous float `x` viewed as `[spec.outer, spec.groups,
+    /// spec.inner]` (see `Tensor::normalize`): the output (contiguous, `x`'s shape) and
+    /// each group's mean and biased variance (RMS: mean square), contiguous `[groups]`;
+    /// `None` runs the composite. Never called on an empty `x`.
+    fn normalize(
+        &self,
+        _x: &dyn Storage,
+        _x_layout: &Layout,
+        _spec: &NormSpec,
+    ) -> Option<Result<(StorageRef, StorageRef, StorageRef)>> {
+        None
+    }
+    /// The input gradient of [`normalize`](Backend::normalize) from contiguous `g` and `y`
+    /// (the output; both `x`'s shape) and `rstd = 1 / sqrt(var + eps)` (`[groups]`):
+    /// `rstd · (g − mean(g) − y · mean(g · y))` per group (no `mean(g)` without
+    /// centring), contiguous; `None` runs the composite.
+    #[allow(clippy::too_many_arguments)]
+    fn normalize_backward(
+        &self,
+        _g: &dyn Storage,
+        _g_layout: &Layout,
+        _y: &dyn Storage,
+        _y_layout: &Layout,
+        _rstd: &dyn Storage,
+        _rstd_layout: &Layout,
+        _spec: &NormSpec,
     ) -> Option<Result<StorageRef>> {
         None
     }

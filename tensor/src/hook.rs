@@ -11,7 +11,9 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use crate::{BinaryOp, ConvSpec, DType, DimVec, ReduceOp, ScanOp, ScatterReduce, Tensor, UnaryOp};
+use crate::{
+    BinaryOp, ConvSpec, DType, DimVec, NormSpec, ReduceOp, ScanOp, ScatterReduce, Tensor, UnaryOp,
+};
 
 /// A differentiable primitive as recorded: enough to write its backward rule. Autograd
 /// matches it exhaustively, so a new variant without a rule does not compile.
@@ -89,6 +91,9 @@ pub enum Op {
     ConvInputGrad(ConvSpec),
     /// Inputs: input, output gradient (`Tensor::conv_weight_grad`).
     ConvWeightGrad(ConvSpec),
+    /// Inputs: input, `rstd` (`[groups]`, untracked; saved for the rule)
+    /// (`Tensor::normalize`).
+    Normalize(NormSpec),
     /// An inclusive scan along `dim`.
     Scan {
         op: ScanOp,

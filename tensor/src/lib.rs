@@ -44,7 +44,7 @@ pub use op::{
 };
 pub use ops::{
     ConvGeometry, ConvSpec, Ellipsis, IndexArg, IndexItem, Indexing, IntoIndexItem, NewAxis,
-    Operand, PadMode, PoolGeometry, RoundingMode, Step,
+    NormSpec, Normalized, Operand, PadMode, PoolGeometry, RoundingMode, Step,
 };
 pub use random::{initial_seed, manual_seed, next_seed};
 pub use shape::{resolve_dim, resolve_dims, DimVec, Dims, Shape, ShapeArg, SignedDims};

@@ -6,6 +6,7 @@
 mod conv;
 mod elementwise;
 mod index;
+mod norm;
 mod reduce;
 mod shape;
 
@@ -38,6 +39,7 @@ pub(crate) fn saves(op: &Op) -> (bool, bool) {
         Op::Softmax { .. } => (false, true),
         Op::IndexSelect { .. } | Op::Gather { .. } | Op::Scatter { .. } => (true, true),
         Op::Scan { .. } => (true, true),
+        Op::Normalize(_) => (true, true),
         Op::Conv(_) | Op::ConvInputGrad(_) | Op::ConvWeightGrad(_) => (true, false),
         Op::SliceScatter { .. } => (false, false),
         Op::Reshape
@@ -124,6 +126,7 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
             Op::ConvInputGrad(spec) => conv::conv_input_grad(&ctx, spec, g)?,
             Op::ConvWeightGrad(spec) => conv::conv_weight_grad(&ctx, spec, g)?,
             Op::Scan { op, dim } => smallvec![Some(reduce::scan(&ctx, *op, *dim, g)?)],
+            Op::Normalize(spec) => norm::normalize(&ctx, spec, g)?,
             Op::Reshape => shape::reshape(&ctx, g)?,
             Op::Permute(perm) => shape::permute(perm, g)?,
             Op::Broadcast => shape::broadcast(&ctx, g)?,

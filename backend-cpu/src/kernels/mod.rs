@@ -4,6 +4,7 @@ pub mod conv;
 pub mod elementwise;
 pub mod index;
 pub mod matmul;
+pub mod norm;
 pub mod num;
 pub mod optim;
 pub mod pool;

@@ -185,7 +185,10 @@ impl Tensor {
     /// `[C_out, C_in / groups, k..]`, output `[N, C_out, O..]` with
     /// `O = (S + 2p - d (k - 1) - 1) / s + 1`.
     ///
-    /// ```
+    /// (Not compiled here: `lamina-tensor` has no backend to run it on; the backends'
+    /// and autograd's tests check the same values.)
+    ///
+    /// ```ignore
     /// use lamina_tensor::{ConvSpec, Tensor};
     /// let dev = lamina_backend_cpu::device();
     /// let x = Tensor::new(&[[[1.0f32, 2.0, 3.0, 4.0]]], &dev)?;
