@@ -251,6 +251,12 @@ fn im2col<T: Num>(geo: &Geo, x: &[T], col: &mut [T]) {
                     let src = &xc[iy * geo.w..(iy + 1) * geo.w];
                     dst[..lo].fill(T::ZERO);
                     dst[hi..].fill(T::ZERO);
+                    if lo == hi {
+                        // This kernel column reads only padding (it lies wholly before or
+                        // after the input, which a padding of more than the input allows),
+                        // where `start` would be outside `src`.
+                        continue;
+                    }
                     let start = (lo as isize * geo.sw as isize + x0) as usize;
                     if geo.sw == 1 {
                         dst[lo..hi].copy_from_slice(&src[start..start + (hi - lo)]);
@@ -501,6 +507,9 @@ mod tests {
             (&[1, 2, 6, 6], &[2, 2, 1, 1], &[2, 2], &[1, 0], &[1, 1], 1),
             (&[2, 3, 11], &[5, 3, 4], &[3], &[2], &[2], 1),
             (&[9, 2, 5, 4], &[3, 2, 2, 2], &[1, 1], &[0, 0], &[1, 1], 1),
+            // Padding past the input: kernel columns wholly before or after it.
+            (&[1, 1, 1], &[1, 1, 3], &[1], &[2], &[2], 1),
+            (&[1, 2, 2, 1], &[2, 2, 2, 3], &[1, 1], &[1, 2], &[1, 2], 1),
         ];
         for &(xs, ws, s, p, d, g) in cases {
             let spec = ConvSpec::new(s, p, d, g);
