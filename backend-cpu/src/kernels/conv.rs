@@ -235,13 +235,15 @@ fn gemm<T: ConvElem>(
 /// One group of one sample as its patch matrix `col [kk, L]`.
 fn im2col<T: Num>(geo: &Geo, x: &[T], col: &mut [T]) {
     let (l, hw, ow) = (geo.l(), geo.hw(), geo.ow);
+    // The columns each kernel column reads depend on it alone.
+    let columns: smallvec::SmallVec<[(usize, usize, isize); 16]> =
+        (0..geo.kw).map(|b| geo.columns(b)).collect();
     for c in 0..geo.cg() {
         let xc = &x[c * hw..(c + 1) * hw];
         for a in 0..geo.kh {
-            for b in 0..geo.kw {
+            for (b, &(lo, hi, x0)) in columns.iter().enumerate() {
                 let r = (c * geo.kh + a) * geo.kw + b;
                 let row = &mut col[r * l..(r + 1) * l];
-                let (lo, hi, x0) = geo.columns(b);
                 for y in 0..geo.oh {
                     let dst = &mut row[y * ow..(y + 1) * ow];
                     let Some(iy) = geo.row(y, a) else {
@@ -281,14 +283,25 @@ fn col2im<T: Num>(geo: &Geo, col: &[T], dx: &mut [T]) {
                 let r = (c * geo.kh + a) * geo.kw + b;
                 let row = &col[r * l..(r + 1) * l];
                 let (lo, hi, x0) = geo.columns(b);
+                if lo == hi {
+                    // The kernel column reads only padding: nothing flows back.
+                    continue;
+                }
                 for y in 0..geo.oh {
                     let Some(iy) = geo.row(y, a) else { continue };
                     let src = &row[y * ow + lo..y * ow + hi];
                     let start = (lo as isize * geo.sw as isize + x0) as usize;
                     let dst = &mut xc[iy * geo.w..(iy + 1) * geo.w];
-                    for (j, &v) in src.iter().enumerate() {
-                        let d = &mut dst[start + j * geo.sw];
-                        *d = d.add(v);
+                    if geo.sw == 1 {
+                        // Contiguous: a zip the compiler vectorises.
+                        for (d, &v) in dst[start..start + src.len()].iter_mut().zip(src) {
+                            *d = d.add(v);
+                        }
+                    } else {
+                        for (j, &v) in src.iter().enumerate() {
+                            let d = &mut dst[start + j * geo.sw];
+                            *d = d.add(v);
+                        }
                     }
                 }
             }
