@@ -1,7 +1,8 @@
-//! The README's "Your own data" section stays true: its program is
+//! The README stays true: the "Your own data" program is
 //! `examples/src/bin/own_data.rs` character for character, and running that binary prints
 //! the output the README shows (the same lines; every number within 0.01, as another CPU's
-//! SIMD path may round a last digit differently).
+//! SIMD path may round a last digit differently); the model summary under "Two commands"
+//! is what `mnist_cnn` prints.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -95,4 +96,24 @@ fn numbers_are_split_from_text() {
     let (t, n) = split_numbers("accuracy: 0.9737 ± 0.0136 (569 rows).");
     assert_eq!(t, "accuracy: # ± # (# rows).");
     assert_eq!(n, [0.9737, 0.0136, 569.0]);
+}
+
+#[test]
+fn the_readme_shows_the_cnn_summary_mnist_cnn_prints() {
+    use lamina::nn::summary;
+    use lamina::prelude::*;
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README.md");
+    let shown = block_after(&readme, "## Two commands", "```text");
+    let dev = Device::cpu();
+    let mut model = lamina_examples::mnist::cnn(0, &dev).expect("the CNN builds");
+    let printed = summary(&mut model, &[1, 1, 28, 28], &dev)
+        .expect("summary")
+        .to_string();
+    // The README's copy drops trailing spaces.
+    let trimmed: Vec<&str> = printed.lines().map(str::trim_end).collect();
+    let shown: Vec<&str> = shown.lines().collect();
+    assert_eq!(
+        shown, trimmed,
+        "README's summary differs from what mnist_cnn prints"
+    );
 }
