@@ -26,6 +26,9 @@
 //! - [`norm`]: [`BatchNorm1d`], [`BatchNorm2d`] (running statistics as buffers),
 //!   [`LayerNorm`], [`GroupNorm`], [`RmsNorm`] and their functions, with instance norm;
 //!   [`Embedding`] and [`Dropout2d`].
+//! - [`rnn`]: the recurrent layers [`Rnn`], [`Lstm`], [`Gru`] (stacked, bidirectional,
+//!   per-sequence lengths) and cells [`RnnCell`], [`LstmCell`], [`GruCell`], with
+//!   PyTorch's parameter names and gate order.
 //! - [`summary`]: each layer's output shape and parameter count, as Keras' `summary()`.
 //! - [`init`]: Xavier/Kaiming/uniform/normal/constant initialisers, seeded.
 //! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL.
@@ -79,6 +82,7 @@ mod mlp;
 pub mod module;
 pub mod norm;
 pub mod pool;
+pub mod rnn;
 mod sequential;
 mod summary;
 pub mod weights;
@@ -110,5 +114,8 @@ pub use mlp::{mlp, Mlp, MlpBuilder};
 pub use module::{prefixed, Module};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RmsNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d};
+pub use rnn::{
+    CellBuilder, Gru, GruCell, LayerBuilder, Lstm, LstmCell, Rnn, RnnCell, RnnNonlinearity,
+};
 pub use sequential::{BoxedModule, Sequential};
 pub use summary::{summary, Summary, SummaryRow};
