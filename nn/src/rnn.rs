@@ -1285,3 +1285,194 @@ impl LayerBuilder<Gru> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dev() -> Device {
+        lamina_backend_cpu::device()
+    }
+
+    fn names(m: &dyn Module) -> Vec<String> {
+        m.named_parameters().into_iter().map(|(n, _)| n).collect()
+    }
+
+    fn input(shape: &[usize]) -> Tensor {
+        Tensor::randn(9, shape, DType::F64, &dev()).unwrap()
+    }
+
+    #[test]
+    fn parameters_are_named_and_shaped_like_pytorch() {
+        let lstm = Lstm::builder(3, 6)
+            .num_layers(2)
+            .bidirectional(true)
+            .proj_size(2)
+            .seed(0)
+            .build(&dev())
+            .unwrap();
+        let mut got = Vec::new();
+        lstm.visit("enc", &mut |n, t| got.push((n, t.dims().to_vec())));
+        let mut want = Vec::new();
+        for (k, input) in [(0, 3), (1, 4)] {
+            for rev in ["", "_reverse"] {
+                let s = format!("_l{k}{rev}");
+                want.push((format!("enc.weight_ih{s}"), vec![24, input]));
+                want.push((format!("enc.weight_hh{s}"), vec![24, 2]));
+                want.push((format!("enc.bias_ih{s}"), vec![24]));
+                want.push((format!("enc.bias_hh{s}"), vec![24]));
+                want.push((format!("enc.weight_hr{s}"), vec![2, 6]));
+            }
+        }
+        assert_eq!(got, want);
+
+        let gru = Gru::builder(3, 5)
+            .bias(false)
+            .seed(0)
+            .build(&dev())
+            .unwrap();
+        assert_eq!(names(&gru), ["weight_ih_l0", "weight_hh_l0"]);
+        assert_eq!(gru.num_parameters(), 15 * 3 + 15 * 5);
+        let cell = RnnCell::builder(3, 5).seed(0).build(&dev()).unwrap();
+        assert_eq!(
+            names(&cell),
+            ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+        );
+    }
+
+    #[test]
+    fn init_is_pytorchs_bound_and_reproducible() {
+        let build = |seed| {
+            Gru::builder(7, 16)
+                .num_layers(2)
+                .bidirectional(true)
+                .seed(seed)
+                .build(&dev())
+                .unwrap()
+        };
+        let (a, b, c) = (build(4), build(4), build(5));
+        let bound = 1.0 / 4.0;
+        let mut seen = Vec::new();
+        for ((name, p), (_, q)) in a.named_parameters().into_iter().zip(b.named_parameters()) {
+            let v = p.to_f64_vec().unwrap();
+            assert!(v.iter().all(|x| x.abs() <= bound + 1e-7), "{name}");
+            assert!(v.iter().any(|x| x.abs() > 0.8 * bound), "{name}");
+            assert_eq!(v, q.to_f64_vec().unwrap(), "{name}: same seed");
+            seen.push(v[0]);
+        }
+        // Every parameter draws from its own stream.
+        let mut dedup = seen.clone();
+        dedup.sort_by(f64::total_cmp);
+        dedup.dedup();
+        assert_eq!(dedup.len(), seen.len());
+        assert_ne!(
+            a.named_parameters()[0].1.to_f64_vec().unwrap(),
+            c.named_parameters()[0].1.to_f64_vec().unwrap()
+        );
+    }
+
+    #[test]
+    fn names_say_the_options() {
+        let rnn = Rnn::builder(3, 4)
+            .nonlinearity(RnnNonlinearity::Relu)
+            .batch_first(true)
+            .bias(false)
+            .build(&dev())
+            .unwrap();
+        assert_eq!(
+            rnn.name(),
+            "Rnn(input 3, hidden 4, batch_first, no bias, relu)"
+        );
+        assert_eq!(
+            Gru::new(3, 4, &dev()).unwrap().name(),
+            "Gru(input 3, hidden 4)"
+        );
+        assert_eq!(
+            LstmCell::new(3, 4, &dev()).unwrap().name(),
+            "LstmCell(input 3, hidden 4)"
+        );
+    }
+
+    #[test]
+    fn builder_rejects_bad_options() {
+        assert!(Lstm::builder(3, 4).num_layers(0).build(&dev()).is_err());
+        assert!(Gru::builder(3, 4).dropout(1.5).build(&dev()).is_err());
+        let e = Lstm::builder(3, 4).proj_size(4).build(&dev()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "rnn: Lstm: proj_size 4 must be smaller than hidden_size 4"
+        );
+    }
+
+    #[test]
+    fn forward_is_forward_with_zero_states_and_full_lengths_change_nothing() {
+        let lstm = Lstm::builder(3, 4)
+            .num_layers(2)
+            .bidirectional(true)
+            .dtype(DType::F64)
+            .seed(1)
+            .build(&dev())
+            .unwrap();
+        let x = input(&[5, 2, 3]);
+        let (out, (h, c)) = lstm.forward_with(&x, None).unwrap();
+        assert_eq!(
+            lstm.forward(&x).unwrap().to_f64_vec().unwrap(),
+            out.to_f64_vec().unwrap()
+        );
+        let (out2, (h2, c2)) = lstm.forward_lengths(&x, &[5, 5], None).unwrap();
+        for (a, b) in [(&out, &out2), (&h, &h2), (&c, &c2)] {
+            assert_eq!(a.to_f64_vec().unwrap(), b.to_f64_vec().unwrap());
+        }
+        // A sequence of length 3 padded to 5 ends where the same sequence cut to 3 ends.
+        let (out3, (h3, _)) = lstm.forward_lengths(&x, &[3, 5], None).unwrap();
+        let cut = x.narrow(0, 0, 3).unwrap().narrow(1, 0, 1).unwrap();
+        let (outc, (hc, _)) = lstm.forward_with(&cut, None).unwrap();
+        let close = |a: &Tensor, b: &Tensor| {
+            let (a, b) = (a.to_f64_vec().unwrap(), b.to_f64_vec().unwrap());
+            assert_eq!(a.len(), b.len());
+            assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-12));
+        };
+        close(&h3.narrow(1, 0, 1).unwrap(), &hc);
+        close(
+            &out3.narrow(0, 0, 3).unwrap().narrow(1, 0, 1).unwrap(),
+            &outc,
+        );
+        assert!(out3
+            .narrow(0, 3, 2)
+            .unwrap()
+            .select(1, 0)
+            .unwrap()
+            .to_f64_vec()
+            .unwrap()
+            .iter()
+            .all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn dropout_between_layers_is_seeded_and_only_in_training() {
+        let build = |p: f64| {
+            Rnn::builder(3, 8)
+                .num_layers(3)
+                .dropout(p)
+                .dtype(DType::F64)
+                .seed(2)
+                .build(&dev())
+                .unwrap()
+        };
+        let x = input(&[4, 2, 3]);
+        let (mut a, b, plain) = (build(0.5), build(0.5), build(0.0));
+        let base = plain.forward(&x).unwrap().to_f64_vec().unwrap();
+        assert_eq!(a.training_mode(), Some(true));
+        assert_eq!(plain.training_mode(), None);
+        let ya = a.forward(&x).unwrap().to_f64_vec().unwrap();
+        assert_ne!(ya, base);
+        assert_eq!(ya, b.forward(&x).unwrap().to_f64_vec().unwrap());
+        // Two masks per forward (between three layers); the next call draws new ones.
+        assert_eq!(a.rng_state().get("step"), Some(&2));
+        assert!(plain.rng_state().is_empty());
+        assert_ne!(a.forward(&x).unwrap().to_f64_vec().unwrap(), ya);
+        a.eval();
+        assert_eq!(a.forward(&x).unwrap().to_f64_vec().unwrap(), base);
+        assert_eq!(a.rng_state().get("step"), Some(&4));
+    }
+}
