@@ -202,6 +202,31 @@ impl Weights {
     }
 }
 
+/// Errors unless the input and the states have the parameters' dtype.
+fn check_dtypes(
+    name: impl Fn() -> String,
+    x: &Tensor,
+    states: [Option<&Tensor>; 2],
+    weight: &Tensor,
+) -> Result<()> {
+    let want = weight.dtype();
+    let named = [("input", Some(x)), ("h", states[0]), ("c", states[1])];
+    for (what, t) in named {
+        let Some(t) = t else { continue };
+        if t.dtype() != want {
+            return Err(module_err(
+                name(),
+                format!(
+                    "{what} has dtype {} (shape {}), the parameters {want}",
+                    t.dtype(),
+                    t.shape()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// A module error naming `module`.
 fn module_err(module: String, msg: String) -> Error {
     Error::Module { module, msg }
@@ -268,6 +293,7 @@ impl Cell {
                 ),
             ));
         }
+        check_dtypes(&name, x, [h, c], &self.w.weight_ih)?;
         let x2 = if batched { x.clone() } else { x.unsqueeze(0)? };
         let n = x2.dims()[0];
         let want: Vec<usize> = if batched { vec![n, hid] } else { vec![hid] };
@@ -689,6 +715,7 @@ impl Stack {
                 ),
             ));
         }
+        check_dtypes(&name, x, [h0, c0], &self.weights[0].weight_ih)?;
         // [L, N, H_in]
         let xs = if !batched {
             x.unsqueeze(1)?
@@ -1037,7 +1064,8 @@ impl Rnn {
     /// Like [`forward_with`](Rnn::forward_with) on sequences of the given lengths, one
     /// per batch entry, in any order, each at most the input's length: outputs past a
     /// sequence's end are zero and its `h_n` is the state at its last step (PyTorch's
-    /// packed sequences, unpacked to the input's length).
+    /// packed sequences, unpacked to the input's length). A length of 0, which PyTorch
+    /// rejects, gives zero outputs and `h_n = h0`.
     pub fn forward_lengths(
         &self,
         x: &Tensor,
@@ -1390,6 +1418,41 @@ mod tests {
         assert_eq!(
             LstmCell::new(3, 4, &dev()).unwrap().name(),
             "LstmCell(input 3, hidden 4)"
+        );
+    }
+
+    #[test]
+    fn an_empty_sequence_keeps_its_initial_state() {
+        let gru = Gru::builder(3, 4)
+            .bidirectional(true)
+            .dtype(DType::F64)
+            .seed(0)
+            .build(&dev())
+            .unwrap();
+        let h0 = input(&[2, 2, 4]);
+        let (out, h) = gru
+            .forward_lengths(&input(&[5, 2, 3]), &[5, 0], Some(&h0))
+            .unwrap();
+        let first = |t: &Tensor| t.select(1, 1).unwrap().to_f64_vec().unwrap();
+        assert!(first(&out).iter().all(|&v| v == 0.0));
+        assert_eq!(first(&h), first(&h0));
+    }
+
+    #[test]
+    fn inputs_of_another_dtype_are_errors() {
+        let gru = Gru::builder(3, 4).seed(0).build(&dev()).unwrap();
+        assert_eq!(
+            gru.forward(&input(&[5, 2, 3])).unwrap_err().to_string(),
+            "Gru(input 3, hidden 4): input has dtype f64 (shape [5, 2, 3]), the parameters f32"
+        );
+        let cell = LstmCell::builder(3, 4).seed(0).build(&dev()).unwrap();
+        let x = Tensor::zeros([2, 3], DType::F32, &dev()).unwrap();
+        let h = Tensor::zeros([2, 4], DType::F32, &dev()).unwrap();
+        assert_eq!(
+            cell.forward_with(&x, Some((&h, &input(&[2, 4]))))
+                .unwrap_err()
+                .to_string(),
+            "LstmCell(input 3, hidden 4): c has dtype f64 (shape [2, 4]), the parameters f32"
         );
     }
 
