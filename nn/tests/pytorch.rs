@@ -1,8 +1,8 @@
 //! Lamina against numbers produced by PyTorch (`fixtures/make_fixtures.py`, its output
 //! committed next to it so CI needs no Python): every loss's three reductions,
 //! cross-entropy's gradient, and a PyTorch-written safetensors model loaded into the
-//! equivalent `Sequential`; convolution, pooling, normalisation and interpolation in the
-//! modules `conv`, `pool`, `norm` and `interp`.
+//! equivalent `Sequential`; convolution, pooling, normalisation, interpolation and attention
+//! in the modules `conv`, `pool`, `norm`, `interp` and `attn`.
 
 use std::path::PathBuf;
 
@@ -30,6 +30,10 @@ mod norm;
 // interpolate, unfold and fold, likewise.
 #[path = "pytorch/interp.rs"]
 mod interp;
+
+// scaled_dot_product_attention and MultiheadAttention, likewise.
+#[path = "pytorch/attn.rs"]
+mod attn;
 
 fn dev() -> Device {
     lamina_backend_cpu::device()
