@@ -296,3 +296,60 @@ fn mha_init_and_modes_are_pytorchs() {
     assert_ne!(a.to_vec::<f32>().unwrap(), b.to_vec::<f32>().unwrap());
     assert_eq!(b.to_vec::<f32>().unwrap(), c.to_vec::<f32>().unwrap());
 }
+
+#[test]
+fn all_masked_queries_behave_as_in_pytorch() {
+    // SDPA: zeros for a float mask of -inf as for a bool mask (fixture: bool_mask_dead_row).
+    let (q, k, v) = (f64s(&[2, 3, 4]), f64s(&[2, 5, 4]), f64s(&[2, 5, 2]));
+    let mut fm = vec![0.0f64; 15];
+    fm[5..10].fill(f64::NEG_INFINITY);
+    let fm = Tensor::from_vec(fm, [3, 5], &dev()).unwrap();
+    let out =
+        scaled_dot_product_attention(&q, &k, &v, Some(&fm), 0.0, false, None, 0, false).unwrap();
+    let row = out.narrow(1, 1, 1).unwrap().to_f64_vec().unwrap();
+    assert!(row.iter().all(|&x| x == 0.0), "{row:?}");
+    assert!(out.all_finite().unwrap());
+    // MultiheadAttention: NaN with need_weights, the output bias without (checked
+    // against PyTorch 2.15).
+    let mut m = MultiheadAttention::builder(4, 2)
+        .dtype(DType::F64)
+        .seed(2)
+        .build(&dev())
+        .unwrap();
+    m.out_proj
+        .bias
+        .as_mut()
+        .unwrap()
+        .assign(&Tensor::full(0.5, [4], DType::F64, &dev()).unwrap())
+        .unwrap();
+    let x = f64s(&[3, 2, 4]);
+    let kpm = Tensor::from_vec(vec![true, true, true, false, false, true], [2, 3], &dev()).unwrap();
+    let (y, _) = m
+        .forward_qkv(&x, &x, &x, Some(&kpm), false, None, true, false)
+        .unwrap();
+    let b0 = y.narrow(1, 0, 1).unwrap().to_f64_vec().unwrap();
+    assert!(b0.iter().all(|&x| x == 0.5), "{b0:?}");
+    let (y, w) = m
+        .forward_qkv(&x, &x, &x, Some(&kpm), true, None, true, false)
+        .unwrap();
+    assert!(y.narrow(1, 0, 1).unwrap().to_f64_vec().unwrap()[0].is_nan());
+    assert!(w.unwrap().narrow(0, 0, 1).unwrap().to_f64_vec().unwrap()[0].is_nan());
+    assert!(y.narrow(1, 1, 1).unwrap().all_finite().unwrap());
+}
+
+#[test]
+fn sdpa_dropout_is_seeded_and_only_in_training() {
+    let (q, k, v) = (f64s(&[2, 4, 3]), f64s(&[2, 6, 3]), f64s(&[2, 6, 5]));
+    let run = |p: f64, seed: u64, training: bool| {
+        scaled_dot_product_attention(&q, &k, &v, None, p, false, None, seed, training)
+            .unwrap()
+            .to_f64_vec()
+            .unwrap()
+    };
+    let plain = run(0.0, 0, true);
+    assert_eq!(run(0.5, 7, false), plain);
+    assert_eq!(run(0.5, 7, true), run(0.5, 7, true));
+    assert_ne!(run(0.5, 7, true), plain);
+    assert_ne!(run(0.5, 7, true), run(0.5, 8, true));
+    assert!(scaled_dot_product_attention(&q, &k, &v, None, 1.5, false, None, 0, true).is_err());
+}
