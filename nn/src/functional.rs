@@ -1,4 +1,5 @@
-//! The functional forms, as `torch.nn.functional`: the convolutions, the pooling ops
+//! The functional forms, as `torch.nn.functional`: `scaled_dot_product_attention`, the
+//! convolutions, the pooling ops
 //! (`max_pool2d`, `avg_pool2d`, `adaptive_avg_pool2d`, ...), `interpolate`, the sliding
 //! blocks `unfold` and `fold`, and every activation and loss
 //! as a free function of tensors, under the same name as its `Tensor` method (`relu(&x)`
@@ -23,6 +24,7 @@ pub use crate::activation::{
     celu, elu, gelu, hardsigmoid, hardswish, hardtanh, leaky_relu, log_softmax, logsigmoid, mish,
     relu, relu6, selu, sigmoid, silu, softmax, softplus, softsign, tanh,
 };
+pub use crate::attention::scaled_dot_product_attention;
 pub use crate::conv::{conv1d, conv2d, conv_transpose1d, conv_transpose2d};
 pub use crate::dropout::{dropout, dropout2d};
 pub use crate::embedding::embedding;

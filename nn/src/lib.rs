@@ -13,6 +13,9 @@
 //! - [`mlp`] / [`Mlp::builder`]: a multi-layer perceptron as a [`Sequential`] in one line.
 //! - [`functional`]: every activation and loss as a function named like its `Tensor`
 //!   method (`F::relu(&x)` / `x.relu()`; losses as methods through [`Losses`]).
+//! - [`attention`]: `scaled_dot_product_attention` (PyTorch's masks, causal flag and
+//!   scale), the causal-mask helpers and [`MultiheadAttention`] with PyTorch's parameter
+//!   names.
 //! - [`conv`]: [`Conv1d`], [`Conv2d`], [`ConvTranspose1d`], [`ConvTranspose2d`] and their
 //!   functions (stride, padding sizes or `"same"`/`"valid"`, dilation, groups), on the
 //!   tensor primitive `Tensor::conv`, whose kernels the backend supplies.
@@ -67,6 +70,7 @@
 //! ```
 
 pub mod activation;
+pub mod attention;
 pub mod conv;
 mod dropout;
 mod embedding;
@@ -93,6 +97,7 @@ pub use activation::{
     Gelu, Hardsigmoid, Hardswish, Hardtanh, LeakyRelu, LogSigmoid, LogSoftmax, Mish, Relu, Relu6,
     Selu, Sigmoid, Silu, Softmax, Softplus, Softsign, Tanh,
 };
+pub use attention::{MhaBuilder, MultiheadAttention};
 pub use conv::{
     Conv, Conv1d, Conv2d, ConvBuilder, ConvTranspose, ConvTranspose1d, ConvTranspose2d,
     ConvTransposeBuilder, Padding, Size,

@@ -1,8 +1,8 @@
 //! Lamina against numbers produced by PyTorch (`fixtures/make_fixtures.py`, its output
 //! committed next to it so CI needs no Python): every loss's three reductions,
 //! cross-entropy's gradient, and a PyTorch-written safetensors model loaded into the
-//! equivalent `Sequential`; convolution, pooling, normalisation, interpolation and the recurrent
-//! layers in the modules `conv`, `pool`, `norm`, `interp` and `rnn`.
+//! equivalent `Sequential`; convolution, pooling, normalisation, interpolation, the recurrent
+//! layers and attention in the modules `conv`, `pool`, `norm`, `interp`, `rnn` and `attn`.
 
 use std::path::PathBuf;
 
@@ -34,6 +34,10 @@ mod interp;
 // The recurrent layers and cells, likewise.
 #[path = "pytorch/rnn.rs"]
 mod rnn;
+
+// scaled_dot_product_attention and MultiheadAttention, likewise.
+#[path = "pytorch/attn.rs"]
+mod attn;
 
 fn dev() -> Device {
     lamina_backend_cpu::device()
