@@ -24,7 +24,7 @@ import sys
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 TORCH_SCRIPT = os.path.join(BENCH_DIR, "torch_workloads.py")
-ALL_WORKLOADS = ["W0", "W1", "W2", "W3", "W4", "W5"]
+ALL_WORKLOADS = ["W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7"]
 
 
 def fail(msg):

@@ -9,7 +9,7 @@ Each measurement is one JSON line on stdout with the fields of
 `cargo run --release -p lamina-examples --bin bench` (peer, build, workload, case, metric,
 median, min, max, samples, inner, extras), so `bench/compare.py` can pair the two by
 (workload, case). Workloads, data and measurement policy: bench/README.md. This file
-implements exactly the workloads the Lamina harness implements (W0, W1, W2, W3, W4, W5).
+implements exactly the workloads the Lamina harness implements (W0 to W7).
 """
 
 import argparse
@@ -321,7 +321,59 @@ def w5(torch, quick):
     emit_rate("W5", "softmax-bwd 4096x1024", "GB/s", s, i, 12.0 * r * c / 1e9)
 
 
-WORKLOADS = {"W0": w0, "W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5}
+def w6(torch, quick):
+    """One LSTM layer, batch-first [32, 32, 64], hidden 128, zero state; loss = mean(h_T);
+    a step is forward over 32 steps and backward to every parameter."""
+    batch, seq, inp, hidden = 32, 32, 64, 128
+    x = torch.from_numpy(uniform(10, batch * seq * inp, -1, 1).reshape(batch, seq, inp))
+    lstm = torch.nn.LSTM(inp, hidden, batch_first=True)
+    params = list(lstm.parameters())
+
+    def step():
+        _, (h, _) = lstm(x)
+        loss = h.mean()
+        torch.autograd.grad(loss, params)
+        return loss.item()
+
+    step()
+    s, i = measure(step, 3, 10, 0.3, quick)
+    emit_rate("W6", "LSTM bs=32 seq=32 h=128", "steps/s", s, i, 1.0)
+
+
+def w7(torch, quick):
+    """Pre-LN transformer block, d_model 128, 4 heads, FFN 512, exact GELU, input
+    [16, 64, 128], causal, no dropout; loss = mean of the outputs; forward + backward to
+    every parameter. Attention through F.scaled_dot_product_attention, then written out."""
+    nn, F = torch.nn, torch.nn.functional
+    b, t, d, heads, ff = 16, 64, 128, 4, 512
+    hd = d // heads
+    x = torch.from_numpy(uniform(11, b * t * d, -1, 1).reshape(b, t, d))
+    ln1, ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+    qkv, wo, w1, w2 = nn.Linear(d, 3 * d), nn.Linear(d, d), nn.Linear(d, ff), nn.Linear(ff, d)
+    params = [p for m in (ln1, ln2, qkv, wo, w1, w2) for p in m.parameters()]
+    mask = torch.ones(t, t, dtype=torch.bool).tril()
+
+    def step(written_out):
+        a = qkv(ln1(x)).reshape(b, t, 3, heads, hd).permute(2, 0, 3, 1, 4)
+        q, k, v = a[0], a[1], a[2]
+        if written_out:
+            scores = (q @ k.transpose(-2, -1)) * (1.0 / hd ** 0.5)
+            att = scores.masked_fill(~mask, float("-inf")).softmax(-1) @ v
+        else:
+            att = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        x1 = x + wo(att.permute(0, 2, 1, 3).reshape(b, t, d))
+        loss = (x1 + w2(F.gelu(w1(ln2(x1))))).mean()
+        torch.autograd.grad(loss, params)
+        return loss.item()
+
+    for written_out, case in ((False, "pre-LN block bs=16 seq=64 d=128 (sdpa)"),
+                              (True, "pre-LN block bs=16 seq=64 d=128 (written out)")):
+        step(written_out)
+        s, i = measure(lambda: step(written_out), 3, 10, 0.3, quick)
+        emit_rate("W7", case, "steps/s", s, i, 1.0)
+
+
+WORKLOADS = {"W0": w0, "W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6, "W7": w7}
 
 
 def threadpools():
@@ -344,7 +396,7 @@ def default_threads():
 def main():
     global BUILD
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("workloads", nargs="+", metavar="W", help="W0 W1 W2 W3 W4 W5, INFO or CHECK")
+    ap.add_argument("workloads", nargs="+", metavar="W", help="W0 to W7, INFO or CHECK")
     ap.add_argument("--quick", action="store_true", help="few samples: a smoke test, not a measurement")
     ap.add_argument("--threads", type=int, default=default_threads(),
                     help="torch.set_num_threads (default: the CPUs this process may run on)")

@@ -357,6 +357,115 @@ fn w4_conv(dev: &Device, quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// W6: one LSTM layer (PyTorch's gate layout, biases), batch-first input
+/// `[32, 32, 64]`, hidden 128, zero initial state; loss = mean of the last hidden state;
+/// a step is the forward over the 32 time steps and the backward to every parameter.
+fn w6(dev: &Device, quick: bool) -> Result<()> {
+    use lamina::nn::{Lstm, Module};
+    let (batch, seq, input, hidden) = (32, 32, 64, 128);
+    let x = Tensor::from_vec(
+        uniform(10, batch * seq * input, -1.0, 1.0),
+        [batch, seq, input],
+        dev,
+    )?;
+    let lstm = Lstm::builder(input, hidden)
+        .batch_first(true)
+        .seed(1)
+        .build(dev)?;
+    let step = || -> Result<f32> {
+        let tape = Tape::new();
+        for p in lstm.parameters() {
+            tape.watch(p);
+        }
+        let (_, (h, _)) = lstm.forward_with(&x, None)?;
+        let loss = h.mean_all()?;
+        let grads = tape.backward(&loss)?;
+        black_box(&grads);
+        loss.to_scalar::<f32>()
+    };
+    step()?;
+    let p = Policy {
+        warmup: 3,
+        samples: 10,
+        min_sample_s: 0.3,
+    }
+    .quick(quick);
+    let (s, i) = measure(p, || {
+        black_box(step().expect("W6 step"));
+    });
+    rate("W6", "LSTM bs=32 seq=32 h=128", "steps/s", &s, i, 1.0);
+    Ok(())
+}
+
+/// W7: a pre-LN transformer block (d_model 128, 4 heads, FFN 512, exact GELU), input
+/// `[16, 64, 128]`, causal attention, no dropout; loss = mean of the outputs; a step is
+/// the forward and the backward to every parameter. Two cases: attention through
+/// `scaled_dot_product_attention`, and written out (scores, mask, softmax, product).
+fn w7(dev: &Device, quick: bool) -> Result<()> {
+    use lamina::nn::attention::causal_mask;
+    use lamina::nn::functional::{gelu, scaled_dot_product_attention};
+    use lamina::nn::{LayerNorm, Linear, Module};
+    let (b, t, d, heads, ff) = (16, 64, 128, 4, 512);
+    let hd = d / heads;
+    let x = Tensor::from_vec(uniform(11, b * t * d, -1.0, 1.0), [b, t, d], dev)?;
+    let ln1 = LayerNorm::new(&[d], dev)?;
+    let ln2 = LayerNorm::new(&[d], dev)?;
+    let qkv = Linear::builder(d, 3 * d).seed(1).build(dev)?;
+    let wo = Linear::builder(d, d).seed(2).build(dev)?;
+    let w1 = Linear::builder(d, ff).seed(3).build(dev)?;
+    let w2 = Linear::builder(ff, d).seed(4).build(dev)?;
+    let mask = causal_mask(t, t, dev)?;
+    let params: Vec<&Tensor> = [&ln1 as &dyn Module, &ln2, &qkv, &wo, &w1, &w2]
+        .into_iter()
+        .flat_map(|m| m.parameters())
+        .collect();
+    let step = |written_out: bool| -> Result<f32> {
+        let tape = Tape::new();
+        for p in &params {
+            tape.watch(p);
+        }
+        // [b, t, 3d] -> q, k, v as [b, heads, t, hd].
+        let a = qkv
+            .forward(&ln1.forward(&x)?)?
+            .reshape([b, t, 3, heads, hd])?
+            .permute([2, 0, 3, 1, 4])?;
+        let (q, k, v) = (a.select(0, 0)?, a.select(0, 1)?, a.select(0, 2)?);
+        let att = if written_out {
+            let scores = q
+                .matmul(&k.transpose(-2, -1)?)?
+                .mul_scalar(1.0 / (hd as f64).sqrt())?;
+            let scores = scores.masked_fill(&mask.logical_not()?, f64::NEG_INFINITY)?;
+            scores.softmax(-1)?.matmul(&v)?
+        } else {
+            scaled_dot_product_attention(&q, &k, &v, None, 0.0, true, None, 0, false)?
+        };
+        let merged = att.permute([0, 2, 1, 3])?.reshape([b, t, d])?;
+        let x1 = (&x + &wo.forward(&merged)?)?;
+        let ffn = w2.forward(&gelu(&w1.forward(&ln2.forward(&x1)?)?, false)?)?;
+        let loss = (&x1 + &ffn)?.mean_all()?;
+        let grads = tape.backward(&loss)?;
+        black_box(&grads);
+        loss.to_scalar::<f32>()
+    };
+    for (written_out, case) in [
+        (false, "pre-LN block bs=16 seq=64 d=128 (sdpa)"),
+        (true, "pre-LN block bs=16 seq=64 d=128 (written out)"),
+    ] {
+        step(written_out)?;
+        let p = Policy {
+            warmup: 3,
+            samples: 10,
+            min_sample_s: 0.3,
+        }
+        .quick(quick);
+        let (s, i) = measure(p, || {
+            black_box(step(written_out).expect("W7 step"));
+        });
+        rate("W7", case, "steps/s", &s, i, 1.0);
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
@@ -378,10 +487,10 @@ fn main() -> ExitCode {
             "W3" => w3(&dev, quick),
             "W4" => w4(&dev, quick).and_then(|()| w4_conv(&dev, quick)),
             "W5" => w5(&dev, quick),
+            "W6" => w6(&dev, quick),
+            "W7" => w7(&dev, quick),
             other => {
-                eprintln!(
-                    "bench: workload {other} is not implemented yet (W0, W1, W2, W3, W4, W5 are)"
-                );
+                eprintln!("bench: workload {other} is not implemented yet (W0 to W7 are)");
                 return ExitCode::from(2);
             }
         };
