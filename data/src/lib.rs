@@ -37,7 +37,7 @@ pub mod text;
 pub mod transform;
 pub use idx::{read_idx, read_idx_prefix, IdxArray, IdxData, Mnist, MnistSplit};
 pub use tabular::{parse_csv, read_csv, CsvOptions, LabelColumn, Missing, Table};
-pub use text::{read_text, CharVocab};
+pub use text::{read_text, CharVocab, NextTokenWindows};
 pub use transform::{Augment, Imputer, MinMaxScaler, StandardScaler};
 #[allow(deprecated)]
 pub use transform::{MinMaxScale, Standardize};

@@ -1,16 +1,19 @@
 //! A text corpus to tokens for language models: a character vocabulary ([`CharVocab`]),
 //! byte-level tokens ([`encode_bytes`]), and the `(input, target)` windows of next-token
-//! prediction ([`next_token_pairs`]).
+//! prediction ([`next_token_pairs`]), or the same windows as a [`Dataset`] that a
+//! `DataLoader` batches and shuffles ([`NextTokenWindows`]).
 //!
 //! Tokens are `u32` ids on the host; the tensors handed to a model are `I64`, the dtype
 //! `Embedding` and cross-entropy take. A target window is its input window shifted by one
 //! token, so a window starting at `s` needs tokens `s ..= s + seq_len`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use lamina_tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::{check_index, Batch, Dataset, Sample};
 use crate::{Error, Result};
 
 /// Reads a UTF-8 text file. A missing file or invalid UTF-8 is [`Error::Io`] naming the
@@ -228,4 +231,162 @@ pub fn next_token_pairs(
         });
     }
     next_token_batch(tokens, &starts, seq_len, device)
+}
+
+/// The next-token windows of a token sequence as a [`Dataset`]: sample `k` is the window
+/// starting at `k · stride` ([`windows`]), input `tokens[s .. s + seq_len]` and target
+/// `tokens[s + 1 ..= s + seq_len]`, both `I64 [seq_len]`; a batch is `I64 [B, seq_len]`
+/// for both.
+///
+/// The tokens are shared (`Arc<[u32]>`), not copied into one tensor per window: windows
+/// that overlap (`stride < seq_len`) cost nothing extra, and a batch is built with one
+/// copy of its rows ([`next_token_batch`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use lamina_data::text::NextTokenWindows;
+/// use lamina_data::{DataLoader, Dataset, LoaderConfig};
+/// # fn main() -> lamina_data::Result<()> {
+/// let dev = lamina_backend_cpu::device();
+/// let tokens: Vec<u32> = (0..10).collect();
+/// let data = NextTokenWindows::new(tokens, 4, 2, &dev)?; // starts 0, 2, 4
+/// assert_eq!(data.len(), 3);
+/// let s = data.get(1)?;
+/// assert_eq!(s.input.to_vec::<i64>()?, vec![2, 3, 4, 5]);
+/// assert_eq!(s.target.to_vec::<i64>()?, vec![3, 4, 5, 6]);
+/// let config = LoaderConfig { batch_size: 2, shuffle: true, seed: Some(0), ..Default::default() };
+/// let loader = DataLoader::new(Arc::new(data), config)?;
+/// let batch = loader.epoch(0).next().unwrap()?;
+/// assert_eq!(batch.inputs.dims(), &[2, 4]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct NextTokenWindows {
+    tokens: Arc<[u32]>,
+    seq_len: usize,
+    stride: usize,
+    len: usize,
+    device: Device,
+}
+
+impl NextTokenWindows {
+    /// The windows of `seq_len` tokens (plus the target's one more) every `stride` tokens
+    /// of `tokens` (a `Vec<u32>` or an `Arc<[u32]>` to share), built on `device`. A zero
+    /// `seq_len` or `stride`, or a corpus too short for one window (fewer than
+    /// `seq_len + 1` tokens), is [`Error::Invalid`].
+    pub fn new(
+        tokens: impl Into<Arc<[u32]>>,
+        seq_len: usize,
+        stride: usize,
+        device: &Device,
+    ) -> Result<Self> {
+        const OP: &str = "NextTokenWindows::new";
+        let tokens = tokens.into();
+        if seq_len == 0 || stride == 0 {
+            return Err(Error::Invalid {
+                op: OP,
+                msg: format!("seq_len and stride must be positive, got {seq_len} and {stride}"),
+            });
+        }
+        let len = match seq_len
+            .checked_add(1)
+            .and_then(|need| tokens.len().checked_sub(need))
+        {
+            Some(last) => last / stride + 1,
+            None => {
+                return Err(Error::Invalid {
+                    op: OP,
+                    msg: format!(
+                        "{} tokens are too few for one window of seq_len {seq_len} plus its \
+                         target ({} tokens)",
+                        tokens.len(),
+                        seq_len.saturating_add(1)
+                    ),
+                })
+            }
+        };
+        Ok(NextTokenWindows {
+            tokens,
+            seq_len,
+            stride,
+            len,
+            device: *device,
+        })
+    }
+
+    /// The whole token sequence (shared).
+    pub fn tokens(&self) -> &Arc<[u32]> {
+        &self.tokens
+    }
+
+    /// Tokens per input (and per target) window.
+    pub fn seq_len(&self) -> usize {
+        self.seq_len
+    }
+
+    /// Tokens between the starts of consecutive windows.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Where window `index` starts in [`tokens`](NextTokenWindows::tokens), if it exists.
+    pub fn start(&self, index: usize) -> Option<usize> {
+        (index < self.len).then(|| index * self.stride)
+    }
+}
+
+impl std::fmt::Debug for NextTokenWindows {
+    /// The sizes, not the (possibly millions of) tokens.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "NextTokenWindows({} windows of seq_len {}, stride {}, over {} tokens on {})",
+            self.len,
+            self.seq_len,
+            self.stride,
+            self.tokens.len(),
+            self.device
+        )
+    }
+}
+
+impl Dataset for NextTokenWindows {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn get(&self, index: usize) -> Result<Sample> {
+        check_index("NextTokenWindows::get", index, self.len)?;
+        let s = index * self.stride;
+        let row = |from: usize| -> Result<Tensor> {
+            let v = self.tokens[from..from + self.seq_len]
+                .iter()
+                .map(|&t| i64::from(t))
+                .collect();
+            Ok(Tensor::from_vec(v, [self.seq_len], &self.device)?)
+        };
+        Ok(Sample::new(row(s)?, row(s + 1)?))
+    }
+
+    fn get_batch(&self, indices: &[usize]) -> Result<Batch> {
+        const OP: &str = "NextTokenWindows::get_batch";
+        if indices.is_empty() {
+            return Err(Error::Invalid {
+                op: OP,
+                msg: "a batch needs at least one index".into(),
+            });
+        }
+        let mut starts = Vec::with_capacity(indices.len());
+        for &i in indices {
+            check_index(OP, i, self.len)?;
+            starts.push(i * self.stride);
+        }
+        let (inputs, targets) =
+            next_token_batch(&self.tokens, &starts, self.seq_len, &self.device)?;
+        Ok(Batch {
+            inputs,
+            targets,
+            indices: indices.to_vec(),
+        })
+    }
 }

@@ -3,10 +3,13 @@
 
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use lamina_data::text::{
     decode_bytes, encode_bytes, next_token_batch, next_token_pairs, read_text, windows, CharVocab,
+    NextTokenWindows,
 };
-use lamina_data::Error;
+use lamina_data::{DataLoader, Dataset, Error, LoaderConfig};
 
 mod common;
 use common::temp_dir;
@@ -124,4 +127,137 @@ fn read_text_errors_name_the_file() {
         msg.contains("latin1.txt") && msg.contains("invalid UTF-8 at byte 3"),
         "{msg}"
     );
+}
+
+/// A token sequence that is not its own index (so a slice off by one shows).
+fn corpus(n: usize) -> Vec<u32> {
+    (0..n as u32).map(|i| (i * 7 + 3) % 31).collect()
+}
+
+#[test]
+fn next_token_windows_items_are_the_slices() {
+    let dev = lamina_backend_cpu::device();
+    let tokens = corpus(23);
+    for (seq_len, stride) in [(4, 4), (4, 1), (5, 3), (22, 1), (1, 7)] {
+        let data = NextTokenWindows::new(tokens.clone(), seq_len, stride, &dev).unwrap();
+        // Windows by hand: starts 0, stride, ... while start + seq_len + 1 <= 23.
+        let starts: Vec<usize> = (0..23)
+            .step_by(stride)
+            .filter(|s| s + seq_len < 23)
+            .collect();
+        assert_eq!(
+            data.len(),
+            starts.len(),
+            "seq_len {seq_len} stride {stride}"
+        );
+        assert_eq!(starts, windows(23, seq_len, stride).unwrap());
+        for (k, &s) in starts.iter().enumerate() {
+            assert_eq!(data.start(k), Some(s));
+            let item = data.get(k).unwrap();
+            assert_eq!(item.input.dtype(), lamina_tensor::DType::I64);
+            assert_eq!(item.input.dims(), &[seq_len]);
+            let want: Vec<i64> = tokens[s..s + seq_len].iter().map(|&t| t as i64).collect();
+            let next: Vec<i64> = tokens[s + 1..s + seq_len + 1]
+                .iter()
+                .map(|&t| t as i64)
+                .collect();
+            assert_eq!(item.input.to_vec::<i64>().unwrap(), want);
+            assert_eq!(item.target.to_vec::<i64>().unwrap(), next);
+        }
+        assert_eq!(data.start(starts.len()), None);
+        let m = data.get(starts.len()).unwrap_err().to_string();
+        assert!(m.contains(&format!("index {}", starts.len())), "{m}");
+    }
+}
+
+#[test]
+fn next_token_windows_share_tokens_and_batch_like_next_token_batch() {
+    let dev = lamina_backend_cpu::device();
+    let tokens: Arc<[u32]> = corpus(40).into();
+    let data = NextTokenWindows::new(tokens.clone(), 6, 2, &dev).unwrap();
+    assert!(Arc::ptr_eq(data.tokens(), &tokens));
+    let idx = [3, 0, 7, 3];
+    let b = data.get_batch(&idx).unwrap();
+    assert_eq!(b.indices, idx);
+    let starts: Vec<usize> = idx.iter().map(|i| i * 2).collect();
+    let (x, y) = next_token_batch(&tokens, &starts, 6, &dev).unwrap();
+    assert_eq!(
+        b.inputs.to_vec2::<i64>().unwrap(),
+        x.to_vec2::<i64>().unwrap()
+    );
+    assert_eq!(
+        b.targets.to_vec2::<i64>().unwrap(),
+        y.to_vec2::<i64>().unwrap()
+    );
+    // The generic stack of `get`s agrees with the one-copy batch.
+    let slow = lamina_data::dataset::stack_samples(&data, &idx).unwrap();
+    assert_eq!(
+        slow.inputs.to_vec2::<i64>().unwrap(),
+        x.to_vec2::<i64>().unwrap()
+    );
+    assert!(data.get_batch(&[]).is_err());
+    assert!(data.get_batch(&[0, data.len()]).is_err());
+}
+
+#[test]
+fn next_token_windows_through_a_shuffling_loader() {
+    let dev = lamina_backend_cpu::device();
+    let tokens = corpus(50);
+    let data = Arc::new(NextTokenWindows::new(tokens.clone(), 8, 3, &dev).unwrap());
+    let n = data.len(); // starts 0, 3, ..., 39 (39 + 9 <= 50): 14 windows
+    assert_eq!(n, 14);
+    let config = LoaderConfig {
+        batch_size: 4,
+        shuffle: true,
+        seed: Some(3),
+        ..Default::default()
+    };
+    let loader = DataLoader::new(data.clone(), config).unwrap();
+    let mut seen = Vec::new();
+    for batch in loader.epoch(0) {
+        let batch = batch.unwrap();
+        let rows = batch.len();
+        for t in [&batch.inputs, &batch.targets] {
+            assert_eq!(t.dtype(), lamina_tensor::DType::I64);
+            assert_eq!(t.dims(), &[rows, 8]);
+        }
+        let xs = batch.inputs.to_vec2::<i64>().unwrap();
+        let ys = batch.targets.to_vec2::<i64>().unwrap();
+        for (r, &k) in batch.indices.iter().enumerate() {
+            let s = 3 * k;
+            let want: Vec<i64> = tokens[s..s + 8].iter().map(|&t| t as i64).collect();
+            assert_eq!(xs[r], want);
+            assert_eq!(ys[r][..7], want[1..]);
+            assert_eq!(ys[r][7], tokens[s + 8] as i64);
+        }
+        seen.extend(batch.indices);
+    }
+    assert_ne!(seen, (0..n).collect::<Vec<_>>(), "shuffled");
+    seen.sort();
+    assert_eq!(seen, (0..n).collect::<Vec<_>>());
+}
+
+#[test]
+fn next_token_windows_errors() {
+    let dev = lamina_backend_cpu::device();
+    for (seq_len, stride) in [(0, 1), (3, 0)] {
+        let m = NextTokenWindows::new(corpus(10), seq_len, stride, &dev)
+            .unwrap_err()
+            .to_string();
+        assert!(m.contains("must be positive"), "{m}");
+    }
+    // 10 tokens fit seq_len 9 (one window) but not seq_len 10.
+    assert_eq!(
+        NextTokenWindows::new(corpus(10), 9, 5, &dev).unwrap().len(),
+        1
+    );
+    let m = NextTokenWindows::new(corpus(10), 10, 1, &dev)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        m.contains("10 tokens are too few") && m.contains("seq_len 10"),
+        "{m}"
+    );
+    assert!(NextTokenWindows::new(Vec::new(), 1, 1, &dev).is_err());
+    assert!(NextTokenWindows::new(corpus(3), usize::MAX, 1, &dev).is_err());
 }

@@ -32,6 +32,8 @@
 //! - [`rnn`]: the recurrent layers [`Rnn`], [`Lstm`], [`Gru`] (stacked, bidirectional,
 //!   per-sequence lengths) and cells [`RnnCell`], [`LstmCell`], [`GruCell`], with
 //!   PyTorch's parameter names and gate order.
+//! - [`generate`](mod@generate): next-token [`Sampling`] (greedy, temperature, top-k, top-p),
+//!   seeded [`sample_next`] and autoregressive [`generate`](fn@generate) for any model.
 //! - [`summary`]: each layer's output shape and parameter count, as Keras' `summary()`.
 //! - [`init`]: Xavier/Kaiming/uniform/normal/constant initialisers, seeded.
 //! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL.
@@ -78,6 +80,7 @@ mod error;
 mod flatten;
 pub mod fold;
 pub mod functional;
+pub mod generate;
 pub mod init;
 pub mod interpolate;
 mod linear;
@@ -108,6 +111,7 @@ pub use error::{Error, Result};
 pub use flatten::Flatten;
 pub use fold::{Fold, Unfold};
 pub use functional::Losses;
+pub use generate::{generate, sample_next, Sampling};
 pub use init::{FanMode, Init, Nonlinearity, Seeds};
 pub use interpolate::{InterpolateMode, Upsample};
 pub use linear::{Linear, LinearBuilder};
