@@ -289,7 +289,30 @@ fn sweep_entries(state: &mut TapeState, mut grads: IdMap<Tensor>) -> Result<Grad
     use std::collections::hash_map::Entry as Slot;
     // Newest first, by reference: an entry is a few hundred bytes, and popping would move
     // each one out. What an entry saved is freed as soon as the sweep has passed it.
+    let recording = lamina_tensor::hook::is_recording();
     for entry in state.entries.iter_mut().rev() {
+        // A slice's gradient goes straight into its input's accumulated gradient, in
+        // place: the rule's zero tensor of the input's full size, once per slice, made the
+        // backward of L time-step slices of one tensor cost L full tensors. Not under an
+        // outer tape, which must record the rule.
+        if let (EntryOp::Builtin(Op::Slice { dim, start, step }), Some(id), false) =
+            (&entry.op, entry.inputs[0], recording)
+        {
+            if grads.contains_key(&id) {
+                if let Some(g) = grads.remove(&entry.output) {
+                    if let Some(acc) = grads.get_mut(&id) {
+                        // A broadcast gradient (a sum's) shares memory between elements.
+                        if acc.layout().is_self_overlapping() {
+                            *acc = acc.contiguous()?;
+                        }
+                        acc.slice_add_assign(&g, *dim, *start, *step)?;
+                    }
+                    entry.saved_inputs.clear();
+                    entry.saved_output = None;
+                    continue;
+                }
+            }
+        }
         let input_grads = match grads.remove(&entry.output) {
             Some(g) => Some(rules::backward(entry, &g)?),
             None => None,

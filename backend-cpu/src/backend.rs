@@ -10,7 +10,9 @@ use lamina_tensor::{
 use crate::alloc::PoolVec;
 use crate::kernels::num::{FromPrim, Num};
 use crate::kernels::reduce::Fold;
-use crate::kernels::{conv, elementwise as ew, index, matmul, norm, optim, pool, reduce, scan};
+use crate::kernels::{
+    conv, elementwise as ew, index, lstm, matmul, norm, optim, pool, reduce, scan,
+};
 use crate::storage::{with_storage, CpuElem, CpuStorage};
 
 /// The CPU backend (stateless: its buffers come from the process-wide caching
@@ -461,6 +463,75 @@ impl Backend for CpuBackend {
                 wrap(CpuStorage::F64(norm::backward(
                     spec, &g[gr], &y[yr], &r[rr],
                 )))
+            }
+            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+        })
+    }
+
+    fn lstm_cell(
+        &self,
+        gates: &dyn Storage,
+        gl: &Layout,
+        c_prev: &dyn Storage,
+        cl: &Layout,
+        n: usize,
+        h: usize,
+    ) -> Option<Result<StorageRef>> {
+        let (gr, cr) = (gl.contiguous_range()?, cl.contiguous_range()?);
+        let c_prev = cpu(c_prev).ok()?;
+        // `tensor` checks both share one float dtype.
+        Some(match cpu(gates).ok()? {
+            CpuStorage::F32(a) => {
+                let CpuStorage::F32(c) = c_prev else {
+                    return None;
+                };
+                wrap(CpuStorage::F32(lstm::forward(&a[gr], &c[cr], n, h)))
+            }
+            CpuStorage::F64(a) => {
+                let CpuStorage::F64(c) = c_prev else {
+                    return None;
+                };
+                wrap(CpuStorage::F64(lstm::forward(&a[gr], &c[cr], n, h)))
+            }
+            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+        })
+    }
+
+    fn lstm_cell_backward(
+        &self,
+        grad: &dyn Storage,
+        grl: &Layout,
+        gates: &dyn Storage,
+        gl: &Layout,
+        c_prev: &dyn Storage,
+        cl: &Layout,
+        n: usize,
+        h: usize,
+    ) -> Option<Result<(StorageRef, StorageRef)>> {
+        let (dr, gr, cr) = (
+            grl.contiguous_range()?,
+            gl.contiguous_range()?,
+            cl.contiguous_range()?,
+        );
+        let (gates, c_prev) = (cpu(gates).ok()?, cpu(c_prev).ok()?);
+        let two = |(a, b): (CpuStorage, CpuStorage)| -> Result<(StorageRef, StorageRef)> {
+            Ok((wrap(a)?, wrap(b)?))
+        };
+        // `tensor` checks the three share one float dtype.
+        Some(match cpu(grad).ok()? {
+            CpuStorage::F32(d) => {
+                let (CpuStorage::F32(a), CpuStorage::F32(c)) = (gates, c_prev) else {
+                    return None;
+                };
+                let (da, dc) = lstm::backward(&d[dr], &a[gr], &c[cr], n, h);
+                two((CpuStorage::F32(da), CpuStorage::F32(dc)))
+            }
+            CpuStorage::F64(d) => {
+                let (CpuStorage::F64(a), CpuStorage::F64(c)) = (gates, c_prev) else {
+                    return None;
+                };
+                let (da, dc) = lstm::backward(&d[dr], &a[gr], &c[cr], n, h);
+                two((CpuStorage::F64(da), CpuStorage::F64(dc)))
             }
             CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
         })

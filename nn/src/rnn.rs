@@ -175,14 +175,12 @@ impl Weights {
                 Ok((h, None))
             }
             Mode::Lstm => {
-                let gates = (xp + &hp)?.chunk(4, -1)?;
-                let i = gates[0].sigmoid()?;
-                let f = gates[1].sigmoid()?;
-                let g = gates[2].tanh()?;
-                let o = gates[3].sigmoid()?;
                 let c = c.expect("an LSTM step has a cell state");
-                let c = ((&f * c)? + (&i * &g)?)?;
-                let mut h = (&o * c.tanh()?)?;
+                // One fused op: the gates' activations and both new states.
+                let hc = (xp + &hp)?.lstm_cell(c)?;
+                let hidden = c.dims()[1];
+                let c = hc.narrow(1, hidden, hidden)?;
+                let mut h = hc.narrow(1, 0, hidden)?;
                 if let Some(w) = &self.weight_hr {
                     h = h.matmul(&w.t()?)?;
                 }

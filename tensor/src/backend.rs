@@ -352,6 +352,38 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// The LSTM cell update (see `Tensor::lstm_cell`) from contiguous gates `[n, 4h]`
+    /// and previous cell state `[n, h]` of one float dtype: `[n, 2h]`, `h` then `c`;
+    /// `None` runs the composite. Never called with `n · h == 0`.
+    fn lstm_cell(
+        &self,
+        _gates: &dyn Storage,
+        _gates_layout: &Layout,
+        _c_prev: &dyn Storage,
+        _c_prev_layout: &Layout,
+        _n: usize,
+        _h: usize,
+    ) -> Option<Result<StorageRef>> {
+        None
+    }
+    /// The gradients of [`lstm_cell`](Backend::lstm_cell) with respect to the gates
+    /// (`[n, 4h]`) and the previous cell state (`[n, h]`) from the contiguous output
+    /// gradient (`[n, 2h]`) and the op's inputs; `None` runs the composite.
+    #[allow(clippy::too_many_arguments)]
+    fn lstm_cell_backward(
+        &self,
+        _grad: &dyn Storage,
+        _grad_layout: &Layout,
+        _gates: &dyn Storage,
+        _gates_layout: &Layout,
+        _c_prev: &dyn Storage,
+        _c_prev_layout: &Layout,
+        _n: usize,
+        _h: usize,
+    ) -> Option<Result<(StorageRef, StorageRef)>> {
+        None
+    }
+
     /// The arg-max of each max-pooling window of a contiguous float `x`
     /// (`[N, C, geo.input..]`): `I64` flat plane indices `[N, C, geo.output..]`, as
     /// `Tensor::max_pool_indices` documents; `None` when the backend has no kernel.

@@ -94,6 +94,8 @@ pub enum Op {
     /// Inputs: input, `rstd` (`[groups]`, untracked; saved for the rule)
     /// (`Tensor::normalize`).
     Normalize(NormSpec),
+    /// Inputs: gates `[N, 4H]`, previous cell state `[N, H]` (`Tensor::lstm_cell`).
+    LstmCell,
     /// An inclusive scan along `dim`.
     Scan {
         op: ScanOp,

@@ -40,6 +40,7 @@ pub(crate) fn saves(op: &Op) -> (bool, bool) {
         Op::IndexSelect { .. } | Op::Gather { .. } | Op::Scatter { .. } => (true, true),
         Op::Scan { .. } => (true, true),
         Op::Normalize(_) => (true, true),
+        Op::LstmCell => (true, false),
         Op::Conv(_) | Op::ConvInputGrad(_) | Op::ConvWeightGrad(_) => (true, false),
         Op::SliceScatter { .. } => (false, false),
         Op::Reshape
@@ -127,6 +128,7 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
             Op::ConvWeightGrad(spec) => conv::conv_weight_grad(&ctx, spec, g)?,
             Op::Scan { op, dim } => smallvec![Some(reduce::scan(&ctx, *op, *dim, g)?)],
             Op::Normalize(spec) => norm::normalize(&ctx, spec, g)?,
+            Op::LstmCell => norm::lstm_cell(&ctx, g)?,
             Op::Reshape => shape::reshape(&ctx, g)?,
             Op::Permute(perm) => shape::permute(perm, g)?,
             Op::Broadcast => shape::broadcast(&ctx, g)?,

@@ -219,6 +219,43 @@ impl Tensor {
         self.binary_assign(rhs, BinaryOp::Add)
     }
 
+    /// In place: `src` added onto the slice `start, start + step, ...` of `dim`
+    /// (`x[.., a:b:s] += src`); `src` has the slice's shape and `self`'s dtype. Same
+    /// ownership rule as `binary_assign`; not recorded. The backward sweep accumulates the
+    /// gradients of many slices of one tensor (a recurrent layer's time steps) with it,
+    /// where a full-size zero tensor per slice would cost the whole tensor each time.
+    pub fn slice_add_assign(
+        &mut self,
+        src: &Tensor,
+        dim: usize,
+        start: usize,
+        step: usize,
+    ) -> Result<()> {
+        const OP: &str = "slice_add_assign";
+        self.check_same(src, OP)?;
+        self.check_writable(OP)?;
+        let shape_ok = src.rank() == self.rank()
+            && dim < self.rank()
+            && (0..self.rank()).all(|i| i == dim || src.dims()[i] == self.dims()[i]);
+        if !shape_ok {
+            return Err(Error::ShapeMismatch {
+                op: OP,
+                lhs: self.shape().clone(),
+                rhs: src.shape().clone(),
+            });
+        }
+        let len = src.dims()[dim];
+        let device = *self.device();
+        let (dst, dl) = self.storage_mut()?;
+        let part = dl.slice(dim, start, len, step, OP)?;
+        if len == 0 || part.elem_count() == 0 {
+            return Ok(());
+        }
+        device
+            .backend()
+            .binary_assign(BinaryOp::Add, dst, &part, src.storage(), src.layout())
+    }
+
     /// In place: `self = op(self)` (e.g. `UnaryOp::Affine(beta, 0.0)` to scale an
     /// optimizer's moment). Same ownership rule as `binary_assign`; the tensor keeps its id.
     pub fn unary_assign(&mut self, op: UnaryOp) -> Result<()> {

@@ -7,6 +7,7 @@ mod elementwise;
 mod index;
 mod indexing;
 mod join;
+mod lstm;
 mod matmul;
 mod norm;
 mod normalize;
