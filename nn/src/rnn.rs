@@ -143,17 +143,21 @@ impl Weights {
         }
     }
 
-    /// `x W_ihᵀ + b_ih` over the last dim.
-    fn input_proj(&self, x: &Tensor) -> Result<Tensor> {
+    /// `x W_ihᵀ + b_ih` over the last dim, and `+ b_hh` too where the step adds it outside
+    /// every product (RNN, LSTM; a GRU's `b_hn` sits inside the reset product): one add
+    /// for all time steps instead of one per step.
+    fn input_proj(&self, mode: Mode, x: &Tensor) -> Result<Tensor> {
         let y = x.matmul(&self.weight_ih.t()?)?;
-        match &self.bias_ih {
-            Some(b) => y + b,
-            None => Ok(y),
+        match (&self.bias_ih, &self.bias_hh, mode) {
+            (Some(bi), Some(bh), Mode::Rnn(_) | Mode::Lstm) => y + (bi + bh)?,
+            (Some(b), _, _) => y + b,
+            (None, _, _) => Ok(y),
         }
     }
 
     /// One step from the input projection `xp [N, G·H]` and the state `h [N, H_out]`
     /// (and an LSTM's `c [N, H]`): the new `h` (and `c`).
+    /// `xp` comes from [`input_proj`](Self::input_proj) (with `b_hh` for RNN and LSTM).
     fn step(
         &self,
         mode: Mode,
@@ -162,7 +166,7 @@ impl Weights {
         c: Option<&Tensor>,
     ) -> Result<(Tensor, Option<Tensor>)> {
         let mut hp = h.matmul(&self.weight_hh.t()?)?;
-        if let Some(b) = &self.bias_hh {
+        if let (Mode::Gru, Some(b)) = (mode, &self.bias_hh) {
             hp = (hp + b)?;
         }
         match mode {
@@ -316,7 +320,7 @@ impl Cell {
         } else {
             None
         };
-        let xp = self.w.input_proj(&x2)?;
+        let xp = self.w.input_proj(self.mode, &x2)?;
         let (h, c) = self.w.step(self.mode, &xp, &h, c.as_ref())?;
         if batched {
             Ok((h, c))
@@ -759,7 +763,7 @@ impl Stack {
             for dir in 0..d {
                 let i = k * d + dir;
                 let w = &self.weights[i];
-                let xp = w.input_proj(&inp)?;
+                let xp = w.input_proj(self.mode, &inp)?;
                 let mut h = match &h0 {
                     Some(h0) => h0.select(0, i)?,
                     None => zeros(hout)?,
