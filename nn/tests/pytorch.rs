@@ -1,7 +1,7 @@
 //! Lamina against numbers produced by PyTorch (`fixtures/make_fixtures.py`, its output
 //! committed next to it so CI needs no Python): every loss's three reductions,
-//! cross-entropy's gradient, and a PyTorch-written safetensors model loaded into the
-//! equivalent `Sequential`; convolution, pooling, normalisation, interpolation, the recurrent
+//! cross-entropy's gradient, PyTorch-written safetensors files loaded into the equivalent
+//! models (an MLP as a `Sequential`, a 2-layer bidirectional `Lstm`); convolution, pooling, normalisation, interpolation, the recurrent
 //! layers and attention in the modules `conv`, `pool`, `norm`, `interp`, `rnn` and `attn`.
 
 use std::path::PathBuf;
@@ -219,6 +219,28 @@ fn loads_a_model_saved_by_pytorch() {
         .unwrap();
     let y = model.forward(&x).unwrap();
     assert_close("mlp output", &y, &meta["output"], 1e-6);
+}
+
+#[test]
+fn loads_an_lstm_saved_by_pytorch() {
+    // `fixtures/make_lstm_interchange.py`: a 2-layer bidirectional batch-first nn.LSTM's
+    // state dict as PyTorch writes it, and its float32 outputs.
+    use lamina_nn::Lstm;
+    let meta = json("lstm.json");
+    let mut lstm = Lstm::builder(8, 16)
+        .num_layers(2)
+        .bidirectional(true)
+        .batch_first(true)
+        .build(&dev())
+        .unwrap();
+    lstm.load_safetensors(fixture("lstm.safetensors")).unwrap();
+    let x = tensor(&meta["input"])
+        .to_dtype(lamina_tensor::DType::F32)
+        .unwrap();
+    let (out, (h, c)) = lstm.forward_with(&x, None).unwrap();
+    assert_close("lstm output", &out, &meta["output"], 1e-5);
+    assert_close("lstm h_n", &h, &meta["h_n"], 1e-5);
+    assert_close("lstm c_n", &c, &meta["c_n"], 1e-5);
 }
 
 #[test]
