@@ -933,3 +933,65 @@ impl Module for TransformerDecoder {
         format!("TransformerDecoder(num_layers {})", self.layers.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dropout_follows_the_mode_and_each_copy_draws_its_own_masks() {
+        let dev = lamina_backend_cpu::device();
+        let layer = TransformerEncoderLayer::builder(8, 2)
+            .dim_feedforward(16)
+            .dropout(0.5)
+            .dtype(DType::F64)
+            .seed(5)
+            .build(&dev)
+            .unwrap();
+        let mut enc = TransformerEncoder::new(&layer, 2, None).unwrap();
+        let state = enc.rng_state();
+        for name in [
+            "layers.0.self_attn.dropout.step",
+            "layers.0.dropout.step",
+            "layers.1.dropout2.step",
+        ] {
+            assert!(state.contains_key(name), "{name} missing from {state:?}");
+        }
+        assert_eq!(enc.training_mode(), Some(true));
+        let x = Tensor::randn(1, [5, 3, 8], DType::F64, &dev).unwrap();
+        let a = enc.forward(&x).unwrap().to_f64_vec().unwrap();
+        let b = enc.forward(&x).unwrap().to_f64_vec().unwrap();
+        assert_ne!(a, b, "training forwards draw new masks");
+        // The two copies draw different masks from the same position.
+        let h = Tensor::ones([64], DType::F64, &dev).unwrap();
+        let (m0, m1) = (
+            enc.layers[0]
+                .dropout
+                .forward(&h)
+                .unwrap()
+                .to_f64_vec()
+                .unwrap(),
+            enc.layers[1]
+                .dropout
+                .forward(&h)
+                .unwrap()
+                .to_f64_vec()
+                .unwrap(),
+        );
+        assert_ne!(m0, m1);
+        enc.eval();
+        assert_eq!(enc.training_mode(), Some(false));
+        let a = enc.forward(&x).unwrap().to_f64_vec().unwrap();
+        let b = enc.forward(&x).unwrap().to_f64_vec().unwrap();
+        assert_eq!(a, b);
+
+        let mut dec = TransformerDecoderLayer::builder(8, 2)
+            .dim_feedforward(16)
+            .seed(5)
+            .build(&dev)
+            .unwrap();
+        dec.eval();
+        assert_eq!(dec.training_mode(), Some(false));
+        assert!(dec.rng_state().contains_key("multihead_attn.dropout.step"));
+    }
+}
