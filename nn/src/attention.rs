@@ -318,6 +318,17 @@ impl MultiheadAttention {
         self.dropout.p()
     }
 
+    /// A copy with its own parameter storage and its dropout masks drawn from `seed`
+    /// (what `copy.deepcopy` gives PyTorch's stacks, with independent masks).
+    pub(crate) fn deep_copy(&self, seed: u64) -> Result<MultiheadAttention> {
+        let mut m = self.clone();
+        crate::transformer::copy_parameters(&mut m)?;
+        let mut dropout = Dropout::builder(self.dropout.p()).seed(seed).build()?;
+        dropout.set_training(self.dropout.is_training());
+        m.dropout = dropout;
+        Ok(m)
+    }
+
     fn err(&self, msg: String) -> Error {
         Error::Module {
             module: self.name(),

@@ -32,6 +32,9 @@
 //! - [`rnn`]: the recurrent layers [`Rnn`], [`Lstm`], [`Gru`] (stacked, bidirectional,
 //!   per-sequence lengths) and cells [`RnnCell`], [`LstmCell`], [`GruCell`], with
 //!   PyTorch's parameter names and gate order.
+//! - [`transformer`]: [`TransformerEncoderLayer`], [`TransformerEncoder`],
+//!   [`TransformerDecoderLayer`] and [`TransformerDecoder`] with
+//!   PyTorch's parameter names, post- and pre-norm, masks and `batch_first`.
 //! - [`generate`](mod@generate): next-token [`Sampling`] (greedy, temperature, top-k, top-p),
 //!   seeded [`sample_next`] and autoregressive [`generate`](fn@generate) for any model.
 //! - [`summary`]: each layer's output shape and parameter count, as Keras' `summary()`.
@@ -92,6 +95,7 @@ pub mod pool;
 pub mod rnn;
 mod sequential;
 mod summary;
+pub mod transformer;
 pub mod weights;
 
 pub use activation::{
@@ -128,3 +132,7 @@ pub use rnn::{
 };
 pub use sequential::{BoxedModule, Sequential};
 pub use summary::{summary, Summary, SummaryRow};
+pub use transformer::{
+    TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
+    TransformerLayerBuilder,
+};

@@ -1,8 +1,9 @@
 //! Lamina against numbers produced by PyTorch (`fixtures/make_fixtures.py`, its output
 //! committed next to it so CI needs no Python): every loss's three reductions,
 //! cross-entropy's gradient, PyTorch-written safetensors files loaded into the equivalent
-//! models (an MLP as a `Sequential`, a 2-layer bidirectional `Lstm`); convolution, pooling, normalisation, interpolation, the recurrent
-//! layers and attention in the modules `conv`, `pool`, `norm`, `interp`, `rnn` and `attn`.
+//! models (an MLP as a `Sequential`, a 2-layer bidirectional `Lstm`); convolution, pooling,
+//! normalisation, interpolation, the recurrent layers, attention and the Transformer layers
+//! in the modules `conv`, `pool`, `norm`, `interp`, `rnn`, `attn` and `transformer`.
 
 use std::path::PathBuf;
 
@@ -38,6 +39,10 @@ mod rnn;
 // scaled_dot_product_attention and MultiheadAttention, likewise.
 #[path = "pytorch/attn.rs"]
 mod attn;
+
+// The Transformer encoder and decoder layers and stacks, likewise.
+#[path = "pytorch/transformer.rs"]
+mod transformer;
 
 fn dev() -> Device {
     lamina_backend_cpu::device()
