@@ -1,7 +1,8 @@
 //! Lamina against numbers produced by PyTorch (`fixtures/make_fixtures.py`, its output
 //! committed next to it so CI needs no Python): every loss's three reductions,
 //! cross-entropy's gradient, PyTorch-written safetensors files loaded into the equivalent
-//! models (an MLP as a `Sequential`, a 2-layer bidirectional `Lstm`); convolution, pooling,
+//! models (an MLP as a `Sequential`, a 2-layer bidirectional `Lstm`, a
+//! `TransformerEncoderLayer`); convolution, pooling,
 //! normalisation, interpolation, the recurrent layers, attention and the Transformer layers
 //! in the modules `conv`, `pool`, `norm`, `interp`, `rnn`, `attn` and `transformer`.
 
@@ -246,6 +247,32 @@ fn loads_an_lstm_saved_by_pytorch() {
     assert_close("lstm output", &out, &meta["output"], 1e-5);
     assert_close("lstm h_n", &h, &meta["h_n"], 1e-5);
     assert_close("lstm c_n", &c, &meta["c_n"], 1e-5);
+}
+
+#[test]
+fn loads_a_transformer_layer_saved_by_pytorch() {
+    // `fixtures/make_lstm_interchange.py`: a pre-norm, GELU, batch-first
+    // nn.TransformerEncoderLayer's state dict and its float32 output under a causal mask.
+    use lamina_nn::attention::square_subsequent_mask;
+    use lamina_nn::{Activation, Module, TransformerEncoderLayer};
+    let meta = json("encoder_layer.json");
+    let mut layer = TransformerEncoderLayer::builder(16, 4)
+        .dim_feedforward(32)
+        .activation(Activation::Gelu)
+        .batch_first(true)
+        .norm_first(true)
+        .build(&dev())
+        .unwrap();
+    layer
+        .load_safetensors(fixture("encoder_layer.safetensors"))
+        .unwrap();
+    layer.eval();
+    let x = tensor(&meta["input"])
+        .to_dtype(lamina_tensor::DType::F32)
+        .unwrap();
+    let mask = square_subsequent_mask(6, lamina_tensor::DType::F32, &dev()).unwrap();
+    let y = layer.forward_masked(&x, Some(&mask), None, true).unwrap();
+    assert_close("encoder layer output", &y, &meta["output"], 1e-5);
 }
 
 #[test]
