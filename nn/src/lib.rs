@@ -29,6 +29,8 @@
 //! - [`norm`]: [`BatchNorm1d`], [`BatchNorm2d`] (running statistics as buffers),
 //!   [`LayerNorm`], [`GroupNorm`], [`RmsNorm`] and their functions, with instance norm;
 //!   [`Embedding`] and [`Dropout2d`].
+//! - [`positional`]: [`sinusoidal_encoding`] and [`SinusoidalPositionalEncoding`],
+//!   [`LearnedPositionalEmbedding`], rotary embeddings ([`apply_rotary`]).
 //! - [`rnn`]: the recurrent layers [`Rnn`], [`Lstm`], [`Gru`] (stacked, bidirectional,
 //!   per-sequence lengths) and cells [`RnnCell`], [`LstmCell`], [`GruCell`], with
 //!   PyTorch's parameter names and gate order.
@@ -92,6 +94,7 @@ mod mlp;
 pub mod module;
 pub mod norm;
 pub mod pool;
+pub mod positional;
 pub mod rnn;
 mod sequential;
 mod summary;
@@ -127,6 +130,9 @@ pub use mlp::{mlp, Mlp, MlpBuilder};
 pub use module::{prefixed, Module};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RmsNorm};
 pub use pool::{AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d};
+pub use positional::{
+    apply_rotary, sinusoidal_encoding, LearnedPositionalEmbedding, SinusoidalPositionalEncoding,
+};
 pub use rnn::{
     CellBuilder, Gru, GruCell, LayerBuilder, Lstm, LstmCell, Rnn, RnnCell, RnnNonlinearity,
 };
