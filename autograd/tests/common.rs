@@ -1,7 +1,7 @@
 //! Shared helpers of the gradient property tests.
 #![allow(dead_code)]
 
-use lamina_autograd::{gradcheck, GradcheckConfig};
+use lamina_autograd::{gradcheck, GradcheckConfig, Tape};
 use lamina_backend_cpu::CpuBackend;
 use lamina_tensor::backend::MatmulSpec;
 use lamina_tensor::{
@@ -20,6 +20,33 @@ pub fn cases() -> u32 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(128)
+}
+
+/// `sum(w ⊙ y²)` for a fixed `w`: a loss whose Hessian passes through `y`'s rule twice.
+pub fn weighted_square(y: &Tensor) -> Result<Tensor> {
+    let w = Tensor::rand_uniform(17, 0.5, 1.5, y.shape(), y.dtype(), y.device())?;
+    (y.square()? * w)?.sum_all()
+}
+
+/// The gradient of `loss` with respect to each of `xs`, computed on its own tape inside
+/// whatever tape is recording (gradcheck's), flattened and concatenated: a gradcheck of
+/// this checks second derivatives, through the rules' own recorded ops.
+pub fn grads_of(xs: &[Tensor], loss: impl Fn(&[Tensor]) -> Result<Tensor>) -> Result<Tensor> {
+    let tape = Tape::new();
+    for x in xs {
+        tape.watch(x);
+    }
+    let y = loss(xs)?;
+    let g = tape.backward(&y)?;
+    let parts: Vec<Tensor> = xs
+        .iter()
+        .map(|x| match g.get(x) {
+            Some(g) => g.flatten_all(),
+            None => x.zeros_like()?.flatten_all(),
+        })
+        .collect::<Result<_>>()?;
+    let refs: Vec<&Tensor> = parts.iter().collect();
+    Tensor::cat(&refs, 0)
 }
 
 /// Fails the case with the report when `gradcheck` finds a mismatch.

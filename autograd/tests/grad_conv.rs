@@ -6,8 +6,7 @@
 
 mod common;
 
-use common::{cases, check, composite_dev, dev, tc};
-use lamina_autograd::Tape;
+use common::{cases, check, composite_dev, dev, grads_of, tc, weighted_square};
 use lamina_tensor::{ConvSpec, DType, Device, Result, Tensor};
 use proptest::prelude::*;
 
@@ -114,33 +113,6 @@ fn inputs(c: &Case, dev: &Device) -> Result<(Tensor, Tensor)> {
         Tensor::randn(1, c.input.clone(), DType::F64, dev)?,
         Tensor::randn(2, c.weight.clone(), DType::F64, dev)?,
     ))
-}
-
-/// The gradient of `loss` with respect to each of `xs`, on its own tape inside whatever
-/// tape is recording (gradcheck's), concatenated: a gradcheck of it checks second
-/// derivatives.
-fn grads_of(xs: &[Tensor], loss: impl Fn(&[Tensor]) -> Result<Tensor>) -> Result<Tensor> {
-    let tape = Tape::new();
-    for x in xs {
-        tape.watch(x);
-    }
-    let y = loss(xs)?;
-    let g = tape.backward(&y)?;
-    let parts: Vec<Tensor> = xs
-        .iter()
-        .map(|x| match g.get(x) {
-            Some(g) => g.flatten_all(),
-            None => x.zeros_like()?.flatten_all(),
-        })
-        .collect::<Result<_>>()?;
-    let refs: Vec<&Tensor> = parts.iter().collect();
-    Tensor::cat(&refs, 0)
-}
-
-/// `sum(w ⊙ y²)` for a fixed `w`: a loss whose Hessian passes through `y`'s rule twice.
-fn weighted_square(y: &Tensor) -> Result<Tensor> {
-    let w = Tensor::rand_uniform(17, 0.5, 1.5, y.shape(), y.dtype(), y.device())?;
-    (y.square()? * w)?.sum_all()
 }
 
 proptest! {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{cases, check, composite_dev, dev, tc};
+use common::{cases, check, composite_dev, dev, grads_of, tc, weighted_square};
 use lamina_autograd::Tape;
 use lamina_tensor::{DType, Device, Result, Tensor};
 use proptest::prelude::*;
@@ -19,12 +19,6 @@ fn inputs(n: usize, h: usize, dev: &Device) -> Result<(Tensor, Tensor)> {
         Tensor::randn(1, [n, 4 * h], DType::F64, dev)?,
         Tensor::randn(2, [n, h], DType::F64, dev)?,
     ))
-}
-
-/// `sum(w ⊙ y²)` for a fixed `w`.
-fn weighted_square(y: &Tensor) -> Result<Tensor> {
-    let w = Tensor::rand_uniform(17, 0.5, 1.5, y.shape(), y.dtype(), y.device())?;
-    (y.square()? * w)?.sum_all()
 }
 
 proptest! {
@@ -59,15 +53,7 @@ proptest! {
     #[test]
     fn gradients_of_gradients(n in 1..=2usize, h in 1..=3usize) {
         let (a, c) = tc(inputs(n, h, &dev()))?;
-        let grad = |t: &[Tensor]| -> Result<Tensor> {
-            let tape = Tape::new();
-            tape.watch(&t[0]);
-            tape.watch(&t[1]);
-            let g = tape.backward(&weighted_square(&t[0].lstm_cell(&t[1])?)?)?;
-            let parts = [g.get(&t[0]).expect("watched"), g.get(&t[1]).expect("watched")];
-            Tensor::cat(&[&parts[0].flatten_all()?, &parts[1].flatten_all()?], 0)
-        };
-        check(grad, vec![a, c])?;
+        check(|t| grads_of(t, |v| weighted_square(&v[0].lstm_cell(&v[1])?)), vec![a, c])?;
     }
 }
 

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{cases, check, composite_dev, dev, tc};
+use common::{cases, check, composite_dev, dev, grads_of, tc};
 use lamina_autograd::Tape;
 use lamina_tensor::{DType, NormSpec, Result, Tensor};
 use proptest::prelude::*;
@@ -106,14 +106,7 @@ proptest! {
     #[test]
     fn gradients_of_gradients(s in spec()) {
         let x = tc(input(&s, &dev()))?;
-        let grad = |t: &[Tensor]| -> Result<Tensor> {
-            let tape = Tape::new();
-            tape.watch(&t[0]);
-            let loss = weighted(&t[0].normalize(&s)?.output, 2)?;
-            let g = tape.backward(&loss)?;
-            Ok(g.get(&t[0]).expect("x is watched").clone())
-        };
-        check(grad, vec![x])?;
+        check(|t| grads_of(t, |v| weighted(&v[0].normalize(&s)?.output, 2)), vec![x])?;
     }
 }
 

@@ -13,9 +13,8 @@ mod common;
 #[path = "grad_ops/strategies.rs"]
 mod strategies;
 
-use common::{cases, check, dev, tc};
+use common::{cases, check, dev, grads_of, tc, weighted_square};
 use lamina_autograd::strategies::{broadcast_pair, shape, tensor, tensor_of};
-use lamina_autograd::Tape;
 use lamina_tensor::{DType, Indexing, PadMode, Result, ScatterReduce, Tensor};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -500,33 +499,6 @@ fn scatter_repeated_index_by_hand() -> Result<()> {
 }
 
 // ---- gradients of gradients ----
-
-/// The gradient of `loss` with respect to each of `xs`, computed on its own tape inside
-/// whatever tape is recording (gradcheck's), flattened and concatenated: a gradcheck of
-/// this checks second derivatives, through the rules' own recorded ops.
-fn grads_of(xs: &[Tensor], loss: impl Fn(&[Tensor]) -> Result<Tensor>) -> Result<Tensor> {
-    let tape = Tape::new();
-    for x in xs {
-        tape.watch(x);
-    }
-    let y = loss(xs)?;
-    let g = tape.backward(&y)?;
-    let parts: Vec<Tensor> = xs
-        .iter()
-        .map(|x| match g.get(x) {
-            Some(g) => g.flatten_all(),
-            None => x.zeros_like()?.flatten_all(),
-        })
-        .collect::<Result<_>>()?;
-    let refs: Vec<&Tensor> = parts.iter().collect();
-    Tensor::cat(&refs, 0)
-}
-
-/// `sum(w * y^2)` for a fixed weight: a loss whose Hessian runs through `y`'s rule twice.
-fn weighted_square(y: &Tensor) -> Result<Tensor> {
-    let w = Tensor::rand_uniform(17, 0.5, 1.5, y.shape(), y.dtype(), y.device())?;
-    (y.square()? * w)?.sum_all()
-}
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]

@@ -489,55 +489,63 @@ impl TransformerEncoder {
     }
 }
 
+/// The [`Module`] methods [`TransformerEncoder`] and [`TransformerDecoder`] share: the
+/// layers named `layers.{i}.…`, then the final `norm`; the mode is the layers'.
+macro_rules! stack_visits {
+    () => {
+        fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Tensor)) {
+            let layers = prefixed(prefix, "layers");
+            for (i, l) in self.layers.iter().enumerate() {
+                l.visit(&prefixed(&layers, &i.to_string()), f);
+            }
+            if let Some(n) = &self.norm {
+                n.visit(&prefixed(prefix, "norm"), f);
+            }
+        }
+
+        fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Tensor)) {
+            let layers = prefixed(prefix, "layers");
+            for (i, l) in self.layers.iter_mut().enumerate() {
+                l.visit_mut(&prefixed(&layers, &i.to_string()), f);
+            }
+            if let Some(n) = &mut self.norm {
+                n.visit_mut(&prefixed(prefix, "norm"), f);
+            }
+        }
+
+        fn set_training(&mut self, on: bool) {
+            for l in &mut self.layers {
+                l.set_training(on);
+            }
+        }
+
+        fn training_mode(&self) -> Option<bool> {
+            self.layers.first().and_then(Module::training_mode)
+        }
+
+        fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
+            let layers = prefixed(prefix, "layers");
+            for (i, l) in self.layers.iter().enumerate() {
+                l.visit_rng_state(&prefixed(&layers, &i.to_string()), f);
+            }
+        }
+
+        fn visit_rng_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut u64)) {
+            let layers = prefixed(prefix, "layers");
+            for (i, l) in self.layers.iter_mut().enumerate() {
+                l.visit_rng_state_mut(&prefixed(&layers, &i.to_string()), f);
+            }
+        }
+    };
+}
+
 impl Module for TransformerEncoder {
     /// `forward_masked(x, None, None, false)`.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.forward_masked(x, None, None, false)
     }
 
-    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Tensor)) {
-        let layers = prefixed(prefix, "layers");
-        for (i, l) in self.layers.iter().enumerate() {
-            l.visit(&prefixed(&layers, &i.to_string()), f);
-        }
-        if let Some(n) = &self.norm {
-            n.visit(&prefixed(prefix, "norm"), f);
-        }
-    }
-
-    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Tensor)) {
-        let layers = prefixed(prefix, "layers");
-        for (i, l) in self.layers.iter_mut().enumerate() {
-            l.visit_mut(&prefixed(&layers, &i.to_string()), f);
-        }
-        if let Some(n) = &mut self.norm {
-            n.visit_mut(&prefixed(prefix, "norm"), f);
-        }
-    }
-
-    fn set_training(&mut self, on: bool) {
-        for l in &mut self.layers {
-            l.set_training(on);
-        }
-    }
-
-    fn training_mode(&self) -> Option<bool> {
-        self.layers.first().and_then(Module::training_mode)
-    }
-
-    fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
-        let layers = prefixed(prefix, "layers");
-        for (i, l) in self.layers.iter().enumerate() {
-            l.visit_rng_state(&prefixed(&layers, &i.to_string()), f);
-        }
-    }
-
-    fn visit_rng_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut u64)) {
-        let layers = prefixed(prefix, "layers");
-        for (i, l) in self.layers.iter_mut().enumerate() {
-            l.visit_rng_state_mut(&prefixed(&layers, &i.to_string()), f);
-        }
-    }
+    stack_visits!();
 
     /// `TransformerEncoder(num_layers 2)`.
     fn name(&self) -> String {
@@ -884,49 +892,7 @@ impl Module for TransformerDecoder {
         Err(needs_memory(self))
     }
 
-    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Tensor)) {
-        let layers = prefixed(prefix, "layers");
-        for (i, l) in self.layers.iter().enumerate() {
-            l.visit(&prefixed(&layers, &i.to_string()), f);
-        }
-        if let Some(n) = &self.norm {
-            n.visit(&prefixed(prefix, "norm"), f);
-        }
-    }
-
-    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Tensor)) {
-        let layers = prefixed(prefix, "layers");
-        for (i, l) in self.layers.iter_mut().enumerate() {
-            l.visit_mut(&prefixed(&layers, &i.to_string()), f);
-        }
-        if let Some(n) = &mut self.norm {
-            n.visit_mut(&prefixed(prefix, "norm"), f);
-        }
-    }
-
-    fn set_training(&mut self, on: bool) {
-        for l in &mut self.layers {
-            l.set_training(on);
-        }
-    }
-
-    fn training_mode(&self) -> Option<bool> {
-        self.layers.first().and_then(Module::training_mode)
-    }
-
-    fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
-        let layers = prefixed(prefix, "layers");
-        for (i, l) in self.layers.iter().enumerate() {
-            l.visit_rng_state(&prefixed(&layers, &i.to_string()), f);
-        }
-    }
-
-    fn visit_rng_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut u64)) {
-        let layers = prefixed(prefix, "layers");
-        for (i, l) in self.layers.iter_mut().enumerate() {
-            l.visit_rng_state_mut(&prefixed(&layers, &i.to_string()), f);
-        }
-    }
+    stack_visits!();
 
     /// `TransformerDecoder(num_layers 2)`.
     fn name(&self) -> String {

@@ -83,6 +83,30 @@ fn opt_tensor(v: &Value) -> Option<Tensor> {
     (!v.is_null()).then(|| tensor(v))
 }
 
+/// [`assert_close`] at the f64 fixtures' tolerance, 1e-9 (the submodules' comparison).
+fn assert_f64(what: &str, got: &Tensor, want: &Value) {
+    assert_close(what, got, want, 1e-9);
+}
+
+/// The case's `"input"`, as a non-contiguous view where its `"layout"` names one
+/// (`"transposed"`, `"channels_last"`), with the same values.
+fn fixture_input(case: &Value) -> Tensor {
+    let x = tensor(&case["input"]);
+    let view = || -> lamina_tensor::Result<Tensor> {
+        match case.get("layout").and_then(Value::as_str) {
+            None => Ok(x.clone()),
+            Some("transposed") => x.transpose(-1, -2)?.contiguous()?.transpose(-1, -2),
+            Some("channels_last") => x.permute([0, 2, 3, 1])?.contiguous()?.permute([0, 3, 1, 2]),
+            Some(other) => panic!("unknown layout {other}"),
+        }
+    };
+    let v = view().unwrap();
+    if case.get("layout").is_some() {
+        assert!(!v.is_contiguous());
+    }
+    v
+}
+
 /// Same shape and values within `tol` (absolute plus relative).
 fn assert_close(what: &str, got: &Tensor, want: &Value, tol: f64) {
     let want_t = tensor(want);

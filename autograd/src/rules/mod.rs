@@ -6,6 +6,7 @@
 mod conv;
 mod elementwise;
 mod index;
+mod lstm;
 mod norm;
 mod reduce;
 mod shape;
@@ -128,7 +129,7 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
             Op::ConvWeightGrad(spec) => conv::conv_weight_grad(&ctx, spec, g)?,
             Op::Scan { op, dim } => smallvec![Some(reduce::scan(&ctx, *op, *dim, g)?)],
             Op::Normalize(spec) => norm::normalize(&ctx, spec, g)?,
-            Op::LstmCell => norm::lstm_cell(&ctx, g)?,
+            Op::LstmCell => lstm::lstm_cell(&ctx, g)?,
             Op::Reshape => shape::reshape(&ctx, g)?,
             Op::Permute(perm) => shape::permute(perm, g)?,
             Op::Broadcast => shape::broadcast(&ctx, g)?,

@@ -1,9 +1,7 @@
 //! Normalisation (`Tensor::normalize`): for `y = (x − mean) · rstd` per group,
 //! `dx = rstd · (g − mean(g) − y · mean(g · y))`, fused by the backend where it can and
 //! recomputed from `x` with recorded ops under a tape (gradients of gradients). `rstd`, the
-//! entry's second input, is a saved statistic and gets no gradient. Also the LSTM cell
-//! update (`Tensor::lstm_cell`), fused the same way: a kernel each way, the recorded
-//! composite under a tape.
+//! entry's second input, is a saved statistic and gets no gradient.
 
 use lamina_tensor::{NormSpec, Result, Tensor};
 
@@ -17,10 +15,4 @@ pub(super) fn normalize(ctx: &Ctx, spec: &NormSpec, g: &Tensor) -> Result<InputG
         None
     };
     Ok(smallvec::smallvec![dx, None])
-}
-
-pub(super) fn lstm_cell(ctx: &Ctx, g: &Tensor) -> Result<InputGrads> {
-    let (gates, c_prev) = (ctx.input(0), ctx.input(1));
-    let (dg, dc) = g.lstm_cell_backward(gates, c_prev)?;
-    Ok(smallvec::smallvec![Some(dg), Some(dc)])
 }

@@ -10,19 +10,7 @@ use lamina_nn::{Module, MultiheadAttention};
 use lamina_tensor::{DType, Tensor};
 use serde_json::Value;
 
-use super::{dev, json, tensor};
-
-fn assert_close(what: &str, got: &Tensor, want: &Value) {
-    let want = tensor(want);
-    assert_eq!(got.dims(), want.dims(), "{what}: shape");
-    let (g, w) = (got.to_f64_vec().unwrap(), want.to_f64_vec().unwrap());
-    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
-            "{what}: element {i}: lamina {a}, pytorch {b}"
-        );
-    }
-}
+use super::{assert_f64 as assert_close, dev, json, tensor};
 
 /// A fixture mask: bool masks are stored as 0/1.
 fn mask(v: &Value, dtype: &Value) -> Option<Tensor> {

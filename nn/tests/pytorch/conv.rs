@@ -25,16 +25,9 @@ fn usizes(v: &Value) -> Vec<usize> {
         .collect()
 }
 
+/// Convolutions compare at 1e-10, tighter than the other fixtures.
 fn assert_close(what: &str, got: &Tensor, want: &Value) {
-    let want = tensor(want);
-    assert_eq!(got.dims(), want.dims(), "{what}: shape");
-    let (g, w) = (got.to_f64_vec().unwrap(), want.to_f64_vec().unwrap());
-    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-10 * (1.0 + b.abs()),
-            "{what}: element {i}: lamina {a}, pytorch {b}"
-        );
-    }
+    super::assert_close(what, got, want, 1e-10);
 }
 
 /// Runs the case's op on `x`, `w`, `b` with its arguments.

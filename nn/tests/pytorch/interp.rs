@@ -11,19 +11,7 @@ use lamina_nn::{Fold, InterpolateMode, Module, Unfold, Upsample};
 use lamina_tensor::{DType, Result, Tensor};
 use serde_json::Value;
 
-use super::{dev, json, tensor};
-
-fn assert_close(what: &str, got: &Tensor, want: &Value) {
-    let want = tensor(want);
-    assert_eq!(got.dims(), want.dims(), "{what}: shape");
-    let (g, w) = (got.to_f64_vec().unwrap(), want.to_f64_vec().unwrap());
-    for (i, (a, b)) in g.iter().zip(&w).enumerate() {
-        assert!(
-            (a - b).abs() <= 1e-9 * (1.0 + b.abs()),
-            "{what}: element {i}: lamina {a}, pytorch {b}"
-        );
-    }
-}
+use super::{assert_f64 as assert_close, dev, fixture_input as input, json, tensor};
 
 fn usizes(v: &Value) -> Vec<usize> {
     v.as_array()
@@ -48,24 +36,6 @@ fn mode(name: &str) -> InterpolateMode {
         "bilinear" => InterpolateMode::Bilinear,
         other => panic!("unknown mode {other}"),
     }
-}
-
-/// The case's input, as a non-contiguous view where it names a layout.
-fn input(case: &Value) -> Tensor {
-    let x = tensor(&case["input"]);
-    let view = || -> Result<Tensor> {
-        match case.get("layout").and_then(Value::as_str) {
-            None => Ok(x.clone()),
-            Some("transposed") => x.transpose(-1, -2)?.contiguous()?.transpose(-1, -2),
-            Some("channels_last") => x.permute([0, 2, 3, 1])?.contiguous()?.permute([0, 3, 1, 2]),
-            Some(other) => panic!("unknown layout {other}"),
-        }
-    };
-    let v = view().unwrap();
-    if case.get("layout").is_some() {
-        assert!(!v.is_contiguous());
-    }
-    v
 }
 
 fn run(case: &Value, x: &Tensor) -> Result<Tensor> {
