@@ -7,6 +7,7 @@
 //! `Embedding` and cross-entropy take. A target window is its input window shifted by one
 //! token, so a window starting at `s` needs tokens `s ..= s + seq_len`.
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -16,22 +17,29 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::{check_index, Batch, Dataset, Sample};
 use crate::{Error, Result};
 
-/// Reads a UTF-8 text file. A missing file or invalid UTF-8 is [`Error::Io`] naming the
-/// file (and, for bad UTF-8, the byte offset).
+/// Reads a UTF-8 text file, plain or gzip-compressed (recognised by the gzip magic bytes,
+/// whatever the name). A missing file, a corrupt gzip stream or invalid UTF-8 is
+/// [`Error::Io`] naming the file (and, for bad UTF-8, the byte offset in the text).
 pub fn read_text(path: impl AsRef<Path>) -> Result<String> {
     let path = path.as_ref();
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+    let io_err = |source| Error::Io {
         action: "read",
         path: path.to_path_buf(),
         source,
-    })?;
-    String::from_utf8(bytes).map_err(|e| Error::Io {
-        action: "read",
-        path: path.to_path_buf(),
-        source: std::io::Error::new(
+    };
+    let mut bytes = std::fs::read(path).map_err(io_err)?;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut text = Vec::with_capacity(bytes.len() * 3);
+        flate2::read::MultiGzDecoder::new(bytes.as_slice())
+            .read_to_end(&mut text)
+            .map_err(io_err)?;
+        bytes = text;
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        io_err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!("invalid UTF-8 at byte {}", e.utf8_error().valid_up_to()),
-        ),
+        ))
     })
 }
 

@@ -129,6 +129,53 @@ fn read_text_errors_name_the_file() {
     );
 }
 
+#[test]
+fn the_full_corpus_reads_through_gzip_and_matches_its_index() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/shakespeare");
+    let text = read_text(dir.join("shakespeare_plays.txt.gz")).unwrap();
+    // Sizes and symbol count from the data set's documentation (Python len() and set()).
+    assert_eq!(text.len(), 4_850_380);
+    assert!(text.is_ascii());
+    assert_eq!(CharVocab::from_text(&text).len(), 83);
+    // The excerpt is the corpus's first 20,000 bytes.
+    assert_eq!(&text[..20_000], read_text(excerpt()).unwrap());
+    // plays.tsv: id, title, byte_offset, byte_length; the ranges tile the text with one
+    // separator byte between plays, and each opens with its title line and the author.
+    let index = read_text(dir.join("plays.tsv")).unwrap();
+    let rows: Vec<Vec<&str>> = index
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    assert_eq!(rows.len(), 37);
+    let mut next = 0;
+    for row in &rows {
+        let (offset, len): (usize, usize) = (row[2].parse().unwrap(), row[3].parse().unwrap());
+        assert_eq!(offset, next, "{row:?}");
+        let lines: Vec<&str> = text[offset..offset + len].lines().take(3).collect();
+        assert_eq!(lines[2], "by William Shakespeare", "{row:?}");
+        next = offset + len + 1;
+    }
+    assert_eq!(next, text.len() + 1);
+}
+
+#[test]
+fn a_truncated_gzip_file_is_an_error_naming_it() {
+    let dir = temp_dir("gz");
+    let gz = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../datasets/shakespeare/shakespeare_plays.txt.gz"),
+    )
+    .unwrap();
+    let path = dir.join("cut.txt.gz");
+    std::fs::write(&path, &gz[..gz.len() / 2]).unwrap();
+    let err = read_text(&path).unwrap_err();
+    assert!(
+        matches!(err, Error::Io { .. }) && err.to_string().contains("cut.txt.gz"),
+        "{err}"
+    );
+}
+
 /// A token sequence that is not its own index (so a slice off by one shows).
 fn corpus(n: usize) -> Vec<u32> {
     (0..n as u32).map(|i| (i * 7 + 3) % 31).collect()
