@@ -1,5 +1,6 @@
 //! The training curves as a PNG: two panels side by side, loss (train and validation)
-//! and accuracy (train and validation) against the epoch, with axis labels and a legend.
+//! and accuracy (train and validation) against the epoch, with axis labels and a legend;
+//! the loss alone, full width, for a run that measured no accuracy.
 //!
 //! Text is drawn with a font bundled in the crate (`assets/DejaVuSans-subset.ttf`, DejaVu
 //! Sans cut down to ASCII and a few symbols, 14 KB; licence next to it) through
@@ -50,7 +51,8 @@ struct Curve {
 /// Writes `history`'s curves to `path` as a PNG of `size` (width, height) pixels,
 /// atomically. The loss panel scales to the data; the accuracy panel spans 0 to 1. A
 /// metric that was never measured is left out of the legend, and a panel with nothing to
-/// show says so.
+/// show says so; a history without any accuracy (a regression, a language model) gets the
+/// loss panel alone, across the whole width.
 ///
 /// ```
 /// use lamina_train::{plot_history, EpochRecord, History, DEFAULT_PLOT_SIZE};
@@ -195,9 +197,20 @@ fn draw_panels(
     accuracies: &[Curve],
 ) -> std::result::Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let (left, right) = root.split_horizontally(size.0 / 2);
     let (x0, x1) = epoch_range(&[losses, accuracies]);
     let (y0, y1) = loss_range(losses);
+    if accuracies.iter().all(|c| c.points.is_empty()) {
+        return panel(
+            root,
+            "Loss",
+            "loss",
+            (x0, x1),
+            (y0, y1),
+            losses,
+            SeriesLabelPosition::UpperRight,
+        );
+    }
+    let (left, right) = root.split_horizontally(size.0 / 2);
     panel(
         &left,
         "Loss",
@@ -358,6 +371,31 @@ mod tests {
         assert_eq!(png_size(&atomic::read(&bare_path)?), Some((640, 360)));
         // Nothing but the PNGs in the directory: the temporary files were renamed.
         assert_eq!(std::fs::read_dir(&dir).map(|d| d.count()).unwrap_or(0), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn without_accuracy_the_loss_takes_the_whole_width() -> Result<()> {
+        // A language model's history: losses only. Its curves reach into the right half,
+        // where the accuracy panel would otherwise sit empty.
+        let dir = crate::testing::scratch_dir("plot_loss_only");
+        let mut h = history(10, true);
+        for r in &mut h.epochs {
+            (r.train_acc, r.val_acc) = (None, None);
+        }
+        let path = dir.join("loss.png");
+        plot_history(&h, &path, (800, 400))?;
+        let decoder = png::Decoder::new(std::io::Cursor::new(atomic::read(&path)?));
+        let mut reader = decoder.read_info().expect("a PNG");
+        let mut rgb = vec![0; reader.output_buffer_size()];
+        reader.next_frame(&mut rgb).expect("one frame");
+        let RGBColor(r, g, b) = TRAIN_COLOR;
+        let right_half_train_pixels = rgb
+            .chunks(3)
+            .enumerate()
+            .filter(|(i, p)| i % 800 >= 400 && p == &[r, g, b])
+            .count();
+        assert!(right_half_train_pixels > 50, "{right_half_train_pixels}");
         Ok(())
     }
 
