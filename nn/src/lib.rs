@@ -33,7 +33,8 @@
 //!   [`LearnedPositionalEmbedding`], rotary embeddings ([`apply_rotary`]).
 //! - [`rnn`]: the recurrent layers [`Rnn`], [`Lstm`], [`Gru`] (stacked, bidirectional,
 //!   per-sequence lengths) and cells [`RnnCell`], [`LstmCell`], [`GruCell`], with
-//!   PyTorch's parameter names and gate order.
+//!   PyTorch's parameter names and gate order; [`lstm_sequence`], a whole LSTM recurrence
+//!   as one recorded op.
 //! - [`transformer`]: [`TransformerEncoderLayer`], [`TransformerEncoder`],
 //!   [`TransformerDecoderLayer`] and [`TransformerDecoder`] with
 //!   PyTorch's parameter names, post- and pre-norm, masks and `batch_first`.
@@ -90,6 +91,7 @@ pub mod init;
 pub mod interpolate;
 mod linear;
 pub mod loss;
+mod lstm_seq;
 mod mlp;
 pub mod module;
 pub mod norm;
@@ -126,6 +128,7 @@ pub use loss::{
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
     l1_loss, mse_loss, nll_loss, smooth_l1_loss, CrossEntropyLoss, KlReduction, NllLoss, Reduction,
 };
+pub use lstm_seq::lstm_sequence;
 pub use mlp::{mlp, Mlp, MlpBuilder};
 pub use module::{prefixed, Module};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RmsNorm};

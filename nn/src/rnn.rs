@@ -16,7 +16,9 @@
 //!
 //! The arithmetic is a composite of tensor ops (the input projection of all time steps
 //! as one matmul, then one matmul per step for the hidden projection and the gate math),
-//! which autograd differentiates.
+//! which autograd differentiates. An LSTM layer without a projection or lengths runs each
+//! direction's recurrence as one recorded op, [`lstm_sequence`], whose backward forms the
+//! recurrent weight's gradient with one matmul over all steps.
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +28,7 @@ use lamina_tensor::{rng, DType, Device, Error, Result, Tensor};
 
 use crate::dropout::dropout;
 use crate::init::{derive_seed, Init};
+use crate::lstm_seq::lstm_sequence;
 use crate::module::prefixed;
 use crate::Module;
 
@@ -773,6 +776,20 @@ impl Stack {
                     (Mode::Lstm, None) => Some(zeros(hid)?),
                     _ => None,
                 };
+                if let (Mode::Lstm, None, None, Some(c0)) = (self.mode, &masks, &w.weight_hr, &c) {
+                    if len > 0 {
+                        // The whole recurrence as one recorded op; the reverse direction
+                        // runs it on the time-reversed projections.
+                        let xp = if dir == 0 { xp } else { xp.flip(0)? };
+                        let seq = lstm_sequence(&xp, &w.weight_hh, &h, c0)?;
+                        let last = seq.select(0, len - 1)?;
+                        let out = seq.narrow(2, 0, hid)?;
+                        outs.push(if dir == 0 { out } else { out.flip(0)? });
+                        hs.push(last.narrow(1, 0, hid)?);
+                        cs.push(last.narrow(1, hid, hid)?);
+                        continue;
+                    }
+                }
                 let mut out: Vec<Option<Tensor>> = vec![None; len];
                 let order: Box<dyn Iterator<Item = usize>> = if dir == 0 {
                     Box::new(0..len)
