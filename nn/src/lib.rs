@@ -36,7 +36,7 @@
 //!   PyTorch's parameter names and gate order; [`lstm_sequence`], a whole LSTM recurrence
 //!   as one recorded op.
 //! - [`transformer`]: [`TransformerEncoderLayer`], [`TransformerEncoder`],
-//!   [`TransformerDecoderLayer`] and [`TransformerDecoder`] with
+//!   [`TransformerDecoderLayer`], [`TransformerDecoder`] and [`Transformer`] with
 //!   PyTorch's parameter names, post- and pre-norm, masks and `batch_first`.
 //! - [`generate`](mod@generate): next-token [`Sampling`] (greedy, temperature, top-k, top-p),
 //!   seeded [`sample_next`] and autoregressive [`generate`](fn@generate) for any model.
@@ -142,6 +142,6 @@ pub use rnn::{
 pub use sequential::{BoxedModule, Sequential};
 pub use summary::{summary, Summary, SummaryRow};
 pub use transformer::{
-    TransformerDecoder, TransformerDecoderLayer, TransformerEncoder, TransformerEncoderLayer,
-    TransformerLayerBuilder,
+    Transformer, TransformerBuilder, TransformerDecoder, TransformerDecoderLayer,
+    TransformerEncoder, TransformerEncoderLayer, TransformerLayerBuilder,
 };

@@ -1,5 +1,6 @@
 //! Transformer layers as PyTorch has them: [`TransformerEncoderLayer`],
-//! [`TransformerEncoder`], [`TransformerDecoderLayer`] and [`TransformerDecoder`], with
+//! [`TransformerEncoder`], [`TransformerDecoderLayer`], [`TransformerDecoder`] and the
+//! whole encoder-decoder [`Transformer`], with
 //! PyTorch's parameter names (`self_attn.in_proj_weight`, `linear1.weight`,
 //! `norm1.bias`, `layers.0.…`, `norm.weight`), its post-norm (default) and pre-norm
 //! (`norm_first`) orders, masks and `batch_first`. Built on [`MultiheadAttention`],
@@ -11,7 +12,7 @@ use std::marker::PhantomData;
 use lamina_tensor::random::next_seed;
 use lamina_tensor::{DType, Device, Error, Result, Tensor};
 
-use crate::init::derive_seed;
+use crate::init::{derive_seed, Init};
 use crate::module::prefixed;
 use crate::{Activation, Dropout, LayerNorm, Linear, Module, MultiheadAttention};
 
@@ -897,6 +898,304 @@ impl Module for TransformerDecoder {
     /// `TransformerDecoder(num_layers 2)`.
     fn name(&self) -> String {
         format!("TransformerDecoder(num_layers {})", self.layers.len())
+    }
+}
+
+/// The whole encoder-decoder Transformer (PyTorch `nn.Transformer`): a
+/// [`TransformerEncoder`] of `num_encoder_layers` layers and a [`TransformerDecoder`] of
+/// `num_decoder_layers`, each ending in a layer norm, parameters `encoder.…` and
+/// `decoder.…`, every parameter of two or more dims drawn Xavier-uniform (PyTorch's
+/// `_reset_parameters`). Its input is two tensors, so [`Module::forward`] is an error:
+/// call [`forward_full`](Transformer::forward_full).
+///
+/// ```
+/// use lamina_nn::{Module, Transformer};
+/// use lamina_nn::attention::square_subsequent_mask;
+/// use lamina_tensor::{DType, Tensor};
+/// let dev = lamina_backend_cpu::device();
+/// let t = Transformer::builder(8, 2)
+///     .num_encoder_layers(2)
+///     .num_decoder_layers(1)
+///     .dim_feedforward(16)
+///     .batch_first(true)
+///     .seed(0)
+///     .build(&dev)?;
+/// let names: Vec<String> = t.named_parameters().into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names[0], "encoder.layers.0.self_attn.in_proj_weight");
+/// assert_eq!(names[names.len() - 1], "decoder.norm.bias");
+/// let src = Tensor::randn(1, [3, 6, 8], DType::F32, &dev)?; // N 3, S 6, E 8
+/// let tgt = Tensor::randn(2, [3, 4, 8], DType::F32, &dev)?; // N 3, T 4
+/// let mask = square_subsequent_mask(4, DType::F32, &dev)?;
+/// let y = t.forward_full(&src, &tgt, None, Some(&mask), None, None, None, None, false, true, false)?;
+/// assert_eq!(y.dims(), &[3, 4, 8]);
+/// # Ok::<(), lamina_tensor::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Transformer {
+    pub encoder: TransformerEncoder,
+    pub decoder: TransformerDecoder,
+    d_model: usize,
+    batch_first: bool,
+}
+
+/// Options of a [`Transformer`]: PyTorch's defaults (6 encoder and 6 decoder layers, and
+/// the layer defaults of [`TransformerLayerBuilder`]).
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build`"]
+pub struct TransformerBuilder {
+    layer: TransformerLayerBuilder<TransformerEncoderLayer>,
+    num_encoder_layers: usize,
+    num_decoder_layers: usize,
+}
+
+impl Transformer {
+    /// Options of a Transformer of width `d_model` with `nhead` attention heads.
+    pub fn builder(d_model: usize, nhead: usize) -> TransformerBuilder {
+        TransformerBuilder {
+            layer: TransformerLayerBuilder::new(d_model, nhead),
+            num_encoder_layers: 6,
+            num_decoder_layers: 6,
+        }
+    }
+
+    /// PyTorch's `forward(src, tgt, src_mask, tgt_mask, memory_mask,
+    /// src_key_padding_mask, tgt_key_padding_mask, memory_key_padding_mask,
+    /// src_is_causal, tgt_is_causal, memory_is_causal)`: the encoder over `src` (with the
+    /// `src_*` masks), then the decoder over `tgt` attending to the encoder's output. `src`
+    /// `[S, N, E]` and `tgt` `[T, N, E]` (`[N, S, E]`, `[N, T, E]` with `batch_first`, or
+    /// both unbatched); an error names the shapes when the batch sizes differ or a feature
+    /// size is not `d_model`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_full(
+        &self,
+        src: &Tensor,
+        tgt: &Tensor,
+        src_mask: Option<&Tensor>,
+        tgt_mask: Option<&Tensor>,
+        memory_mask: Option<&Tensor>,
+        src_key_padding_mask: Option<&Tensor>,
+        tgt_key_padding_mask: Option<&Tensor>,
+        memory_key_padding_mask: Option<&Tensor>,
+        src_is_causal: bool,
+        tgt_is_causal: bool,
+        memory_is_causal: bool,
+    ) -> Result<Tensor> {
+        check_input(self, "src", src, self.d_model)?;
+        check_input(self, "tgt", tgt, self.d_model)?;
+        let batch = |t: &Tensor| match (t.rank(), self.batch_first) {
+            (3, true) => Some(t.dims()[0]),
+            (3, false) => Some(t.dims()[1]),
+            _ => None,
+        };
+        if src.rank() != tgt.rank() || batch(src) != batch(tgt) {
+            return Err(Error::Module {
+                module: self.name(),
+                msg: format!(
+                    "src {} and tgt {} must both be batched with the same batch size, or both \
+                     unbatched",
+                    src.shape(),
+                    tgt.shape()
+                ),
+            });
+        }
+        let memory = self
+            .encoder
+            .forward_masked(src, src_mask, src_key_padding_mask, src_is_causal)
+            .map_err(|e| e.context("Transformer encoder"))?;
+        self.decoder
+            .forward_memory(
+                tgt,
+                &memory,
+                tgt_mask,
+                memory_mask,
+                tgt_key_padding_mask,
+                memory_key_padding_mask,
+                tgt_is_causal,
+                memory_is_causal,
+            )
+            .map_err(|e| e.context("Transformer decoder"))
+    }
+}
+
+impl TransformerBuilder {
+    /// Encoder layers (default 6).
+    pub fn num_encoder_layers(mut self, n: usize) -> Self {
+        self.num_encoder_layers = n;
+        self
+    }
+
+    /// Decoder layers (default 6).
+    pub fn num_decoder_layers(mut self, n: usize) -> Self {
+        self.num_decoder_layers = n;
+        self
+    }
+
+    /// Width of every feed-forward block (default 2048).
+    pub fn dim_feedforward(mut self, n: usize) -> Self {
+        self.layer = self.layer.dim_feedforward(n);
+        self
+    }
+
+    /// Dropout probability of every layer (default 0.1).
+    pub fn dropout(mut self, p: f64) -> Self {
+        self.layer = self.layer.dropout(p);
+        self
+    }
+
+    /// The feed-forward activation (default ReLU).
+    pub fn activation(mut self, a: Activation) -> Self {
+        self.layer = self.layer.activation(a);
+        self
+    }
+
+    /// Every layer norm's epsilon (default 1e-5).
+    pub fn layer_norm_eps(mut self, eps: f64) -> Self {
+        self.layer = self.layer.layer_norm_eps(eps);
+        self
+    }
+
+    /// Inputs and outputs `[N, L, E]` instead of `[L, N, E]` (default false).
+    pub fn batch_first(mut self, on: bool) -> Self {
+        self.layer = self.layer.batch_first(on);
+        self
+    }
+
+    /// Pre-norm layers (default false: post-norm).
+    pub fn norm_first(mut self, on: bool) -> Self {
+        self.layer = self.layer.norm_first(on);
+        self
+    }
+
+    /// Biases in the linear layers and layer norms (default true).
+    pub fn bias(mut self, on: bool) -> Self {
+        self.layer = self.layer.bias(on);
+        self
+    }
+
+    /// Parameter dtype (default f32).
+    pub fn dtype(mut self, dtype: DType) -> Self {
+        self.layer = self.layer.dtype(dtype);
+        self
+    }
+
+    /// Seeds the Xavier draws and the dropout streams (default: the global stream).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.layer = self.layer.seed(seed);
+        self
+    }
+
+    /// The model; the errors of [`TransformerLayerBuilder`]'s `build` (named
+    /// `Transformer`).
+    pub fn build(&self, device: &Device) -> Result<Transformer> {
+        let l = &self.layer;
+        l.check("Transformer")?;
+        let seed = l.seed.unwrap_or_else(next_seed);
+        let enc_layer = l.clone().seed(derive_seed(seed, 0)).build(device)?;
+        let dec_layer = TransformerLayerBuilder::<TransformerDecoderLayer> {
+            layer: PhantomData,
+            seed: Some(derive_seed(seed, 1)),
+            ..l.retarget()
+        }
+        .build(device)?;
+        let mut t = Transformer {
+            encoder: TransformerEncoder::new(
+                &enc_layer,
+                self.num_encoder_layers,
+                Some(l.norm(device)?),
+            )?,
+            decoder: TransformerDecoder::new(
+                &dec_layer,
+                self.num_decoder_layers,
+                Some(l.norm(device)?),
+            )?,
+            d_model: l.d_model,
+            batch_first: l.batch_first,
+        };
+        let mut result = Ok(());
+        let mut k = 0;
+        t.visit_mut("", &mut |_, p| {
+            if p.rank() > 1 && result.is_ok() {
+                result = Init::xavier_uniform().apply(p, derive_seed(seed, 10 + k));
+                k += 1;
+            }
+        });
+        result.map(|()| t)
+    }
+}
+
+impl<L> TransformerLayerBuilder<L> {
+    /// The same options for another kind of layer.
+    fn retarget<M>(&self) -> TransformerLayerBuilder<M> {
+        TransformerLayerBuilder {
+            d_model: self.d_model,
+            nhead: self.nhead,
+            dim_feedforward: self.dim_feedforward,
+            dropout: self.dropout,
+            activation: self.activation,
+            layer_norm_eps: self.layer_norm_eps,
+            batch_first: self.batch_first,
+            norm_first: self.norm_first,
+            bias: self.bias,
+            dtype: self.dtype,
+            seed: self.seed,
+            layer: PhantomData,
+        }
+    }
+}
+
+impl Module for Transformer {
+    /// An error: a Transformer needs `src` and `tgt` (see
+    /// [`forward_full`](Transformer::forward_full)).
+    fn forward(&self, _x: &Tensor) -> Result<Tensor> {
+        Err(Error::Module {
+            module: self.name(),
+            msg: "a Transformer needs src and tgt: call forward_full(src, tgt, ..)".into(),
+        })
+    }
+
+    fn visit<'a>(&'a self, prefix: &str, f: &mut dyn FnMut(String, &'a Tensor)) {
+        self.encoder.visit(&prefixed(prefix, "encoder"), f);
+        self.decoder.visit(&prefixed(prefix, "decoder"), f);
+    }
+
+    fn visit_mut<'a>(&'a mut self, prefix: &str, f: &mut dyn FnMut(String, &'a mut Tensor)) {
+        self.encoder.visit_mut(&prefixed(prefix, "encoder"), f);
+        self.decoder.visit_mut(&prefixed(prefix, "decoder"), f);
+    }
+
+    fn set_training(&mut self, on: bool) {
+        self.encoder.set_training(on);
+        self.decoder.set_training(on);
+    }
+
+    fn training_mode(&self) -> Option<bool> {
+        self.encoder
+            .training_mode()
+            .or_else(|| self.decoder.training_mode())
+    }
+
+    fn visit_rng_state(&self, prefix: &str, f: &mut dyn FnMut(String, u64)) {
+        self.encoder
+            .visit_rng_state(&prefixed(prefix, "encoder"), f);
+        self.decoder
+            .visit_rng_state(&prefixed(prefix, "decoder"), f);
+    }
+
+    fn visit_rng_state_mut(&mut self, prefix: &str, f: &mut dyn FnMut(String, &mut u64)) {
+        self.encoder
+            .visit_rng_state_mut(&prefixed(prefix, "encoder"), f);
+        self.decoder
+            .visit_rng_state_mut(&prefixed(prefix, "decoder"), f);
+    }
+
+    /// `Transformer(d_model 8, encoder layers 2, decoder layers 1)`.
+    fn name(&self) -> String {
+        format!(
+            "Transformer(d_model {}, encoder layers {}, decoder layers {})",
+            self.d_model,
+            self.encoder.layers.len(),
+            self.decoder.layers.len()
+        )
     }
 }
 

@@ -1,13 +1,13 @@
 //! The Transformer layers against PyTorch (`fixtures/make_transformer_fixtures.py`, its
 //! output committed next to it): `TransformerEncoderLayer`, `TransformerEncoder`,
-//! `TransformerDecoderLayer` and `TransformerDecoder` outputs and the gradients of
+//! `TransformerDecoderLayer`, `TransformerDecoder` and `Transformer` outputs and the gradients of
 //! `sum(out * w)` with respect to the inputs and every parameter (by PyTorch's name), in
 //! f64 to 1e-9 relative; and the errors of bad inputs.
 
 use lamina_autograd::value_and_grad;
 use lamina_nn::{
-    Activation, LayerNorm, Module, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder,
-    TransformerEncoderLayer, TransformerLayerBuilder,
+    Activation, LayerNorm, Module, Transformer, TransformerDecoder, TransformerDecoderLayer,
+    TransformerEncoder, TransformerEncoderLayer, TransformerLayerBuilder,
 };
 use lamina_tensor::{DType, Tensor};
 use serde_json::Value;
@@ -233,6 +233,124 @@ fn decoders_match_pytorch() {
             )
         });
     }
+}
+
+#[test]
+fn transformers_match_pytorch() {
+    let fx = json("transformer.json");
+    let cases = fx["transformer"].as_array().unwrap();
+    assert!(cases.len() >= 2);
+    for case in cases {
+        let c = &case["config"];
+        let (e, h) = sizes(c);
+        let activation = match c["activation"].as_str().unwrap() {
+            "relu" => Activation::Relu,
+            _ => Activation::Gelu,
+        };
+        let layers = |k: &str| c[k].as_u64().unwrap() as usize;
+        let mut m = Transformer::builder(e, h)
+            .num_encoder_layers(layers("num_encoder_layers"))
+            .num_decoder_layers(layers("num_decoder_layers"))
+            .dim_feedforward(layers("dim_feedforward"))
+            .dropout(0.0)
+            .activation(activation)
+            .layer_norm_eps(c["layer_norm_eps"].as_f64().unwrap())
+            .batch_first(c["batch_first"].as_bool().unwrap())
+            .norm_first(c["norm_first"].as_bool().unwrap())
+            .bias(c["bias"].as_bool().unwrap())
+            .dtype(DType::F64)
+            .seed(0)
+            .build(&dev())
+            .unwrap();
+        let [sm, sk] = ["src_mask", "src_key_padding_mask"].map(|k| mask(case, k));
+        let [tm, mm, tk, mk] = decoder_masks(case);
+        let tc = case["tgt_is_causal"].as_bool().unwrap();
+        let (src, tgt) = (tensor(&case["src"]), tensor(&case["tgt"]));
+        check_case(case, &mut m, &[("src", &src), ("tgt", &tgt)], |m| {
+            m.forward_full(
+                &src,
+                &tgt,
+                sm.as_ref(),
+                tm.as_ref(),
+                mm.as_ref(),
+                sk.as_ref(),
+                tk.as_ref(),
+                mk.as_ref(),
+                false,
+                tc,
+                false,
+            )
+        });
+    }
+}
+
+#[test]
+fn transformer_weights_start_xavier_uniform_and_inputs_are_checked() {
+    // PyTorch's _reset_parameters: every parameter of two or more dims ~ U(±√(6 / (fan_in
+    // + fan_out))); biases and norms keep their layers' initial values.
+    let t = Transformer::builder(16, 4)
+        .num_encoder_layers(2)
+        .num_decoder_layers(2)
+        .dim_feedforward(64)
+        .seed(4)
+        .build(&dev())
+        .unwrap();
+    let mut matrices = 0;
+    for (name, p) in t.named_parameters() {
+        let v = p.to_f64_vec().unwrap();
+        if p.rank() > 1 {
+            let (fan_out, fan_in) = (p.dims()[0] as f64, p.dims()[1] as f64);
+            let bound = (6.0 / (fan_in + fan_out)).sqrt();
+            assert!(v.iter().all(|x| x.abs() <= bound), "{name}");
+            // Uniform on ±bound: variance bound² / 3, within 25 % over >= 256 draws.
+            let var = v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64;
+            let want = bound * bound / 3.0;
+            assert!(
+                (var / want - 1.0).abs() < 0.25,
+                "{name}: variance {var} vs {want}"
+            );
+            matrices += 1;
+        } else if name.contains("norm") && name.ends_with("weight") {
+            assert!(v.iter().all(|&x| x == 1.0), "{name}");
+        } else if name.ends_with("in_proj_bias") || name.contains("norm") {
+            assert!(v.iter().all(|&x| x == 0.0), "{name}");
+        }
+    }
+    // Per encoder layer 4 matrices (in_proj, out_proj, linear1, linear2), per decoder
+    // layer 6 (and the cross-attention's two).
+    assert_eq!(matrices, 2 * 4 + 2 * 6);
+    // The copies of one layer are drawn apart.
+    let a = t.encoder.layers[0].linear1.weight.to_f64_vec().unwrap();
+    let b = t.encoder.layers[1].linear1.weight.to_f64_vec().unwrap();
+    assert_ne!(a, b);
+
+    let src = Tensor::randn(1, [5, 3, 16], DType::F32, &dev()).unwrap();
+    let tgt = Tensor::randn(2, [4, 2, 16], DType::F32, &dev()).unwrap();
+    let e = t
+        .forward_full(
+            &src, &tgt, None, None, None, None, None, None, false, false, false,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("Transformer(d_model 16")
+            && e.contains("[5, 3, 16]")
+            && e.contains("[4, 2, 16]"),
+        "{e}"
+    );
+    let narrow = Tensor::randn(2, [4, 3, 8], DType::F32, &dev()).unwrap();
+    let e = t
+        .forward_full(
+            &src, &narrow, None, None, None, None, None, None, false, false, false,
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tgt has shape [4, 3, 8]"), "{e}");
+    assert!(t
+        .forward(&src)
+        .unwrap_err()
+        .to_string()
+        .contains("forward_full"));
 }
 
 #[test]
