@@ -136,8 +136,10 @@ fn small_gemm<T: Num>(
     }
 }
 
-/// Problems with fewer multiply-adds than this run single-threaded.
-const PARALLEL_FLOPS: usize = 1 << 18;
+/// Problems with fewer multiply-adds than this run single-threaded: splitting a recurrent
+/// layer's per-step matmul (`[32, 128] × [128, 512]`, 2 M) cost more in thread hand-offs
+/// than the second core gave back (BENCHMARKS.md, W6).
+const PARALLEL_FLOPS: usize = 1 << 22;
 
 pub fn matmul_float<T: Gemm>(
     a: &[T],
