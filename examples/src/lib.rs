@@ -1,6 +1,7 @@
 //! Shared helpers of Lamina's example programs and of the benchmark harness.
 
 pub mod bench;
+pub mod charlm;
 pub mod cv;
 pub mod mnist;
 pub mod realdata;
