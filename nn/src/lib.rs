@@ -33,8 +33,8 @@
 //!   [`LearnedPositionalEmbedding`], rotary embeddings ([`apply_rotary`]).
 //! - [`rnn`]: the recurrent layers [`Rnn`], [`Lstm`], [`Gru`] (stacked, bidirectional,
 //!   per-sequence lengths) and cells [`RnnCell`], [`LstmCell`], [`GruCell`], with
-//!   PyTorch's parameter names and gate order; [`lstm_sequence`], a whole LSTM recurrence
-//!   as one recorded op.
+//!   PyTorch's parameter names and gate order; [`lstm_sequence`], [`gru_sequence`] and
+//!   [`rnn_sequence`], a layer's whole recurrence as one recorded op.
 //! - [`transformer`]: [`TransformerEncoderLayer`], [`TransformerEncoder`],
 //!   [`TransformerDecoderLayer`], [`TransformerDecoder`] and [`Transformer`] with
 //!   PyTorch's parameter names, post- and pre-norm, masks and `batch_first`.
@@ -91,12 +91,12 @@ pub mod init;
 pub mod interpolate;
 mod linear;
 pub mod loss;
-mod lstm_seq;
 mod mlp;
 pub mod module;
 pub mod norm;
 pub mod pool;
 pub mod positional;
+mod recurrence;
 pub mod rnn;
 mod sequential;
 mod summary;
@@ -128,7 +128,6 @@ pub use loss::{
     binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
     l1_loss, mse_loss, nll_loss, smooth_l1_loss, CrossEntropyLoss, KlReduction, NllLoss, Reduction,
 };
-pub use lstm_seq::lstm_sequence;
 pub use mlp::{mlp, Mlp, MlpBuilder};
 pub use module::{prefixed, Module};
 pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm, RmsNorm};
@@ -136,6 +135,7 @@ pub use pool::{AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d};
 pub use positional::{
     apply_rotary, sinusoidal_encoding, LearnedPositionalEmbedding, SinusoidalPositionalEncoding,
 };
+pub use recurrence::{gru_sequence, lstm_sequence, rnn_sequence};
 pub use rnn::{
     CellBuilder, Gru, GruCell, LayerBuilder, Lstm, LstmCell, Rnn, RnnCell, RnnNonlinearity,
 };

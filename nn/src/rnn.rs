@@ -16,9 +16,10 @@
 //!
 //! The arithmetic is a composite of tensor ops (the input projection of all time steps
 //! as one matmul, then one matmul per step for the hidden projection and the gate math),
-//! which autograd differentiates. An LSTM layer without a projection or lengths runs each
-//! direction's recurrence as one recorded op, [`lstm_sequence`], whose backward forms the
-//! recurrent weight's gradient with one matmul over all steps.
+//! which autograd differentiates. A layer without per-sequence lengths (nor an LSTM
+//! projection) runs each direction's recurrence as one recorded op ([`lstm_sequence`],
+//! [`gru_sequence`], [`rnn_sequence`]), whose backward forms the recurrent weight's gradient
+//! with one matmul over all steps.
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,8 +29,8 @@ use lamina_tensor::{rng, DType, Device, Error, Result, Tensor};
 
 use crate::dropout::dropout;
 use crate::init::{derive_seed, Init};
-use crate::lstm_seq::lstm_sequence;
 use crate::module::prefixed;
+use crate::recurrence::{gru_sequence, lstm_sequence, rnn_sequence};
 use crate::Module;
 
 /// The nonlinearity of an Elman [`Rnn`] or [`RnnCell`]: PyTorch's `nonlinearity="tanh"`
@@ -776,19 +777,36 @@ impl Stack {
                     (Mode::Lstm, None) => Some(zeros(hid)?),
                     _ => None,
                 };
-                if let (Mode::Lstm, None, None, Some(c0)) = (self.mode, &masks, &w.weight_hr, &c) {
-                    if len > 0 {
-                        // The whole recurrence as one recorded op; the reverse direction
-                        // runs it on the time-reversed projections.
-                        let xp = if dir == 0 { xp } else { xp.flip(0)? };
-                        let seq = lstm_sequence(&xp, &w.weight_hh, &h, c0)?;
-                        let last = seq.select(0, len - 1)?;
-                        let out = seq.narrow(2, 0, hid)?;
-                        outs.push(if dir == 0 { out } else { out.flip(0)? });
-                        hs.push(last.narrow(1, 0, hid)?);
+                if masks.is_none() && w.weight_hr.is_none() && len > 0 {
+                    // The whole recurrence as one recorded op; the reverse direction runs it
+                    // on the time-reversed projections.
+                    let xp = if dir == 0 { xp } else { xp.flip(0)? };
+                    let (seq, width) = match (self.mode, &c) {
+                        (Mode::Lstm, Some(c0)) => {
+                            (lstm_sequence(&xp, &w.weight_hh, &h, c0)?, 2 * hid)
+                        }
+                        (Mode::Lstm, None) => unreachable!("an LSTM carries a cell state"),
+                        (Mode::Gru, _) => (
+                            gru_sequence(&xp, &w.weight_hh, w.bias_hh.as_ref(), &h)?,
+                            hid,
+                        ),
+                        (Mode::Rnn(act), _) => {
+                            let relu = act == RnnNonlinearity::Relu;
+                            (rnn_sequence(&xp, &w.weight_hh, &h, relu)?, hid)
+                        }
+                    };
+                    let last = seq.select(0, len - 1)?;
+                    let out = if width == hid {
+                        seq
+                    } else {
+                        seq.narrow(2, 0, hid)?
+                    };
+                    outs.push(if dir == 0 { out } else { out.flip(0)? });
+                    hs.push(last.narrow(1, 0, hid)?);
+                    if width > hid {
                         cs.push(last.narrow(1, hid, hid)?);
-                        continue;
                     }
+                    continue;
                 }
                 let mut out: Vec<Option<Tensor>> = vec![None; len];
                 let order: Box<dyn Iterator<Item = usize>> = if dir == 0 {

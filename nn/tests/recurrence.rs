@@ -1,11 +1,13 @@
-//! The whole-sequence LSTM op (`lamina_nn::lstm_sequence`) against its definition, step by
-//! step: values against scalar code, gradients of every input against central finite
-//! differences and against the tape's gradients of the step-by-step composite, and
+//! The whole-sequence recurrent ops (`lamina_nn::{lstm_sequence, gru_sequence,
+//! rnn_sequence}`) against their definitions, step by step: values against scalar code (LSTM)
+//! or the step-by-step composite (GRU, RNN), gradients of every input against central
+//! finite differences and against the tape's gradients of the step-by-step composite, and
 //! second derivatives against finite differences of the first; in f32, the fused path of an
-//! `Lstm` layer against the same layer run step by step on `LstmCell`.
+//! `Lstm` layer against the same layer run step by step on `LstmCell`. (The layers' PyTorch
+//! fixtures, `tests/pytorch/rnn.rs`, run through these ops too.)
 
 use lamina_autograd::{gradcheck, GradcheckConfig, Tape};
-use lamina_nn::{lstm_sequence, Lstm, LstmCell, Module};
+use lamina_nn::{gru_sequence, lstm_sequence, rnn_sequence, Lstm, LstmCell, Module};
 use lamina_tensor::{DType, Device, Result, Tensor};
 use proptest::prelude::*;
 
@@ -308,4 +310,163 @@ fn bad_shapes_are_errors_naming_the_op_and_shapes() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("lstm_sequence"), "{e}");
+}
+
+/// `xp [L, N, 3H]`, `w_hh [3H, H]`, `h0 [N, H]`, `b_hh [3H]`, seeded, f64.
+fn gru_inputs(l: usize, n: usize, h: usize, seed: u64) -> Vec<Tensor> {
+    let d = dev();
+    let r = |s: u64, shape: Vec<usize>, scale: f64| {
+        Tensor::randn(seed * 10 + s, shape, DType::F64, &d)
+            .unwrap()
+            .mul_scalar(scale)
+            .unwrap()
+    };
+    vec![
+        r(1, vec![l, n, 3 * h], 1.0),
+        r(2, vec![3 * h, h], 0.5),
+        r(3, vec![n, h], 1.0),
+        r(4, vec![3 * h], 0.5),
+    ]
+}
+
+/// PyTorch's GRU step written out in recorded ops: `[L, N, H]`.
+fn gru_composite(t: &[Tensor]) -> Result<Tensor> {
+    let (xp, w, mut h) = (&t[0], &t[1], t[2].clone());
+    let hid = h.dims()[1];
+    let mut states = Vec::new();
+    for s in 0..xp.dims()[0] {
+        let mut hp = h.matmul(&w.t()?)?;
+        if let Some(b) = t.get(3) {
+            hp = (hp + b)?;
+        }
+        let x = xp.select(0, s)?;
+        let r = (x.narrow(1, 0, hid)? + hp.narrow(1, 0, hid)?)?.sigmoid()?;
+        let z = (x.narrow(1, hid, hid)? + hp.narrow(1, hid, hid)?)?.sigmoid()?;
+        let n = (x.narrow(1, 2 * hid, hid)? + (&r * hp.narrow(1, 2 * hid, hid)?)?)?.tanh()?;
+        h = (((1.0 - &z)? * &n)? + (&z * &h)?)?;
+        states.push(h.clone());
+    }
+    Tensor::stack(&states.iter().collect::<Vec<_>>(), 0)
+}
+
+fn gru_op(t: &[Tensor]) -> Result<Tensor> {
+    gru_sequence(&t[0], &t[1], t.get(3), &t[2])
+}
+
+/// The Elman step written out: `[L, N, H]`.
+fn rnn_composite(t: &[Tensor], relu: bool) -> Result<Tensor> {
+    let (xp, w, mut h) = (&t[0], &t[1], t[2].clone());
+    let mut states = Vec::new();
+    for s in 0..xp.dims()[0] {
+        let a = (xp.select(0, s)? + h.matmul(&w.t()?)?)?;
+        h = if relu { a.relu()? } else { a.tanh()? };
+        states.push(h.clone());
+    }
+    Tensor::stack(&states.iter().collect::<Vec<_>>(), 0)
+}
+
+/// Values and gradients of `op` equal those of `reference` (1e-12), and `op` passes
+/// gradcheck.
+fn agrees(
+    op: impl Fn(&[Tensor]) -> Result<Tensor> + Copy,
+    reference: impl Fn(&[Tensor]) -> Result<Tensor> + Copy,
+    t: &[Tensor],
+) {
+    let (a, b) = (op(t).unwrap(), reference(t).unwrap());
+    assert_eq!(a.dims(), b.dims());
+    for (x, y) in a.to_f64_vec().unwrap().iter().zip(b.to_f64_vec().unwrap()) {
+        assert!((x - y).abs() < 1e-12, "value {x} vs {y}");
+    }
+    for (a, b) in grads(op, t).iter().zip(&grads(reference, t)) {
+        for (x, y) in a.iter().zip(b) {
+            assert!(
+                (x - y).abs() < 1e-12 * (1.0 + y.abs()),
+                "gradient {x} vs {y}"
+            );
+        }
+    }
+    let report = gradcheck(|v| weighted(&op(v)?), t, &GradcheckConfig::default()).unwrap();
+    assert!(report.passed(), "{report}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn gru_matches_its_composite(l in 1..=4usize, n in 1..=3usize, h in 1..=3usize, bias: bool, seed in 0..100u64) {
+        let mut t = gru_inputs(l, n, h, seed);
+        if !bias {
+            t.pop();
+        }
+        agrees(gru_op, gru_composite, &t);
+    }
+
+    #[test]
+    fn rnn_matches_its_composite(l in 1..=4usize, n in 1..=3usize, h in 1..=3usize, relu: bool, seed in 0..100u64) {
+        let mut t = gru_inputs(l, n, h, seed);
+        // [L, N, H] projections and an [H, H] weight: the first third of the GRU's.
+        t[0] = t[0].narrow(2, 0, h).unwrap().contiguous().unwrap();
+        t[1] = t[1].narrow(0, 0, h).unwrap().contiguous().unwrap();
+        t.truncate(3);
+        if relu {
+            agrees(|v| rnn_sequence(&v[0], &v[1], &v[2], true), |v| rnn_composite(v, true), &t);
+        } else {
+            agrees(|v| rnn_sequence(&v[0], &v[1], &v[2], false), |v| rnn_composite(v, false), &t);
+        }
+    }
+}
+
+#[test]
+fn gru_and_rnn_split_over_threads_and_differentiate_twice() {
+    // 24 rows (split over the pool's threads when it has several).
+    let t = gru_inputs(4, 24, 3, 5);
+    agrees(gru_op, gru_composite, &t);
+    let mut r = t.clone();
+    r[0] = r[0].narrow(2, 0, 3).unwrap().contiguous().unwrap();
+    r[1] = r[1].narrow(0, 0, 3).unwrap().contiguous().unwrap();
+    r.truncate(3);
+    agrees(
+        |v| rnn_sequence(&v[0], &v[1], &v[2], false),
+        |v| rnn_composite(v, false),
+        &r,
+    );
+    // Second derivatives through each backward's recorded ops.
+    let second = |op: fn(&[Tensor]) -> Result<Tensor>, t: Vec<Tensor>| {
+        let first = move |v: &[Tensor]| -> Result<Tensor> {
+            let tape = Tape::new();
+            for x in v {
+                tape.watch(x);
+            }
+            let g = tape.backward(&weighted(&op(v)?)?)?;
+            let mut s = Tensor::zeros([], DType::F64, &dev())?;
+            for x in v {
+                s = (s + weighted(g.get(x).expect("watched"))?)?;
+            }
+            Ok(s)
+        };
+        let report = gradcheck(first, &t, &GradcheckConfig::default()).unwrap();
+        assert!(report.passed(), "{report}");
+    };
+    second(gru_op, gru_inputs(3, 2, 2, 9));
+    let mut small = gru_inputs(3, 2, 2, 9);
+    small[0] = small[0].narrow(2, 0, 2).unwrap().contiguous().unwrap();
+    small[1] = small[1].narrow(0, 0, 2).unwrap().contiguous().unwrap();
+    small.truncate(3);
+    second(|v| rnn_sequence(&v[0], &v[1], &v[2], false), small);
+}
+
+#[test]
+fn gru_and_rnn_shape_errors_name_the_op() {
+    let t = gru_inputs(2, 2, 3, 0);
+    let e = gru_sequence(&t[0], &t[1], Some(&t[3].narrow(0, 0, 4).unwrap()), &t[2])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gru_sequence") && e.contains("b_hh has shape [4]"),
+        "{e}"
+    );
+    let e = rnn_sequence(&t[0], &t[1], &t[2], false)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rnn_sequence") && e.contains("[2, 2, 9]"), "{e}");
 }
