@@ -128,22 +128,10 @@ const GELU_T0: f32 = 0.9;
 /// Above this erfc(t) < 1.6e-8, so Phi(-|x|) is taken as 0 (gelu(x) = x or -0).
 const GELU_T1: f32 = 4.0;
 
-/// Exact GELU, `x * Phi(x)` with `Phi(x) = 0.5 (1 + erf(x / sqrt 2))`.
-///
-/// Two branches on `t = |x| / sqrt 2`, both evaluated and selected:
-/// - `t < 0.9`: `erf(t) = t (1 + P(t^2))`, `Phi = 0.5 +/- 0.5 erf`.
-/// - `t >= 0.9`: `erfc(t) = exp(G(t))`, `Phi(-|x|) = 0.5 erfc`, `Phi(|x|) = 1 - 0.5 erfc`.
-///
-/// Using erfc for the negative side (rather than PyTorch's `1 + erf`, which cancels) keeps the
-/// result relatively accurate (a few 1e-6, bounded by the f32 rounding of `t` itself) down to
-/// x = -5.66; erf's absolute error is under 1e-7 everywhere. P and G are Chebyshev interpolants
-/// of `erf(t)/t - 1` in `t^2` on [0, 0.81] and of `ln erfc(t)` on [0.9, 4], fitted for this file.
+/// `erf(t)` for `0 <= t < GELU_T0`: `t (1 + P(t^2))`, P a Chebyshev interpolant of
+/// `erf(t)/t - 1` in `t^2` on [0, 0.81], fitted for this file.
 #[inline(always)]
-pub(crate) fn gelu_v<S: Simd>(s: S, x: S::V) -> S::V {
-    let t = s.mul(s.abs(x), s.splat(core::f32::consts::FRAC_1_SQRT_2));
-    let neg = s.lt(x, s.splat(0.0));
-    let half = s.splat(0.5);
-
+fn erf_small<S: Simd>(s: S, t: S::V) -> S::V {
     let u = s.mul(t, t);
     let mut p = s.splat(-6.102_687e-4);
     p = s.mul_add(p, u, s.splat(5.014_484_3e-3));
@@ -151,10 +139,13 @@ pub(crate) fn gelu_v<S: Simd>(s: S, x: S::V) -> S::V {
     p = s.mul_add(p, u, s.splat(1.128_219_4e-1));
     p = s.mul_add(p, u, s.splat(-3.761_252_8e-1));
     p = s.mul_add(p, u, s.splat(1.283_791_5e-1));
-    let erf = s.mul_add(t, p, t);
-    let half_erf = s.mul(half, erf);
-    let phi_small = s.select(neg, s.sub(half, half_erf), s.add(half, half_erf));
+    s.mul_add(t, p, t)
+}
 
+/// `erfc(t)` for `t >= GELU_T0`: `exp(G(t))`, G a Chebyshev interpolant of `ln erfc(t)` on
+/// [0.9, 4], fitted for this file; 0 above `GELU_T1`.
+#[inline(always)]
+fn erfc_large<S: Simd>(s: S, t: S::V) -> S::V {
     let mut g = s.splat(-4.453_897_5e-8);
     g = s.mul_add(g, t, s.splat(2.594_339_5e-6));
     g = s.mul_add(g, t, s.splat(-5.493_617_2e-5));
@@ -166,8 +157,39 @@ pub(crate) fn gelu_v<S: Simd>(s: S, x: S::V) -> S::V {
     g = s.mul_add(g, t, s.splat(-1.130_388_4));
     g = s.mul_add(g, t, s.splat(3.495_821_1e-4));
     // Past T1 the polynomial is meaningless (it may even be NaN for huge t): force erfc = 0.
-    let half_erfc = s.mul(half, exp_v(s, g));
-    let half_erfc = s.select(s.gt(t, s.splat(GELU_T1)), s.splat(0.0), half_erfc);
+    s.select(s.gt(t, s.splat(GELU_T1)), s.splat(0.0), exp_v(s, g))
+}
+
+/// `erf(x)`: [`erf_small`] below `|x| = 0.9`, `1 - erfc` above, with `x`'s sign. Relative
+/// error about 1e-7 (one or two ulps); NaN stays NaN (it fails `t < T0` and takes the
+/// large branch, where exp(NaN) keeps it).
+#[inline(always)]
+pub(crate) fn erf_v<S: Simd>(s: S, x: S::V) -> S::V {
+    let t = s.abs(x);
+    let large = s.sub(s.splat(1.0), erfc_large(s, t));
+    let e = s.select(s.lt(t, s.splat(GELU_T0)), erf_small(s, t), large);
+    s.copysign(e, x)
+}
+
+/// Exact GELU, `x * Phi(x)` with `Phi(x) = 0.5 (1 + erf(x / sqrt 2))`.
+///
+/// Two branches on `t = |x| / sqrt 2`, both evaluated and selected:
+/// - `t < 0.9`: `erf(t)` by [`erf_small`], `Phi = 0.5 +/- 0.5 erf`.
+/// - `t >= 0.9`: `erfc(t)` by [`erfc_large`], `Phi(-|x|) = 0.5 erfc`, `Phi(|x|) = 1 - 0.5 erfc`.
+///
+/// Using erfc for the negative side (rather than PyTorch's `1 + erf`, which cancels) keeps the
+/// result relatively accurate (a few 1e-6, bounded by the f32 rounding of `t` itself) down to
+/// x = -5.66; erf's absolute error is under 1e-7 everywhere.
+#[inline(always)]
+pub(crate) fn gelu_v<S: Simd>(s: S, x: S::V) -> S::V {
+    let t = s.mul(s.abs(x), s.splat(core::f32::consts::FRAC_1_SQRT_2));
+    let neg = s.lt(x, s.splat(0.0));
+    let half = s.splat(0.5);
+
+    let half_erf = s.mul(half, erf_small(s, t));
+    let phi_small = s.select(neg, s.sub(half, half_erf), s.add(half, half_erf));
+
+    let half_erfc = s.mul(half, erfc_large(s, t));
     let phi_large = s.select(neg, half_erfc, s.sub(s.splat(1.0), half_erfc));
 
     // NaN fails `t < T0` and so takes the large branch, where exp(NaN) keeps it NaN.
@@ -222,6 +244,7 @@ lanewise_fn! {
     Tanh => tanh_v,
     Sigmoid => sigmoid_v,
     Silu => silu_v,
+    Erf => erf_v,
     Gelu => gelu_v,
     GeluTanh => gelu_tanh_v,
 }

@@ -154,6 +154,7 @@ enum Unary {
     Tanh,
     Sigmoid,
     Silu,
+    Erf,
     Gelu,
     GeluTanh,
 }
@@ -175,6 +176,7 @@ impl Kernel for UnaryK<'_> {
             Unary::Tanh => math::map(s, x, y, &math::Tanh),
             Unary::Sigmoid => math::map(s, x, y, &math::Sigmoid),
             Unary::Silu => math::map(s, x, y, &math::Silu),
+            Unary::Erf => math::map(s, x, y, &math::Erf),
             Unary::Gelu => math::map(s, x, y, &math::Gelu),
             Unary::GeluTanh => math::map(s, x, y, &math::GeluTanh),
         }
@@ -187,6 +189,7 @@ impl Kernel for UnaryK<'_> {
             Unary::Tanh => scalar::map(x, y, f32::tanh),
             Unary::Sigmoid => scalar::map(x, y, scalar::sigmoid),
             Unary::Silu => scalar::map(x, y, scalar::silu),
+            Unary::Erf => scalar::map(x, y, scalar::erf),
             Unary::Gelu => scalar::map(x, y, scalar::gelu),
             Unary::GeluTanh => scalar::map(x, y, scalar::gelu_tanh),
         }
@@ -353,6 +356,11 @@ impl Isa {
             },
         )
     }
+    /// `y = erf(x)`.
+    pub fn erf(self, x: &[f32], y: &mut [f32]) {
+        let op = Unary::Erf;
+        dispatch(self, UnaryK { op, x, y })
+    }
     /// `y = 0.5 x (1 + erf(x / sqrt 2))` (exact GELU).
     pub fn gelu(self, x: &[f32], y: &mut [f32]) {
         dispatch(
@@ -447,6 +455,10 @@ pub fn sigmoid(x: &[f32], y: &mut [f32]) {
 /// `y = x * sigmoid(x)` on [`isa()`].
 pub fn silu(x: &[f32], y: &mut [f32]) {
     isa().silu(x, y)
+}
+/// `erf` on [`isa()`].
+pub fn erf(x: &[f32], y: &mut [f32]) {
+    isa().erf(x, y)
 }
 /// Exact (erf) GELU on [`isa()`].
 pub fn gelu(x: &[f32], y: &mut [f32]) {

@@ -22,6 +22,10 @@ pub(crate) fn silu(x: f32) -> f32 {
     x * num / (1.0 + e)
 }
 
+pub(crate) fn erf(x: f32) -> f32 {
+    math::erf_v(Lane1, x)
+}
+
 pub(crate) fn gelu(x: f32) -> f32 {
     math::gelu_v(Lane1, x)
 }

@@ -169,6 +169,15 @@ fn cases() -> Vec<Case> {
             gen: |r| r.uniform(-110.0, 110.0),
         },
         Case {
+            name: "erf",
+            run: Isa::erf,
+            lane1: |x| math::erf_v(Lane1, x),
+            reference: erf_ref,
+            rel: 4e-7,
+            abs: 0.0,
+            gen: |r| r.log_uniform(-30.0, 3.0, true),
+        },
+        Case {
             name: "gelu",
             run: Isa::gelu,
             lane1: |x| math::gelu_v(Lane1, x),
@@ -363,6 +372,11 @@ fn lane1_polynomials_match_references() {
     assert!(math::log_v(Lane1, -1.0).is_nan());
     assert_eq!(math::log_v(Lane1, 0.0), f32::NEG_INFINITY);
     assert_eq!(math::gelu_v(Lane1, 10.0), 10.0);
+    assert_eq!(math::erf_v(Lane1, f32::INFINITY), 1.0);
+    assert_eq!(math::erf_v(Lane1, f32::NEG_INFINITY), -1.0);
+    assert_eq!(math::erf_v(Lane1, 0.0), 0.0);
+    assert!(math::erf_v(Lane1, -0.0).is_sign_negative());
+    assert!(math::erf_v(Lane1, f32::NAN).is_nan());
 }
 
 fn sum_ref(x: &[f32]) -> (f64, f64) {
