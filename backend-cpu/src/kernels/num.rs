@@ -42,13 +42,14 @@ pub trait Num: CpuElem + Copy + Send + Sync {
 
 /// The f32 maps `simd` vectorises by hand; every other op runs its table kernel through
 /// the compiler's auto-vectorisation. A data table, so a missing entry is only slower.
-const SIMD_F32: [(UnaryOp, SliceMap<f32>); 8] = [
+const SIMD_F32: [(UnaryOp, SliceMap<f32>); 9] = [
     (UnaryOp::Exp, simd::exp),
     (UnaryOp::Log, simd::log),
     (UnaryOp::Tanh, simd::tanh),
     (UnaryOp::Sigmoid, simd::sigmoid),
     (UnaryOp::Erf, simd::erf),
     (UnaryOp::Gelu, simd::gelu),
+    (UnaryOp::GeluDerivative, simd::gelu_derivative),
     (UnaryOp::GeluTanh, simd::gelu_tanh),
     (UnaryOp::Silu, simd::silu),
 ];

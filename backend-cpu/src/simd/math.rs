@@ -197,6 +197,26 @@ pub(crate) fn gelu_v<S: Simd>(s: S, x: S::V) -> S::V {
     s.mul(x, phi)
 }
 
+/// The derivative of exact GELU, `Phi(x) + x phi(x)`: `Phi` by the same two branches as
+/// [`gelu_v`], `phi(x) = exp(-x^2 / 2) / sqrt(2 pi)`.
+#[inline(always)]
+pub(crate) fn gelu_derivative_v<S: Simd>(s: S, x: S::V) -> S::V {
+    let t = s.mul(s.abs(x), s.splat(core::f32::consts::FRAC_1_SQRT_2));
+    let neg = s.lt(x, s.splat(0.0));
+    let half = s.splat(0.5);
+    let half_erf = s.mul(half, erf_small(s, t));
+    let phi_small = s.select(neg, s.sub(half, half_erf), s.add(half, half_erf));
+    let half_erfc = s.mul(half, erfc_large(s, t));
+    let phi_large = s.select(neg, half_erfc, s.sub(s.splat(1.0), half_erfc));
+    let cdf = s.select(s.lt(t, s.splat(GELU_T0)), phi_small, phi_large);
+    // exp(-t^2) = exp(-x^2 / 2); 1 / sqrt(2 pi)
+    let pdf = s.mul(
+        exp_v(s, s.sub(s.splat(0.0), s.mul(t, t))),
+        s.splat(0.398_942_3),
+    );
+    s.mul_add(x, pdf, cdf)
+}
+
 /// 2 sqrt(2/pi) and 2 sqrt(2/pi) * 0.044715, the tanh-GELU constants doubled for the sigmoid
 /// form below.
 pub(crate) const GELU_K0: f32 = 1.595_769_2;
@@ -246,6 +266,7 @@ lanewise_fn! {
     Silu => silu_v,
     Erf => erf_v,
     Gelu => gelu_v,
+    GeluDerivative => gelu_derivative_v,
     GeluTanh => gelu_tanh_v,
 }
 

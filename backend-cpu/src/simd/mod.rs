@@ -156,6 +156,7 @@ enum Unary {
     Silu,
     Erf,
     Gelu,
+    GeluDerivative,
     GeluTanh,
 }
 
@@ -178,6 +179,7 @@ impl Kernel for UnaryK<'_> {
             Unary::Silu => math::map(s, x, y, &math::Silu),
             Unary::Erf => math::map(s, x, y, &math::Erf),
             Unary::Gelu => math::map(s, x, y, &math::Gelu),
+            Unary::GeluDerivative => math::map(s, x, y, &math::GeluDerivative),
             Unary::GeluTanh => math::map(s, x, y, &math::GeluTanh),
         }
     }
@@ -191,6 +193,7 @@ impl Kernel for UnaryK<'_> {
             Unary::Silu => scalar::map(x, y, scalar::silu),
             Unary::Erf => scalar::map(x, y, scalar::erf),
             Unary::Gelu => scalar::map(x, y, scalar::gelu),
+            Unary::GeluDerivative => scalar::map(x, y, scalar::gelu_derivative),
             Unary::GeluTanh => scalar::map(x, y, scalar::gelu_tanh),
         }
     }
@@ -372,6 +375,11 @@ impl Isa {
             },
         )
     }
+    /// `y = Phi(x) + x phi(x)`, exact GELU's derivative.
+    pub fn gelu_derivative(self, x: &[f32], y: &mut [f32]) {
+        let op = Unary::GeluDerivative;
+        dispatch(self, UnaryK { op, x, y })
+    }
     /// PyTorch's `gelu(approximate='tanh')`.
     pub fn gelu_tanh(self, x: &[f32], y: &mut [f32]) {
         let op = Unary::GeluTanh;
@@ -463,6 +471,10 @@ pub fn erf(x: &[f32], y: &mut [f32]) {
 /// Exact (erf) GELU on [`isa()`].
 pub fn gelu(x: &[f32], y: &mut [f32]) {
     isa().gelu(x, y)
+}
+/// Exact GELU's derivative on [`isa()`].
+pub fn gelu_derivative(x: &[f32], y: &mut [f32]) {
+    isa().gelu_derivative(x, y)
 }
 /// Tanh-approximated GELU on [`isa()`].
 pub fn gelu_tanh(x: &[f32], y: &mut [f32]) {

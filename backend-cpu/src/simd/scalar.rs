@@ -30,6 +30,10 @@ pub(crate) fn gelu(x: f32) -> f32 {
     math::gelu_v(Lane1, x)
 }
 
+pub(crate) fn gelu_derivative(x: f32) -> f32 {
+    math::gelu_derivative_v(Lane1, x)
+}
+
 pub(crate) fn gelu_tanh(x: f32) -> f32 {
     x * sigmoid(x * (math::GELU_K0 + math::GELU_K1 * x * x))
 }

@@ -187,6 +187,20 @@ fn cases() -> Vec<Case> {
             gen: |r| r.uniform(-12.0, 12.0),
         },
         Case {
+            name: "gelu_derivative",
+            run: Isa::gelu_derivative,
+            lane1: |x| math::gelu_derivative_v(Lane1, x),
+            reference: |x| {
+                let pdf = (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+                0.5 * (1.0 + erf_ref(x / std::f64::consts::SQRT_2)) + x * pdf
+            },
+            // Zero near x = -0.75 (and the tails cancel Phi against x phi): an absolute
+            // bound there.
+            rel: 1e-6,
+            abs: 2e-7,
+            gen: |r| r.uniform(-12.0, 12.0),
+        },
+        Case {
             name: "gelu_tanh",
             run: Isa::gelu_tanh,
             lane1: |x| math::gelu_tanh_v(Lane1, x),

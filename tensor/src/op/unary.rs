@@ -277,15 +277,29 @@ unary_ops! {
     Gelu gelu {
         float: |x| T::of(0.5) * x * (T::ONE + (x * T::of(1.0 / SQRT_2)).erf());
         reference: |x| 0.5 * x * (1.0 + erf_f64(x / SQRT_2));
-        // d [x Φ(x)] = Φ(x) + x φ(x)
-        grad(x): |s, g| {
-            let x = s.x()?;
-            let cdf = x.mul_scalar(1.0 / SQRT_2)?.erf()?.affine(0.5, 0.5)?;
-            let pdf = x.square()?.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * PI).sqrt())?;
-            g * (cdf + (x * pdf)?)?
-        };
+        // d [x Φ(x)] = Φ(x) + x φ(x), one fused op
+        grad(x): |s, g| g * s.x()?.gelu_derivative()?;
         test: Any, Transcendental;
         torch: "torch.nn.functional.gelu(x)";
+    }
+    /// The derivative of exact GELU, `Φ(x) + x φ(x)` with `Φ` and `φ` the standard normal
+    /// distribution and density: what PyTorch's `gelu_backward` multiplies the output
+    /// gradient by, as one op (GELU's gradient).
+    GeluDerivative gelu_derivative {
+        float: |x| {
+            let cdf = T::of(0.5) * (T::ONE + (x * T::of(1.0 / SQRT_2)).erf());
+            cdf + x * (T::of(-0.5) * x * x).exp() * T::of(1.0 / (2.0 * PI).sqrt())
+        };
+        reference: |x| 0.5 * (1.0 + erf_f64(x / SQRT_2)) + x * (-0.5 * x * x).exp() / (2.0 * PI).sqrt();
+        // d [Φ + x φ] = 2 φ + x φ' = φ (2 − x²)
+        grad(x): |s, g| {
+            let x = s.x()?;
+            let x2 = x.square()?;
+            let pdf = x2.mul_scalar(-0.5)?.exp()?.mul_scalar(1.0 / (2.0 * PI).sqrt())?;
+            g * (pdf * x2.affine(-1.0, 2.0)?)?
+        };
+        test: Any, Transcendental;
+        torch: "torch.ops.aten.gelu_backward(torch.ones_like(x), x)";
     }
     /// GELU, tanh approximation (PyTorch `approximate='tanh'`):
     /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
