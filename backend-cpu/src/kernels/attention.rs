@@ -1,0 +1,651 @@
+//! Scaled dot-product attention (`Tensor::attention`) forward and backward, fused in the
+//! manner of FlashAttention-2: queries and keys are cut into blocks of [`BQ`] and [`BK`]
+//! rows, and a thread only ever holds one `BQ × BK` block of scores, so memory grows with
+//! `L + S`, never with `L · S`.
+//!
+//! - Forward, one task per (batch, query block): for each key block, the scores
+//!   `scale · Q Kᵀ + bias` (masked), then an online softmax (a running maximum `m` and
+//!   sum `l` per row; the accumulated output is rescaled by `exp(m_old − m_new)` when
+//!   the maximum grows) and `O += P V`. At the end `O /= l` and the row's log-sum-exp
+//!   `m + ln l` is kept for the backward.
+//! - Backward: `D = rowsum(dO ⊙ O)`; then one task per (batch, key block) recomputes
+//!   `P = exp(S − lse)` for every query block and accumulates `dV += Pᵀ dO` and
+//!   `dK += scale · dSᵀ Q` with `dS = P ⊙ (dO Vᵀ − D)`; and one task per (batch, query
+//!   block) accumulates `dQ += scale · dS K`. Each task owns its rows of the output, so
+//!   there are no races and no reductions, and the result does not depend on the thread
+//!   count (recomputing `P` twice is the price, as in FlashAttention-2 on GPUs without
+//!   atomics).
+//!
+//! Block products go through the GEMM behind `gemm` with the operands' strides (a
+//! transposed view is free), single-threaded inside the parallel loop; tiny ones through
+//! plain loops. A query row whose keys are all masked has `m = −inf`: its output is zeros
+//! and its log-sum-exp `−inf`, which the backward reads as "no weights".
+
+use lamina_tensor::{AttentionSpec, Layout, Real, UnaryOp};
+
+use super::matmul::{batch_offsets, Gemm};
+use super::num::Num;
+use crate::alloc::{PoolElem, PoolVec};
+use crate::par;
+
+/// Query rows per block.
+const BQ: usize = 64;
+/// Key rows per block.
+const BK: usize = 64;
+
+/// Products with at most this many multiply-adds run as plain loops: the GEMM library's
+/// set-up costs more than their arithmetic (as in `matmul`).
+const SMALL_MACS: usize = 4096;
+
+/// The float types with an attention kernel.
+pub trait AttnElem: Gemm + Real + PoolElem + Sync {}
+impl AttnElem for f32 {}
+impl AttnElem for f64 {}
+
+fn zero<T: AttnElem>() -> T {
+    <T as Real>::ZERO
+}
+
+fn neg_inf<T: AttnElem>() -> T {
+    T::of(f64::NEG_INFINITY)
+}
+
+/// A matrix inside a storage slice: element `(i, j)` at `off + i·rs + j·cs`.
+#[derive(Clone, Copy)]
+struct MatRef<'a, T> {
+    data: &'a [T],
+    off: usize,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a, T: AttnElem> MatRef<'a, T> {
+    /// A row-major `rows × cols` matrix at the start of `data`.
+    fn dense(data: &'a [T], rows: usize, cols: usize) -> Self {
+        MatRef {
+            data,
+            off: 0,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose (a view: strides swapped).
+    fn t(self) -> Self {
+        MatRef {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+
+    #[inline(always)]
+    fn at(&self, i: usize, j: usize) -> T {
+        self.data[self.off + i * self.rs + j * self.cs]
+    }
+
+    /// Every element lies inside `data` (vacuous when empty).
+    fn in_bounds(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || self.off + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `c = alpha · a b + beta · c` for the row-major `c` (`a.rows × b.cols`, row stride
+/// `ldc`); with `beta = 0`, `c` is not read (NaN left in a scratch buffer never leaks).
+fn gemm<T: AttnElem>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: usize) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert_eq!(k, b.rows, "attention: inner dims of a block product");
+    if m == 0 || n == 0 {
+        return;
+    }
+    // The bounds the GEMM reads and writes through raw pointers, checked on every call
+    // (a few comparisons per block product).
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n && a.in_bounds() && b.in_bounds());
+    if m * n * k <= SMALL_MACS || k == 0 {
+        for i in 0..m {
+            let row = &mut c[i * ldc..i * ldc + n];
+            for (j, y) in row.iter_mut().enumerate() {
+                let mut acc = zero::<T>();
+                for p in 0..k {
+                    acc = acc + a.at(i, p) * b.at(p, j);
+                }
+                *y = if beta == zero() {
+                    alpha * acc
+                } else {
+                    alpha * acc + beta * *y
+                };
+            }
+        }
+        return;
+    }
+    // SAFETY: `a` and `b` describe `m×k` and `k×n` matrices whose every element lies in
+    // their slices (`in_bounds`, asserted above), and `c` covers the `m×n` output at row
+    // stride `ldc` (asserted above); `c` is a `&mut` borrow, so it aliases neither input.
+    // One thread: the caller is already one task of a parallel loop.
+    unsafe {
+        T::gemm_scaled(
+            m,
+            k,
+            n,
+            alpha,
+            a.data.as_ptr().add(a.off),
+            a.rs as isize,
+            a.cs as isize,
+            b.data.as_ptr().add(b.off),
+            b.rs as isize,
+            b.cs as isize,
+            beta,
+            c.as_mut_ptr(),
+            ldc as isize,
+            1,
+        )
+    }
+}
+
+/// One operand read through its layout `[batch.., rows, cols]`: each batch matrix's
+/// storage offset and the row and column strides.
+struct Operand<'a, T> {
+    data: &'a [T],
+    offs: Vec<usize>,
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a, T: AttnElem> Operand<'a, T> {
+    fn new((data, layout): (&'a [T], &Layout)) -> Self {
+        let r = layout.rank();
+        debug_assert!(r >= 2 && layout.storage_extent() <= data.len());
+        Operand {
+            data,
+            offs: batch_offsets(layout, r - 2),
+            rows: layout.dims()[r - 2],
+            cols: layout.dims()[r - 1],
+            rs: layout.strides()[r - 2],
+            cs: layout.strides()[r - 1],
+        }
+    }
+
+    /// Rows `r0..r0 + n` of batch `b`'s matrix.
+    fn rows(&self, b: usize, r0: usize, n: usize) -> MatRef<'a, T> {
+        debug_assert!(r0 + n <= self.rows);
+        MatRef {
+            data: self.data,
+            off: self.offs[b] + r0 * self.rs,
+            rows: n,
+            cols: self.cols,
+            rs: self.rs,
+            cs: self.cs,
+        }
+    }
+}
+
+/// What both directions read: the operands, the sizes and the options.
+struct Problem<'a, T> {
+    q: Operand<'a, T>,
+    k: Operand<'a, T>,
+    v: Operand<'a, T>,
+    bias: Option<Operand<'a, T>>,
+    batch: usize,
+    l: usize,
+    s: usize,
+    e: usize,
+    ev: usize,
+    scale: T,
+    causal: bool,
+}
+
+/// A layout's storage and layout, as the backend hands them over.
+pub type Input<'a, T> = (&'a [T], &'a Layout);
+
+impl<'a, T: AttnElem> Problem<'a, T> {
+    fn new(
+        q: Input<'a, T>,
+        k: Input<'a, T>,
+        v: Input<'a, T>,
+        bias: Option<Input<'a, T>>,
+        spec: &AttentionSpec,
+    ) -> Self {
+        let (q, k, v) = (Operand::new(q), Operand::new(k), Operand::new(v));
+        let bias = bias.map(Operand::new);
+        Problem {
+            batch: q.offs.len(),
+            l: q.rows,
+            s: k.rows,
+            e: q.cols,
+            ev: v.cols,
+            q,
+            k,
+            v,
+            bias,
+            scale: T::of(spec.scale),
+            causal: spec.causal,
+        }
+    }
+
+    /// Key rows a query block `i0..i0 + n` attends to: `0..kend`.
+    fn key_end(&self, i0: usize, n: usize) -> usize {
+        if self.causal {
+            self.s.min(i0 + n)
+        } else {
+            self.s
+        }
+    }
+
+    /// The first query row that sees any of the keys from `j0` on.
+    fn query_start(&self, j0: usize) -> usize {
+        if self.causal {
+            j0.min(self.l)
+        } else {
+            0
+        }
+    }
+
+    /// `sc = scale · Q Kᵀ + bias` for query rows `i0..i0 + n` and key rows
+    /// `j0..j0 + m` of batch `b` (row-major `n × m`), `-inf` where causally masked.
+    fn scores(&self, b: usize, i0: usize, n: usize, j0: usize, m: usize, sc: &mut [T]) {
+        let q = self.q.rows(b, i0, n);
+        let k = self.k.rows(b, j0, m);
+        gemm(self.scale, q, k.t(), zero(), sc, m);
+        if let Some(bias) = &self.bias {
+            for (r, row) in sc.chunks_exact_mut(m).take(n).enumerate() {
+                let at = bias.offs[b] + (i0 + r) * bias.rs + j0 * bias.cs;
+                if bias.cs == 1 {
+                    for (x, &y) in row.iter_mut().zip(&bias.data[at..at + m]) {
+                        *x = *x + y;
+                    }
+                } else {
+                    for (c, x) in row.iter_mut().enumerate() {
+                        *x = *x + bias.data[at + c * bias.cs];
+                    }
+                }
+            }
+        }
+        if self.causal && j0 + m > i0 + 1 {
+            for (r, row) in sc.chunks_exact_mut(m).take(n).enumerate() {
+                // Query `i0 + r` sees keys up to itself.
+                let first = (i0 + r + 1).saturating_sub(j0).min(m);
+                row[first..].fill(neg_inf());
+            }
+        }
+    }
+
+    /// The weights `P = exp(S − lse)` in place of the scores of query rows `i0..i0 + n`
+    /// (row-major, `m` columns); zeros for a row with no key (`lse = −inf`).
+    fn weights(&self, lse: &[T], n: usize, m: usize, sc: &mut [T], tmp: &mut [T]) {
+        for (row, &lse) in sc.chunks_exact_mut(m).take(n).zip(lse) {
+            if lse == neg_inf() {
+                row.fill(zero());
+            } else {
+                exp_shifted(row, lse, tmp);
+            }
+        }
+    }
+}
+
+/// `row = exp(row − shift)` (the explicit SIMD kernel for f32); `tmp` is scratch at least
+/// as long as `row`.
+fn exp_shifted<T: AttnElem>(row: &mut [T], shift: T, tmp: &mut [T]) {
+    match <T as Num>::simd_map(UnaryOp::Exp) {
+        Some(exp) => {
+            let tmp = &mut tmp[..row.len()];
+            for (t, &x) in tmp.iter_mut().zip(row.iter()) {
+                *t = x - shift;
+            }
+            exp(tmp, row);
+        }
+        None => {
+            for x in row.iter_mut() {
+                *x = (*x - shift).exp();
+            }
+        }
+    }
+}
+
+/// Scratch of one task: a block of scores, a block of `dP` and a row.
+struct Scratch<T: AttnElem> {
+    sc: PoolVec<T>,
+    dp: PoolVec<T>,
+    tmp: PoolVec<T>,
+}
+
+impl<T: AttnElem> Scratch<T> {
+    fn new() -> Self {
+        Scratch {
+            sc: PoolVec::zeroed(BQ * BK),
+            dp: PoolVec::zeroed(BQ * BK),
+            tmp: PoolVec::zeroed(BK),
+        }
+    }
+}
+
+/// Approximate cost of one block task in cheap-map elements, for the parallel threshold.
+fn task_weight(rows: usize, other: usize, width: usize) -> usize {
+    rows.saturating_mul(other).saturating_mul(width + 16)
+}
+
+/// The output (`[batch, l, ev]`) and each query row's log-sum-exp (`[batch, l]`), both
+/// contiguous. Every dim is non-empty.
+pub fn forward<T: AttnElem>(
+    q: Input<T>,
+    k: Input<T>,
+    v: Input<T>,
+    bias: Option<Input<T>>,
+    spec: &AttentionSpec,
+) -> (PoolVec<T>, PoolVec<T>) {
+    let p = Problem::new(q, k, v, bias, spec);
+    let (l, ev) = (p.l, p.ev);
+    // Every task writes all of its rows of both.
+    let mut out = PoolVec::<T>::uninit_for_overwrite(p.batch * l * ev);
+    let mut lse = PoolVec::<T>::uninit_for_overwrite(p.batch * l);
+    // One task per (batch, query block), each holding its own rows of both outputs.
+    let mut tasks: Vec<(usize, usize, &mut [T], &mut [T])> = Vec::new();
+    for (b, (o, m)) in out.chunks_mut(l * ev).zip(lse.chunks_mut(l)).enumerate() {
+        for (i, (o, m)) in o.chunks_mut(BQ * ev).zip(m.chunks_mut(BQ)).enumerate() {
+            tasks.push((b, i * BQ, o, m));
+        }
+    }
+    let weight = task_weight(BQ, p.s, p.e + p.ev);
+    par::for_each_chunk_mut_weighted(&mut tasks, 1, weight, |_, chunk| {
+        let mut scratch = Scratch::new();
+        let mut run = vec![(neg_inf::<T>(), zero::<T>()); BQ];
+        for (b, i0, o, m) in chunk.iter_mut() {
+            forward_block(&p, *b, *i0, o, m, &mut run, &mut scratch);
+        }
+    });
+    (out, lse)
+}
+
+/// Query rows `i0..i0 + lse.len()` of batch `b`: their output rows `out` and log-sum-exps
+/// `lse`; `run` holds each row's running maximum and sum.
+fn forward_block<T: AttnElem>(
+    p: &Problem<T>,
+    b: usize,
+    i0: usize,
+    out: &mut [T],
+    lse: &mut [T],
+    run: &mut [(T, T)],
+    scratch: &mut Scratch<T>,
+) {
+    let (n, ev) = (lse.len(), p.ev);
+    let run = &mut run[..n];
+    run.fill((neg_inf(), zero()));
+    out.fill(zero());
+    let kend = p.key_end(i0, n);
+    for j0 in (0..kend).step_by(BK) {
+        let m = BK.min(kend - j0);
+        let sc = &mut scratch.sc[..n * m];
+        p.scores(b, i0, n, j0, m, sc);
+        for ((row, (mx, sum)), o) in sc
+            .chunks_exact_mut(m)
+            .zip(run.iter_mut())
+            .zip(out.chunks_exact_mut(ev))
+        {
+            let new_max = row.iter().fold(*mx, |a, &x| Real::max_nan(a, x));
+            if new_max == neg_inf() {
+                // No key so far: nothing to weigh (and `−inf − −inf` would be NaN).
+                row.fill(zero());
+                continue;
+            }
+            exp_shifted(row, new_max, &mut scratch.tmp);
+            let corr = (*mx - new_max).exp();
+            *sum = *sum * corr + row.iter().fold(zero(), |a, &x| a + x);
+            if corr != <T as Real>::ONE {
+                for y in o.iter_mut() {
+                    *y = *y * corr;
+                }
+            }
+            *mx = new_max;
+        }
+        let pv = MatRef::dense(&scratch.sc[..n * m], n, m);
+        gemm(
+            <T as Real>::ONE,
+            pv,
+            p.v.rows(b, j0, m),
+            <T as Real>::ONE,
+            out,
+            ev,
+        );
+    }
+    for ((o, &(mx, sum)), lse) in out.chunks_exact_mut(ev).zip(run.iter()).zip(lse) {
+        if mx == neg_inf() {
+            // Every key masked: zeros, as PyTorch's safe softmax.
+            o.fill(zero());
+            *lse = neg_inf();
+        } else {
+            let inv = <T as Real>::ONE / sum;
+            for y in o.iter_mut() {
+                *y = *y * inv;
+            }
+            *lse = mx + sum.ln();
+        }
+    }
+}
+
+/// The gradients with respect to `q`, `k` and `v` (contiguous `[batch, l, e]`,
+/// `[batch, s, e]`, `[batch, s, ev]`) from the contiguous output gradient `grad` and
+/// output `out` (`[batch, l, ev]`) and log-sum-exp `lse` (`[batch, l]`). Every dim is
+/// non-empty.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: AttnElem>(
+    grad: &[T],
+    q: Input<T>,
+    k: Input<T>,
+    v: Input<T>,
+    out: &[T],
+    lse: &[T],
+    bias: Option<Input<T>>,
+    spec: &AttentionSpec,
+) -> (PoolVec<T>, PoolVec<T>, PoolVec<T>) {
+    let p = Problem::new(q, k, v, bias, spec);
+    let (batch, l, s, e, ev) = (p.batch, p.l, p.s, p.e, p.ev);
+    debug_assert!(grad.len() == batch * l * ev && out.len() == grad.len());
+    debug_assert!(lse.len() == batch * l);
+    // D = rowsum(dO ⊙ O), one per query row.
+    let mut d = PoolVec::<T>::uninit_for_overwrite(batch * l);
+    par::for_each_chunk_mut_weighted(&mut d, 1, ev, |start, chunk| {
+        for (i, x) in chunk.iter_mut().enumerate() {
+            let at = (start + i) * ev;
+            *x = grad[at..at + ev]
+                .iter()
+                .zip(&out[at..at + ev])
+                .fold(zero(), |a, (&g, &o)| a + g * o);
+        }
+    });
+    let dout = Operand {
+        data: grad,
+        offs: (0..batch).map(|b| b * l * ev).collect(),
+        rows: l,
+        cols: ev,
+        rs: ev,
+        cs: 1,
+    };
+    let ctx = Backward {
+        p: &p,
+        dout,
+        lse,
+        d: &d,
+    };
+
+    // dK and dV: one task per (batch, key block), each owning its rows of both.
+    let mut dk = PoolVec::<T>::uninit_for_overwrite(batch * s * e);
+    let mut dv = PoolVec::<T>::uninit_for_overwrite(batch * s * ev);
+    let mut tasks: Vec<(usize, usize, &mut [T], &mut [T])> = Vec::new();
+    for (b, (gk, gv)) in dk.chunks_mut(s * e).zip(dv.chunks_mut(s * ev)).enumerate() {
+        for (j, (gk, gv)) in gk
+            .chunks_mut(BK * e)
+            .zip(gv.chunks_mut(BK * ev))
+            .enumerate()
+        {
+            tasks.push((b, j * BK, gk, gv));
+        }
+    }
+    let weight = task_weight(BK, l, 2 * (e + ev));
+    par::for_each_chunk_mut_weighted(&mut tasks, 1, weight, |_, chunk| {
+        let mut scratch = Scratch::new();
+        for (b, j0, gk, gv) in chunk.iter_mut() {
+            ctx.key_block(*b, *j0, gk, gv, &mut scratch);
+        }
+    });
+
+    // dQ: one task per (batch, query block).
+    let mut dq = PoolVec::<T>::uninit_for_overwrite(batch * l * e);
+    let mut tasks: Vec<(usize, usize, &mut [T])> = Vec::new();
+    for (b, gq) in dq.chunks_mut(l * e).enumerate() {
+        for (i, gq) in gq.chunks_mut(BQ * e).enumerate() {
+            tasks.push((b, i * BQ, gq));
+        }
+    }
+    let weight = task_weight(BQ, s, 2 * e + ev);
+    par::for_each_chunk_mut_weighted(&mut tasks, 1, weight, |_, chunk| {
+        let mut scratch = Scratch::new();
+        for (b, i0, gq) in chunk.iter_mut() {
+            ctx.query_block(*b, *i0, gq, &mut scratch);
+        }
+    });
+    (dq, dk, dv)
+}
+
+/// What the backward tasks share.
+struct Backward<'a, T> {
+    p: &'a Problem<'a, T>,
+    dout: Operand<'a, T>,
+    lse: &'a [T],
+    d: &'a [T],
+}
+
+impl<T: AttnElem> Backward<'_, T> {
+    /// `dS = P ⊙ (dO Vᵀ − D)` for query rows `i0..i0 + n` and key rows `j0..j0 + m` of
+    /// batch `b`, into `scratch.dp`; `scratch.sc` holds `P`.
+    fn block(&self, b: usize, i0: usize, n: usize, j0: usize, m: usize, scratch: &mut Scratch<T>) {
+        let p = self.p;
+        let rows = b * p.l + i0..b * p.l + i0 + n;
+        let sc = &mut scratch.sc[..n * m];
+        p.scores(b, i0, n, j0, m, sc);
+        p.weights(&self.lse[rows.clone()], n, m, sc, &mut scratch.tmp);
+        let dp = &mut scratch.dp[..n * m];
+        let one = <T as Real>::ONE;
+        gemm(
+            one,
+            self.dout.rows(b, i0, n),
+            p.v.rows(b, j0, m).t(),
+            zero(),
+            dp,
+            m,
+        );
+        for ((dp, pr), &d) in dp
+            .chunks_exact_mut(m)
+            .zip(sc.chunks_exact(m))
+            .zip(&self.d[rows])
+        {
+            for (x, &w) in dp.iter_mut().zip(pr) {
+                *x = w * (*x - d);
+            }
+        }
+    }
+
+    /// `dK` and `dV` rows of key rows `j0..j0 + gv.len() / ev` of batch `b`.
+    fn key_block(&self, b: usize, j0: usize, gk: &mut [T], gv: &mut [T], scratch: &mut Scratch<T>) {
+        let p = self.p;
+        let m = gv.len() / p.ev;
+        let one = <T as Real>::ONE;
+        gk.fill(zero());
+        gv.fill(zero());
+        for i0 in (p.query_start(j0)..p.l).step_by(BQ) {
+            let n = BQ.min(p.l - i0);
+            self.block(b, i0, n, j0, m, scratch);
+            let pm = MatRef::dense(&scratch.sc[..n * m], n, m);
+            gemm(one, pm.t(), self.dout.rows(b, i0, n), one, gv, p.ev);
+            let ds = MatRef::dense(&scratch.dp[..n * m], n, m);
+            gemm(p.scale, ds.t(), p.q.rows(b, i0, n), one, gk, p.e);
+        }
+    }
+
+    /// `dQ` rows of query rows `i0..i0 + gq.len() / e` of batch `b`.
+    fn query_block(&self, b: usize, i0: usize, gq: &mut [T], scratch: &mut Scratch<T>) {
+        let p = self.p;
+        let n = gq.len() / p.e;
+        gq.fill(zero());
+        let kend = p.key_end(i0, n);
+        for j0 in (0..kend).step_by(BK) {
+            let m = BK.min(kend - j0);
+            self.block(b, i0, n, j0, m, scratch);
+            let ds = MatRef::dense(&scratch.dp[..n * m], n, m);
+            gemm(p.scale, ds, p.k.rows(b, j0, m), <T as Real>::ONE, gq, p.e);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both paths of `gemm` (plain loops below `SMALL_MACS`, the GEMM library above) on a
+    /// transposed operand at an offset and an output with padded rows, against the
+    /// definition: `c = alpha a b + beta c`, the padding untouched, and with `beta = 0`
+    /// nothing read from `c` (NaN there does not leak).
+    #[test]
+    fn block_products_match_the_definition() {
+        for (m, k, n) in [(3, 4, 5), (64, 32, 64), (17, 70, 9), (5, 0, 3), (0, 4, 2)] {
+            let a: Vec<f64> = (0..m * k + 3)
+                .map(|i| ((i * 7) % 11) as f64 - 5.0)
+                .collect();
+            let b: Vec<f64> = (0..k * n + 2)
+                .map(|i| ((i * 5) % 13) as f64 - 6.0)
+                .collect();
+            // `a` is the transpose of a row-major k×m matrix stored from offset 3.
+            let av = MatRef {
+                data: &a,
+                off: 3,
+                rows: k,
+                cols: m,
+                rs: m,
+                cs: 1,
+            }
+            .t();
+            let bv = MatRef {
+                data: &b,
+                off: 2,
+                rows: k,
+                cols: n,
+                rs: n,
+                cs: 1,
+            };
+            let ldc = n + 2;
+            let len = if m == 0 { 0 } else { (m - 1) * ldc + n };
+            let want = |i: usize, j: usize| -> f64 {
+                (0..k)
+                    .map(|p| a[3 + p * m + i] * b[2 + p * n + j])
+                    .sum::<f64>()
+            };
+            let mut c = vec![1.5; len];
+            gemm(2.0, av, bv, 0.5, &mut c, ldc);
+            let mut fresh = vec![f64::NAN; len];
+            gemm(2.0, av, bv, 0.0, &mut fresh, ldc);
+            for i in 0..m {
+                for j in 0..ldc {
+                    let at = i * ldc + j;
+                    if at >= len {
+                        break;
+                    }
+                    if j < n {
+                        assert_eq!(c[at], 2.0 * want(i, j) + 0.75, "({m}, {k}, {n}) [{i}, {j}]");
+                        assert_eq!(fresh[at], 2.0 * want(i, j), "({m}, {k}, {n}) [{i}, {j}]");
+                    } else {
+                        assert_eq!(c[at], 1.5, "padding");
+                        assert!(fresh[at].is_nan(), "padding");
+                    }
+                }
+            }
+        }
+    }
+}
