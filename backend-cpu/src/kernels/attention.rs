@@ -16,13 +16,14 @@
 //!   count (recomputing `P` twice is the price, as in FlashAttention-2 on GPUs without
 //!   atomics).
 //!
-//! Block products go through the GEMM behind `gemm` with the operands' strides (a
-//! transposed view is free), single-threaded inside the parallel loop; tiny ones through
-//! plain loops. A query row whose keys are all masked has `m = −inf`: its output is zeros
-//! and its log-sum-exp `−inf`, which the backward reads as "no weights".
+//! Block products are `block::gemm` on strided views of the operands (a transposed view
+//! is free), single-threaded inside the parallel loop. A query row whose keys are all
+//! masked has `m = −inf`: its output is zeros and its log-sum-exp `−inf`, which the
+//! backward reads as "no weights".
 
 use lamina_tensor::{AttentionSpec, Layout, Real, UnaryOp};
 
+use super::block::{gemm, MatRef};
 use super::matmul::{batch_offsets, Gemm};
 use super::num::Num;
 use crate::alloc::{PoolElem, PoolVec};
@@ -32,10 +33,6 @@ use crate::par;
 const BQ: usize = 64;
 /// Key rows per block.
 const BK: usize = 64;
-
-/// Products with at most this many multiply-adds run as plain loops: the GEMM library's
-/// set-up costs more than their arithmetic (as in `matmul`).
-const SMALL_MACS: usize = 4096;
 
 /// The float types with an attention kernel.
 pub trait AttnElem: Gemm + Real + PoolElem + Sync {}
@@ -48,106 +45,6 @@ fn zero<T: AttnElem>() -> T {
 
 fn neg_inf<T: AttnElem>() -> T {
     T::of(f64::NEG_INFINITY)
-}
-
-/// A matrix inside a storage slice: element `(i, j)` at `off + i·rs + j·cs`.
-#[derive(Clone, Copy)]
-struct MatRef<'a, T> {
-    data: &'a [T],
-    off: usize,
-    rows: usize,
-    cols: usize,
-    rs: usize,
-    cs: usize,
-}
-
-impl<'a, T: AttnElem> MatRef<'a, T> {
-    /// A row-major `rows × cols` matrix at the start of `data`.
-    fn dense(data: &'a [T], rows: usize, cols: usize) -> Self {
-        MatRef {
-            data,
-            off: 0,
-            rows,
-            cols,
-            rs: cols,
-            cs: 1,
-        }
-    }
-
-    /// The transpose (a view: strides swapped).
-    fn t(self) -> Self {
-        MatRef {
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-            ..self
-        }
-    }
-
-    #[inline(always)]
-    fn at(&self, i: usize, j: usize) -> T {
-        self.data[self.off + i * self.rs + j * self.cs]
-    }
-
-    /// Every element lies inside `data` (vacuous when empty).
-    fn in_bounds(&self) -> bool {
-        self.rows == 0
-            || self.cols == 0
-            || self.off + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
-    }
-}
-
-/// `c = alpha · a b + beta · c` for the row-major `c` (`a.rows × b.cols`, row stride
-/// `ldc`); with `beta = 0`, `c` is not read (NaN left in a scratch buffer never leaks).
-fn gemm<T: AttnElem>(alpha: T, a: MatRef<T>, b: MatRef<T>, beta: T, c: &mut [T], ldc: usize) {
-    let (m, k, n) = (a.rows, a.cols, b.cols);
-    assert_eq!(k, b.rows, "attention: inner dims of a block product");
-    if m == 0 || n == 0 {
-        return;
-    }
-    // The bounds the GEMM reads and writes through raw pointers, checked on every call
-    // (a few comparisons per block product).
-    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n && a.in_bounds() && b.in_bounds());
-    if m * n * k <= SMALL_MACS || k == 0 {
-        for i in 0..m {
-            let row = &mut c[i * ldc..i * ldc + n];
-            for (j, y) in row.iter_mut().enumerate() {
-                let mut acc = zero::<T>();
-                for p in 0..k {
-                    acc = acc + a.at(i, p) * b.at(p, j);
-                }
-                *y = if beta == zero() {
-                    alpha * acc
-                } else {
-                    alpha * acc + beta * *y
-                };
-            }
-        }
-        return;
-    }
-    // SAFETY: `a` and `b` describe `m×k` and `k×n` matrices whose every element lies in
-    // their slices (`in_bounds`, asserted above), and `c` covers the `m×n` output at row
-    // stride `ldc` (asserted above); `c` is a `&mut` borrow, so it aliases neither input.
-    // One thread: the caller is already one task of a parallel loop.
-    unsafe {
-        T::gemm_scaled(
-            m,
-            k,
-            n,
-            alpha,
-            a.data.as_ptr().add(a.off),
-            a.rs as isize,
-            a.cs as isize,
-            b.data.as_ptr().add(b.off),
-            b.rs as isize,
-            b.cs as isize,
-            beta,
-            c.as_mut_ptr(),
-            ldc as isize,
-            1,
-        )
-    }
 }
 
 /// One operand read through its layout `[batch.., rows, cols]`: each batch matrix's
@@ -581,71 +478,6 @@ impl<T: AttnElem> Backward<'_, T> {
             self.block(b, i0, n, j0, m, scratch);
             let ds = MatRef::dense(&scratch.dp[..n * m], n, m);
             gemm(p.scale, ds, p.k.rows(b, j0, m), <T as Real>::ONE, gq, p.e);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Both paths of `gemm` (plain loops below `SMALL_MACS`, the GEMM library above) on a
-    /// transposed operand at an offset and an output with padded rows, against the
-    /// definition: `c = alpha a b + beta c`, the padding untouched, and with `beta = 0`
-    /// nothing read from `c` (NaN there does not leak).
-    #[test]
-    fn block_products_match_the_definition() {
-        for (m, k, n) in [(3, 4, 5), (64, 32, 64), (17, 70, 9), (5, 0, 3), (0, 4, 2)] {
-            let a: Vec<f64> = (0..m * k + 3)
-                .map(|i| ((i * 7) % 11) as f64 - 5.0)
-                .collect();
-            let b: Vec<f64> = (0..k * n + 2)
-                .map(|i| ((i * 5) % 13) as f64 - 6.0)
-                .collect();
-            // `a` is the transpose of a row-major k×m matrix stored from offset 3.
-            let av = MatRef {
-                data: &a,
-                off: 3,
-                rows: k,
-                cols: m,
-                rs: m,
-                cs: 1,
-            }
-            .t();
-            let bv = MatRef {
-                data: &b,
-                off: 2,
-                rows: k,
-                cols: n,
-                rs: n,
-                cs: 1,
-            };
-            let ldc = n + 2;
-            let len = if m == 0 { 0 } else { (m - 1) * ldc + n };
-            let want = |i: usize, j: usize| -> f64 {
-                (0..k)
-                    .map(|p| a[3 + p * m + i] * b[2 + p * n + j])
-                    .sum::<f64>()
-            };
-            let mut c = vec![1.5; len];
-            gemm(2.0, av, bv, 0.5, &mut c, ldc);
-            let mut fresh = vec![f64::NAN; len];
-            gemm(2.0, av, bv, 0.0, &mut fresh, ldc);
-            for i in 0..m {
-                for j in 0..ldc {
-                    let at = i * ldc + j;
-                    if at >= len {
-                        break;
-                    }
-                    if j < n {
-                        assert_eq!(c[at], 2.0 * want(i, j) + 0.75, "({m}, {k}, {n}) [{i}, {j}]");
-                        assert_eq!(fresh[at], 2.0 * want(i, j), "({m}, {k}, {n}) [{i}, {j}]");
-                    } else {
-                        assert_eq!(c[at], 1.5, "padding");
-                        assert!(fresh[at].is_nan(), "padding");
-                    }
-                }
-            }
         }
     }
 }

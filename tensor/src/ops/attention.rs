@@ -100,6 +100,7 @@ impl Tensor {
         let sz = check(OP, self, k, v, bias)?;
         let recording = hook::is_recording();
         let (out, lse) = hook::paused(|| forward(self, k, v, bias, &spec, &sz, recording))?;
+        // `forward` returns the log-sum-exp whenever it is asked for it.
         if let Some(lse) = lse.filter(|_| recording) {
             // The rule reads the log-sum-exp: handing it over as an untracked input saves
             // it with the entry without a second output.
@@ -150,7 +151,7 @@ impl Tensor {
         }
         let bias_grad = bias_grad && bias.is_some();
         if hook::is_recording() {
-            return backward_composite(self, q, k, v, bias, spec, true, bias_grad);
+            return backward_composite(self, q, k, v, bias, spec, bias_grad);
         }
         hook::paused(|| {
             if sz.trivial() {
@@ -187,8 +188,11 @@ impl Tensor {
                     let full = |s, tail: &[usize]| {
                         Tensor::from_storage(s, Layout::contiguous(sz.shape(tail)), dev)
                     };
+                    // The bias's gradient is the whole `dS`, which the kernel never
+                    // holds: tensor ops (a bias is rarely trained).
                     let bias_g = if bias_grad {
-                        backward_composite(self, q, k, v, bias, spec, false, true)?.bias
+                        let (_, ds) = weights_and_ds(self, q, k, v, bias, spec)?;
+                        bias_grad_of(&ds, bias, true)?
                     } else {
                         None
                     };
@@ -199,7 +203,7 @@ impl Tensor {
                         bias: bias_g,
                     })
                 }
-                None => backward_composite(self, q, k, v, bias, spec, true, bias_grad),
+                None => backward_composite(self, q, k, v, bias, spec, bias_grad),
             }
         })
     }
@@ -370,12 +374,33 @@ fn safe_softmax(s: &Tensor) -> Result<Tensor> {
     Tensor::where_(&dead, &zero, &p)
 }
 
-/// The gradients from tensor ops, recomputing the weights `P` from the inputs:
-/// `dv = Pᵀ g`, `dS = P ⊙ (g vᵀ − rowsum(P ⊙ g vᵀ))` (that row sum is `rowsum(g ⊙ out)`),
-/// `dq = dS k · scale`, `dk = dSᵀ q · scale`, `dbias = dS`; each summed back to its
-/// input's shape. Only the bias's gradient when `!qkv` (then `q`, `k`, `v` are returned
-/// as they are, and the caller drops them).
-#[allow(clippy::too_many_arguments)]
+/// The weights `P` recomputed from the inputs and
+/// `dS = P ⊙ (g vᵀ − rowsum(P ⊙ g vᵀ))` (that row sum is `rowsum(g ⊙ out)`), from tensor
+/// ops; `dS` is also the bias's gradient before it is summed to the bias's shape.
+fn weights_and_ds(
+    g: &Tensor,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    bias: Option<&Tensor>,
+    spec: &AttentionSpec,
+) -> Result<(Tensor, Tensor)> {
+    let p = safe_softmax(&scores(q, k, bias, spec)?)?;
+    let dp = g.matmul(&v.transpose(-2, -1)?)?;
+    let ds = (&p * (&dp - (&dp * &p)?.sum(-1isize, true)?)?)?;
+    Ok((p, ds))
+}
+
+/// The bias's gradient, `dS` summed to its shape, when asked for.
+fn bias_grad_of(ds: &Tensor, bias: Option<&Tensor>, want: bool) -> Result<Option<Tensor>> {
+    match bias {
+        Some(b) if want => Ok(Some(ds.sum_to_shape(b.shape())?)),
+        _ => Ok(None),
+    }
+}
+
+/// The gradients from tensor ops: `dv = Pᵀ g`, `dq = dS k · scale`, `dk = dSᵀ q · scale`,
+/// `dbias = dS` (see [`weights_and_ds`]), each summed back to its input's shape.
 fn backward_composite(
     g: &Tensor,
     q: &Tensor,
@@ -383,24 +408,9 @@ fn backward_composite(
     v: &Tensor,
     bias: Option<&Tensor>,
     spec: &AttentionSpec,
-    qkv: bool,
     bias_grad: bool,
 ) -> Result<AttentionGrads> {
-    let p = safe_softmax(&scores(q, k, bias, spec)?)?;
-    let dp = g.matmul(&v.transpose(-2, -1)?)?;
-    let ds = (&p * (&dp - (&dp * &p)?.sum(-1isize, true)?)?)?;
-    let bias = match bias {
-        Some(b) if bias_grad => Some(ds.sum_to_shape(b.shape())?),
-        _ => None,
-    };
-    if !qkv {
-        return Ok(AttentionGrads {
-            q: q.clone(),
-            k: k.clone(),
-            v: v.clone(),
-            bias,
-        });
-    }
+    let (p, ds) = weights_and_ds(g, q, k, v, bias, spec)?;
     Ok(AttentionGrads {
         q: ds
             .matmul(k)?
@@ -412,6 +422,6 @@ fn backward_composite(
             .mul_scalar(spec.scale)?
             .sum_to_shape(k.shape())?,
         v: p.transpose(-2, -1)?.matmul(g)?.sum_to_shape(v.shape())?,
-        bias,
+        bias: bias_grad_of(&ds, bias, bias_grad)?,
     })
 }
