@@ -202,7 +202,9 @@ fn close(got: &[f64], want: &[f64], tol: f64) -> std::result::Result<(), String>
         return Err(format!("{} values, expected {}", got.len(), want.len()));
     }
     for (i, (&a, &b)) in got.iter().zip(want).enumerate() {
-        if !((a - b).abs() <= tol * (1.0 + b.abs())) {
+        // Written so that NaN fails.
+        let ok = (a - b).abs() <= tol * (1.0 + b.abs());
+        if !ok {
             return Err(format!("element {i}: {a} vs {b}"));
         }
     }

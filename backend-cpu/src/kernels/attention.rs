@@ -101,7 +101,8 @@ struct Problem<'a, T> {
     causal: bool,
 }
 
-/// A layout's storage and layout, as the backend hands them over.
+/// An operand's elements (its whole storage) and its layout, as the backend hands them
+/// over.
 pub type Input<'a, T> = (&'a [T], &'a Layout);
 
 impl<'a, T: AttnElem> Problem<'a, T> {
