@@ -2,16 +2,17 @@
 //! dispatches the dtype once (`with_storage!`) and calls a kernel from `kernels/`.
 
 use lamina_tensor::{
-    with_dtype, AdamStep, Backend, BinaryOp, CmpOp, ConvGeometry, DType, Element, Error, HostData,
-    Layout, MatmulSpec, NormSpec, PoolGeometry, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep,
-    Storage, StorageRef, UnaryOp,
+    with_dtype, AdamStep, AttentionSpec, Backend, BinaryOp, CmpOp, ConvGeometry, DType, Element,
+    Error, HostData, Layout, MatmulSpec, NormSpec, PoolGeometry, ReduceOp, Result, ScanOp,
+    ScatterReduce, SgdStep, Storage, StorageRef, UnaryOp,
 };
 
 use crate::alloc::PoolVec;
+use crate::kernels::attention::AttnElem;
 use crate::kernels::num::{FromPrim, Num};
 use crate::kernels::reduce::Fold;
 use crate::kernels::{
-    conv, elementwise as ew, index, lstm, matmul, norm, optim, pool, reduce, scan,
+    attention, conv, elementwise as ew, index, lstm, matmul, norm, optim, pool, reduce, scan,
 };
 use crate::storage::{with_storage, CpuElem, CpuStorage};
 
@@ -537,6 +538,45 @@ impl Backend for CpuBackend {
         })
     }
 
+    fn attention(
+        &self,
+        q: (&dyn Storage, &Layout),
+        k: (&dyn Storage, &Layout),
+        v: (&dyn Storage, &Layout),
+        bias: Option<(&dyn Storage, &Layout)>,
+        spec: &AttentionSpec,
+    ) -> Option<Result<(StorageRef, StorageRef)>> {
+        // `tensor` checks that all share one float dtype.
+        Some(match cpu(q.0).ok()? {
+            CpuStorage::F32(_) => attention_forward::<f32>(q, k, v, bias, spec),
+            CpuStorage::F64(_) => attention_forward::<f64>(q, k, v, bias, spec),
+            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+        })
+    }
+
+    fn attention_backward(
+        &self,
+        grad: (&dyn Storage, &Layout),
+        q: (&dyn Storage, &Layout),
+        k: (&dyn Storage, &Layout),
+        v: (&dyn Storage, &Layout),
+        out: (&dyn Storage, &Layout),
+        lse: (&dyn Storage, &Layout),
+        bias: Option<(&dyn Storage, &Layout)>,
+        spec: &AttentionSpec,
+    ) -> Option<Result<(StorageRef, StorageRef, StorageRef)>> {
+        let dense = [grad, out, lse].map(|(s, l)| (s, l.contiguous_range()));
+        let [(g, Some(gr)), (o, Some(or)), (m, Some(mr))] = dense else {
+            return None;
+        };
+        let dense = ((g, gr), (o, or), (m, mr));
+        Some(match cpu(q.0).ok()? {
+            CpuStorage::F32(_) => attention_backward::<f32>(dense, q, k, v, bias, spec),
+            CpuStorage::F64(_) => attention_backward::<f64>(dense, q, k, v, bias, spec),
+            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+        })
+    }
+
     fn max_pool_indices(
         &self,
         x: &dyn Storage,
@@ -667,6 +707,63 @@ impl Backend for CpuBackend {
     fn live_bytes(&self) -> Option<usize> {
         Some(crate::alloc::live_bytes())
     }
+}
+
+/// An attention operand as the kernel reads it: the storage's elements and the layout.
+fn attention_input<'a, T: CpuElem>(
+    (s, l): (&'a dyn Storage, &'a Layout),
+) -> Result<(&'a [T], &'a Layout)> {
+    Ok((typed(cpu(s)?, "attention")?, l))
+}
+
+fn attention_forward<T: AttnElem + CpuElem>(
+    q: (&dyn Storage, &Layout),
+    k: (&dyn Storage, &Layout),
+    v: (&dyn Storage, &Layout),
+    bias: Option<(&dyn Storage, &Layout)>,
+    spec: &AttentionSpec,
+) -> Result<(StorageRef, StorageRef)> {
+    let (out, lse) = attention::forward::<T>(
+        attention_input(q)?,
+        attention_input(k)?,
+        attention_input(v)?,
+        bias.map(attention_input).transpose()?,
+        spec,
+    );
+    Ok((wrap(T::wrap(out))?, wrap(T::wrap(lse))?))
+}
+
+/// The output gradient, output and log-sum-exp: storages with their contiguous ranges.
+type DenseTrio<'a> = (
+    (&'a dyn Storage, std::ops::Range<usize>),
+    (&'a dyn Storage, std::ops::Range<usize>),
+    (&'a dyn Storage, std::ops::Range<usize>),
+);
+
+fn attention_backward<T: AttnElem + CpuElem>(
+    (g, o, m): DenseTrio,
+    q: (&dyn Storage, &Layout),
+    k: (&dyn Storage, &Layout),
+    v: (&dyn Storage, &Layout),
+    bias: Option<(&dyn Storage, &Layout)>,
+    spec: &AttentionSpec,
+) -> Result<(StorageRef, StorageRef, StorageRef)> {
+    let (dq, dk, dv) = attention::backward::<T>(
+        dense_slice(g)?,
+        attention_input(q)?,
+        attention_input(k)?,
+        attention_input(v)?,
+        dense_slice(o)?,
+        dense_slice(m)?,
+        bias.map(attention_input).transpose()?,
+        spec,
+    );
+    Ok((wrap(T::wrap(dq))?, wrap(T::wrap(dk))?, wrap(T::wrap(dv))?))
+}
+
+/// The elements `r` of a storage of `T`.
+fn dense_slice<T: CpuElem>((s, r): (&dyn Storage, std::ops::Range<usize>)) -> Result<&[T]> {
+    Ok(&typed::<T>(cpu(s)?, "attention_backward")?[r])
 }
 
 /// Runs one of the convolution kernels on two contiguous float operands of one dtype;

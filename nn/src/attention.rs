@@ -3,8 +3,10 @@
 //! [`square_subsequent_mask`], and the layer [`MultiheadAttention`] with PyTorch's
 //! parameter names (`in_proj_weight`, `in_proj_bias`, `q_proj_weight`, `k_proj_weight`,
 //! `v_proj_weight`, `bias_k`, `bias_v`, `out_proj.weight`, `out_proj.bias`), so
-//! `state_dict` files interchange. Everything is a composite of tensor ops (matmul,
-//! softmax, where), so autograd differentiates it with no rule of its own.
+//! `state_dict` files interchange. Without dropout on the weights (and, for the layer,
+//! without returning them) the attention itself is the fused primitive
+//! [`Tensor::attention`], which never materialises the `[L, S]` weights on the CPU;
+//! otherwise it is a composite of tensor ops (matmul, softmax, where, dropout).
 
 use lamina_tensor::random::next_seed;
 use lamina_tensor::{DType, Device, Error, Result, Shape, Tensor};
@@ -115,6 +117,12 @@ fn check_mask_shape(op: &'static str, what: &str, mask: &Tensor, target: &Shape)
 ///
 /// A query whose keys are all masked gives zeros (and zero gradients), as PyTorch does.
 ///
+/// Without dropout (`training` false or `dropout_p` 0) this is one fused op,
+/// [`Tensor::attention`] (a bool mask turned into an additive one, `is_causal` its
+/// `causal`): blocked and with an online softmax on the CPU, so memory grows with
+/// `L + S` rather than `L · S`, and its backward recomputes the weights from each
+/// query's saved log-sum-exp. With dropout the weights are materialised.
+///
 /// ```
 /// use lamina_nn::functional::scaled_dot_product_attention;
 /// use lamina_tensor::Tensor;
@@ -178,18 +186,13 @@ pub fn scaled_dot_product_attention(
     wdims.extend([l, s]);
     let wshape = Shape::new(wdims);
     let scale = scale.unwrap_or(1.0 / (e as f64).sqrt());
-    let causal;
     let (keep, add) = match (attn_mask, is_causal) {
         (Some(_), true) => {
             return Err(invalid(
                 "an explicit attn_mask cannot be set with is_causal = true".into(),
             ))
         }
-        (None, true) => {
-            causal = causal_mask(l, s, query.device())?;
-            (Some(&causal), None)
-        }
-        (None, false) => (None, None),
+        (None, _) => (None, None),
         (Some(m), false) => {
             check_mask_shape(SDPA, "attn_mask", m, &wshape)?;
             if m.dtype() == DType::Bool {
@@ -206,11 +209,26 @@ pub fn scaled_dot_product_attention(
             }
         }
     };
-    let mut w = attention_weights(query, key, scale, keep, add, true)?;
-    if training && dropout_p > 0.0 {
-        w = dropout(&w, dropout_p, seed, true)?;
+    if !(training && dropout_p > 0.0) {
+        // The fused primitive: a bool mask becomes an additive one, `is_causal` its option.
+        let bias = match keep {
+            Some(m) => Some(
+                Tensor::zeros(m.shape(), query.dtype(), m.device())?
+                    .masked_fill(&m.logical_not()?, f64::NEG_INFINITY)?,
+            ),
+            None => add.cloned(),
+        };
+        return query.attention(key, value, bias.as_ref(), is_causal, scale);
     }
-    w.matmul(value)
+    // Dropout on the weights needs them whole: the composite.
+    let causal = if is_causal {
+        Some(causal_mask(l, s, query.device())?)
+    } else {
+        None
+    };
+    let keep = keep.or(causal.as_ref());
+    let w = attention_weights(query, key, scale, keep, add, true)?;
+    dropout(&w, dropout_p, seed, true)?.matmul(value)
 }
 
 /// Multi-head attention, PyTorch's `nn.MultiheadAttention`: `out_proj(concat_h
@@ -387,6 +405,9 @@ impl MultiheadAttention {
     ///
     /// A query whose keys are all masked gets NaN weights and output with
     /// `need_weights`, and zero attention (the output bias) without, as in PyTorch.
+    ///
+    /// Without `need_weights` and without active dropout the heads' attention is the
+    /// fused [`Tensor::attention`] (the weights are never materialised on the CPU).
     #[allow(clippy::too_many_arguments)]
     pub fn forward_qkv(
         &self,
@@ -531,9 +552,16 @@ impl MultiheadAttention {
         let heads = |t: &Tensor, len: usize| t.reshape([n, len, h, d])?.transpose(1, 2);
         let (q, k, v) = (heads(&q, l)?, heads(&k, s)?, heads(&v, s)?);
         let scale = 1.0 / (d as f64).sqrt();
-        let w = attention_weights(&q, &k, scale, None, mask.as_ref(), !need_weights)?;
-        let w = self.dropout.forward(&w)?;
-        let out = w.matmul(&v)?.transpose(1, 2)?.reshape([n, l, e])?;
+        let dropout_on = self.dropout.is_training() && self.dropout.p() > 0.0;
+        let (att, w) = if need_weights || dropout_on {
+            let w = attention_weights(&q, &k, scale, None, mask.as_ref(), !need_weights)?;
+            let w = self.dropout.forward(&w)?;
+            (w.matmul(&v)?, Some(w))
+        } else {
+            // No weights to return and none to drop: the fused primitive.
+            (q.attention(&k, &v, mask.as_ref(), false, scale)?, None)
+        };
+        let out = att.transpose(1, 2)?.reshape([n, l, e])?;
         let out = self.out_proj.forward(&out)?;
         let out = if !batched {
             out.squeeze(0)?
@@ -542,7 +570,7 @@ impl MultiheadAttention {
         } else {
             out.transpose(0, 1)?
         };
-        let weights = if need_weights {
+        let weights = if let Some(w) = w.filter(|_| need_weights) {
             let w = if average_attn_weights {
                 w.mean(1isize, false)?
             } else {

@@ -11,8 +11,8 @@ use std::any::Any;
 use std::fmt;
 
 use crate::{
-    BinaryOp, CmpOp, ConvGeometry, DType, Distribution, HostData, Layout, NormSpec, PoolGeometry,
-    ReduceOp, Result, ScanOp, ScatterReduce, Shape, UnaryOp,
+    AttentionSpec, BinaryOp, CmpOp, ConvGeometry, DType, Distribution, HostData, Layout, NormSpec,
+    PoolGeometry, ReduceOp, Result, ScanOp, ScatterReduce, Shape, UnaryOp,
 };
 
 /// Device memory holding the elements of one or more tensors.
@@ -381,6 +381,44 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         _n: usize,
         _h: usize,
     ) -> Option<Result<(StorageRef, StorageRef)>> {
+        None
+    }
+
+    /// Scaled dot-product attention (see `Tensor::attention`) of one float dtype:
+    /// `q [batch.., l, e]`, `k [batch.., s, e]`, `v [batch.., s, ev]` and the optional
+    /// additive `bias [batch.., l, s]`, each layout with the same batch dims (stride 0
+    /// where broadcast, any strides elsewhere). Returns the output, contiguous
+    /// `[batch.., l, ev]`, and each query row's log-sum-exp of its scaled, biased and
+    /// masked scores, contiguous `[batch.., l]` (`-inf` for a row whose keys are all
+    /// masked; that row's output is zeros); `None` runs the composite. Never called with
+    /// an empty dim.
+    fn attention(
+        &self,
+        _q: (&dyn Storage, &Layout),
+        _k: (&dyn Storage, &Layout),
+        _v: (&dyn Storage, &Layout),
+        _bias: Option<(&dyn Storage, &Layout)>,
+        _spec: &AttentionSpec,
+    ) -> Option<Result<(StorageRef, StorageRef)>> {
+        None
+    }
+    /// The gradients of [`attention`](Backend::attention) with respect to `q`, `k` and `v`
+    /// (contiguous, in the batch-broadcast shapes `[batch.., l, e]`, `[batch.., s, e]`,
+    /// `[batch.., s, ev]`) from the output gradient `grad` and the output `out`
+    /// (`[batch.., l, ev]`), the log-sum-exp `lse` (`[batch.., l]`; these three
+    /// contiguous) and the op's inputs as the forward had them; `None` runs the composite.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(
+        &self,
+        _grad: (&dyn Storage, &Layout),
+        _q: (&dyn Storage, &Layout),
+        _k: (&dyn Storage, &Layout),
+        _v: (&dyn Storage, &Layout),
+        _out: (&dyn Storage, &Layout),
+        _lse: (&dyn Storage, &Layout),
+        _bias: Option<(&dyn Storage, &Layout)>,
+        _spec: &AttentionSpec,
+    ) -> Option<Result<(StorageRef, StorageRef, StorageRef)>> {
         None
     }
 

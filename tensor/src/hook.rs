@@ -12,7 +12,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::{
-    BinaryOp, ConvSpec, DType, DimVec, NormSpec, ReduceOp, ScanOp, ScatterReduce, Tensor, UnaryOp,
+    AttentionSpec, BinaryOp, ConvSpec, DType, DimVec, NormSpec, ReduceOp, ScanOp, ScatterReduce,
+    Tensor, UnaryOp,
 };
 
 /// A differentiable primitive as recorded: enough to write its backward rule. Autograd
@@ -96,6 +97,9 @@ pub enum Op {
     Normalize(NormSpec),
     /// Inputs: gates `[N, 4H]`, previous cell state `[N, H]` (`Tensor::lstm_cell`).
     LstmCell,
+    /// Inputs: q, k, v, each query row's log-sum-exp of the scores (untracked; saved for
+    /// the rule), then the bias when there is one (`Tensor::attention`).
+    Attention(AttentionSpec),
     /// An inclusive scan along `dim`.
     Scan {
         op: ScanOp,

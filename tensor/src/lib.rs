@@ -43,8 +43,9 @@ pub use op::{
     ReduceOp, Saved, Saves, ScanOp, ScatterReduce, TestDomain, Tol, UnaryKernel, UnaryOp,
 };
 pub use ops::{
-    ConvGeometry, ConvSpec, Ellipsis, IndexArg, IndexItem, Indexing, IntoIndexItem, NewAxis,
-    NormSpec, Normalized, Operand, PadMode, PoolGeometry, RoundingMode, Step,
+    AttentionGrads, AttentionSpec, ConvGeometry, ConvSpec, Ellipsis, IndexArg, IndexItem, Indexing,
+    IntoIndexItem, NewAxis, NormSpec, Normalized, Operand, PadMode, PoolGeometry, RoundingMode,
+    Step,
 };
 pub use random::{initial_seed, manual_seed, next_seed};
 pub use shape::{resolve_dim, resolve_dims, DimVec, Dims, Shape, ShapeArg, SignedDims};

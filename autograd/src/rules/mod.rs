@@ -3,6 +3,7 @@
 //! a tape around the sweep records it: double backward). Rules never accumulate; the sweep
 //! does. Each rule sits next to its `gradcheck` property test (`tests/`).
 
+mod attention;
 mod conv;
 mod elementwise;
 mod index;
@@ -42,6 +43,7 @@ pub(crate) fn saves(op: &Op) -> (bool, bool) {
         Op::Scan { .. } => (true, true),
         Op::Normalize(_) => (true, true),
         Op::LstmCell => (true, false),
+        Op::Attention(_) => (true, true),
         Op::Conv(_) | Op::ConvInputGrad(_) | Op::ConvWeightGrad(_) => (true, false),
         Op::SliceScatter { .. } => (false, false),
         Op::Reshape
@@ -130,6 +132,7 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
             Op::Scan { op, dim } => smallvec![Some(reduce::scan(&ctx, *op, *dim, g)?)],
             Op::Normalize(spec) => norm::normalize(&ctx, spec, g)?,
             Op::LstmCell => lstm::lstm_cell(&ctx, g)?,
+            Op::Attention(spec) => attention::attention(&ctx, spec, g)?,
             Op::Reshape => shape::reshape(&ctx, g)?,
             Op::Permute(perm) => shape::permute(perm, g)?,
             Op::Broadcast => shape::broadcast(&ctx, g)?,

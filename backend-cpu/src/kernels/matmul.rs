@@ -10,7 +10,7 @@ use crate::walk::Walk;
 use crate::{gemm, par};
 
 /// Storage offsets of each batch's `[m, k]` (or `[k, n]`) matrix.
-fn batch_offsets(layout: &Layout, batch_rank: usize) -> Vec<usize> {
+pub(super) fn batch_offsets(layout: &Layout, batch_rank: usize) -> Vec<usize> {
     if batch_rank == 0 {
         return vec![layout.offset()];
     }
@@ -28,6 +28,8 @@ fn batch_offsets(layout: &Layout, batch_rank: usize) -> Vec<usize> {
 
 /// Float matmul through the GEMM interface.
 pub trait Gemm: Num {
+    /// `c = a b` for a fresh row-major `m×n` output `c`.
+    ///
     /// # Safety
     /// The pointers and strides must describe valid `m×k`, `k×n` and `m×n` matrices, the
     /// output not aliasing the inputs.
@@ -44,54 +46,83 @@ pub trait Gemm: Num {
         csb: isize,
         c: *mut Self,
         threads: usize,
+    ) {
+        // SAFETY: forwarded contract; with beta = 0 the output is written, never read.
+        unsafe {
+            Self::gemm_scaled(
+                m,
+                k,
+                n,
+                Self::ONE,
+                a,
+                rsa,
+                csa,
+                b,
+                rsb,
+                csb,
+                Self::ZERO,
+                c,
+                n as isize,
+                threads,
+            )
+        }
+    }
+
+    /// `c = alpha a b + beta c` for a row-major `m×n` output `c` with row stride `rsc`
+    /// (BLAS semantics: with `beta = 0`, `c` is written without being read).
+    ///
+    /// # Safety
+    /// As [`gemm`](Gemm::gemm), with `c` valid for reads and writes at row stride `rsc`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_scaled(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        threads: usize,
     );
 }
 
-impl Gemm for f32 {
-    unsafe fn gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f32,
-        rsa: isize,
-        csa: isize,
-        b: *const f32,
-        rsb: isize,
-        csb: isize,
-        c: *mut f32,
-        threads: usize,
-    ) {
-        // SAFETY: forwarded contract; the output is a fresh row-major m×n buffer.
-        unsafe {
-            gemm::sgemm(
-                m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, n as isize, 1, threads,
-            )
+macro_rules! gemm_impl {
+    ($t:ty, $f:path) => {
+        impl Gemm for $t {
+            unsafe fn gemm_scaled(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: $t,
+                a: *const $t,
+                rsa: isize,
+                csa: isize,
+                b: *const $t,
+                rsb: isize,
+                csb: isize,
+                beta: $t,
+                c: *mut $t,
+                rsc: isize,
+                threads: usize,
+            ) {
+                // SAFETY: forwarded contract, which is the GEMM entry point's.
+                unsafe {
+                    $f(
+                        m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, 1, threads,
+                    )
+                }
+            }
         }
-    }
+    };
 }
-
-impl Gemm for f64 {
-    unsafe fn gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        a: *const f64,
-        rsa: isize,
-        csa: isize,
-        b: *const f64,
-        rsb: isize,
-        csb: isize,
-        c: *mut f64,
-        threads: usize,
-    ) {
-        // SAFETY: forwarded contract; the output is a fresh row-major m×n buffer.
-        unsafe {
-            gemm::dgemm(
-                m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, n as isize, 1, threads,
-            )
-        }
-    }
-}
+gemm_impl!(f32, gemm::sgemm);
+gemm_impl!(f64, gemm::dgemm);
 
 /// Problems with at most this many multiply-adds per matrix take [`small_gemm`]: a call into
 /// a GEMM library has a fixed dispatch and buffer set-up cost that dwarfs the arithmetic of

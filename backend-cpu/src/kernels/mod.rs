@@ -1,5 +1,7 @@
 //! The CPU kernels, one file per op family; `backend.rs` dispatches dtypes into them.
 
+pub mod attention;
+mod block;
 pub mod conv;
 pub mod elementwise;
 pub mod index;

@@ -2,6 +2,7 @@
 //! once, before dispatching to the backend; kernels trust what they receive.
 
 pub(crate) mod arith;
+mod attention;
 mod conv;
 mod elementwise;
 mod index;
@@ -56,6 +57,7 @@ impl Tensor {
     }
 }
 pub use arith::Operand;
+pub use attention::{AttentionGrads, AttentionSpec};
 pub use conv::{ConvGeometry, ConvSpec};
 pub use elementwise::RoundingMode;
 pub use indexing::{Ellipsis, IndexArg, IndexItem, IntoIndexItem, NewAxis, Step};
