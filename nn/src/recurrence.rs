@@ -106,7 +106,9 @@ fn over_rows<R: Send>(n: usize, f: impl Fn(usize, usize) -> Result<R> + Sync) ->
 /// The LSTM recurrence over rows `xp [L, n, 4H]`, `h0`, `c0 [n, H]`: `[L, n, 2H]`.
 fn forward_rows(xp: &Tensor, w: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<Tensor> {
     let (len, hid) = (xp.dims()[0], h0.dims()[1]);
-    let wt = w.t()?;
+    // Contiguous once per sequence: the GEMM then reads it as it is instead of repacking a
+    // transposed view every step (BENCHMARKS.md, W6).
+    let wt = w.t()?.contiguous()?;
     let (mut h, mut c) = (h0.clone(), c0.clone());
     let mut states = Vec::with_capacity(len);
     for t in 0..len {
