@@ -7,6 +7,7 @@
 //! what the steps computed (gates, activations) for all steps at once from the saved
 //! states, then walks the steps backwards carrying only the hidden state's gradient.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use lamina_autograd::{apply_custom, CustomOp};
@@ -19,7 +20,8 @@ use rayon::prelude::*;
 /// `[L, N, 2H]`: `h_t` in the first `H` columns, `c_t` in the last `H`, where
 /// `gates_t = xp_t + h_{t−1} w_hhᵀ` and `(h_t, c_t) = lstm_cell(gates_t, c_{t−1})`.
 ///
-/// One recorded op whose backward recomputes all the gates with one matmul, runs the
+/// One recorded op whose backward reuses the forward's pre-activation gates (under a
+/// recording tape it recomputes them all with one matmul instead), runs the
 /// cell's backward from the last step to the first (one `[N, 4H] × [4H, H]` matmul per
 /// step for the carried hidden gradient), and forms `w_hh`'s gradient with one matmul
 /// over all steps. Both directions split the batch rows over the threads (rayon's pool;
@@ -70,20 +72,33 @@ pub fn lstm_sequence(xp: &Tensor, w_hh: &Tensor, h0: &Tensor, c0: &Tensor) -> Re
             ),
         });
     }
-    apply_custom(Rc::new(LstmSequence), &[xp, w_hh, h0, c0])
+    let op = LstmSequence {
+        gates: RefCell::new(None),
+    };
+    apply_custom(Rc::new(op), &[xp, w_hh, h0, c0])
 }
 
-struct LstmSequence;
+/// The op of one [`lstm_sequence`] call, holding the forward's pre-activation gates for
+/// its backward (recomputing them costs a matmul as large as the forward's: a third more
+/// GEMM work in `char_lstm`'s step).
+struct LstmSequence {
+    gates: RefCell<Option<Tensor>>,
+}
 
 /// Rows of the batch below which a thread of its own does not pay.
 const MIN_ROWS_PER_THREAD: usize = 8;
 
+/// Per-step matmuls (multiply-adds over the whole batch) from this size up are split well
+/// by the GEMM itself; the rows are then not split (two row chunks each running a
+/// multi-threaded GEMM slowed `char_lstm`'s 64 x 512 x 2048 step down by a fifth).
+const SPLIT_ROWS_BELOW_MACS: usize = 1 << 23;
+
 /// The batch rows `(start, len)` each thread takes: the recurrence of one row never reads
-/// another's, so the threads run whole sequences apart, with no synchronisation per step
-/// (the per-step matmuls are too small to split well). One chunk under a recording tape,
-/// whose ops must all happen on its thread.
-fn row_chunks(n: usize) -> Vec<(usize, usize)> {
-    let threads = if lamina_tensor::hook::is_recording() {
+/// another's, so the threads run whole sequences apart, with no synchronisation per step,
+/// when the per-step matmul (`macs` multiply-adds) is too small to split well. One chunk
+/// under a recording tape, whose ops must all happen on its thread.
+fn row_chunks(n: usize, macs: usize) -> Vec<(usize, usize)> {
+    let threads = if lamina_tensor::hook::is_recording() || macs >= SPLIT_ROWS_BELOW_MACS {
         1
     } else {
         rayon::current_num_threads()
@@ -94,31 +109,40 @@ fn row_chunks(n: usize) -> Vec<(usize, usize)> {
         .collect()
 }
 
-/// `f` on each chunk of rows, in parallel when there are several; the results in order.
-fn over_rows<R: Send>(n: usize, f: impl Fn(usize, usize) -> Result<R> + Sync) -> Result<Vec<R>> {
-    let chunks = row_chunks(n);
+/// `f` on each chunk of the `n` rows of a recurrence with recurrent weight `w`, in parallel
+/// when there are several; the results in order.
+fn over_rows<R: Send>(
+    n: usize,
+    w: &Tensor,
+    f: impl Fn(usize, usize) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let chunks = row_chunks(n, n * w.elem_count());
     if chunks.len() == 1 {
         return Ok(vec![f(0, n)?]);
     }
     chunks.par_iter().map(|&(s, l)| f(s, l)).collect()
 }
 
-/// The LSTM recurrence over rows `xp [L, n, 4H]`, `h0`, `c0 [n, H]`: `[L, n, 2H]`.
-fn forward_rows(xp: &Tensor, w: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<Tensor> {
+/// The LSTM recurrence over rows `xp [L, n, 4H]`, `h0`, `c0 [n, H]`: the states
+/// `[L, n, 2H]` and the pre-activation gates `[L, n, 4H]` (kept for the backward).
+fn forward_rows(xp: &Tensor, w: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<[Tensor; 2]> {
     let (len, hid) = (xp.dims()[0], h0.dims()[1]);
     // Contiguous once per sequence: the GEMM then reads it as it is instead of repacking a
     // transposed view every step (BENCHMARKS.md, W6).
     let wt = w.t()?.contiguous()?;
     let (mut h, mut c) = (h0.clone(), c0.clone());
     let mut states = Vec::with_capacity(len);
+    let mut gates = Vec::with_capacity(len);
     for t in 0..len {
-        let hc = (h.matmul(&wt)? + xp.select(0, t)?)?.lstm_cell(&c)?;
+        let a = (h.matmul(&wt)? + xp.select(0, t)?)?;
+        let hc = a.lstm_cell(&c)?;
         h = hc.narrow(1, 0, hid)?;
         c = hc.narrow(1, hid, hid)?;
         states.push(hc);
+        gates.push(a);
     }
-    let refs: Vec<&Tensor> = states.iter().collect();
-    Tensor::stack(&refs, 0)
+    let stack = |v: &[Tensor]| Tensor::stack(&v.iter().collect::<Vec<_>>(), 0);
+    Ok([stack(&states)?, stack(&gates)?])
 }
 
 /// The LSTM gradients for rows of the batch: `(d xp [L, n, 4H], d w_hh [4H, H], d h0,
@@ -130,13 +154,17 @@ fn backward_rows(
     c0: &Tensor,
     out: &Tensor,
     g: &Tensor,
+    saved_gates: Option<Tensor>,
 ) -> Result<[Tensor; 4]> {
     let (len, n, hid) = (xp.dims()[0], xp.dims()[1], h0.dims()[1]);
     let prev = previous_states(&Tensor::cat(&[h0, c0], 1)?, out)?;
     let h_prev = prev.narrow(2, 0, hid)?;
     let c_prev = prev.narrow(2, hid, hid)?;
-    // All steps' gates again, with one matmul.
-    let gates = (h_prev.matmul(&w.t()?)? + xp)?;
+    let gates = match saved_gates {
+        Some(a) => a,
+        // All steps' gates again, with one matmul (recorded when a tape records).
+        None => (h_prev.matmul(&w.t()?)? + xp)?,
+    };
     let mut carry: Option<Tensor> = None;
     let mut d0 = None;
     let mut dgates = vec![None; len];
@@ -169,7 +197,7 @@ impl CustomOp for LstmSequence {
 
     fn forward(&self, x: &[&Tensor]) -> Result<Tensor> {
         let (xp, w, h0, c0) = (x[0], x[1], x[2], x[3]);
-        let parts = over_rows(h0.dims()[0], |s, l| {
+        let parts = over_rows(h0.dims()[0], w, |s, l| {
             forward_rows(
                 &xp.narrow(1, s, l)?,
                 w,
@@ -177,12 +205,21 @@ impl CustomOp for LstmSequence {
                 &c0.narrow(0, s, l)?,
             )
         })?;
-        cat_rows(parts, 1)
+        let [states, gates] = join_rows(parts, [Join::Rows(1), Join::Rows(1)])?;
+        *self.gates.borrow_mut() = Some(gates);
+        Ok(states)
     }
 
     fn backward(&self, x: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (xp, w, h0, c0) = (&x[0], &x[1], &x[2], &x[3]);
-        let parts = over_rows(h0.dims()[0], |s, l| {
+        // Under a recording tape the gates are recomputed from the inputs, so the
+        // gradient's own graph reaches them; otherwise the forward's are reused.
+        let saved = if lamina_tensor::hook::is_recording() {
+            None
+        } else {
+            self.gates.borrow().clone()
+        };
+        let parts = over_rows(h0.dims()[0], w, |s, l| {
             backward_rows(
                 &xp.narrow(1, s, l)?,
                 w,
@@ -190,6 +227,7 @@ impl CustomOp for LstmSequence {
                 &c0.narrow(0, s, l)?,
                 &out.narrow(1, s, l)?,
                 &g.narrow(1, s, l)?,
+                saved.as_ref().map(|a| a.narrow(1, s, l)).transpose()?,
             )
         })?;
         let [dxp, dw, dh0, dc0] = join_rows(
@@ -423,7 +461,7 @@ impl CustomOp for GruSequence {
 
     fn forward(&self, x: &[&Tensor]) -> Result<Tensor> {
         let (xp, w, h0, b) = (x[0], x[1], x[2], x.get(3).copied());
-        let parts = over_rows(h0.dims()[0], |s, l| {
+        let parts = over_rows(h0.dims()[0], w, |s, l| {
             gru_forward_rows(&xp.narrow(1, s, l)?, w, b, &h0.narrow(0, s, l)?)
         })?;
         cat_rows(parts, 1)
@@ -431,7 +469,7 @@ impl CustomOp for GruSequence {
 
     fn backward(&self, x: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (xp, w, h0, b) = (&x[0], &x[1], &x[2], x.get(3));
-        let parts = over_rows(h0.dims()[0], |s, l| {
+        let parts = over_rows(h0.dims()[0], w, |s, l| {
             gru_backward_rows(
                 &xp.narrow(1, s, l)?,
                 w,
@@ -535,7 +573,7 @@ impl CustomOp for RnnSequence {
 
     fn forward(&self, x: &[&Tensor]) -> Result<Tensor> {
         let (xp, w, h0) = (x[0], x[1], x[2]);
-        let parts = over_rows(h0.dims()[0], |s, l| {
+        let parts = over_rows(h0.dims()[0], w, |s, l| {
             self.forward_rows(&xp.narrow(1, s, l)?, w, &h0.narrow(0, s, l)?)
         })?;
         cat_rows(parts, 1)
@@ -543,7 +581,7 @@ impl CustomOp for RnnSequence {
 
     fn backward(&self, x: &[Tensor], out: &Tensor, g: &Tensor) -> Result<Vec<Option<Tensor>>> {
         let (w, h0) = (&x[1], &x[2]);
-        let parts = over_rows(h0.dims()[0], |s, l| {
+        let parts = over_rows(h0.dims()[0], w, |s, l| {
             self.backward_rows(
                 w,
                 &h0.narrow(0, s, l)?,
