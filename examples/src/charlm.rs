@@ -30,7 +30,7 @@ use lamina::optim::{AdamW, AdamWConfig, CosineAnnealingLR};
 use lamina::prelude::*;
 use lamina::train::{Accuracy, Checkpoints, EarlyStopping, FitConfig, History, Monitor, Trainer};
 
-use crate::realdata::{parse_flag, Result};
+use crate::realdata::{cli, parse_flag, Result};
 
 /// Which network a run trains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -604,20 +604,7 @@ fn usage(name: &str) -> String {
 /// validation figures and a sample; checkpoints go to `target/{name}` unless
 /// `--checkpoint-dir` says otherwise.
 pub fn cli_main(name: &str, defaults: CharConfig) -> ExitCode {
-    let cfg = match parse(name, defaults) {
-        Ok(c) => c,
-        Err(msg) => {
-            eprintln!("{msg}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(name, &cfg) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli(name, || parse(name, defaults), |cfg| run(name, cfg))
 }
 
 fn parse(name: &str, defaults: CharConfig) -> std::result::Result<CharConfig, String> {

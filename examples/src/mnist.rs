@@ -24,7 +24,7 @@ use lamina::train::{Checkpoints, EarlyStopping, FitConfig, History, Monitor, Tra
 
 use lamina::train::predict;
 
-use crate::realdata::{parse_flag, seconds_per_epoch, Result};
+use crate::realdata::{cli, parse_flag, seconds_per_epoch, Result};
 
 /// The layer sizes of the network.
 pub const LAYERS: [usize; 4] = [784, 256, 128, 10];
@@ -291,20 +291,7 @@ fn usage(name: &str) -> String {
 /// The `name` example's `main`: parses the flags over `defaults`, trains, and prints the
 /// test report; checkpoints go to `target/{name}` unless `--checkpoint-dir` says otherwise.
 pub fn cli_main(name: &str, defaults: MnistConfig) -> ExitCode {
-    let cfg = match parse(name, defaults) {
-        Ok(c) => c,
-        Err(msg) => {
-            eprintln!("{msg}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&cfg) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    cli(name, || parse(name, defaults), run)
 }
 
 fn parse(name: &str, defaults: MnistConfig) -> std::result::Result<MnistConfig, String> {

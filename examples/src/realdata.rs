@@ -19,6 +19,29 @@ pub fn datasets_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets"))
 }
 
+/// An example's `main`: `parse` the command line (a usage or flag error exits with code 2),
+/// then `run`, reporting an error under the program's `name` (exit code 1).
+pub fn cli<C>(
+    name: &str,
+    parse: impl FnOnce() -> std::result::Result<C, String>,
+    run: impl FnOnce(&C) -> Result<()>,
+) -> std::process::ExitCode {
+    let cfg = match parse() {
+        Ok(c) => c,
+        Err(msg) => {
+            eprintln!("{msg}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match run(&cfg) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Parses a flag's value, or says which flag had a bad one.
 pub fn parse_flag<T: FromStr>(flag: &str, value: Option<String>) -> std::result::Result<T, String>
 where

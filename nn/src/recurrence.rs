@@ -24,54 +24,17 @@ use rayon::prelude::*;
 /// recording tape it recomputes them all with one matmul instead), runs the
 /// cell's backward from the last step to the first (one `[N, 4H] × [4H, H]` matmul per
 /// step for the carried hidden gradient), and forms `w_hh`'s gradient with one matmul
-/// over all steps. Both directions split the batch rows over the threads (rayon's pool;
-/// at least 8 rows each), each running whole sequences, since rows never meet; under a
-/// recording tape (gradients of gradients) everything stays on the caller's thread. The value and every gradient equal those of the step-by-step
-/// composite (`tests/recurrence.rs`).
+/// over all steps. Both directions split the batch rows over the threads (rayon's pool; at
+/// least 8 rows each, and only while the per-step matmul is small), each running whole
+/// sequences, since rows never meet; under a recording tape (gradients of gradients)
+/// everything stays on the caller's thread. The value and every gradient equal those of
+/// the step-by-step composite (`tests/recurrence.rs`).
 ///
 /// Errors: shapes that do not fit together, an empty sequence, mixed dtypes or devices.
 pub fn lstm_sequence(xp: &Tensor, w_hh: &Tensor, h0: &Tensor, c0: &Tensor) -> Result<Tensor> {
-    const OP: &str = "lstm_sequence";
-    if !xp.dtype().is_float() {
-        return Err(Error::UnsupportedDType {
-            op: OP,
-            dtype: xp.dtype(),
-        });
-    }
-    for (what, t) in [("w_hh", w_hh), ("h0", h0), ("c0", c0)] {
-        if t.dtype() != xp.dtype() || t.device() != xp.device() {
-            return Err(Error::Invalid {
-                op: OP,
-                msg: format!(
-                    "{what} is {} on {:?}, xp {} on {:?}: one dtype and device expected",
-                    t.dtype(),
-                    t.device(),
-                    xp.dtype(),
-                    xp.device()
-                ),
-            });
-        }
-    }
-    let (xd, wd, hd, cd) = (xp.dims(), w_hh.dims(), h0.dims(), c0.dims());
-    let fits = xd.len() == 3
-        && hd.len() == 2
-        && hd == cd
-        && wd == [4 * hd[1], hd[1]]
-        && xd[1] == hd[0]
-        && xd[2] == 4 * hd[1];
-    if !fits || xd[0] == 0 {
-        return Err(Error::Invalid {
-            op: OP,
-            msg: format!(
-                "xp {}, w_hh {}, h0 {}, c0 {}: expected [L, N, 4H] with L > 0, [4H, H], \
-                 [N, H] and [N, H]",
-                xp.shape(),
-                w_hh.shape(),
-                h0.shape(),
-                c0.shape()
-            ),
-        });
-    }
+    let n = h0.dims().first().copied().unwrap_or(0);
+    let h = h0.dims().get(1).copied().unwrap_or(0);
+    check_recurrence("lstm_sequence", 4, xp, w_hh, h0, &[("c0", c0, vec![n, h])])?;
     let op = LstmSequence {
         gates: RefCell::new(None),
     };
@@ -286,8 +249,8 @@ fn previous_states(first: &Tensor, out: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// Checks the shared shapes of a GRU or Elman recurrence: `xp [L, N, G·H]` with `L > 0`,
-/// `w_hh [G·H, H]`, `h0 [N, H]`, one float dtype and device; `(L, N, H)`.
+/// Checks the shapes every recurrence shares: `xp [L, N, G·H]` with `L > 0`, `w_hh [G·H, H]`,
+/// `h0 [N, H]`, the `extra` tensors' shapes, one float dtype and device; `(L, N, H)`.
 fn check_recurrence(
     op: &'static str,
     gates: usize,

@@ -183,18 +183,20 @@ pub(crate) fn erf_v<S: Simd>(s: S, x: S::V) -> S::V {
 #[inline(always)]
 pub(crate) fn gelu_v<S: Simd>(s: S, x: S::V) -> S::V {
     let t = s.mul(s.abs(x), s.splat(core::f32::consts::FRAC_1_SQRT_2));
+    s.mul(x, normal_cdf(s, x, t))
+}
+
+/// `Phi(x)` from `x` and `t = |x| / sqrt 2` by the two branches [`gelu_v`] describes.
+#[inline(always)]
+fn normal_cdf<S: Simd>(s: S, x: S::V, t: S::V) -> S::V {
     let neg = s.lt(x, s.splat(0.0));
     let half = s.splat(0.5);
-
     let half_erf = s.mul(half, erf_small(s, t));
     let phi_small = s.select(neg, s.sub(half, half_erf), s.add(half, half_erf));
-
     let half_erfc = s.mul(half, erfc_large(s, t));
     let phi_large = s.select(neg, half_erfc, s.sub(s.splat(1.0), half_erfc));
-
     // NaN fails `t < T0` and so takes the large branch, where exp(NaN) keeps it NaN.
-    let phi = s.select(s.lt(t, s.splat(GELU_T0)), phi_small, phi_large);
-    s.mul(x, phi)
+    s.select(s.lt(t, s.splat(GELU_T0)), phi_small, phi_large)
 }
 
 /// The derivative of exact GELU, `Phi(x) + x phi(x)`: `Phi` by the same two branches as
@@ -202,13 +204,7 @@ pub(crate) fn gelu_v<S: Simd>(s: S, x: S::V) -> S::V {
 #[inline(always)]
 pub(crate) fn gelu_derivative_v<S: Simd>(s: S, x: S::V) -> S::V {
     let t = s.mul(s.abs(x), s.splat(core::f32::consts::FRAC_1_SQRT_2));
-    let neg = s.lt(x, s.splat(0.0));
-    let half = s.splat(0.5);
-    let half_erf = s.mul(half, erf_small(s, t));
-    let phi_small = s.select(neg, s.sub(half, half_erf), s.add(half, half_erf));
-    let half_erfc = s.mul(half, erfc_large(s, t));
-    let phi_large = s.select(neg, half_erfc, s.sub(s.splat(1.0), half_erfc));
-    let cdf = s.select(s.lt(t, s.splat(GELU_T0)), phi_small, phi_large);
+    let cdf = normal_cdf(s, x, t);
     // exp(-t^2) = exp(-x^2 / 2); 1 / sqrt(2 pi)
     let pdf = s.mul(
         exp_v(s, s.sub(s.splat(0.0), s.mul(t, t))),
