@@ -30,6 +30,15 @@ fn cpu(s: &dyn Storage) -> Result<&CpuStorage> {
         })
 }
 
+/// The contiguous f32 elements of a tensor; `None` for another dtype or a strided layout.
+fn f32_slice<'a>((s, l): (&'a dyn Storage, &Layout)) -> Option<&'a [f32]> {
+    let r = l.contiguous_range()?;
+    match cpu(s).ok()? {
+        CpuStorage::F32(v) => Some(&v[r]),
+        CpuStorage::F64(_) | CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => None,
+    }
+}
+
 fn cpu_mut(s: &mut dyn Storage) -> Result<&mut CpuStorage> {
     s.as_any_mut()
         .downcast_mut::<CpuStorage>()
@@ -536,6 +545,47 @@ impl Backend for CpuBackend {
             }
             CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
         })
+    }
+
+    fn lstm_sequence(
+        &self,
+        xp: (&dyn Storage, &Layout),
+        w: (&dyn Storage, &Layout),
+        h0: (&dyn Storage, &Layout),
+        c0: (&dyn Storage, &Layout),
+        dims: [usize; 3],
+    ) -> Option<Result<(StorageRef, StorageRef)>> {
+        // f32 only: the panel product is an f32 kernel; f64 runs the composite.
+        let [xp, w, h0, c0] = [xp, w, h0, c0].map(f32_slice);
+        let (states, gates) = lstm::sequence_forward(xp?, w?, h0?, c0?, dims);
+        let two = || {
+            Ok((
+                wrap(CpuStorage::F32(states))?,
+                wrap(CpuStorage::F32(gates))?,
+            ))
+        };
+        Some(two())
+    }
+
+    fn lstm_sequence_backward(
+        &self,
+        grad: (&dyn Storage, &Layout),
+        gates: (&dyn Storage, &Layout),
+        states: (&dyn Storage, &Layout),
+        w: (&dyn Storage, &Layout),
+        c0: (&dyn Storage, &Layout),
+        dims: [usize; 3],
+    ) -> Option<Result<(StorageRef, StorageRef, StorageRef)>> {
+        let [g, a, st, w, c0] = [grad, gates, states, w, c0].map(f32_slice);
+        let (dxp, dh0, dc0) = lstm::sequence_backward(g?, a?, st?, w?, c0?, dims);
+        let three = || {
+            Ok((
+                wrap(CpuStorage::F32(dxp))?,
+                wrap(CpuStorage::F32(dh0))?,
+                wrap(CpuStorage::F32(dc0))?,
+            ))
+        };
+        Some(three())
     }
 
     fn attention(

@@ -3,9 +3,12 @@
 //! costs one tape entry instead of several per step, and the recurrent weight's gradient is
 //! one matmul over all steps instead of `L` small ones. Forward and backward are written
 //! with tensor ops (the LSTM cell through the fused [`Tensor::lstm_cell`]), so under a
-//! recording tape the backward records and differentiates again. Every backward recomputes
-//! what the steps computed (gates, activations) for all steps at once from the saved
-//! states, then walks the steps backwards carrying only the hidden state's gradient.
+//! recording tape the backward records and differentiates again; the LSTM runs the
+//! backend's whole-sequence kernel instead where there is one
+//! ([`Tensor::lstm_sequence_kernel`]: the CPU's, f32) and no tape records. The GRU and RNN
+//! backwards recompute what the steps computed (gates, activations) for all steps at once
+//! from the saved states, then walk the steps backwards carrying only the hidden state's
+//! gradient.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -20,8 +23,12 @@ use rayon::prelude::*;
 /// `[L, N, 2H]`: `h_t` in the first `H` columns, `c_t` in the last `H`, where
 /// `gates_t = xp_t + h_{t−1} w_hhᵀ` and `(h_t, c_t) = lstm_cell(gates_t, c_{t−1})`.
 ///
-/// One recorded op whose backward reuses the forward's pre-activation gates (under a
-/// recording tape it recomputes them all with one matmul instead), runs the
+/// One recorded op. Where the backend has a whole-sequence kernel
+/// ([`Tensor::lstm_sequence_kernel`]; the CPU's, for f32, multiplies by `w_hh` packed once
+/// per sequence and updates the cell in the same pass) forward and backward run it, the
+/// backward from the activations the forward kept. Otherwise the composite's backward
+/// reuses the forward's pre-activation gates (under a recording tape it recomputes them all
+/// with one matmul instead), runs the
 /// cell's backward from the last step to the first (one `[N, 4H] × [4H, H]` matmul per
 /// step for the carried hidden gradient), and forms `w_hh`'s gradient with one matmul
 /// over all steps. Both directions split the batch rows over the threads (rayon's pool; at
@@ -36,16 +43,25 @@ pub fn lstm_sequence(xp: &Tensor, w_hh: &Tensor, h0: &Tensor, c0: &Tensor) -> Re
     let h = h0.dims().get(1).copied().unwrap_or(0);
     check_recurrence("lstm_sequence", 4, xp, w_hh, h0, &[("c0", c0, vec![n, h])])?;
     let op = LstmSequence {
-        gates: RefCell::new(None),
+        saved: RefCell::new(None),
     };
     apply_custom(Rc::new(op), &[xp, w_hh, h0, c0])
 }
 
-/// The op of one [`lstm_sequence`] call, holding the forward's pre-activation gates for
-/// its backward (recomputing them costs a matmul as large as the forward's: a third more
-/// GEMM work in `char_lstm`'s step).
+/// The op of one [`lstm_sequence`] call, holding what the forward computed of the gates
+/// for its backward (recomputing them costs a matmul as large as the forward's: a third
+/// more GEMM work in `char_lstm`'s step).
 struct LstmSequence {
-    gates: RefCell<Option<Tensor>>,
+    saved: RefCell<Option<Saved>>,
+}
+
+/// The gates an [`LstmSequence`] forward kept.
+#[derive(Clone)]
+enum Saved {
+    /// The composite's pre-activation gates `[L, N, 4H]`.
+    Gates(Tensor),
+    /// The backend kernel's activated gates `[L, N, 4H]`, for its own backward.
+    Acts(Tensor),
 }
 
 /// Rows of the batch below which a thread of its own does not pay.
@@ -160,6 +176,10 @@ impl CustomOp for LstmSequence {
 
     fn forward(&self, x: &[&Tensor]) -> Result<Tensor> {
         let (xp, w, h0, c0) = (x[0], x[1], x[2], x[3]);
+        if let Some((states, acts)) = Tensor::lstm_sequence_kernel(xp, w, h0, c0)? {
+            *self.saved.borrow_mut() = Some(Saved::Acts(acts));
+            return Ok(states);
+        }
         let parts = over_rows(h0.dims()[0], w, |s, l| {
             forward_rows(
                 &xp.narrow(1, s, l)?,
@@ -169,7 +189,7 @@ impl CustomOp for LstmSequence {
             )
         })?;
         let [states, gates] = join_rows(parts, [Join::Rows(1), Join::Rows(1)])?;
-        *self.gates.borrow_mut() = Some(gates);
+        *self.saved.borrow_mut() = Some(Saved::Gates(gates));
         Ok(states)
     }
 
@@ -180,7 +200,20 @@ impl CustomOp for LstmSequence {
         let saved = if lamina_tensor::hook::is_recording() {
             None
         } else {
-            self.gates.borrow().clone()
+            self.saved.borrow().clone()
+        };
+        let saved = match saved {
+            Some(Saved::Acts(acts)) => {
+                let kernel = g.lstm_sequence_backward_kernel(&acts, out, w, c0)?;
+                if let Some((dxp, dh0, dc0)) = kernel {
+                    let dw = weight_grad(&dxp, h0, out, h0.dims()[1])?;
+                    return Ok(vec![Some(dxp), Some(dw), Some(dh0), Some(dc0)]);
+                }
+                // A backend with a forward kernel but no backward: recompute the gates.
+                None
+            }
+            Some(Saved::Gates(gates)) => Some(gates),
+            None => None,
         };
         let parts = over_rows(h0.dims()[0], w, |s, l| {
             backward_rows(
@@ -235,6 +268,25 @@ fn join_rows<const K: usize>(parts: Vec<[Tensor; K]>, how: [Join; K]) -> Result<
     Ok(out
         .try_into()
         .unwrap_or_else(|_| unreachable!("K entries pushed")))
+}
+
+/// The recurrent weight's gradient `Σ_t dgates_tᵀ h_{t−1}` (`[G·H, H]`) from the gates'
+/// gradients `dgates [L, n, G·H]`, the initial hidden state `h0 [n, H]` and the steps'
+/// outputs `out [L, n, W]` (hidden state in the first `H` columns): two matmuls (the first
+/// step's, and the others' over all their rows at once), without copying the states.
+fn weight_grad(dgates: &Tensor, h0: &Tensor, out: &Tensor, hid: usize) -> Result<Tensor> {
+    let (len, n, width) = (dgates.dims()[0], dgates.dims()[1], dgates.dims()[2]);
+    let first = dgates.select(0, 0)?.t()?.matmul(h0)?;
+    if len == 1 {
+        return Ok(first);
+    }
+    let rows = (len - 1) * n;
+    let d = dgates.narrow(0, 1, len - 1)?.reshape([rows, width])?;
+    let h = out
+        .narrow(0, 0, len - 1)?
+        .narrow(2, 0, hid)?
+        .reshape([rows, hid])?;
+    d.t()?.matmul(&h)? + first
 }
 
 /// The states each step started from: `first` (`[n, W]`), then the outputs of steps

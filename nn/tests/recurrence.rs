@@ -97,14 +97,7 @@ fn grads(f: impl Fn(&[Tensor]) -> Result<Tensor>, t: &[Tensor]) -> Vec<Vec<f64>>
     }
     let g = tape.backward(&weighted(&f(t).unwrap()).unwrap()).unwrap();
     t.iter()
-        .map(|x| {
-            g.get(x)
-                .unwrap()
-                .flatten_all()
-                .unwrap()
-                .to_vec::<f64>()
-                .unwrap()
-        })
+        .map(|x| g.get(x).unwrap().to_f64_vec().unwrap())
         .collect()
 }
 
@@ -469,4 +462,42 @@ fn gru_and_rnn_shape_errors_name_the_op() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("rnn_sequence") && e.contains("[2, 2, 9]"), "{e}");
+}
+
+#[test]
+fn the_f32_kernel_matches_the_f64_composite() {
+    // f32 runs the backend's whole-sequence kernel (the CPU's panel product and fused cell
+    // rows); f64 the composite. Shapes: one row; rows in a ragged block; hidden sizes off
+    // the panel width; and a sequence large enough to split its 37 rows over the threads
+    // (uneven chunks, each ending in a partial row block).
+    for &(l, n, h, seed) in &[(3, 1, 5, 1), (4, 11, 19, 2), (2, 9, 33, 3), (12, 37, 40, 4)] {
+        let t64 = inputs(l, n, h, seed).to_vec();
+        let t32: Vec<Tensor> = t64
+            .iter()
+            .map(|x| x.to_dtype(DType::F32).unwrap())
+            .collect();
+        let op = |v: &[Tensor]| lstm_sequence(&v[0], &v[1], &v[2], &v[3]);
+        // f64 from the f32 values, so both sides start from the same inputs.
+        let back: Vec<Tensor> = t32
+            .iter()
+            .map(|x| x.to_dtype(DType::F64).unwrap())
+            .collect();
+        let (a, b) = (op(&t32).unwrap(), composite(&back).unwrap());
+        for (x, y) in a.to_f64_vec().unwrap().iter().zip(&b.to_f64_vec().unwrap()) {
+            assert!(
+                (x - y).abs() < 1e-4 * (1.0 + y.abs()),
+                "L{l} N{n} H{h}: {x} vs {y}"
+            );
+        }
+        let (ga, gb) = (grads(op, &t32), grads(composite, &back));
+        for (k, (a, b)) in ga.iter().zip(&gb).enumerate() {
+            let scale = b.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            for (x, y) in a.iter().zip(b) {
+                assert!(
+                    (x - y).abs() < 2e-4 * scale,
+                    "L{l} N{n} H{h} input {k}: {x} vs {y}"
+                );
+            }
+        }
+    }
 }

@@ -384,6 +384,38 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// The LSTM recurrence of a whole sequence (see `Tensor::lstm_sequence_kernel`) from
+    /// contiguous input projections `xp [len, n, 4h]`, recurrent weight `w_hh [4h, h]` and
+    /// initial states `h0`, `c0 [n, h]` of one float dtype (`dims` = `[len, n, h]`): every
+    /// step's states `[len, n, 2h]` (`h` then `c`) and activated gates `[len, n, 4h]`
+    /// (`σ(i), σ(f), tanh(g), σ(o)`), contiguous; `None` when the backend has no kernel for
+    /// them. Never called with an empty dim.
+    fn lstm_sequence(
+        &self,
+        _xp: (&dyn Storage, &Layout),
+        _w_hh: (&dyn Storage, &Layout),
+        _h0: (&dyn Storage, &Layout),
+        _c0: (&dyn Storage, &Layout),
+        _dims: [usize; 3],
+    ) -> Option<Result<(StorageRef, StorageRef)>> {
+        None
+    }
+    /// The gradients of [`lstm_sequence`](Backend::lstm_sequence) with respect to `xp`
+    /// (`[len, n, 4h]`), `h0` and `c0` (`[n, h]`), contiguous, from the contiguous
+    /// gradient of the states `grad [len, n, 2h]` and the forward's activated gates,
+    /// states, `w_hh` and `c0`; `None` when the backend has no kernel for them.
+    fn lstm_sequence_backward(
+        &self,
+        _grad: (&dyn Storage, &Layout),
+        _acts: (&dyn Storage, &Layout),
+        _states: (&dyn Storage, &Layout),
+        _w_hh: (&dyn Storage, &Layout),
+        _c0: (&dyn Storage, &Layout),
+        _dims: [usize; 3],
+    ) -> Option<Result<(StorageRef, StorageRef, StorageRef)>> {
+        None
+    }
+
     /// Scaled dot-product attention (see `Tensor::attention`) of one float dtype:
     /// `q [batch.., l, e]`, `k [batch.., s, e]`, `v [batch.., s, ev]` and the optional
     /// additive `bias [batch.., l, s]`, each layout with the same batch dims (stride 0

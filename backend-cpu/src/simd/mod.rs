@@ -16,6 +16,7 @@
 //! well enough; f64 is not on the hot path of training.
 
 mod math;
+mod panel;
 mod scalar;
 #[cfg(test)]
 mod tests;
@@ -29,6 +30,7 @@ mod x86;
 
 use std::sync::OnceLock;
 
+pub use panel::PackedB;
 use vector::Simd;
 
 /// An instruction-set path, ordered from least to most capable.

@@ -100,6 +100,145 @@ impl Tensor {
     }
 }
 
+impl Tensor {
+    /// The backend's fused kernel for the LSTM recurrence of a whole sequence, when it has
+    /// one: from the input projections `xp` `[L, N, 4H]` (gates in the order i, f, g, o),
+    /// the recurrent weight `w_hh` `[4H, H]` and the initial states `h0`, `c0` `[N, H]`,
+    /// `(states [L, N, 2H], acts [L, N, 4H])` with `states_t = lstm_cell(a_t, c_{t−1})`
+    /// (`h_t` then `c_t`) for the pre-activations `a_t = xp_t + h_{t−1} w_hhᵀ`, and their
+    /// activations `acts_t = σ(i), σ(f), tanh(g), σ(o)` (kept for the backward); `Ok(None)`
+    /// when the backend has no kernel for this dtype (the CPU's is f32) or a dim is empty.
+    ///
+    /// Not recorded on a tape: `nn`'s `lstm_sequence` op records the recurrence, takes its
+    /// gradient from [`lstm_sequence_backward_kernel`](Tensor::lstm_sequence_backward_kernel)
+    /// and otherwise runs the composite of `matmul` and [`lstm_cell`](Tensor::lstm_cell).
+    ///
+    /// Errors: shapes that do not fit together, mixed dtypes or devices, a non-float dtype.
+    pub fn lstm_sequence_kernel(
+        xp: &Tensor,
+        w_hh: &Tensor,
+        h0: &Tensor,
+        c0: &Tensor,
+    ) -> Result<Option<(Tensor, Tensor)>> {
+        const OP: &str = "lstm_sequence_kernel";
+        let [len, n, h] = sequence_dims(OP, xp, w_hh, &[("h0", h0), ("c0", c0)], 4)?;
+        if len * n * h == 0 {
+            return Ok(None);
+        }
+        hook::paused(|| {
+            let [x, w, h0, c0] = [xp, w_hh, h0, c0].map(Tensor::contiguous);
+            let (x, w, h0, c0) = (x?, w?, h0?, c0?);
+            let kernel = xp.device().backend().lstm_sequence(
+                (x.storage(), x.layout()),
+                (w.storage(), w.layout()),
+                (h0.storage(), h0.layout()),
+                (c0.storage(), c0.layout()),
+                [len, n, h],
+            );
+            let Some(r) = kernel else {
+                return Ok(None);
+            };
+            let (states, gates) = r?;
+            let dev = *xp.device();
+            let t = |s, w: usize| {
+                Tensor::from_storage(s, Layout::contiguous(Shape::from([len, n, w])), dev)
+            };
+            Ok(Some((t(states, 2 * h), t(gates, 4 * h))))
+        })
+    }
+
+    /// The gradients of [`lstm_sequence_kernel`](Tensor::lstm_sequence_kernel) with
+    /// respect to `xp`, `h0` and `c0`, from the states' gradient `self` (`[L, N, 2H]`) and
+    /// the forward's activated gates `acts`, `states`, `w_hh` and `c0`:
+    /// `(d xp [L, N, 4H], d h0, d c0)`.
+    /// `w_hh`'s gradient is `d xpᵀ` times the previous hidden states, one matmul the
+    /// caller forms. `Ok(None)` when the backend has no kernel. Not recorded.
+    ///
+    /// Errors: shapes that do not fit together, mixed dtypes or devices.
+    pub fn lstm_sequence_backward_kernel(
+        &self,
+        acts: &Tensor,
+        states: &Tensor,
+        w_hh: &Tensor,
+        c0: &Tensor,
+    ) -> Result<Option<(Tensor, Tensor, Tensor)>> {
+        const OP: &str = "lstm_sequence_backward_kernel";
+        let [len, n, h] = sequence_dims(OP, acts, w_hh, &[("c0", c0)], 4)?;
+        for (name, t) in [("grad", self), ("states", states)] {
+            t.check_same(acts, OP)?;
+            if t.dims() != [len, n, 2 * h] {
+                return Err(Error::Invalid {
+                    op: OP,
+                    msg: format!("{name} {}, expected [{len}, {n}, {}]", t.shape(), 2 * h),
+                });
+            }
+        }
+        if len * n * h == 0 {
+            return Ok(None);
+        }
+        hook::paused(|| {
+            let [g, a, st, w, c0] = [self, acts, states, w_hh, c0].map(Tensor::contiguous);
+            let (g, a, st, w, c0) = (g?, a?, st?, w?, c0?);
+            let kernel = self.device().backend().lstm_sequence_backward(
+                (g.storage(), g.layout()),
+                (a.storage(), a.layout()),
+                (st.storage(), st.layout()),
+                (w.storage(), w.layout()),
+                (c0.storage(), c0.layout()),
+                [len, n, h],
+            );
+            let Some(r) = kernel else {
+                return Ok(None);
+            };
+            let (dxp, dh0, dc0) = r?;
+            let dev = *self.device();
+            let t =
+                |s, d: &[usize]| Tensor::from_storage(s, Layout::contiguous(Shape::from(d)), dev);
+            Ok(Some((
+                t(dxp, &[len, n, 4 * h]),
+                t(dh0, &[n, h]),
+                t(dc0, &[n, h]),
+            )))
+        })
+    }
+}
+
+/// `[L, N, H]` after checking a float `seq` `[L, N, G·H]`, `w_hh` `[G·H, H]` and each
+/// state `[N, H]`, all of one dtype and device.
+fn sequence_dims(
+    op: &'static str,
+    seq: &Tensor,
+    w_hh: &Tensor,
+    states: &[(&str, &Tensor)],
+    gates: usize,
+) -> Result<[usize; 3]> {
+    seq.check_float(op)?;
+    let (sd, wd) = (seq.dims(), w_hh.dims());
+    let fits = sd.len() == 3 && wd.len() == 2 && wd[0] == gates * wd[1] && sd[2] == wd[0];
+    if !fits {
+        return Err(Error::Invalid {
+            op,
+            msg: format!(
+                "sequence {}, w_hh {}: expected [L, N, {gates}H] and [{gates}H, H]",
+                seq.shape(),
+                w_hh.shape()
+            ),
+        });
+    }
+    let [len, n, h] = [sd[0], sd[1], wd[1]];
+    seq.check_same(w_hh, op)?;
+    for &(name, t) in states {
+        seq.check_same(t, op)?;
+        if t.dims() != [n, h] {
+            return Err(Error::Invalid {
+                op,
+                msg: format!("{name} {}, expected [{n}, {h}]", t.shape()),
+            });
+        }
+    }
+    Ok([len, n, h])
+}
+
 /// `(N, H)` after checking gates `[N, 4H]` and `c_prev` `[N, H]` of one float dtype and device.
 fn check(op: &'static str, gates: &Tensor, c_prev: &Tensor) -> Result<(usize, usize)> {
     gates.check_same(c_prev, op)?;
