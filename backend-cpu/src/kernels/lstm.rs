@@ -8,7 +8,7 @@ use lamina_tensor::{Real, UnaryOp};
 use super::num::Num;
 use crate::alloc::{PoolElem, PoolVec};
 use crate::par;
-use crate::simd::{self, PackedB};
+use crate::simd::{self, CellBackward, CellForward, PackedB, Rows};
 use rayon::prelude::*;
 
 /// The float types with an LSTM cell kernel.
@@ -267,8 +267,8 @@ pub fn sequence_forward(
         .into_iter()
         .zip(split_steps(&mut gates, n, g4, &chunks))
         .collect();
+    let isa = simd::isa();
     over_chunks(&chunks, parts, |(r0, m), (mut sp, mut gp)| {
-        let mut act = vec![0.0; g4];
         for t in 0..len {
             let (done, rest) = sp.split_at_mut(t);
             let (st, gt) = (&mut *rest[0], &mut *gp[t]);
@@ -279,17 +279,16 @@ pub fn sequence_forward(
             };
             let xpt = &xp[(t * n + r0) * g4..][..m * g4];
             wt.gemm(m, (hp, rs), Some((xpt, g4)), (&mut *gt, g4));
-            for (r, (row, a)) in st
-                .chunks_exact_mut(s2)
-                .zip(gt.chunks_exact_mut(g4))
-                .enumerate()
-            {
-                let (hn, cn) = row.split_at_mut(h);
-                activate(a, &mut act, h);
-                cell_row(&act, &cp[r * rs..][..h], hn, cn, h);
-                // Kept for the backward, which then evaluates no gate function again.
-                a.copy_from_slice(&act);
-            }
+            // The gates keep their activations, so the backward evaluates no gate again.
+            isa.lstm_cell_rows(CellForward {
+                h,
+                gates: gt,
+                c_prev: Rows {
+                    data: cp,
+                    stride: rs,
+                },
+                out: st,
+            });
         }
     });
     (states, gates)
@@ -315,6 +314,7 @@ pub fn sequence_backward(
     let mut dh0 = PoolVec::<f32>::uninit_for_overwrite(n * h);
     let mut dc0 = PoolVec::<f32>::uninit_for_overwrite(n * h);
     let chunks = row_chunks(n, len * n * g4 * h);
+    let isa = simd::isa();
     let mut parts = Vec::with_capacity(chunks.len());
     {
         let (mut dh_rest, mut dc_rest) = (&mut dh0[..], &mut dc0[..]);
@@ -329,7 +329,6 @@ pub fn sequence_backward(
         }
     }
     over_chunks(&chunks, parts, |(r0, m), (mut dg, dh_out, dc_out)| {
-        let mut tc = vec![0.0; h];
         // The carried gradients of this step's new states, h's and c's.
         let (mut gh, mut gc) = (vec![0.0; m * h], vec![0.0; m * h]);
         let mut dc = vec![0.0; m * h];
@@ -341,26 +340,27 @@ pub fn sequence_backward(
         }
         for t in (0..len).rev() {
             let dgt = &mut *dg[t];
-            let at = &acts[step_rows(t, g4)];
-            let st = &states[step_rows(t, s2)];
             let (cp, rs) = if t == 0 {
                 (&c0[r0 * h..], h)
             } else {
                 (&states[step_rows(t - 1, s2)][h..], s2)
             };
-            for r in 0..m {
-                simd::tanh(&st[r * s2 + h..(r + 1) * s2], &mut tc);
-                cell_backward_row(
-                    &gh[r * h..(r + 1) * h],
-                    &gc[r * h..(r + 1) * h],
-                    &at[r * g4..(r + 1) * g4],
-                    &cp[r * rs..][..h],
-                    &tc,
-                    &mut dgt[r * g4..(r + 1) * g4],
-                    &mut dc[r * h..(r + 1) * h],
-                    h,
-                );
-            }
+            isa.lstm_cell_backward_rows(CellBackward {
+                h,
+                gh: &gh,
+                gc: &gc,
+                acts: &acts[step_rows(t, g4)],
+                c_prev: Rows {
+                    data: cp,
+                    stride: rs,
+                },
+                c_new: Rows {
+                    data: &states[step_rows(t, s2)][h..],
+                    stride: s2,
+                },
+                da: dgt,
+                dc: &mut dc,
+            });
             std::mem::swap(&mut gc, &mut dc);
             if t == 0 {
                 wp.gemm(m, (dgt, g4), None, (&mut gh, h));

@@ -26,6 +26,10 @@ pub enum Fold {
 
 /// Fold of one run, with f32/f64 SIMD where it exists.
 pub trait FoldRun: Num {
+    /// `out[c] += row[c]` for each row of `xs` in turn.
+    fn sum_rows(out: &mut [Self], xs: &[Self]) {
+        accumulate_rows(out, xs, |a: Self, b| a.add(b))
+    }
     fn fold_run(op: Fold, acc: Self, x: &[Self]) -> Self {
         match op {
             Fold::Sum => x.iter().fold(acc, |a, &v| a.add(v)),
@@ -36,6 +40,9 @@ pub trait FoldRun: Num {
     }
 }
 impl FoldRun for f32 {
+    fn sum_rows(out: &mut [f32], xs: &[f32]) {
+        simd::sum_rows(out, xs)
+    }
     fn fold_run(op: Fold, acc: f32, x: &[f32]) -> f32 {
         match op {
             Fold::Sum => acc + simd::sum(x),
@@ -152,7 +159,7 @@ pub fn reduce_into<T: FoldRun>(op: Fold, x: &[T], layout: &Layout, axes: &[usize
         if leading && out_len > 1 {
             let xs = &x[r];
             match op {
-                Fold::Sum => accumulate_rows(out, xs, |a: T, b| a.add(b)),
+                Fold::Sum => T::sum_rows(out, xs),
                 Fold::Prod => accumulate_rows(out, xs, |a: T, b| a.mul(b)),
                 Fold::Max => accumulate_rows(out, xs, |a: T, b| Num::max(a, b)),
                 Fold::Min => accumulate_rows(out, xs, |a: T, b| Num::min(a, b)),

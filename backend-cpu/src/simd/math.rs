@@ -287,6 +287,57 @@ fn hsum<S: Simd>(s: S, v: S::V) -> f32 {
     s.to_array(v)[..S::LANES].iter().sum()
 }
 
+/// `out[c] += row[c]` for each row of `xs` (rows of `out.len()`), each column summed in row
+/// order, as the plain loop does: blocks of columns accumulate in registers over a tile
+/// of rows instead of storing and reloading `out` for every row.
+#[inline(always)]
+pub(crate) fn sum_rows<S: Simd>(s: S, out: &mut [f32], xs: &[f32]) {
+    // Vectors per column block, and rows per tile (a tile of a few hundred KiB stays in
+    // L2 while the column blocks pass over it).
+    const BLOCK: usize = 8;
+    const TILE_ROWS: usize = 128;
+    let (w, l) = (out.len(), S::LANES);
+    if w == 0 {
+        return;
+    }
+    for tile in xs.chunks(w * TILE_ROWS) {
+        let mut j = 0;
+        while j + BLOCK * l <= w {
+            let mut acc: [S::V; BLOCK] = std::array::from_fn(|b| s.load(&out[j + b * l..]));
+            for row in tile.chunks_exact(w) {
+                let r = &row[j..j + BLOCK * l];
+                for (b, a) in acc.iter_mut().enumerate() {
+                    *a = s.add(*a, s.load(&r[b * l..]));
+                }
+            }
+            for (b, a) in acc.iter().enumerate() {
+                s.store(&mut out[j + b * l..], *a);
+            }
+            j += BLOCK * l;
+        }
+        while j < w {
+            let n = l.min(w - j);
+            let load = |v: &[f32]| {
+                if n == l {
+                    s.load(v)
+                } else {
+                    s.load_tail(&v[..n], 0.0)
+                }
+            };
+            let mut acc = load(&out[j..]);
+            for row in tile.chunks_exact(w) {
+                acc = s.add(acc, load(&row[j..]));
+            }
+            if n == l {
+                s.store(&mut out[j..], acc);
+            } else {
+                s.store_tail(&mut out[j..j + n], acc);
+            }
+            j += n;
+        }
+    }
+}
+
 /// Sum with 4 vector accumulators (4 x LANES independent partial sums): breaks the add
 /// latency chain and, as a side effect, has a smaller error bound than sequential summation.
 #[inline(always)]

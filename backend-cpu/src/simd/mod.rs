@@ -15,6 +15,7 @@
 //! The f64 reductions are plain loops with several accumulators, which the compiler vectorises
 //! well enough; f64 is not on the hot path of training.
 
+mod cell;
 mod math;
 mod panel;
 mod scalar;
@@ -30,6 +31,7 @@ mod x86;
 
 use std::sync::OnceLock;
 
+pub use cell::{CellBackward, CellForward, Rows};
 pub use panel::PackedB;
 use vector::Simd;
 
@@ -232,6 +234,22 @@ impl Kernel for ReduceK<'_> {
     }
 }
 
+struct SumRowsK<'a> {
+    out: &'a mut [f32],
+    xs: &'a [f32],
+}
+
+impl Kernel for SumRowsK<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn simd<S: Simd>(self, s: S) {
+        math::sum_rows(s, self.out, self.xs)
+    }
+    fn scalar(self) {
+        scalar::sum_rows(self.out, self.xs)
+    }
+}
+
 struct DotK<'a> {
     a: &'a [f32],
     b: &'a [f32],
@@ -399,6 +417,11 @@ impl Isa {
     pub fn min(self, x: &[f32]) -> f32 {
         dispatch(self, ReduceK { op: Reduce::Min, x })
     }
+    /// `out[c] += row[c]` for every row of `xs` (rows of `out.len()`; a partial last row
+    /// is ignored), each column summed in row order: the same values on every path.
+    pub fn sum_rows(self, out: &mut [f32], xs: &[f32]) {
+        dispatch(self, SumRowsK { out, xs })
+    }
     /// Dot product.
     pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
         dispatch(self, DotK { a, b })
@@ -495,6 +518,10 @@ pub fn min(x: &[f32]) -> f32 {
     isa().min(x)
 }
 /// Dot product on [`isa()`].
+/// Rows of `xs` added into `out` on [`isa()`]. See [`Isa::sum_rows`].
+pub fn sum_rows(out: &mut [f32], xs: &[f32]) {
+    isa().sum_rows(out, xs)
+}
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     isa().dot(a, b)
 }

@@ -45,6 +45,15 @@ pub(crate) fn map(x: &[f32], y: &mut [f32], f: impl Fn(f32) -> f32) {
     }
 }
 
+/// `out[c] += row[c]` for each row of `xs`, in row order.
+pub(crate) fn sum_rows(out: &mut [f32], xs: &[f32]) {
+    for row in xs.chunks_exact(out.len().max(1)) {
+        for (y, &v) in out.iter_mut().zip(row) {
+            *y += v;
+        }
+    }
+}
+
 pub(crate) fn sum(x: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];
     let mut chunks = x.chunks_exact(8);

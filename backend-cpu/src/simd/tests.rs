@@ -629,3 +629,27 @@ fn capped_paths_still_run() {
         assert!((isa.sum(&x) - Isa::Scalar.sum(&x)).abs() < 1e-4);
     }
 }
+
+#[test]
+fn sum_rows_equals_the_row_order_loop_bit_for_bit() {
+    // Widths below, at and past the lane and block widths; row counts across the tile.
+    for isa in paths() {
+        for &w in &[1usize, 3, 8, 16, 17, 128, 130, 512, 600] {
+            for &rows in &[0usize, 1, 2, 127, 128, 129, 300] {
+                let xs: Vec<f32> = (0..rows * w)
+                    .map(|i| ((i * 7919 % 1000) as f32 - 500.0) * 1.37e-3)
+                    .collect();
+                let start: Vec<f32> = (0..w).map(|j| j as f32 * 0.25).collect();
+                let mut want = start.clone();
+                for row in xs.chunks_exact(w) {
+                    for (y, &v) in want.iter_mut().zip(row) {
+                        *y += v;
+                    }
+                }
+                let mut got = start.clone();
+                isa.sum_rows(&mut got, &xs);
+                assert_eq!(got, want, "{isa:?} w{w} rows{rows}");
+            }
+        }
+    }
+}
