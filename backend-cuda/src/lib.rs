@@ -2,9 +2,19 @@
 //! NVRTC at first use, cuBLAS for GEMM, a caching allocator and one stream per device,
 //! all through cudarc with the driver loaded at run time.
 //!
-//! What works today is only the probe: [`device_count`] and [`device`] find out, without
-//! panicking, whether a CUDA driver and GPU are present. The kernels arrive with the CUDA
-//! issue; until then [`device`] reports the backend as not implemented.
+//! What exists today, none of it needing a GPU:
+//! - the probe: [`device_count`] and [`device`] find out, without panicking, whether a CUDA
+//!   driver and GPU are present ([`device`] still reports the backend as not implemented:
+//!   there is no `Backend` implementation yet);
+//! - [`source`]: the CUDA C++ of every element-wise unary and binary kernel, generated
+//!   from the op tables' CUDA expressions (180 entry points over the dtypes), which
+//!   `kernel-check.sh` compiles with NVRTC and assembles with ptxas for sm_80 and sm_90 on
+//!   every CI run (the `cuda-kernel-sources` binary writes them out);
+//! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
+//!   through and the grid of a one-thread-per-element launch.
+
+pub mod launch;
+pub mod source;
 
 use lamina_tensor::{Device, Error, Result};
 

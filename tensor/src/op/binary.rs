@@ -12,6 +12,9 @@
 //!     grad(saves): |s, g| da: gradient of a, db: gradient of b;
 //!     test: (domain of a, domain of b), tolerance;
 //!     torch: "the PyTorch expression of a and b";
+//!     cuda: "the float kernel in CUDA C++ of a and b (type T)";
+//!     cuda_int: "the integer kernel" (optional: defaults to `cuda`);
+//!     cuda_bool: "the bool kernel" (optional: defaults to `cuda`);
 //! }
 //! ```
 //!
@@ -66,6 +69,9 @@ macro_rules! binary_ops {
             grad($saves:ident): |$gs:ident, $gg:ident| da: $da:expr, db: $db:expr;
             test: ($doma:expr, $domb:expr), $tol:expr;
             torch: $torch:literal;
+            cuda: $cuda:literal;
+            $(cuda_int: $cuda_int:literal;)?
+            $(cuda_bool: $cuda_bool:literal;)?
         }
     )*) => {
         /// Element-wise binary ops with broadcasting. Each variant is one row of the table
@@ -88,6 +94,36 @@ macro_rules! binary_ops {
                 match self {
                     $( BinaryOp::$Var => $torch, )*
                 }
+            }
+
+            /// The op's float kernel as a CUDA C++ expression of `a` and `b` (of the element
+            /// type `T`), with the helpers of the CUDA backend's prelude.
+            pub fn cuda_expr(&self) -> &'static str {
+                match self {
+                    $( BinaryOp::$Var => $cuda, )*
+                }
+            }
+
+            /// The op's integer kernel as a CUDA expression (the row's `cuda_int`, else its
+            /// `cuda`); `None` when the op has no integer kernel.
+            pub fn cuda_int_expr(&self) -> Option<&'static str> {
+                if !self.has_int_kernel() {
+                    return None;
+                }
+                Some(match self {
+                    $( BinaryOp::$Var => binary_ops!(@cuda_or $cuda $(, $cuda_int)?), )*
+                })
+            }
+
+            /// The op's bool kernel as a CUDA expression of `bool` operands; `None` when
+            /// the op has no bool kernel.
+            pub fn cuda_bool_expr(&self) -> Option<&'static str> {
+                if !self.has_bool_kernel() {
+                    return None;
+                }
+                Some(match self {
+                    $( BinaryOp::$Var => binary_ops!(@cuda_or $cuda $(, $cuda_bool)?), )*
+                })
             }
 
             /// Whether the op has an integer kernel (otherwise integer and bool operands
@@ -206,6 +242,8 @@ macro_rules! binary_ops {
             )*
         }
     };
+    (@cuda_or $cuda:literal) => { $cuda };
+    (@cuda_or $cuda:literal, $other:literal) => { $other };
     (@has) => { false };
     (@has |$a:ident, $b:ident| $body:expr) => { true };
     (@rhs) => { IntRhs::Any };
@@ -225,6 +263,9 @@ binary_ops! {
         grad(none): |s, g| da: Ok(g.clone()), db: Ok(g.clone());
         test: (Any, Any), Arith;
         torch: "torch.add(a, b)";
+        cuda: "a + b";
+        cuda_int: "wadd(a, b)";
+        cuda_bool: "a | b";
     }
     /// `self - rhs`, broadcasting.
     Sub sub {
@@ -233,6 +274,8 @@ binary_ops! {
         grad(none): |s, g| da: Ok(g.clone()), db: g.neg();
         test: (Any, Any), Arith;
         torch: "torch.sub(a, b)";
+        cuda: "a - b";
+        cuda_int: "wsub(a, b)";
     }
     /// `self * rhs`, broadcasting (bool: logical and).
     Mul mul {
@@ -243,6 +286,9 @@ binary_ops! {
         grad(inputs): |s, g| da: g * s.b()?, db: g * s.a()?;
         test: (Any, Any), Arith;
         torch: "torch.mul(a, b)";
+        cuda: "a * b";
+        cuda_int: "wmul(a, b)";
+        cuda_bool: "a & b";
     }
     /// `self / rhs`, broadcasting: true division (integer operands give F32, as PyTorch;
     /// `div_floor`/`div_trunc` keep integers).
@@ -252,6 +298,7 @@ binary_ops! {
         grad(inputs): |s, g| da: g / s.b()?, db: ((g * s.a()?)? / s.b()?.square()?)?.neg();
         test: (Any, NonZero), Arith;
         torch: "torch.div(a, b)";
+        cuda: "a / b";
     }
     /// `self / rhs` rounded toward negative infinity (PyTorch `div(rounding_mode='floor')`,
     /// `floor_divide`). Integer division by zero is an error. Gradient zero.
@@ -262,6 +309,8 @@ binary_ops! {
         grad(none): |s, g| da: g.zeros_like(), db: g.zeros_like();
         test: (Any, NonZero), Exact;
         torch: "torch.div(a, b, rounding_mode='floor')";
+        cuda: "div_floor_real(a, b)";
+        cuda_int: "div_floor_int(a, b)";
     }
     /// `self / rhs` rounded toward zero (PyTorch `div(rounding_mode='trunc')`). Integer
     /// division by zero is an error. Gradient zero.
@@ -272,6 +321,8 @@ binary_ops! {
         grad(none): |s, g| da: g.zeros_like(), db: g.zeros_like();
         test: (Any, NonZero), Exact;
         torch: "torch.div(a, b, rounding_mode='trunc')";
+        cuda: "trunc(a / b)";
+        cuda_int: "div_trunc_int(a, b)";
     }
     /// The remainder with the sign of `rhs` (PyTorch `remainder`, Python's `%`).
     Remainder remainder {
@@ -282,6 +333,8 @@ binary_ops! {
         grad(inputs): |s, g| da: Ok(g.clone()), db: (g * s.a()?.div_floor(s.b()?)?)?.neg();
         test: (Any, NonZero), Arith;
         torch: "torch.remainder(a, b)";
+        cuda: "rem_floor_real(a, b)";
+        cuda_int: "rem_floor_int(a, b)";
     }
     /// The remainder with the sign of `self` (PyTorch `fmod`, C's `fmod`).
     Fmod fmod {
@@ -292,6 +345,8 @@ binary_ops! {
         grad(inputs): |s, g| da: Ok(g.clone()), db: (g * s.a()?.div_trunc(s.b()?)?)?.neg();
         test: (Any, NonZero), Arith;
         torch: "torch.fmod(a, b)";
+        cuda: "fmod(a, b)";
+        cuda_int: "rem_trunc_int(a, b)";
     }
     /// `self ^ rhs`, broadcasting. Integer powers need non-negative exponents.
     Pow pow {
@@ -314,6 +369,8 @@ binary_ops! {
             };
         test: (Range(0.5, 3.0), Range(-2.0, 2.0)), Transcendental;
         torch: "torch.pow(a, b)";
+        cuda: "pow(a, b)";
+        cuda_int: "wpow(a, b)";
     }
     /// `atan(self / rhs)` with the quadrant of `(rhs, self)`.
     Atan2 atan2 {
@@ -324,6 +381,7 @@ binary_ops! {
             db: (g * (s.a()? / (s.a()?.square()? + s.b()?.square()?)?)?)?.neg();
         test: (Any, NonZero), Transcendental;
         torch: "torch.atan2(a, b)";
+        cuda: "atan2(a, b)";
     }
     /// Element-wise maximum (NaN propagates; bool: logical or). Ties split the gradient
     /// evenly, as PyTorch.
@@ -334,6 +392,9 @@ binary_ops! {
         grad(inputs): |s, g| da: tie_split(s, g, true, 0), db: tie_split(s, g, true, 1);
         test: (Any, Any), Exact;
         torch: "torch.maximum(a, b)";
+        cuda: "max_nan(a, b)";
+        cuda_int: "(a > b ? a : b)";
+        cuda_bool: "a | b";
     }
     /// Element-wise minimum (NaN propagates; bool: logical and). Ties split the gradient
     /// evenly, as PyTorch.
@@ -344,6 +405,9 @@ binary_ops! {
         grad(inputs): |s, g| da: tie_split(s, g, false, 0), db: tie_split(s, g, false, 1);
         test: (Any, Any), Exact;
         torch: "torch.minimum(a, b)";
+        cuda: "min_nan(a, b)";
+        cuda_int: "(a < b ? a : b)";
+        cuda_bool: "a & b";
     }
 }
 

@@ -13,13 +13,19 @@
 //!     test: domain, tolerance[, kinks: points the gradient check keeps away from];
 //!     samples: [(params), ...];        // parametrised ops: the values tests run
 //!     torch: "the PyTorch expression, x and {0}, {1} for the params";
+//!     cuda: "the float kernel in CUDA C++: x of type T, the params by name as doubles";
+//!     cuda_int: "the integer kernel in CUDA C++" (optional: defaults to `cuda`);
 //! }
 //! ```
 //!
 //! From the rows the macro (`unary_macro.rs`) generates the `UnaryOp` enum, its name, the kernels a backend
 //! receives ([`UnaryKernel`]), the f64 reference, the gradient rule and what it saves, the
 //! test metadata the conformance suite and the gradient checks iterate over
-//! ([`UnaryOp::samples`]), and the `Tensor` method. `saves` is `x` (the input), `y` (the
+//! ([`UnaryOp::samples`]), the CUDA expressions the CUDA backend compiles
+//! ([`UnaryOp::cuda_expr`]; its prelude defines the helpers they call: `sigmoid_`,
+//! `softplus_`, `max_nan`, `min_nan`, the wrapping integer ops `wneg`, `wadd`, `wmul`,
+//! `wpow`, and the conversions `sat<T>` and `of_i64<T>` that mirror Rust's `as`), and the
+//! `Tensor` method. `saves` is `x` (the input), `y` (the
 //! output), `xy` or `none`; the rule reads them as `s.x()?` and `s.y()?`.
 
 use std::f64::consts::{FRAC_2_SQRT_PI, LN_10, LN_2, PI, SQRT_2};
@@ -66,6 +72,8 @@ unary_ops! {
         grad(none): |_s, g| g.neg();
         test: Any, Exact;
         torch: "torch.neg(x)";
+        cuda: "-x";
+        cuda_int: "wneg(x)";
     }
     /// `|x|`
     Abs abs {
@@ -75,6 +83,8 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.sign()?;
         test: Any, Exact, kinks: vec![0.0];
         torch: "torch.abs(x)";
+        cuda: "fabs(x)";
+        cuda_int: "(x < T(0) ? wneg(x) : x)";
     }
     /// `e^x`
     Exp exp {
@@ -83,6 +93,7 @@ unary_ops! {
         grad(y): |s, g| g * s.y()?;
         test: Any, Transcendental;
         torch: "torch.exp(x)";
+        cuda: "exp(x)";
     }
     /// `e^x - 1`, accurate near 0.
     Expm1 expm1 {
@@ -91,6 +102,7 @@ unary_ops! {
         grad(y): |s, g| g * s.y()?.add_scalar(1.0)?;
         test: Any, Transcendental;
         torch: "torch.expm1(x)";
+        cuda: "expm1(x)";
     }
     /// `2^x`
     Exp2 exp2 {
@@ -99,6 +111,7 @@ unary_ops! {
         grad(y): |s, g| g * s.y()?.mul_scalar(LN_2)?;
         test: Any, Transcendental;
         torch: "torch.exp2(x)";
+        cuda: "exp2(x)";
     }
     /// Natural logarithm.
     Log log {
@@ -107,6 +120,7 @@ unary_ops! {
         grad(x): |s, g| g / s.x()?;
         test: Positive, Transcendental;
         torch: "torch.log(x)";
+        cuda: "log(x)";
     }
     /// `ln(1 + x)`, accurate near 0.
     Log1p log1p {
@@ -115,6 +129,7 @@ unary_ops! {
         grad(x): |s, g| g / s.x()?.add_scalar(1.0)?;
         test: Range(-0.9, 10.0), Transcendental;
         torch: "torch.log1p(x)";
+        cuda: "log1p(x)";
     }
     /// Base-2 logarithm.
     Log2 log2 {
@@ -123,6 +138,7 @@ unary_ops! {
         grad(x): |s, g| g / s.x()?.mul_scalar(LN_2)?;
         test: Positive, Transcendental;
         torch: "torch.log2(x)";
+        cuda: "log2(x)";
     }
     /// Base-10 logarithm.
     Log10 log10 {
@@ -131,6 +147,7 @@ unary_ops! {
         grad(x): |s, g| g / s.x()?.mul_scalar(LN_10)?;
         test: Positive, Transcendental;
         torch: "torch.log10(x)";
+        cuda: "log10(x)";
     }
     /// Square root.
     Sqrt sqrt {
@@ -139,6 +156,7 @@ unary_ops! {
         grad(y): |s, g| (g / s.y()?)?.mul_scalar(0.5);
         test: Positive, Transcendental;
         torch: "torch.sqrt(x)";
+        cuda: "sqrt(x)";
     }
     /// `1 / sqrt(x)`
     Rsqrt rsqrt {
@@ -147,6 +165,7 @@ unary_ops! {
         grad(xy): |s, g| ((g * s.y()?)? / s.x()?)?.mul_scalar(-0.5);
         test: Positive, Transcendental;
         torch: "torch.rsqrt(x)";
+        cuda: "T(1) / sqrt(x)";
     }
     /// Sine.
     Sin sin {
@@ -155,6 +174,7 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.cos()?;
         test: Any, Transcendental;
         torch: "torch.sin(x)";
+        cuda: "sin(x)";
     }
     /// Cosine.
     Cos cos {
@@ -163,6 +183,7 @@ unary_ops! {
         grad(x): |s, g| (g * s.x()?.sin()?)?.neg();
         test: Any, Transcendental;
         torch: "torch.cos(x)";
+        cuda: "cos(x)";
     }
     /// Tangent.
     Tan tan {
@@ -171,6 +192,7 @@ unary_ops! {
         grad(y): |s, g| g * s.y()?.square()?.add_scalar(1.0)?;
         test: Range(-1.4, 1.4), Transcendental;
         torch: "torch.tan(x)";
+        cuda: "tan(x)";
     }
     /// Inverse sine.
     Asin asin {
@@ -179,6 +201,7 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.square()?.affine(-1.0, 1.0)?.rsqrt()?;
         test: Range(-0.95, 0.95), Transcendental;
         torch: "torch.asin(x)";
+        cuda: "asin(x)";
     }
     /// Inverse cosine.
     Acos acos {
@@ -187,6 +210,7 @@ unary_ops! {
         grad(x): |s, g| (g * s.x()?.square()?.affine(-1.0, 1.0)?.rsqrt()?)?.neg();
         test: Range(-0.95, 0.95), Transcendental;
         torch: "torch.acos(x)";
+        cuda: "acos(x)";
     }
     /// Inverse tangent.
     Atan atan {
@@ -195,6 +219,7 @@ unary_ops! {
         grad(x): |s, g| g / s.x()?.square()?.add_scalar(1.0)?;
         test: Any, Transcendental;
         torch: "torch.atan(x)";
+        cuda: "atan(x)";
     }
     /// Hyperbolic sine.
     Sinh sinh {
@@ -203,6 +228,7 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.cosh()?;
         test: Range(-5.0, 5.0), Transcendental;
         torch: "torch.sinh(x)";
+        cuda: "sinh(x)";
     }
     /// Hyperbolic cosine.
     Cosh cosh {
@@ -211,6 +237,7 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.sinh()?;
         test: Range(-5.0, 5.0), Transcendental;
         torch: "torch.cosh(x)";
+        cuda: "cosh(x)";
     }
     /// Hyperbolic tangent.
     Tanh tanh {
@@ -219,6 +246,7 @@ unary_ops! {
         grad(y): |s, g| g * s.y()?.square()?.affine(-1.0, 1.0)?;
         test: Any, Transcendental;
         torch: "torch.tanh(x)";
+        cuda: "tanh(x)";
     }
     /// Inverse hyperbolic sine.
     Asinh asinh {
@@ -227,6 +255,7 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.square()?.add_scalar(1.0)?.rsqrt()?;
         test: Any, Transcendental;
         torch: "torch.asinh(x)";
+        cuda: "asinh(x)";
     }
     /// Inverse hyperbolic cosine (`x >= 1`).
     Acosh acosh {
@@ -235,6 +264,7 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.square()?.add_scalar(-1.0)?.rsqrt()?;
         test: Range(1.05, 10.0), Transcendental;
         torch: "torch.acosh(x)";
+        cuda: "acosh(x)";
     }
     /// Inverse hyperbolic tangent (`|x| < 1`).
     Atanh atanh {
@@ -243,6 +273,7 @@ unary_ops! {
         grad(x): |s, g| g / s.x()?.square()?.affine(-1.0, 1.0)?;
         test: Range(-0.95, 0.95), Transcendental;
         torch: "torch.atanh(x)";
+        cuda: "atanh(x)";
     }
     /// `1 / (1 + e^-x)`, stable for large |x|.
     Sigmoid sigmoid {
@@ -252,6 +283,7 @@ unary_ops! {
         grad(y): |s, g| g * (s.y()? * s.y()?.affine(-1.0, 1.0)?)?;
         test: Any, Transcendental;
         torch: "torch.sigmoid(x)";
+        cuda: "sigmoid_(x)";
     }
     /// `ln(sigmoid(x)) = -softplus(-x)`, stable for large |x|.
     LogSigmoid logsigmoid {
@@ -262,6 +294,7 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.neg()?.sigmoid()?;
         test: Any, Transcendental;
         torch: "torch.nn.functional.logsigmoid(x)";
+        cuda: "T(0) - softplus_(-x)";
     }
     /// `max(x, 0)`
     Relu relu {
@@ -272,6 +305,7 @@ unary_ops! {
         grad(x): |s, g| g * mask(s.x()?.gt_scalar(0.0), g)?;
         test: Any, Exact, kinks: vec![0.0];
         torch: "torch.relu(x)";
+        cuda: "(x < T(0) ? T(0) : x)";
     }
     /// Exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (PyTorch's default).
     Gelu gelu {
@@ -281,6 +315,7 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.gelu_derivative()?;
         test: Any, Transcendental;
         torch: "torch.nn.functional.gelu(x)";
+        cuda: "T(0.5) * x * (T(1) + erf(x * T(0.70710678118654752)))";
     }
     /// The derivative of exact GELU, `Φ(x) + x φ(x)` with `Φ` and `φ` the standard normal
     /// distribution and density: what PyTorch's `gelu_backward` multiplies the output
@@ -300,6 +335,7 @@ unary_ops! {
         };
         test: Any, Transcendental;
         torch: "torch.ops.aten.gelu_backward(torch.ones_like(x), x)";
+        cuda: "T(0.5) * (T(1) + erf(x * T(0.70710678118654752))) + x * exp(T(-0.5) * x * x) * T(0.39894228040143268)";
     }
     /// GELU, tanh approximation (PyTorch `approximate='tanh'`):
     /// `0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))`.
@@ -321,6 +357,7 @@ unary_ops! {
         };
         test: Any, Transcendental;
         torch: "torch.nn.functional.gelu(x, approximate='tanh')";
+        cuda: "T(0.5) * x * (T(1) + tanh(T(0.79788456080286536) * (x + T(0.044715) * x * x * x)))";
     }
     /// `x * sigmoid(x)` (SiLU, swish).
     Silu silu {
@@ -333,6 +370,7 @@ unary_ops! {
         };
         test: Any, Transcendental;
         torch: "torch.nn.functional.silu(x)";
+        cuda: "x * sigmoid_(x)";
     }
     /// `x * tanh(softplus(x))`
     Mish mish {
@@ -346,6 +384,7 @@ unary_ops! {
         };
         test: Any, Transcendental;
         torch: "torch.nn.functional.mish(x)";
+        cuda: "x * tanh(softplus_(x))";
     }
     /// `x / (1 + |x|)`
     Softsign softsign {
@@ -354,6 +393,7 @@ unary_ops! {
         grad(x): |s, g| g / s.x()?.abs()?.add_scalar(1.0)?.square()?;
         test: Any, Arith;
         torch: "torch.nn.functional.softsign(x)";
+        cuda: "x / (T(1) + fabs(x))";
     }
     /// The error function.
     Erf erf {
@@ -363,6 +403,7 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.square()?.neg()?.exp()?.mul_scalar(FRAC_2_SQRT_PI)?;
         test: Any, Transcendental;
         torch: "torch.erf(x)";
+        cuda: "erf(x)";
     }
     /// `sin(πx) / (πx)`, 1 at 0 (the normalised sinc, PyTorch `sinc`).
     Sinc sinc {
@@ -378,6 +419,7 @@ unary_ops! {
         };
         test: Any, Transcendental;
         torch: "torch.sinc(x)";
+        cuda: "(x == T(0) ? T(1) : sin(x * T(3.14159265358979324)) / (x * T(3.14159265358979324)))";
     }
     /// `x * x`
     Square square {
@@ -387,6 +429,8 @@ unary_ops! {
         grad(x): |s, g| g * s.x()?.mul_scalar(2.0)?;
         test: Any, Arith;
         torch: "torch.square(x)";
+        cuda: "x * x";
+        cuda_int: "wmul(x, x)";
     }
     /// `1 / x`
     Recip recip {
@@ -395,6 +439,7 @@ unary_ops! {
         grad(y): |s, g| (g * s.y()?.square()?)?.neg();
         test: NonZero, Arith;
         torch: "torch.reciprocal(x)";
+        cuda: "T(1) / x";
     }
     /// `-1`, `0` or `1` (NaN stays NaN, `-0` stays `-0`, as NumPy's; PyTorch gives 0 for
     /// both).
@@ -404,6 +449,8 @@ unary_ops! {
         grad(none): |_s, g| g.zeros_like();
         test: Any, Exact, kinks: vec![0.0];
         torch: "torch.sign(x)";
+        cuda: "(x > T(0) ? T(1) : x < T(0) ? T(-1) : x * T(0))";
+        cuda_int: "(x > T(0) ? T(1) : x < T(0) ? wneg(T(1)) : T(0))";
     }
     /// Rounds down.
     Floor floor {
@@ -412,6 +459,8 @@ unary_ops! {
         grad(none): |_s, g| g.zeros_like();
         test: Any, Exact, kinks: (-10..=10).map(f64::from).collect();
         torch: "torch.floor(x)";
+        cuda: "floor(x)";
+        cuda_int: "x";
     }
     /// Rounds up.
     Ceil ceil {
@@ -420,6 +469,8 @@ unary_ops! {
         grad(none): |_s, g| g.zeros_like();
         test: Any, Exact, kinks: (-10..=10).map(f64::from).collect();
         torch: "torch.ceil(x)";
+        cuda: "ceil(x)";
+        cuda_int: "x";
     }
     /// Rounds to the nearest integer, half to even (PyTorch `round`).
     Round round {
@@ -428,6 +479,8 @@ unary_ops! {
         grad(none): |_s, g| g.zeros_like();
         test: Any, Exact, kinks: (-21..=21).map(|k| f64::from(k) * 0.5).collect();
         torch: "torch.round(x)";
+        cuda: "rint(x)";
+        cuda_int: "x";
     }
     /// Rounds toward zero.
     Trunc trunc {
@@ -436,6 +489,8 @@ unary_ops! {
         grad(none): |_s, g| g.zeros_like();
         test: Any, Exact, kinks: (-10..=10).map(f64::from).collect();
         torch: "torch.trunc(x)";
+        cuda: "trunc(x)";
+        cuda_int: "x";
     }
     /// `x - trunc(x)`: the fractional part, with the sign of `x`.
     Frac frac {
@@ -443,6 +498,7 @@ unary_ops! {
         grad(none): |_s, g| Ok(g.clone());
         test: Any, Arith, kinks: (-10..=10).map(f64::from).collect();
         torch: "torch.frac(x)";
+        cuda: "x - trunc(x)";
     }
     /// `x^p` for a scalar exponent.
     Powf powf(p) {
@@ -465,6 +521,8 @@ unary_ops! {
         test: if p.fract() != 0.0 { Positive } else if p < 0.0 { NonZero } else { Any }, Transcendental;
         samples: [(2.0), (3.0), (1.0), (0.0), (-1.0), (0.5), (1.5), (-2.5)];
         torch: "torch.pow(x, {0})";
+        cuda: "(p == 0.5 ? sqrt(x) : p == -0.5 ? T(1) / sqrt(x) : pow(x, T(p)))";
+        cuda_int: "wpow(x, of_i64<T>(sat<long long>(p)))";
     }
     /// `min(max(x, min), max)`; either bound may be infinite (a one-sided clamp). The
     /// gradient passes strictly inside the bounds, as PyTorch.
@@ -484,6 +542,8 @@ unary_ops! {
         test: Any, Arith, kinks: vec![min, max];
         samples: [(-1.0, 0.5), (-0.5, 0.5), (0.0, f64::INFINITY), (f64::NEG_INFINITY, 2.0), (1.0, 1.0)];
         torch: "torch.clamp(x, {0}, {1})";
+        cuda: "(x != x ? x : x < T(min) ? T(min) : x > T(max) ? T(max) : x)";
+        cuda_int: "((double)x < min ? sat<T>(ceil(min)) : (double)x > max ? sat<T>(floor(max)) : x)";
     }
     /// `clamp(x, min, max)` under its activation name (`nn.Hardtanh`), gradient strictly
     /// inside the bounds.
@@ -503,6 +563,8 @@ unary_ops! {
         test: Any, Arith, kinks: vec![min, max];
         samples: [(-1.0, 1.0), (0.0, 6.0)];
         torch: "torch.nn.functional.hardtanh(x, {0}, {1})";
+        cuda: "(x != x ? x : x < T(min) ? T(min) : x > T(max) ? T(max) : x)";
+        cuda_int: "((double)x < min ? sat<T>(ceil(min)) : (double)x > max ? sat<T>(floor(max)) : x)";
     }
     /// `mul * x + add` in one pass: the tensor–scalar forms of add/sub/mul/div.
     Affine affine(mul, add) {
@@ -516,6 +578,8 @@ unary_ops! {
         test: Any, Arith;
         samples: [(2.0, 1.0), (-1.5, 0.25), (0.5, -3.0), (1.0, 0.0)];
         torch: "x * {0} + {1}";
+        cuda: "x * T(mul) + T(add)";
+        cuda_int: "wadd(wmul(x, of_i64<T>(sat<long long>(mul))), of_i64<T>(sat<long long>(add)))";
     }
     /// `x > 0 ? x : slope * x`
     LeakyRelu leaky_relu(slope) {
@@ -526,6 +590,7 @@ unary_ops! {
         test: Any, Arith, kinks: vec![0.0];
         samples: [(0.01), (0.2)];
         torch: "torch.nn.functional.leaky_relu(x, {0})";
+        cuda: "(x > T(0) ? x : x * T(slope))";
     }
     /// `x > 0 ? x : alpha (e^x - 1)`
     Elu elu(alpha) {
@@ -540,6 +605,7 @@ unary_ops! {
         test: Any, Transcendental, kinks: vec![0.0];
         samples: [(1.0), (0.5)];
         torch: "torch.nn.functional.elu(x, {0})";
+        cuda: "(x > T(0) ? x : T(alpha) * expm1(x))";
     }
     /// `scale (x > 0 ? x : alpha (e^x - 1))` with PyTorch's fixed `alpha` and `scale`.
     Selu selu {
@@ -553,6 +619,7 @@ unary_ops! {
         };
         test: Any, Transcendental, kinks: vec![0.0];
         torch: "torch.nn.functional.selu(x)";
+        cuda: "T(1.0507009873554805) * (x > T(0) ? x : T(1.6732632423543772) * expm1(x))";
     }
     /// `max(0, x) + min(0, alpha (e^(x/alpha) - 1))`
     Celu celu(alpha) {
@@ -568,6 +635,7 @@ unary_ops! {
         test: Any, Transcendental, kinks: vec![0.0];
         samples: [(1.0), (2.0)];
         torch: "torch.nn.functional.celu(x, {0})";
+        cuda: "(x > T(0) ? x : T(alpha) * expm1(x / T(alpha)))";
     }
     /// `ln(1 + e^(beta x)) / beta`, linear where `beta x > threshold` (PyTorch).
     Softplus softplus(beta, threshold) {
@@ -583,6 +651,7 @@ unary_ops! {
         test: Any, Transcendental, kinks: vec![threshold / beta];
         samples: [(1.0, 20.0), (2.0, 1.0)];
         torch: "torch.nn.functional.softplus(x, {0}, {1})";
+        cuda: "(x * T(beta) > T(threshold) ? x : softplus_(x * T(beta)) / T(beta))";
     }
     /// `relu6(x + 3) / 6`
     Hardsigmoid hardsigmoid {
@@ -594,6 +663,7 @@ unary_ops! {
         };
         test: Any, Arith, kinks: vec![-3.0, 3.0];
         torch: "torch.nn.functional.hardsigmoid(x)";
+        cuda: "min_nan(max_nan(x + T(3), T(0)), T(6)) / T(6)";
     }
     /// `x relu6(x + 3) / 6`
     Hardswish hardswish {
@@ -608,6 +678,7 @@ unary_ops! {
         };
         test: Any, Arith, kinks: vec![-3.0, 3.0];
         torch: "torch.nn.functional.hardswish(x)";
+        cuda: "x * min_nan(max_nan(x + T(3), T(0)), T(6)) / T(6)";
     }
 }
 

@@ -51,6 +51,8 @@ macro_rules! unary_ops {
             test: $dom:expr, $tol:expr $(, kinks: $kinks:expr)?;
             $(samples: [$(($($sv:expr),*)),* $(,)?];)?
             torch: $torch:literal;
+            cuda: $cuda:literal;
+            $(cuda_int: $cuda_int:literal;)?
         }
     )*) => {
         /// Element-wise unary maps. Parametrised variants carry their scalars as f64. Each
@@ -80,6 +82,40 @@ macro_rules! unary_ops {
             pub fn torch_expr(&self) -> &'static str {
                 match self {
                     $( UnaryOp::$Var $(($($p),*))? => { $($(let _ = $p;)*)? $torch } )*
+                }
+            }
+
+            /// The op's float kernel as a CUDA C++ expression of `x` (of the element type
+            /// `T`) and the row's params (`double`s, by their names in the row), with the
+            /// helpers of the CUDA backend's prelude: what that backend compiles for f32
+            /// and f64.
+            pub fn cuda_expr(&self) -> &'static str {
+                match self {
+                    $( UnaryOp::$Var $(($($p),*))? => { $($(let _ = $p;)*)? $cuda } )*
+                }
+            }
+
+            /// The op's integer kernel as a CUDA expression (the row's `cuda_int`, else its
+            /// `cuda`); `None` when the op has no integer kernel.
+            pub fn cuda_int_expr(&self) -> Option<&'static str> {
+                if !self.has_int_kernel() {
+                    return None;
+                }
+                match self {
+                    $( UnaryOp::$Var $(($($p),*))? => {
+                        $($(let _ = $p;)*)?
+                        Some(unary_ops!(@cuda_int $cuda $(, $cuda_int)?))
+                    } )*
+                }
+            }
+
+            /// The names of the op's params, in order (as the CUDA expressions use them).
+            pub fn param_names(&self) -> &'static [&'static str] {
+                match self {
+                    $( UnaryOp::$Var $(($($p),*))? => {
+                        $($(let _ = $p;)*)?
+                        &[$($(stringify!($p)),*)?]
+                    } )*
                 }
             }
 
@@ -229,6 +265,8 @@ macro_rules! unary_ops {
             )*
         }
     };
+    (@cuda_int $cuda:literal) => { $cuda };
+    (@cuda_int $cuda:literal, $cuda_int:literal) => { $cuda_int };
     (@when) => { true };
     (@when $when:expr) => { $when };
     (@kinks) => { Vec::new() };

@@ -1,0 +1,157 @@
+// Lamina's CUDA prelude: the layout every element-wise kernel reads its operands through,
+// and the helpers the op tables' CUDA expressions call (`UnaryOp::cuda_expr`,
+// `BinaryOp::cuda_expr` in lamina-tensor). Compiled by NVRTC with the generated kernels;
+// no system header is included.
+
+#define LAMINA_MAX_DIMS 8
+
+// An operand's layout: element i (row-major over `dims`) sits at
+// offset + sum(index_d * strides[d]); a broadcast dim has stride 0. `contiguous` marks the
+// fast path where that is offset + i. Mirrors `StridedArg` in the backend's host code.
+struct Strided {
+    unsigned long long n;
+    long long offset;
+    int rank;
+    int contiguous;
+    long long dims[LAMINA_MAX_DIMS];
+    long long strides[LAMINA_MAX_DIMS];
+};
+
+__device__ __forceinline__ long long elem_offset(const Strided& l, unsigned long long i) {
+    if (l.contiguous) {
+        return l.offset + (long long)i;
+    }
+    long long off = l.offset;
+    for (int d = l.rank - 1; d >= 0; --d) {
+        const unsigned long long dim = (unsigned long long)l.dims[d];
+        off += (long long)(i % dim) * l.strides[d];
+        i /= dim;
+    }
+    return off;
+}
+
+// The unsigned type of the same width, for wrapping arithmetic (signed overflow is
+// undefined in C++, wrapping in Rust's `wrapping_*`).
+template <typename T> struct Unsigned { typedef T type; };
+template <> struct Unsigned<long long> { typedef unsigned long long type; };
+
+template <typename T> __device__ __forceinline__ T wadd(T a, T b) {
+    typedef typename Unsigned<T>::type U;
+    return (T)((U)a + (U)b);
+}
+template <typename T> __device__ __forceinline__ T wsub(T a, T b) {
+    typedef typename Unsigned<T>::type U;
+    return (T)((U)a - (U)b);
+}
+template <typename T> __device__ __forceinline__ T wmul(T a, T b) {
+    typedef typename Unsigned<T>::type U;
+    return (T)((U)a * (U)b);
+}
+template <typename T> __device__ __forceinline__ T wneg(T a) {
+    typedef typename Unsigned<T>::type U;
+    return (T)((U)0 - (U)a);
+}
+// base^e wrapping, 0 for a negative exponent (rejected before dispatch), by squaring: the
+// exact wrapped power for any 64-bit exponent.
+template <typename T> __device__ __forceinline__ T wpow(T base, T e) {
+    typedef typename Unsigned<T>::type U;
+    if (e < T(0)) {
+        return T(0);
+    }
+    U r = 1, b = (U)base;
+    unsigned long long k = (unsigned long long)e;
+    while (k) {
+        if (k & 1ull) {
+            r *= b;
+        }
+        b *= b;
+        k >>= 1;
+    }
+    return (T)r;
+}
+
+template <typename T> __device__ __forceinline__ bool is_signed_() { return T(-1) < T(0); }
+
+// Integer division and remainders as the CPU backend's: 0 for a zero divisor, MIN / -1
+// wrapping to MIN (and MIN % -1 to 0).
+template <typename T> __device__ __forceinline__ T div_trunc_int(T a, T b) {
+    if (b == T(0)) return T(0);
+    if (is_signed_<T>() && b == T(-1)) return wneg(a);
+    return a / b;
+}
+template <typename T> __device__ __forceinline__ T rem_trunc_int(T a, T b) {
+    if (b == T(0)) return T(0);
+    if (is_signed_<T>() && b == T(-1)) return T(0);
+    return a % b;
+}
+template <typename T> __device__ __forceinline__ T div_floor_int(T a, T b) {
+    if (b == T(0)) return T(0);
+    const T q = div_trunc_int(a, b), r = rem_trunc_int(a, b);
+    return (r != T(0) && ((r < T(0)) != (b < T(0)))) ? wsub(q, T(1)) : q;
+}
+template <typename T> __device__ __forceinline__ T rem_floor_int(T a, T b) {
+    if (b == T(0)) return T(0);
+    const T r = rem_trunc_int(a, b);
+    return (r != T(0) && ((r < T(0)) != (b < T(0)))) ? wadd(r, b) : r;
+}
+
+// Python's floor division and modulo on floats, as the CPU backend's `div_floor_real` and
+// `rem_floor_real` (NumPy's algorithm: the quotient from the exact remainder).
+template <typename T> __device__ __forceinline__ T div_floor_real(T a, T b) {
+    if (b == T(0)) return a / b;
+    const T m = fmod(a, b);
+    T div = (a - m) / b;
+    if (m != T(0) && ((b < T(0)) != (m < T(0)))) div = div - T(1);
+    if (div != T(0)) {
+        T f = floor(div);
+        if (div - f > T(0.5)) f = f + T(1);
+        return f;
+    }
+    return copysign(T(0), a / b);
+}
+template <typename T> __device__ __forceinline__ T rem_floor_real(T a, T b) {
+    const T m = fmod(a, b);
+    return (m != T(0) && ((b < T(0)) != (m < T(0)))) ? m + b : m;
+}
+
+// Rust's `v as T` from f64: saturating, NaN to 0 (to an integer type).
+template <typename T> __device__ __forceinline__ T sat(double v) { return (T)v; }
+template <> __device__ __forceinline__ long long sat<long long>(double v) {
+    if (v != v) return 0;
+    if (v <= -9223372036854775808.0) return (long long)(-9223372036854775807ll - 1);
+    if (v >= 9223372036854775807.0) return 9223372036854775807ll;
+    return (long long)v;
+}
+template <> __device__ __forceinline__ unsigned int sat<unsigned int>(double v) {
+    if (v != v || v <= 0.0) return 0u;
+    if (v >= 4294967295.0) return 4294967295u;
+    return (unsigned int)v;
+}
+// Rust's `v as T` from i64: wrapping.
+template <typename T> __device__ __forceinline__ T of_i64(long long v) { return (T)v; }
+
+// NaN from either side wins (PyTorch's maximum/minimum).
+template <typename T> __device__ __forceinline__ T max_nan(T a, T b) {
+    if (a != a || b != b) return a + b;
+    return a >= b ? a : b;
+}
+template <typename T> __device__ __forceinline__ T min_nan(T a, T b) {
+    if (a != a || b != b) return a + b;
+    return a <= b ? a : b;
+}
+
+// 1 / (1 + e^-x), stable on both sides.
+template <typename T> __device__ __forceinline__ T sigmoid_(T x) {
+    if (x >= T(0)) return T(1) / (T(1) + exp(-x));
+    const T e = exp(x);
+    return e / (T(1) + e);
+}
+// ln(1 + e^x) without overflow.
+template <typename T> __device__ __forceinline__ T softplus_(T x) {
+    return x > T(0) ? x + log1p(exp(-x)) : log1p(exp(x));
+}
+
+// One thread per output element, grid-stride.
+#define LAMINA_FOR_EACH(i, n)                                                            \
+    for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; \
+         i < (n); i += (unsigned long long)gridDim.x * blockDim.x)

@@ -1,0 +1,235 @@
+//! The CUDA C++ source of the element-wise kernels, generated from the op tables: each
+//! unary and binary op's row in `lamina-tensor` carries its kernel as a CUDA expression
+//! (`UnaryOp::cuda_expr`, `BinaryOp::cuda_expr`, and the integer and bool variants), and
+//! this module wraps every one in a device function and one entry point per dtype, after
+//! the prelude (`kernels/prelude.cuh`: the [`StridedArg`](crate::launch::StridedArg)
+//! layout and the helpers the expressions call). An op added to a table is compiled here
+//! with no other change; a row without a CUDA expression does not compile.
+//!
+//! Entry points, one thread per output element (grid-stride):
+//! - `unary_<op>_<dtype>(const T* x, T* y, Strided lx, double p0, double p1)`: `y`
+//!   contiguous, `x` read through its layout, `p0`, `p1` the op's params (unused ones 0);
+//! - `binary_<op>_<dtype>(const T* a, const T* b, T* y, Strided la, Strided lb)`: both
+//!   operands broadcast to `y`'s shape by their layouts (stride 0 where broadcast).
+//!
+//! Nothing here needs a GPU: `kernel-check.sh` compiles this source with NVRTC and
+//! assembles it with ptxas for every architecture the backend targets.
+
+use std::fmt::Write;
+
+use lamina_tensor::{BinaryOp, DType, UnaryOp};
+
+/// The NVRTC options every source is compiled with, besides the target architecture
+/// (`--gpu-architecture=sm_XY`, the device's own at run time): C++17, IEEE float
+/// arithmetic (no fast-math), so the kernels agree with the CPU backend's; warning 186
+/// ("pointless comparison of unsigned integer with zero") off, since the tables' integer
+/// expressions serve signed and unsigned types alike.
+pub const NVRTC_OPTIONS: &[&str] = &["--std=c++17", "--diag-suppress=186"];
+
+/// The architectures the compile check targets: Ampere (A100) and Hopper (H100, H200).
+pub const CHECK_ARCHS: &[&str] = &["sm_80", "sm_90"];
+
+/// The prelude every generated source starts with.
+pub const PRELUDE: &str = include_str!("../kernels/prelude.cuh");
+
+/// The CUDA C++ type of a dtype's elements.
+pub fn c_type(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "float",
+        DType::F64 => "double",
+        DType::I64 => "long long",
+        DType::U32 => "unsigned int",
+        DType::Bool => "bool",
+    }
+}
+
+/// The dtype's suffix in kernel names.
+pub fn suffix(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "f32",
+        DType::F64 => "f64",
+        DType::I64 => "i64",
+        DType::U32 => "u32",
+        DType::Bool => "bool",
+    }
+}
+
+/// The float dtypes every op has kernels for; integer dtypes where the op has an integer
+/// kernel; bool where it has a bool kernel.
+const FLOATS: [DType; 2] = [DType::F32, DType::F64];
+const INTS: [DType; 2] = [DType::I64, DType::U32];
+
+/// The dtypes `op` has a CUDA kernel for, each with its expression.
+pub fn unary_variants(op: &UnaryOp) -> Vec<(DType, &'static str)> {
+    let mut v: Vec<_> = FLOATS.iter().map(|&d| (d, op.cuda_expr())).collect();
+    if let Some(e) = op.cuda_int_expr() {
+        v.extend(INTS.iter().map(|&d| (d, e)));
+    }
+    v
+}
+
+/// The dtypes `op` has a CUDA kernel for, each with its expression.
+pub fn binary_variants(op: &BinaryOp) -> Vec<(DType, &'static str)> {
+    let mut v: Vec<_> = FLOATS.iter().map(|&d| (d, op.cuda_expr())).collect();
+    if let Some(e) = op.cuda_int_expr() {
+        v.extend(INTS.iter().map(|&d| (d, e)));
+    }
+    if let Some(e) = op.cuda_bool_expr() {
+        v.push((DType::Bool, e));
+    }
+    v
+}
+
+/// The entry point of `op` on `dtype`.
+pub fn unary_kernel_name(op: &UnaryOp, dtype: DType) -> String {
+    format!("unary_{}_{}", op.name(), suffix(dtype))
+}
+
+/// The entry point of `op` on `dtype`.
+pub fn binary_kernel_name(op: &BinaryOp, dtype: DType) -> String {
+    format!("binary_{}_{}", op.name(), suffix(dtype))
+}
+
+/// One op of each unary kind (the tables' samples list parametrised ops once per tested
+/// parameter value; the kernel is the same).
+pub fn unary_ops() -> Vec<UnaryOp> {
+    let mut ops: Vec<UnaryOp> = Vec::new();
+    for op in UnaryOp::samples() {
+        if !ops.iter().any(|o| o.name() == op.name()) {
+            ops.push(op);
+        }
+    }
+    ops
+}
+
+/// Every binary op.
+pub fn binary_ops() -> Vec<BinaryOp> {
+    let mut ops: Vec<BinaryOp> = Vec::new();
+    for op in BinaryOp::samples() {
+        if !ops.contains(&op) {
+            ops.push(op);
+        }
+    }
+    ops
+}
+
+/// The whole element-wise source: the prelude, then per op its device function(s) and its
+/// entry points.
+pub fn elementwise_source() -> String {
+    let mut s = String::from(PRELUDE);
+    for op in unary_ops() {
+        let params: String = op
+            .param_names()
+            .iter()
+            .map(|p| format!(", double {p}"))
+            .collect();
+        let args: String = ["p0", "p1"][..op.param_names().len()]
+            .iter()
+            .map(|p| format!(", {p}"))
+            .collect();
+        for (dtype, expr) in unary_variants(&op) {
+            let t = c_type(dtype);
+            let kernel = unary_kernel_name(&op, dtype);
+            // One device function per dtype: a float expression need not compile for
+            // integers, nor the reverse.
+            let _ = write!(
+                s,
+                "\n__device__ __forceinline__ {t} {kernel}_op({t} x{params}) {{\n\
+                 \x20   typedef {t} T;\n\
+                 \x20   return (T)({expr});\n\
+                 }}\n\
+                 extern \"C\" __global__ void {kernel}(const {t}* __restrict__ x, \
+                 {t}* __restrict__ y, const Strided lx, const double p0, const double p1) {{\n\
+                 \x20   (void)p0; (void)p1;\n\
+                 \x20   LAMINA_FOR_EACH(i, lx.n) {{ y[i] = {kernel}_op(x[elem_offset(lx, i)]{args}); }}\n\
+                 }}\n"
+            );
+        }
+    }
+    for op in binary_ops() {
+        for (dtype, expr) in binary_variants(&op) {
+            let t = c_type(dtype);
+            let kernel = binary_kernel_name(&op, dtype);
+            let _ = write!(
+                s,
+                "\n__device__ __forceinline__ {t} {kernel}_op({t} a, {t} b) {{\n\
+                 \x20   typedef {t} T;\n\
+                 \x20   return (T)({expr});\n\
+                 }}\n\
+                 extern \"C\" __global__ void {kernel}(const {t}* __restrict__ a, \
+                 const {t}* __restrict__ b, {t}* __restrict__ y, const Strided la, \
+                 const Strided lb) {{\n\
+                 \x20   LAMINA_FOR_EACH(i, la.n) {{ y[i] = {kernel}_op(a[elem_offset(la, i)], b[elem_offset(lb, i)]); }}\n\
+                 }}\n"
+            );
+        }
+    }
+    s
+}
+
+/// Every generated source of the backend, `(file name, text)`: what the compile check
+/// writes out and compiles.
+pub fn all_sources() -> Vec<(&'static str, String)> {
+    vec![("elementwise.cu", elementwise_source())]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_op_and_dtype_has_exactly_one_entry_point() {
+        let src = elementwise_source();
+        let mut names = Vec::new();
+        for op in unary_ops() {
+            for (d, _) in unary_variants(&op) {
+                names.push(unary_kernel_name(&op, d));
+            }
+        }
+        for op in binary_ops() {
+            for (d, _) in binary_variants(&op) {
+                names.push(binary_kernel_name(&op, d));
+            }
+        }
+        // 53 unary and 12 binary ops in the tables today, each on f32 and f64 at least.
+        assert!(names.len() >= 2 * (53 + 12), "{}", names.len());
+        for n in &names {
+            let decl = format!("__global__ void {n}(");
+            assert_eq!(src.matches(&decl).count(), 1, "{n}");
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "kernel names collide");
+    }
+
+    #[test]
+    fn integer_and_bool_kernels_follow_the_tables() {
+        let relu = unary_ops()
+            .into_iter()
+            .find(|o| o.name() == "relu")
+            .unwrap();
+        let exp = unary_ops().into_iter().find(|o| o.name() == "exp").unwrap();
+        let dtypes = |v: Vec<(DType, &str)>| v.into_iter().map(|(d, _)| d).collect::<Vec<_>>();
+        assert_eq!(
+            dtypes(unary_variants(&relu)),
+            [DType::F32, DType::F64, DType::I64, DType::U32]
+        );
+        assert_eq!(dtypes(unary_variants(&exp)), [DType::F32, DType::F64]);
+        let add = dtypes(binary_variants(&BinaryOp::Add));
+        assert_eq!(
+            add,
+            [DType::F32, DType::F64, DType::I64, DType::U32, DType::Bool]
+        );
+        assert_eq!(dtypes(binary_variants(&BinaryOp::Atan2)), FLOATS);
+        // The params of a parametrised op reach its device function by name.
+        let clamp = unary_ops()
+            .into_iter()
+            .find(|o| o.name() == "clamp")
+            .unwrap();
+        let src = elementwise_source();
+        assert!(src.contains("unary_clamp_f32_op(float x, double min, double max)"));
+        assert!(src.contains("unary_clamp_f32_op(x[elem_offset(lx, i)], p0, p1)"));
+        assert_eq!(clamp.param_names(), ["min", "max"]);
+    }
+}
