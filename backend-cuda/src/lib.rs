@@ -11,8 +11,14 @@
 //!   `kernel-check.sh` compiles with NVRTC and assembles with ptxas for sm_80 and sm_90 on
 //!   every CI run (the `cuda-kernel-sources` binary writes them out);
 //! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
-//!   through and the grid of a one-thread-per-element launch.
+//!   through and the grid of a one-thread-per-element launch;
+//! - [`alloc`]: the caching allocator's logic (size classes, per-stream reuse, byte
+//!   counts, emptying and retrying when the driver is out of memory), over any raw
+//!   allocator;
+//! - [`cache`]: the compiled kernels' cache keys and the atomic disk cache.
 
+pub mod alloc;
+pub mod cache;
 pub mod launch;
 pub mod source;
 
