@@ -155,3 +155,39 @@ template <typename T> __device__ __forceinline__ T softplus_(T x) {
 #define LAMINA_FOR_EACH(i, n)                                                            \
     for (unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x; \
          i < (n); i += (unsigned long long)gridDim.x * blockDim.x)
+
+// Rust's `v as bool` does not exist; a fill of bool takes any non-zero value as true.
+template <> __device__ __forceinline__ bool sat<bool>(double v) { return v != 0.0; }
+
+// Rust's `x as T` between element types (the CPU backend's casts): float to integer
+// saturating with NaN to 0, anything to bool as `!= 0`, the rest as C converts.
+template <typename F, typename T> struct Convert {
+    __device__ __forceinline__ static T run(F x) { return (T)x; }
+};
+template <typename F> struct Convert<F, bool> {
+    __device__ __forceinline__ static bool run(F x) { return x != F(0); }
+};
+template <> struct Convert<float, long long> {
+    __device__ __forceinline__ static long long run(float x) { return sat<long long>((double)x); }
+};
+template <> struct Convert<double, long long> {
+    __device__ __forceinline__ static long long run(double x) { return sat<long long>(x); }
+};
+template <> struct Convert<float, unsigned int> {
+    __device__ __forceinline__ static unsigned int run(float x) { return sat<unsigned int>((double)x); }
+};
+template <> struct Convert<double, unsigned int> {
+    __device__ __forceinline__ static unsigned int run(double x) { return sat<unsigned int>(x); }
+};
+
+// The identities of max and min: -inf / +inf for floats, the extremes for integers.
+template <typename T> __device__ __forceinline__ T lowest();
+template <> __device__ __forceinline__ float lowest<float>() { return -__int_as_float(0x7f800000); }
+template <> __device__ __forceinline__ double lowest<double>() { return -__longlong_as_double(0x7ff0000000000000ll); }
+template <> __device__ __forceinline__ long long lowest<long long>() { return -9223372036854775807ll - 1; }
+template <> __device__ __forceinline__ unsigned int lowest<unsigned int>() { return 0u; }
+template <typename T> __device__ __forceinline__ T highest();
+template <> __device__ __forceinline__ float highest<float>() { return __int_as_float(0x7f800000); }
+template <> __device__ __forceinline__ double highest<double>() { return __longlong_as_double(0x7ff0000000000000ll); }
+template <> __device__ __forceinline__ long long highest<long long>() { return 9223372036854775807ll; }
+template <> __device__ __forceinline__ unsigned int highest<unsigned int>() { return 4294967295u; }

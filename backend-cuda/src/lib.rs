@@ -6,10 +6,12 @@
 //! - the probe: [`device_count`] and [`device`] find out, without panicking, whether a CUDA
 //!   driver and GPU are present ([`device`] still reports the backend as not implemented:
 //!   there is no `Backend` implementation yet);
-//! - [`source`]: the CUDA C++ of every element-wise unary and binary kernel, generated
-//!   from the op tables' CUDA expressions (180 entry points over the dtypes), which
-//!   `kernel-check.sh` compiles with NVRTC and assembles with ptxas for sm_80 and sm_90 on
-//!   every CI run (the `cuda-kernel-sources` binary writes them out);
+//! - [`source`]: the CUDA C++ of the element-wise kernels (every unary and binary op,
+//!   generated from the op tables' CUDA expressions; comparisons, `where`, casts, fills and
+//!   strided copies over every dtype) and of the reductions (warp-shuffle block
+//!   reductions, the arg-reductions' first-index ties) and row-wise softmax and its
+//!   backward, which `kernel-check.sh` compiles with NVRTC and assembles with ptxas for
+//!   sm_80 and sm_90 on every CI run (the `cuda-kernel-sources` binary writes them out);
 //! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
 //!   through and the grid of a one-thread-per-element launch;
 //! - [`alloc`]: the caching allocator's logic (size classes, per-stream reuse, byte

@@ -17,7 +17,7 @@
 
 use std::fmt::Write;
 
-use lamina_tensor::{BinaryOp, DType, UnaryOp};
+use lamina_tensor::{BinaryOp, CmpOp, DType, ReduceOp, UnaryOp};
 
 /// The NVRTC options every source is compiled with, besides the target architecture
 /// (`--gpu-architecture=sm_XY`, the device's own at run time): C++17, IEEE float
@@ -31,6 +31,15 @@ pub const CHECK_ARCHS: &[&str] = &["sm_80", "sm_90"];
 
 /// The prelude every generated source starts with.
 pub const PRELUDE: &str = include_str!("../kernels/prelude.cuh");
+
+/// The reductions' and softmax's device code (block reductions by warp shuffles).
+pub const REDUCE: &str = include_str!("../kernels/reduce.cuh");
+
+/// Every dtype, for the data-movement kernels (copies, casts, fills, comparisons, `where`).
+pub const ALL_DTYPES: [DType; 5] = [DType::F32, DType::F64, DType::I64, DType::U32, DType::Bool];
+
+/// The dtypes the reductions run on (bool is reduced after a cast, as on the CPU).
+pub const REDUCE_DTYPES: [DType; 4] = [DType::F32, DType::F64, DType::I64, DType::U32];
 
 /// The CUDA C++ type of a dtype's elements.
 pub fn c_type(dtype: DType) -> &'static str {
@@ -146,6 +155,7 @@ pub fn elementwise_source() -> String {
             );
         }
     }
+    s.push_str(&data_source());
     for op in binary_ops() {
         for (dtype, expr) in binary_variants(&op) {
             let t = c_type(dtype);
@@ -167,10 +177,126 @@ pub fn elementwise_source() -> String {
     s
 }
 
+/// The data-movement kernels, for every dtype (and pair of dtypes):
+/// - `copy_<d>(const T* x, T* y, Strided lx, Strided ly)`: `y` through its own layout;
+/// - `cast_<from>_<to>(const F* x, T* y, Strided lx)`: Rust's `as` (`Convert` in the
+///   prelude), `y` contiguous;
+/// - `fill_<d>(T* y, unsigned long long n, double v)`: `v as T`;
+/// - `cmp_<op>_<d>(const T* a, const T* b, bool* y, Strided la, Strided lb)`;
+/// - `where_<c>_<d>(const C* c, const T* t, const T* f, T* y, Strided lc, Strided lt,
+///   Strided lf)`: `c != 0 ? t : f`.
+pub fn data_source() -> String {
+    let mut s = String::new();
+    for d in ALL_DTYPES {
+        let (t, n) = (c_type(d), suffix(d));
+        let _ = write!(
+            s,
+            "\nextern \"C\" __global__ void copy_{n}(const {t}* __restrict__ x, {t}* __restrict__ y, \
+             const Strided lx, const Strided ly) {{\n\
+             \x20   LAMINA_FOR_EACH(i, lx.n) {{ y[elem_offset(ly, i)] = x[elem_offset(lx, i)]; }}\n\
+             }}\n\
+             extern \"C\" __global__ void fill_{n}({t}* __restrict__ y, const unsigned long long n, \
+             const double v) {{\n\
+             \x20   const {t} value = sat<{t}>(v);\n\
+             \x20   LAMINA_FOR_EACH(i, n) {{ y[i] = value; }}\n\
+             }}\n"
+        );
+        for to in ALL_DTYPES {
+            let (tt, tn) = (c_type(to), suffix(to));
+            let _ = write!(
+                s,
+                "extern \"C\" __global__ void cast_{n}_{tn}(const {t}* __restrict__ x, \
+                 {tt}* __restrict__ y, const Strided lx) {{\n\
+                 \x20   LAMINA_FOR_EACH(i, lx.n) {{ y[i] = Convert<{t}, {tt}>::run(x[elem_offset(lx, i)]); }}\n\
+                 }}\n"
+            );
+            let _ = write!(
+                s,
+                "extern \"C\" __global__ void where_{n}_{tn}(const {t}* __restrict__ c, \
+                 const {tt}* __restrict__ t, const {tt}* __restrict__ f, {tt}* __restrict__ y, \
+                 const Strided lc, const Strided lt, const Strided lf) {{\n\
+                 \x20   LAMINA_FOR_EACH(i, lc.n) {{\n\
+                 \x20       y[i] = c[elem_offset(lc, i)] != ({t})0 ? t[elem_offset(lt, i)] : f[elem_offset(lf, i)];\n\
+                 \x20   }}\n\
+                 }}\n"
+            );
+        }
+        for op in CmpOp::ALL {
+            let (name, expr) = (op.name(), op.cuda_expr());
+            let _ = write!(
+                s,
+                "extern \"C\" __global__ void cmp_{name}_{n}(const {t}* __restrict__ a, \
+                 const {t}* __restrict__ b, bool* __restrict__ y, const Strided la, \
+                 const Strided lb) {{\n\
+                 \x20   LAMINA_FOR_EACH(i, la.n) {{\n\
+                 \x20       const {t} a_ = a[elem_offset(la, i)], b_ = b[elem_offset(lb, i)];\n\
+                 \x20       y[i] = [](const {t} a, const {t} b) {{ return (bool)({expr}); }}(a_, b_);\n\
+                 \x20   }}\n\
+                 }}\n"
+            );
+        }
+    }
+    s
+}
+
+/// The entry point of reduction `op` on `dtype`.
+pub fn reduce_kernel_name(op: ReduceOp, dtype: DType) -> String {
+    format!("reduce_{}_{}", op.name(), suffix(dtype))
+}
+
+/// The reductions and the row-wise softmax:
+/// - `reduce_<op>_<d>(const T* x, Out* y, Strided lx, unsigned long long outer,
+///   unsigned long long inner)`: `y[o]` reduces `x(o, r)` over `r < inner`, read at
+///   `elem_offset(lx, o·inner + r)` (the host moves the reduced axes last); `Out` is `T`,
+///   `long long` for the arg-reductions; one block of 256 threads per output, grid-stride;
+/// - `softmax_<d>`, `log_softmax_<d>(const T* x, T* y, rows, cols)` and
+///   `softmax_backward_<d>`, `log_softmax_backward_<d>(const T* y, const T* dy, T* dx, rows,
+///   cols)` over contiguous rows, f32 and f64.
+pub fn reduce_source() -> String {
+    let mut s = format!("{PRELUDE}\n{REDUCE}");
+    for d in REDUCE_DTYPES {
+        let t = c_type(d);
+        for op in ReduceOp::ALL {
+            let f = op.cuda_functor();
+            let _ = write!(
+                s,
+                "\nextern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) {}(\
+                 const {t}* __restrict__ x, {f}<{t}>::Out* __restrict__ y, const Strided lx, \
+                 const unsigned long long outer, const unsigned long long inner) {{\n\
+                 \x20   reduce_rows<{t}, {f}<{t}>>(x, y, lx, outer, inner);\n\
+                 }}\n",
+                reduce_kernel_name(op, d)
+            );
+        }
+    }
+    for d in FLOATS {
+        let (t, n) = (c_type(d), suffix(d));
+        for (name, log) in [("softmax", false), ("log_softmax", true)] {
+            let _ = write!(
+                s,
+                "\nextern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) {name}_{n}(\
+                 const {t}* __restrict__ x, {t}* __restrict__ y, const unsigned long long rows, \
+                 const unsigned long long cols) {{\n\
+                 \x20   softmax_rows<{t}, {log}>(x, y, rows, cols);\n\
+                 }}\n\
+                 extern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) {name}_backward_{n}(\
+                 const {t}* __restrict__ y, const {t}* __restrict__ dy, {t}* __restrict__ dx, \
+                 const unsigned long long rows, const unsigned long long cols) {{\n\
+                 \x20   softmax_backward_rows<{t}, {log}>(y, dy, dx, rows, cols);\n\
+                 }}\n"
+            );
+        }
+    }
+    s
+}
+
 /// Every generated source of the backend, `(file name, text)`: what the compile check
 /// writes out and compiles.
 pub fn all_sources() -> Vec<(&'static str, String)> {
-    vec![("elementwise.cu", elementwise_source())]
+    vec![
+        ("elementwise.cu", elementwise_source()),
+        ("reduce.cu", reduce_source()),
+    ]
 }
 
 #[cfg(test)]
@@ -193,10 +319,44 @@ mod tests {
         }
         // 53 unary and 12 binary ops in the tables today, each on f32 and f64 at least.
         assert!(names.len() >= 2 * (53 + 12), "{}", names.len());
+        for d in ALL_DTYPES {
+            let n = suffix(d);
+            names.push(format!("copy_{n}"));
+            names.push(format!("fill_{n}"));
+            for to in ALL_DTYPES {
+                names.push(format!("cast_{n}_{}", suffix(to)));
+                names.push(format!("where_{n}_{}", suffix(to)));
+            }
+            for op in CmpOp::ALL {
+                names.push(format!("cmp_{}_{n}", op.name()));
+            }
+        }
         for n in &names {
             let decl = format!("__global__ void {n}(");
             assert_eq!(src.matches(&decl).count(), 1, "{n}");
         }
+        let reduce = reduce_source();
+        let mut reductions = Vec::new();
+        for d in REDUCE_DTYPES {
+            for op in ReduceOp::ALL {
+                reductions.push(reduce_kernel_name(op, d));
+            }
+        }
+        for d in FLOATS {
+            for k in [
+                "softmax",
+                "log_softmax",
+                "softmax_backward",
+                "log_softmax_backward",
+            ] {
+                reductions.push(format!("{k}_{}", suffix(d)));
+            }
+        }
+        for n in &reductions {
+            let decl = format!(" {n}(");
+            assert_eq!(reduce.matches(&decl).count(), 1, "{n}");
+        }
+        names.extend(reductions);
         let mut sorted = names.clone();
         sorted.sort();
         sorted.dedup();

@@ -128,6 +128,29 @@ impl CmpOp {
         }
     }
 
+    /// The comparison as a CUDA C++ expression of `a` and `b` (what the CUDA backend
+    /// compiles).
+    pub fn cuda_expr(&self) -> &'static str {
+        match self {
+            CmpOp::Eq => "a == b",
+            CmpOp::Ne => "a != b",
+            CmpOp::Lt => "a < b",
+            CmpOp::Le => "a <= b",
+            CmpOp::Gt => "a > b",
+            CmpOp::Ge => "a >= b",
+        }
+    }
+
+    /// Every comparison.
+    pub const ALL: [CmpOp; 6] = [
+        CmpOp::Eq,
+        CmpOp::Ne,
+        CmpOp::Lt,
+        CmpOp::Le,
+        CmpOp::Gt,
+        CmpOp::Ge,
+    ];
+
     pub fn eval<T: PartialOrd>(&self, a: T, b: T) -> bool {
         match self {
             CmpOp::Eq => a == b,
@@ -161,6 +184,30 @@ impl ReduceOp {
             ReduceOp::Min => "min",
             ReduceOp::ArgMax => "argmax",
             ReduceOp::ArgMin => "argmin",
+        }
+    }
+
+    /// Every reduction.
+    pub const ALL: [ReduceOp; 6] = [
+        ReduceOp::Sum,
+        ReduceOp::Prod,
+        ReduceOp::Max,
+        ReduceOp::Min,
+        ReduceOp::ArgMax,
+        ReduceOp::ArgMin,
+    ];
+
+    /// The CUDA C++ name of the reduction's combining functor in the CUDA backend's
+    /// reduction source (`SumOp`, ...: identity and combine of two partial results; the
+    /// arg-reductions combine `(value, index)` pairs, NaN and then the first index winning).
+    pub fn cuda_functor(&self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "SumOp",
+            ReduceOp::Prod => "ProdOp",
+            ReduceOp::Max => "MaxOp",
+            ReduceOp::Min => "MinOp",
+            ReduceOp::ArgMax => "ArgMaxOp",
+            ReduceOp::ArgMin => "ArgMinOp",
         }
     }
 }
