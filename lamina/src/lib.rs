@@ -48,7 +48,9 @@ pub trait DeviceExt: Sized {
     /// CUDA device `ordinal`; a clean error when there is no driver or GPU (feature `cuda`).
     #[cfg(feature = "cuda")]
     fn cuda(ordinal: usize) -> lamina_tensor::Result<Device>;
-    /// The fastest device available: CUDA 0 when present (feature `cuda`), else the CPU.
+    /// The fastest device available: CUDA 0 when present (feature `cuda`) and the CUDA
+    /// backend covers every primitive (`lamina_backend_cuda::IS_COMPLETE`; not yet), else
+    /// the CPU.
     fn best() -> lamina_tensor::Result<Device>;
 }
 
@@ -65,8 +67,10 @@ impl DeviceExt for Device {
 
     fn best() -> lamina_tensor::Result<Device> {
         #[cfg(feature = "cuda")]
-        if let Ok(d) = lamina_backend_cuda::device(0) {
-            return Ok(d);
+        if lamina_backend_cuda::IS_COMPLETE {
+            if let Ok(d) = lamina_backend_cuda::device(0) {
+                return Ok(d);
+            }
         }
         #[cfg(feature = "cpu")]
         return Ok(lamina_backend_cpu::device());

@@ -1,0 +1,768 @@
+//! The CUDA backend (feature `cuda`): storage in device memory (`CudaStorage`), one stream
+//! per device, the generated kernels ([`crate::source`]) compiled by NVRTC for the device's
+//! own architecture on first use, and the `Backend` primitives launched on them: creation,
+//! transfers, strided copies, casts, every element-wise unary and binary op, comparisons,
+//! `where`, reductions and the row-wise softmax. The primitives without a CUDA kernel yet
+//! (matmul, indexing, scatter, scans, sorting) return an error naming the primitive; the
+//! fused ones without a kernel run their composites. Nothing here has run on a GPU yet:
+//! the machines this was written on have none, so it is compile-checked only.
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut,
+    DeviceRepr, LaunchConfig, PushKernelArg, SyncOnDrop,
+};
+use lamina_tensor::{
+    share_storage, BinaryOp, CmpOp, DType, Distribution, Error, HostData, Layout, MatmulSpec,
+    ReduceOp, Result, ScanOp, ScatterReduce, Storage, StorageRef, UnaryOp,
+};
+
+use crate::launch::{grid_for, StridedArg};
+use crate::source;
+
+// SAFETY: `StridedArg` is `#[repr(C)]` of plain integers (no padding, no pointers), laid
+// out as the prelude's `Strided` (size and alignment pinned by a test in `launch`), so its
+// bytes are a valid kernel argument of that type.
+unsafe impl DeviceRepr for StridedArg {}
+
+/// A tensor's elements in device memory.
+#[derive(Debug)]
+pub enum CudaStorage {
+    F32(CudaSlice<f32>),
+    F64(CudaSlice<f64>),
+    I64(CudaSlice<i64>),
+    U32(CudaSlice<u32>),
+    Bool(CudaSlice<bool>),
+}
+
+macro_rules! each {
+    ($s:expr, $v:ident => $body:expr) => {
+        match $s {
+            CudaStorage::F32($v) => $body,
+            CudaStorage::F64($v) => $body,
+            CudaStorage::I64($v) => $body,
+            CudaStorage::U32($v) => $body,
+            CudaStorage::Bool($v) => $body,
+        }
+    };
+}
+
+impl CudaStorage {
+    /// The device address, for a kernel that reads it (the guard orders the stream).
+    fn ptr<'a>(&'a self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
+        each!(self, v => v.device_ptr(stream))
+    }
+
+    /// The device address, for a kernel that writes it.
+    fn ptr_mut<'a>(&'a mut self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
+        each!(self, v => v.device_ptr_mut(stream))
+    }
+}
+
+impl Storage for CudaStorage {
+    fn dtype(&self) -> DType {
+        match self {
+            CudaStorage::F32(_) => DType::F32,
+            CudaStorage::F64(_) => DType::F64,
+            CudaStorage::I64(_) => DType::I64,
+            CudaStorage::U32(_) => DType::U32,
+            CudaStorage::Bool(_) => DType::Bool,
+        }
+    }
+    fn len(&self) -> usize {
+        each!(self, v => v.len())
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}
+
+/// One CUDA device: its context, its stream and its compiled kernels.
+pub struct CudaBackend {
+    ordinal: usize,
+    stream: Arc<CudaStream>,
+    /// `sm_XY` of the device, for NVRTC.
+    arch: &'static str,
+    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    functions: Mutex<HashMap<String, CudaFunction>>,
+}
+
+impl std::fmt::Debug for CudaBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaBackend(cuda:{}, {})", self.ordinal, self.arch)
+    }
+}
+
+fn driver(what: &str, e: impl std::fmt::Debug) -> Error {
+    Error::Backend {
+        backend: "cuda".into(),
+        msg: format!("{what}: {e:?}"),
+    }
+}
+
+/// The CUDA storage behind a tensor, or an error naming the other device.
+fn cuda(s: &dyn Storage) -> Result<&CudaStorage> {
+    s.as_any()
+        .downcast_ref::<CudaStorage>()
+        .ok_or_else(|| Error::Backend {
+            backend: "cuda".into(),
+            msg: format!("storage of another device ({s:?}) passed to the CUDA backend"),
+        })
+}
+
+fn cuda_mut(s: &mut dyn Storage) -> Result<&mut CudaStorage> {
+    s.as_any_mut()
+        .downcast_mut::<CudaStorage>()
+        .ok_or_else(|| Error::Backend {
+            backend: "cuda".into(),
+            msg: "storage of another device passed to the CUDA backend".into(),
+        })
+}
+
+/// Checks that every element `layout` addresses lies inside `len` elements: what makes
+/// a kernel's reads through it stay in bounds.
+fn check_bounds(op: &'static str, layout: &Layout, len: usize) -> Result<()> {
+    if layout.dims().contains(&0) {
+        return Ok(());
+    }
+    let last = layout.offset()
+        + layout
+            .dims()
+            .iter()
+            .zip(layout.strides())
+            .map(|(&d, &s)| (d - 1) * s)
+            .sum::<usize>();
+    if last >= len {
+        return Err(Error::Invalid {
+            op,
+            msg: format!("layout reaches element {last} of a storage of {len}"),
+        });
+    }
+    Ok(())
+}
+
+/// Element count of a layout's shape.
+fn count(layout: &Layout) -> usize {
+    layout.dims().iter().product()
+}
+
+/// `name` has no CUDA kernel yet: the error every unported primitive returns.
+fn unported(name: &str) -> Error {
+    Error::Backend {
+        backend: "cuda".into(),
+        msg: format!("`{name}` has no CUDA kernel yet"),
+    }
+}
+
+impl CudaBackend {
+    /// Opens device `ordinal`: a context, its default stream, its architecture. Errors
+    /// (never panics) when the driver library, NVRTC or the device is missing.
+    pub fn new(ordinal: usize) -> Result<CudaBackend> {
+        // SAFETY: `is_culib_present` only tries to dlopen the library and reports whether it
+        // could; it calls no CUDA function.
+        if !unsafe { cudarc::driver::sys::is_culib_present() } {
+            return Err(Error::DeviceUnavailable(
+                "no CUDA driver: libcuda could not be loaded".into(),
+            ));
+        }
+        // SAFETY: as above, for NVRTC (the kernels are compiled at run time).
+        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+            return Err(Error::DeviceUnavailable(
+                "no NVRTC: libnvrtc could not be loaded (the CUDA backend compiles its \
+                 kernels at run time; put the toolkit's lib64 on LD_LIBRARY_PATH)"
+                    .into(),
+            ));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| driver("opening the device", e))?;
+        let (major, minor) = ctx
+            .compute_capability()
+            .map_err(|e| driver("querying the compute capability", e))?;
+        let arch: &'static str = Box::leak(format!("sm_{major}{minor}").into_boxed_str());
+        Ok(CudaBackend {
+            ordinal,
+            stream: ctx.default_stream(),
+            arch,
+            modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Kernel `name` of source `file`, compiling the source on first use.
+    fn function(&self, file: &'static str, name: &str) -> Result<CudaFunction> {
+        let key = format!("{file}:{name}");
+        if let Some(f) = self.functions.lock().expect("kernel table").get(&key) {
+            return Ok(f.clone());
+        }
+        let module = {
+            let mut modules = self.modules.lock().expect("module table");
+            match modules.get(file) {
+                Some(m) => m.clone(),
+                None => {
+                    let text = source::all_sources()
+                        .into_iter()
+                        .find(|(n, _)| *n == file)
+                        .map(|(_, t)| t)
+                        .ok_or_else(|| unported(file))?;
+                    let opts = cudarc::nvrtc::CompileOptions {
+                        arch: Some(self.arch),
+                        options: source::NVRTC_OPTIONS
+                            .iter()
+                            .map(|o| o.to_string())
+                            .collect(),
+                        ..Default::default()
+                    };
+                    let ptx = cudarc::nvrtc::compile_ptx_with_opts(text, opts)
+                        .map_err(|e| driver(&format!("compiling {file} for {}", self.arch), e))?;
+                    let m = self
+                        .stream
+                        .context()
+                        .load_module(ptx)
+                        .map_err(|e| driver(&format!("loading {file}"), e))?;
+                    modules.insert(file, m.clone());
+                    m
+                }
+            }
+        };
+        let f = module.load_function(name).map_err(|_| Error::Backend {
+            backend: "cuda".into(),
+            msg: format!("no kernel `{name}` in {file} (an op or dtype without a CUDA kernel)"),
+        })?;
+        self.functions
+            .lock()
+            .expect("kernel table")
+            .insert(key, f.clone());
+        Ok(f)
+    }
+
+    /// `n` elements of `dtype`, contents unspecified (every kernel that takes one writes
+    /// all of it).
+    fn alloc(&self, dtype: DType, n: usize) -> Result<CudaStorage> {
+        let s = &self.stream;
+        let e = |e| driver("allocating device memory", e);
+        // Zeroed: cudarc's unzeroed allocation is unsafe, and a fresh zero fill is cheap
+        // next to the kernel that follows.
+        Ok(match dtype {
+            DType::F32 => CudaStorage::F32(s.alloc_zeros(n).map_err(e)?),
+            DType::F64 => CudaStorage::F64(s.alloc_zeros(n).map_err(e)?),
+            DType::I64 => CudaStorage::I64(s.alloc_zeros(n).map_err(e)?),
+            DType::U32 => CudaStorage::U32(s.alloc_zeros(n).map_err(e)?),
+            DType::Bool => CudaStorage::Bool(s.alloc_zeros(n).map_err(e)?),
+        })
+    }
+
+    /// Launches `f` over `n` elements with `args` (device addresses and by-value
+    /// arguments, in the kernel's parameter order).
+    ///
+    /// # Safety
+    /// `args` must match the kernel's parameters in number, order and types, and every
+    /// address it reads or writes through them must lie inside its allocation.
+    unsafe fn launch(&self, f: &CudaFunction, cfg: LaunchConfig, args: &[&dyn Arg]) -> Result<()> {
+        let mut b = self.stream.launch_builder(f);
+        for a in args {
+            a.push(&mut b);
+        }
+        // SAFETY: the caller's contract.
+        unsafe { b.launch(cfg) }
+            .map(|_| ())
+            .map_err(|e| driver("launching a kernel", e))
+    }
+
+    /// The one-thread-per-element configuration for `n` elements.
+    fn elementwise_cfg(n: usize) -> Option<LaunchConfig> {
+        grid_for(n as u64).map(|(blocks, threads)| LaunchConfig {
+            grid_dim: (blocks, 1, 1),
+            block_dim: (threads, 1, 1),
+            shared_mem_bytes: 0,
+        })
+    }
+
+    /// One block per row, for the reductions and softmax.
+    fn rows_cfg(rows: usize) -> LaunchConfig {
+        LaunchConfig {
+            grid_dim: (rows.clamp(1, 1 << 16) as u32, 1, 1),
+            block_dim: (256, 1, 1),
+            shared_mem_bytes: 0,
+        }
+    }
+
+    /// A contiguous copy of `layout` of `src` (for transfers to the host).
+    fn contiguous(&self, src: &CudaStorage, layout: &Layout) -> Result<CudaStorage> {
+        let n = count(layout);
+        let mut out = self.alloc(src.dtype(), n)?;
+        let dst_layout = Layout::contiguous(layout.shape().clone());
+        self.copy_into(src, layout, &mut out, &dst_layout)?;
+        Ok(out)
+    }
+
+    fn copy_into(
+        &self,
+        src: &CudaStorage,
+        src_layout: &Layout,
+        dst: &mut CudaStorage,
+        dst_layout: &Layout,
+    ) -> Result<()> {
+        const OP: &str = "copy_strided";
+        check_bounds(OP, src_layout, src.len())?;
+        check_bounds(OP, dst_layout, dst.len())?;
+        let Some(cfg) = Self::elementwise_cfg(count(src_layout)) else {
+            return Ok(());
+        };
+        let f = self.function(
+            "elementwise.cu",
+            &format!("copy_{}", source::suffix(src.dtype())),
+        )?;
+        let (lx, ly) = (
+            StridedArg::new(OP, src_layout)?,
+            StridedArg::new(OP, dst_layout)?,
+        );
+        let s = &self.stream;
+        let (x, _gx) = src.ptr(s);
+        let (y, _gy) = dst.ptr_mut(s);
+        // SAFETY: `copy_<d>(const T* x, T* y, Strided lx, Strided ly)`, both of `src`'s
+        // dtype (the tensor layer copies between equal dtypes); both layouts checked in
+        // bounds above.
+        unsafe { self.launch(&f, cfg, &[&x, &y, &lx, &ly]) }
+    }
+}
+
+/// A kernel argument, pushed by reference (cudarc keeps the address until launch).
+trait Arg {
+    fn push<'a>(&'a self, b: &mut cudarc::driver::LaunchArgs<'a>);
+}
+
+impl<T: DeviceRepr> Arg for T {
+    fn push<'a>(&'a self, b: &mut cudarc::driver::LaunchArgs<'a>) {
+        b.arg(self);
+    }
+}
+
+impl lamina_tensor::Backend for CudaBackend {
+    fn name(&self) -> String {
+        format!("cuda:{}", self.ordinal)
+    }
+
+    fn zeros(&self, len: usize, dtype: DType) -> Result<StorageRef> {
+        Ok(share_storage(self.alloc(dtype, len)?))
+    }
+
+    fn full(&self, len: usize, value: f64, dtype: DType) -> Result<StorageRef> {
+        let mut out = self.alloc(dtype, len)?;
+        if let Some(cfg) = Self::elementwise_cfg(len) {
+            let f = self.function("elementwise.cu", &format!("fill_{}", source::suffix(dtype)))?;
+            let n = len as u64;
+            let (y, _g) = out.ptr_mut(&self.stream);
+            // SAFETY: `fill_<d>(T* y, unsigned long long n, double v)` on `len` elements.
+            unsafe { self.launch(&f, cfg, &[&y, &n, &value])? };
+        }
+        Ok(share_storage(out))
+    }
+
+    fn from_host(&self, data: HostData) -> Result<StorageRef> {
+        let s = &self.stream;
+        let e = |e| driver("copying to the device", e);
+        Ok(share_storage(match data {
+            HostData::F32(v) => CudaStorage::F32(s.clone_htod(&v).map_err(e)?),
+            HostData::F64(v) => CudaStorage::F64(s.clone_htod(&v).map_err(e)?),
+            HostData::I64(v) => CudaStorage::I64(s.clone_htod(&v).map_err(e)?),
+            HostData::U32(v) => CudaStorage::U32(s.clone_htod(&v).map_err(e)?),
+            HostData::Bool(v) => CudaStorage::Bool(s.clone_htod(&v).map_err(e)?),
+        }))
+    }
+
+    fn to_host(&self, src: &dyn Storage, layout: &Layout) -> Result<HostData> {
+        let src = cuda(src)?;
+        let dense = self.contiguous(src, layout)?;
+        let s = &self.stream;
+        let e = |e| driver("copying to the host", e);
+        Ok(match &dense {
+            CudaStorage::F32(v) => HostData::F32(s.clone_dtoh(v).map_err(e)?),
+            CudaStorage::F64(v) => HostData::F64(s.clone_dtoh(v).map_err(e)?),
+            CudaStorage::I64(v) => HostData::I64(s.clone_dtoh(v).map_err(e)?),
+            CudaStorage::U32(v) => HostData::U32(s.clone_dtoh(v).map_err(e)?),
+            CudaStorage::Bool(v) => HostData::Bool(s.clone_dtoh(v).map_err(e)?),
+        })
+    }
+
+    fn copy_strided(
+        &self,
+        src: &dyn Storage,
+        src_layout: &Layout,
+        dst: &mut dyn Storage,
+        dst_layout: &Layout,
+    ) -> Result<()> {
+        let src = cuda(src)?;
+        let dst = cuda_mut(dst)?;
+        if src.dtype() != dst.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: "copy_strided",
+                lhs: src.dtype(),
+                rhs: dst.dtype(),
+            });
+        }
+        self.copy_into(src, src_layout, dst, dst_layout)
+    }
+
+    fn cast(&self, src: &dyn Storage, layout: &Layout, dtype: DType) -> Result<StorageRef> {
+        const OP: &str = "cast";
+        let src = cuda(src)?;
+        check_bounds(OP, layout, src.len())?;
+        let n = count(layout);
+        let mut out = self.alloc(dtype, n)?;
+        if let Some(cfg) = Self::elementwise_cfg(n) {
+            let name = format!(
+                "cast_{}_{}",
+                source::suffix(src.dtype()),
+                source::suffix(dtype)
+            );
+            let f = self.function("elementwise.cu", &name)?;
+            let lx = StridedArg::new(OP, layout)?;
+            let s = &self.stream;
+            let (x, _gx) = src.ptr(s);
+            let (y, _gy) = out.ptr_mut(s);
+            // SAFETY: `cast_<from>_<to>(const F* x, T* y, Strided lx)`, `x` checked in
+            // bounds, `y` of `n` elements.
+            unsafe { self.launch(&f, cfg, &[&x, &y, &lx])? };
+        }
+        Ok(share_storage(out))
+    }
+
+    fn unary(&self, op: UnaryOp, src: &dyn Storage, layout: &Layout) -> Result<StorageRef> {
+        let src = cuda(src)?;
+        check_bounds(op.name(), layout, src.len())?;
+        let n = count(layout);
+        let mut out = self.alloc(src.dtype(), n)?;
+        if let Some(cfg) = Self::elementwise_cfg(n) {
+            let f = self.function(
+                "elementwise.cu",
+                &source::unary_kernel_name(&op, src.dtype()),
+            )?;
+            let lx = StridedArg::new(op.name(), layout)?;
+            let p = op.params();
+            let (p0, p1) = (
+                p.first().copied().unwrap_or(0.0),
+                p.get(1).copied().unwrap_or(0.0),
+            );
+            let s = &self.stream;
+            let (x, _gx) = src.ptr(s);
+            let (y, _gy) = out.ptr_mut(s);
+            // SAFETY: `unary_<op>_<d>(const T* x, T* y, Strided lx, double p0, double p1)`
+            // (a missing dtype variant fails in `function`), `x` checked in bounds, `y` of
+            // `n` elements.
+            unsafe { self.launch(&f, cfg, &[&x, &y, &lx, &p0, &p1])? };
+        }
+        Ok(share_storage(out))
+    }
+
+    fn binary(
+        &self,
+        op: BinaryOp,
+        lhs: &dyn Storage,
+        lhs_layout: &Layout,
+        rhs: &dyn Storage,
+        rhs_layout: &Layout,
+    ) -> Result<StorageRef> {
+        let (a, b) = (cuda(lhs)?, cuda(rhs)?);
+        check_bounds(op.name(), lhs_layout, a.len())?;
+        check_bounds(op.name(), rhs_layout, b.len())?;
+        let n = count(lhs_layout);
+        let mut out = self.alloc(a.dtype(), n)?;
+        if let Some(cfg) = Self::elementwise_cfg(n) {
+            let f = self.function(
+                "elementwise.cu",
+                &source::binary_kernel_name(&op, a.dtype()),
+            )?;
+            let (la, lb) = (
+                StridedArg::new(op.name(), lhs_layout)?,
+                StridedArg::new(op.name(), rhs_layout)?,
+            );
+            let s = &self.stream;
+            let (pa, _ga) = a.ptr(s);
+            let (pb, _gb) = b.ptr(s);
+            let (y, _gy) = out.ptr_mut(s);
+            // SAFETY: `binary_<op>_<d>(const T* a, const T* b, T* y, Strided la, Strided lb)`,
+            // both layouts broadcast to the output's shape and checked in bounds.
+            unsafe { self.launch(&f, cfg, &[&pa, &pb, &y, &la, &lb])? };
+        }
+        Ok(share_storage(out))
+    }
+
+    fn binary_assign(
+        &self,
+        op: BinaryOp,
+        dst: &mut dyn Storage,
+        dst_layout: &Layout,
+        rhs: &dyn Storage,
+        rhs_layout: &Layout,
+    ) -> Result<()> {
+        // Out of place, then copied back through `dst`'s layout.
+        let result = self.binary(op, &*dst, dst_layout, rhs, rhs_layout)?;
+        let dense = Layout::contiguous(dst_layout.shape().clone());
+        self.copy_strided(&*result, &dense, dst, dst_layout)
+    }
+
+    fn unary_assign(&self, op: UnaryOp, dst: &mut dyn Storage, dst_layout: &Layout) -> Result<()> {
+        let result = self.unary(op, &*dst, dst_layout)?;
+        let dense = Layout::contiguous(dst_layout.shape().clone());
+        self.copy_strided(&*result, &dense, dst, dst_layout)
+    }
+
+    fn cmp(
+        &self,
+        op: CmpOp,
+        lhs: &dyn Storage,
+        lhs_layout: &Layout,
+        rhs: &dyn Storage,
+        rhs_layout: &Layout,
+    ) -> Result<StorageRef> {
+        let (a, b) = (cuda(lhs)?, cuda(rhs)?);
+        check_bounds(op.name(), lhs_layout, a.len())?;
+        check_bounds(op.name(), rhs_layout, b.len())?;
+        let n = count(lhs_layout);
+        let mut out = self.alloc(DType::Bool, n)?;
+        if let Some(cfg) = Self::elementwise_cfg(n) {
+            let name = format!("cmp_{}_{}", op.name(), source::suffix(a.dtype()));
+            let f = self.function("elementwise.cu", &name)?;
+            let (la, lb) = (
+                StridedArg::new(op.name(), lhs_layout)?,
+                StridedArg::new(op.name(), rhs_layout)?,
+            );
+            let s = &self.stream;
+            let (pa, _ga) = a.ptr(s);
+            let (pb, _gb) = b.ptr(s);
+            let (y, _gy) = out.ptr_mut(s);
+            // SAFETY: `cmp_<op>_<d>(const T* a, const T* b, bool* y, Strided la, Strided lb)`,
+            // layouts checked in bounds, `y` of `n` bools.
+            unsafe { self.launch(&f, cfg, &[&pa, &pb, &y, &la, &lb])? };
+        }
+        Ok(share_storage(out))
+    }
+
+    fn where_cond(
+        &self,
+        cond: &dyn Storage,
+        cond_layout: &Layout,
+        on_true: &dyn Storage,
+        true_layout: &Layout,
+        on_false: &dyn Storage,
+        false_layout: &Layout,
+    ) -> Result<StorageRef> {
+        const OP: &str = "where";
+        let (c, t, f) = (cuda(cond)?, cuda(on_true)?, cuda(on_false)?);
+        check_bounds(OP, cond_layout, c.len())?;
+        check_bounds(OP, true_layout, t.len())?;
+        check_bounds(OP, false_layout, f.len())?;
+        let n = count(cond_layout);
+        let mut out = self.alloc(t.dtype(), n)?;
+        if let Some(cfg) = Self::elementwise_cfg(n) {
+            let name = format!(
+                "where_{}_{}",
+                source::suffix(c.dtype()),
+                source::suffix(t.dtype())
+            );
+            let k = self.function("elementwise.cu", &name)?;
+            let ls = [
+                StridedArg::new(OP, cond_layout)?,
+                StridedArg::new(OP, true_layout)?,
+                StridedArg::new(OP, false_layout)?,
+            ];
+            let s = &self.stream;
+            let (pc, _gc) = c.ptr(s);
+            let (pt, _gt) = t.ptr(s);
+            let (pf, _gf) = f.ptr(s);
+            let (y, _gy) = out.ptr_mut(s);
+            // SAFETY: `where_<c>_<d>(const C* c, const T* t, const T* f, T* y, Strided lc,
+            // Strided lt, Strided lf)`, layouts checked in bounds, `y` of `n` elements.
+            unsafe { self.launch(&k, cfg, &[&pc, &pt, &pf, &y, &ls[0], &ls[1], &ls[2]])? };
+        }
+        Ok(share_storage(out))
+    }
+
+    fn reduce(
+        &self,
+        op: ReduceOp,
+        src: &dyn Storage,
+        layout: &Layout,
+        axes: &[usize],
+    ) -> Result<StorageRef> {
+        let src = cuda(src)?;
+        check_bounds(op.name(), layout, src.len())?;
+        let rank = layout.rank();
+        // Kept axes first, reduced ones last: output element o reduces the run o·inner ..
+        let mut perm: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
+        perm.extend_from_slice(axes);
+        let moved = layout.permute(&perm)?;
+        let inner: usize = axes.iter().map(|&a| layout.dims()[a]).product();
+        let outer = count(layout) / inner.max(1);
+        let out_dtype = match op {
+            ReduceOp::ArgMax | ReduceOp::ArgMin => DType::I64,
+            ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min => src.dtype(),
+        };
+        let mut out = self.alloc(out_dtype, outer)?;
+        if outer > 0 {
+            let f = self.function("reduce.cu", &source::reduce_kernel_name(op, src.dtype()))?;
+            let lx = StridedArg::new(op.name(), &moved)?;
+            let (o, i) = (outer as u64, inner as u64);
+            let s = &self.stream;
+            let (x, _gx) = src.ptr(s);
+            let (y, _gy) = out.ptr_mut(s);
+            // SAFETY: `reduce_<op>_<d>(const T* x, Out* y, Strided lx, outer, inner)` with
+            // 256-thread blocks (its launch bounds); `x` checked in bounds (a permutation
+            // addresses the same elements), `y` of `outer` elements of the output dtype.
+            unsafe { self.launch(&f, Self::rows_cfg(outer), &[&x, &y, &lx, &o, &i])? };
+        }
+        Ok(share_storage(out))
+    }
+
+    fn matmul(
+        &self,
+        _: &dyn Storage,
+        _: &Layout,
+        _: &dyn Storage,
+        _: &Layout,
+        _: &MatmulSpec,
+    ) -> Result<StorageRef> {
+        Err(unported("matmul"))
+    }
+
+    fn index_select(
+        &self,
+        _: &dyn Storage,
+        _: &Layout,
+        _: usize,
+        _: &dyn Storage,
+        _: &Layout,
+    ) -> Result<StorageRef> {
+        Err(unported("index_select"))
+    }
+
+    fn gather(
+        &self,
+        _: &dyn Storage,
+        _: &Layout,
+        _: usize,
+        _: &dyn Storage,
+        _: &Layout,
+    ) -> Result<StorageRef> {
+        Err(unported("gather"))
+    }
+
+    fn scatter(
+        &self,
+        _: ScatterReduce,
+        _: bool,
+        _: &mut dyn Storage,
+        _: &Layout,
+        _: usize,
+        _: &dyn Storage,
+        _: &Layout,
+        _: &dyn Storage,
+        _: &Layout,
+    ) -> Result<()> {
+        Err(unported("scatter"))
+    }
+
+    fn scan(&self, _: ScanOp, _: &dyn Storage, _: &Layout, _: usize) -> Result<StorageRef> {
+        Err(unported("scan"))
+    }
+
+    fn argsort(&self, _: &dyn Storage, _: &Layout, _: usize, _: bool) -> Result<StorageRef> {
+        Err(unported("argsort"))
+    }
+
+    fn random(
+        &self,
+        dist: Distribution,
+        seed: u64,
+        len: usize,
+        dtype: DType,
+    ) -> Result<StorageRef> {
+        // The seeded stream on the host, then copied: the same values as every backend.
+        self.from_host(lamina_tensor::rng::fill(dist, seed, len, dtype))
+    }
+
+    fn softmax_last_dim(
+        &self,
+        src: &dyn Storage,
+        layout: &Layout,
+        log: bool,
+    ) -> Option<Result<StorageRef>> {
+        let range = layout.contiguous_range()?;
+        let src = cuda(src).ok()?;
+        let dtype = src.dtype();
+        if !matches!(dtype, DType::F32 | DType::F64) {
+            return None;
+        }
+        Some((|| {
+            let cols = *layout.dims().last().unwrap_or(&1);
+            let n = count(layout);
+            let rows = n / cols.max(1);
+            let mut out = self.alloc(dtype, n)?;
+            if n > 0 {
+                let kind = if log { "log_softmax" } else { "softmax" };
+                let f = self.function("reduce.cu", &format!("{kind}_{}", source::suffix(dtype)))?;
+                let (r, c) = (rows as u64, cols as u64);
+                let s = &self.stream;
+                let (x, _gx) = src.ptr(s);
+                let x = x + (range.start * dtype.size_in_bytes()) as u64;
+                let (y, _gy) = out.ptr_mut(s);
+                // SAFETY: `<kind>_<d>(const T* x, T* y, rows, cols)` over `n` contiguous
+                // elements from the layout's offset (its contiguous range lies in storage).
+                unsafe { self.launch(&f, Self::rows_cfg(rows), &[&x, &y, &r, &c])? };
+            }
+            Ok(share_storage(out))
+        })())
+    }
+
+    fn softmax_backward_last_dim(
+        &self,
+        y: &dyn Storage,
+        y_layout: &Layout,
+        dy: &dyn Storage,
+        dy_layout: &Layout,
+        log: bool,
+    ) -> Option<Result<StorageRef>> {
+        let (ry, rg) = (y_layout.contiguous_range()?, dy_layout.contiguous_range()?);
+        let (ys, gs) = (cuda(y).ok()?, cuda(dy).ok()?);
+        let dtype = ys.dtype();
+        if !matches!(dtype, DType::F32 | DType::F64) || gs.dtype() != dtype {
+            return None;
+        }
+        Some((|| {
+            let cols = *y_layout.dims().last().unwrap_or(&1);
+            let n = count(y_layout);
+            let rows = n / cols.max(1);
+            let mut out = self.alloc(dtype, n)?;
+            if n > 0 {
+                let kind = if log {
+                    "log_softmax_backward"
+                } else {
+                    "softmax_backward"
+                };
+                let f = self.function("reduce.cu", &format!("{kind}_{}", source::suffix(dtype)))?;
+                let (r, c) = (rows as u64, cols as u64);
+                let size = dtype.size_in_bytes() as u64;
+                let s = &self.stream;
+                let (py, _g1) = ys.ptr(s);
+                let (pg, _g2) = gs.ptr(s);
+                let (py, pg) = (py + ry.start as u64 * size, pg + rg.start as u64 * size);
+                let (dx, _g3) = out.ptr_mut(s);
+                // SAFETY: `<kind>_<d>(const T* y, const T* dy, T* dx, rows, cols)` over `n`
+                // contiguous elements of each from their layouts' offsets.
+                unsafe { self.launch(&f, Self::rows_cfg(rows), &[&py, &pg, &dx, &r, &c])? };
+            }
+            Ok(share_storage(out))
+        })())
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.stream
+            .synchronize()
+            .map_err(|e| driver("synchronising the stream", e))
+    }
+}
