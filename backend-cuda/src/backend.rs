@@ -2,8 +2,9 @@
 //! per device, the generated kernels ([`crate::source`]) compiled by NVRTC for the device's
 //! own architecture on first use, and the `Backend` primitives launched on them: creation,
 //! transfers, strided copies, casts, every element-wise unary and binary op, comparisons,
-//! `where`, reductions and the row-wise softmax. The primitives without a CUDA kernel yet
-//! (matmul, indexing, scatter, scans, sorting) return an error naming the primitive; the
+//! `where`, reductions and the row-wise softmax; matmul through cuBLAS's strided-batched
+//! GEMM (f32, f64; TF32 off unless [`set_allow_tf32`]). The primitives without a CUDA
+//! kernel yet (indexing, scatter, scans, sorting) return an error naming the primitive; the
 //! fused ones without a kernel run their composites. Nothing here has run on a GPU yet:
 //! the machines this was written on have none, so it is compile-checked only.
 
@@ -20,6 +21,7 @@ use lamina_tensor::{
     ReduceOp, Result, ScanOp, ScatterReduce, Storage, StorageRef, UnaryOp,
 };
 
+use crate::gemm::{plan, Operand};
 use crate::launch::{grid_for, StridedArg};
 use crate::source;
 
@@ -83,10 +85,23 @@ impl Storage for CudaStorage {
     }
 }
 
+/// Whether f32 matmuls may use TF32 tensor cores (PyTorch's
+/// `torch.backends.cuda.matmul.allow_tf32`): off by default, so f32 products keep f32
+/// precision and agree with the CPU backend.
+static ALLOW_TF32: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Lets f32 matmuls on CUDA use TF32 (10-bit mantissa products, f32 accumulation): faster
+/// on Ampere and later, less precise. Applies to every CUDA device from the next matmul.
+pub fn set_allow_tf32(allow: bool) {
+    ALLOW_TF32.store(allow, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// One CUDA device: its context, its stream and its compiled kernels.
 pub struct CudaBackend {
     ordinal: usize,
     stream: Arc<CudaStream>,
+    /// cuBLAS on the device's stream, and the TF32 setting it was last given.
+    blas: Mutex<(cudarc::cublas::CudaBlas, Option<bool>)>,
     /// `sm_XY` of the device, for NVRTC.
     arch: &'static str,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
@@ -184,9 +199,19 @@ impl CudaBackend {
             .compute_capability()
             .map_err(|e| driver("querying the compute capability", e))?;
         let arch: &'static str = Box::leak(format!("sm_{major}{minor}").into_boxed_str());
+        // SAFETY: as above, for cuBLAS.
+        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+            return Err(Error::DeviceUnavailable(
+                "no cuBLAS: libcublas could not be loaded (the CUDA backend's matmul)".into(),
+            ));
+        }
+        let stream = ctx.default_stream();
+        let blas = cudarc::cublas::CudaBlas::new(stream.clone())
+            .map_err(|e| driver("creating the cuBLAS handle", e))?;
         Ok(CudaBackend {
             ordinal,
-            stream: ctx.default_stream(),
+            blas: Mutex::new((blas, None)),
+            stream,
             arch,
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
@@ -328,6 +353,130 @@ impl CudaBackend {
         // dtype (the tensor layer copies between equal dtypes); both layouts checked in
         // bounds above.
         unsafe { self.launch(&f, cfg, &[&x, &y, &lx, &ly]) }
+    }
+}
+
+impl CudaBackend {
+    /// Row-major batched `lhs · rhs` through cuBLAS's strided-batched GEMM (see
+    /// [`crate::gemm`]); operands cuBLAS cannot read in place are made contiguous first.
+    fn matmul_impl(
+        &self,
+        a: &CudaStorage,
+        la: &Layout,
+        b: &CudaStorage,
+        lb: &Layout,
+        spec: &MatmulSpec,
+    ) -> Result<StorageRef> {
+        let batch: usize = spec.batch.dims().iter().product();
+        let (m, k, n) = (spec.m, spec.k, spec.n);
+        let mut out = self.alloc(a.dtype(), batch * m * n)?;
+        if batch * m * n == 0 {
+            return Ok(share_storage(out));
+        }
+        if k == 0 {
+            // An empty sum: zeros, which `alloc` gives.
+            return Ok(share_storage(out));
+        }
+        let p = plan(la, lb, spec);
+        let (a_own, la_own);
+        let (a, la) = match p.second {
+            Some(_) => (a, la),
+            None => {
+                a_own = self.contiguous(a, la)?;
+                la_own = Layout::contiguous(la.shape().clone());
+                (&a_own, &la_own)
+            }
+        };
+        let (b_own, lb_own);
+        let (b, lb) = match p.first {
+            Some(_) => (b, lb),
+            None => {
+                b_own = self.contiguous(b, lb)?;
+                lb_own = Layout::contiguous(lb.shape().clone());
+                (&b_own, &lb_own)
+            }
+        };
+        let p = plan(la, lb, spec);
+        let (Some(first), Some(second)) = (p.first, p.second) else {
+            return Err(driver(
+                "matmul",
+                "contiguous operands must have a cuBLAS plan",
+            ));
+        };
+        let op = |o: &Operand| {
+            if o.transpose {
+                cudarc::cublas::sys::cublasOperation_t::CUBLAS_OP_T
+            } else {
+                cudarc::cublas::sys::cublasOperation_t::CUBLAS_OP_N
+            }
+        };
+        let int = |v: i64| {
+            i32::try_from(v).map_err(|_| Error::Invalid {
+                op: "matmul",
+                msg: format!("a dimension or stride of {v} exceeds cuBLAS's 32-bit range"),
+            })
+        };
+        let (mm, nn, kk) = p.mnk;
+        let mut guard = self
+            .blas
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let tf32 = ALLOW_TF32.load(std::sync::atomic::Ordering::Relaxed);
+        if guard.1 != Some(tf32) {
+            use cudarc::cublas::sys::cublasMath_t;
+            let mode = if tf32 {
+                cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH
+            } else {
+                cublasMath_t::CUBLAS_DEFAULT_MATH
+            };
+            // SAFETY: the handle is live (owned by `guard.0`) and the mode a valid enum.
+            let status = unsafe { cudarc::cublas::sys::cublasSetMathMode(*guard.0.handle(), mode) };
+            if status != cudarc::cublas::sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+                return Err(driver("setting cuBLAS's math mode", status));
+            }
+            guard.1 = Some(tf32);
+        }
+        let blas = &guard.0;
+        macro_rules! gemm {
+            ($x:ident, $y:ident, $c:ident, $one:expr, $zero:expr) => {{
+                use cudarc::cublas::{Gemm, GemmConfig, StridedBatchedConfig};
+                let cfg = StridedBatchedConfig {
+                    gemm: GemmConfig {
+                        transa: op(&first),
+                        transb: op(&second),
+                        m: int(mm)?,
+                        n: int(nn)?,
+                        k: int(kk)?,
+                        alpha: $one,
+                        lda: int(first.ld)?,
+                        ldb: int(second.ld)?,
+                        beta: $zero,
+                        ldc: int(mm)?,
+                    },
+                    batch_size: int(p.batch)?,
+                    stride_a: first.batch_stride,
+                    stride_b: second.batch_stride,
+                    stride_c: mm * nn,
+                };
+                let (xa, xb) = ($x.slice(first.offset..), $y.slice(second.offset..));
+                // SAFETY: the plan reads `rhs` and `lhs` only where their layouts (checked
+                // in bounds by the caller or made contiguous here) address elements, and
+                // writes `batch · m · n` elements of the output, which has that many.
+                unsafe { blas.gemm_strided_batched(cfg, &xa, &xb, $c) }
+                    .map_err(|e| driver("cuBLAS gemm", e))?;
+            }};
+        }
+        match (b, a, &mut out) {
+            (CudaStorage::F32(x), CudaStorage::F32(y), CudaStorage::F32(c)) => {
+                gemm!(x, y, c, 1.0f32, 0.0f32)
+            }
+            (CudaStorage::F64(x), CudaStorage::F64(y), CudaStorage::F64(c)) => {
+                gemm!(x, y, c, 1.0f64, 0.0f64)
+            }
+            (x, _, _) => return Err(unported(&format!("matmul on {:?}", x.dtype()))),
+        }
+        drop(guard);
+        Ok(share_storage(out))
     }
 }
 
@@ -621,13 +770,16 @@ impl lamina_tensor::Backend for CudaBackend {
 
     fn matmul(
         &self,
-        _: &dyn Storage,
-        _: &Layout,
-        _: &dyn Storage,
-        _: &Layout,
-        _: &MatmulSpec,
+        lhs: &dyn Storage,
+        lhs_layout: &Layout,
+        rhs: &dyn Storage,
+        rhs_layout: &Layout,
+        spec: &MatmulSpec,
     ) -> Result<StorageRef> {
-        Err(unported("matmul"))
+        let (a, b) = (cuda(lhs)?, cuda(rhs)?);
+        check_bounds("matmul", lhs_layout, a.len())?;
+        check_bounds("matmul", rhs_layout, b.len())?;
+        self.matmul_impl(a, lhs_layout, b, rhs_layout, spec)
     }
 
     fn index_select(

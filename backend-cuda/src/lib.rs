@@ -7,8 +7,11 @@
 //!   driver and GPU are present;
 //! - `backend` (feature `cuda`): `CudaBackend`, the `Backend` on a device, partial: every
 //!   element-wise op, comparisons, `where`, casts, copies, fills, transfers, reductions
-//!   and softmax launch the kernels below; matmul, indexing, scatter, scans and sorting
-//!   return an error naming themselves. It has never run: no GPU was available;
+//!   and softmax launch the kernels below, matmul goes through cuBLAS; indexing, scatter,
+//!   scans and sorting return an error naming themselves. It has never run: no GPU was
+//!   available;
+//! - [`gemm`]: how a row-major batched matmul maps onto cuBLAS's column-major call
+//!   without copying transposed views;
 //! - [`source`]: the CUDA C++ of the element-wise kernels (every unary and binary op,
 //!   generated from the op tables' CUDA expressions; comparisons, `where`, casts, fills and
 //!   strided copies over every dtype) and of the reductions (warp-shuffle block
@@ -26,6 +29,7 @@ pub mod alloc;
 #[cfg(feature = "cuda")]
 pub mod backend;
 pub mod cache;
+pub mod gemm;
 pub mod launch;
 pub mod source;
 
