@@ -3,9 +3,11 @@
 //! own architecture on first use, and the `Backend` primitives launched on them: creation,
 //! transfers, strided copies, casts, every element-wise unary and binary op, comparisons,
 //! `where`, reductions and the row-wise softmax; matmul through cuBLAS's strided-batched
-//! GEMM (f32, f64; TF32 off unless [`set_allow_tf32`]). The primitives without a CUDA
-//! kernel yet (indexing, scatter, scans, sorting) return an error naming the primitive; the
-//! fused ones without a kernel run their composites. Nothing here has run on a GPU yet:
+//! GEMM (f32, f64; TF32 off unless [`set_allow_tf32`]); `index_select`, `gather` and
+//! `scatter` (overwrite and add; an out-of-range index is an error, read back after the
+//! kernel). The primitives without a CUDA kernel yet (scans, sorting, scatter's product,
+//! mean, max and min) return an error naming the primitive; the fused ones without a
+//! kernel run their composites. Nothing here has run on a GPU yet:
 //! the machines this was written on have none, so it is compile-checked only.
 
 use std::any::Any;
@@ -296,6 +298,46 @@ impl CudaBackend {
         unsafe { b.launch(cfg) }
             .map(|_| ())
             .map_err(|e| driver("launching a kernel", e))
+    }
+
+    /// [`launch`](Self::launch) with one more argument, a device flag for the first index
+    /// out of `0..size` the kernel met; reads it back (a host synchronisation) and turns
+    /// it into an error naming `op`, the index, `dim` and `size`.
+    ///
+    /// # Safety
+    /// As [`launch`](Self::launch), for `args` followed by a `long long*`.
+    unsafe fn checked_launch(
+        &self,
+        op: &'static str,
+        dim: usize,
+        size: usize,
+        f: &CudaFunction,
+        cfg: LaunchConfig,
+        args: &[&dyn Arg],
+    ) -> Result<()> {
+        let s = &self.stream;
+        let mut bad = s
+            .clone_htod(&[i64::MIN])
+            .map_err(|e| driver("allocating the index flag", e))?;
+        {
+            let (pb, _g) = bad.device_ptr_mut(s);
+            let mut all: Vec<&dyn Arg> = args.to_vec();
+            all.push(&pb);
+            // SAFETY: the caller's contract, plus `bad`: one i64 on the device.
+            unsafe { self.launch(f, cfg, &all)? };
+        }
+        let flag = s
+            .clone_dtoh(&bad)
+            .map_err(|e| driver("reading the index flag", e))?;
+        match flag.first() {
+            Some(&v) if v != i64::MIN => Err(Error::IndexOutOfBounds {
+                op,
+                index: v,
+                dim,
+                size,
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The one-thread-per-element configuration for `n` elements.
@@ -784,39 +826,156 @@ impl lamina_tensor::Backend for CudaBackend {
 
     fn index_select(
         &self,
-        _: &dyn Storage,
-        _: &Layout,
-        _: usize,
-        _: &dyn Storage,
-        _: &Layout,
+        src: &dyn Storage,
+        layout: &Layout,
+        dim: usize,
+        ids: &dyn Storage,
+        ids_layout: &Layout,
     ) -> Result<StorageRef> {
-        Err(unported("index_select"))
+        const OP: &str = "index_select";
+        let (x, i) = (cuda(src)?, cuda(ids)?);
+        check_bounds(OP, layout, x.len())?;
+        check_bounds(OP, ids_layout, i.len())?;
+        let dims = layout.dims();
+        let size = dims[dim];
+        let inner: usize = dims[dim + 1..].iter().product();
+        let outer: usize = dims[..dim].iter().product();
+        let n = outer * count(ids_layout) * inner;
+        let mut out = self.alloc(x.dtype(), n)?;
+        if let Some(cfg) = Self::elementwise_cfg(n) {
+            let name = format!(
+                "index_select_{}_{}",
+                source::suffix(x.dtype()),
+                source::suffix(i.dtype())
+            );
+            let f = self.function("index.cu", &name)?;
+            let (lx, li) = (
+                StridedArg::new(OP, layout)?,
+                StridedArg::new(OP, ids_layout)?,
+            );
+            let (sz, inn) = (size as u64, inner as u64);
+            let s = &self.stream;
+            let (px, _g1) = x.ptr(s);
+            let (pi, _g2) = i.ptr(s);
+            let (y, _g3) = out.ptr_mut(s);
+            // SAFETY: `index_select_<d>_<i>(x, ids, y, lx, lids, size, inner, bad)`; both
+            // layouts checked in bounds, ids checked against `size` in the kernel, `y` of
+            // `outer · len(ids) · inner` elements.
+            unsafe {
+                self.checked_launch(OP, dim, size, &f, cfg, &[&px, &pi, &y, &lx, &li, &sz, &inn])?
+            };
+        }
+        Ok(share_storage(out))
     }
 
     fn gather(
         &self,
-        _: &dyn Storage,
-        _: &Layout,
-        _: usize,
-        _: &dyn Storage,
-        _: &Layout,
+        src: &dyn Storage,
+        layout: &Layout,
+        dim: usize,
+        ids: &dyn Storage,
+        ids_layout: &Layout,
     ) -> Result<StorageRef> {
-        Err(unported("gather"))
+        const OP: &str = "gather";
+        let (x, i) = (cuda(src)?, cuda(ids)?);
+        check_bounds(OP, layout, x.len())?;
+        check_bounds(OP, ids_layout, i.len())?;
+        let n = count(ids_layout);
+        let mut out = self.alloc(x.dtype(), n)?;
+        if let Some(cfg) = Self::elementwise_cfg(n) {
+            let name = format!(
+                "gather_{}_{}",
+                source::suffix(x.dtype()),
+                source::suffix(i.dtype())
+            );
+            let f = self.function("index.cu", &name)?;
+            let (lx, li) = (
+                StridedArg::new(OP, layout)?,
+                StridedArg::new(OP, ids_layout)?,
+            );
+            let d = dim as i32;
+            let s = &self.stream;
+            let (px, _g1) = x.ptr(s);
+            let (pi, _g2) = i.ptr(s);
+            let (y, _g3) = out.ptr_mut(s);
+            // SAFETY: `gather_<d>_<i>(x, ids, y, lx, lids, dim, bad)`; the tensor layer
+            // checks ids' dims against src's (at most src's outside `dim`), so with the ids
+            // checked against `dims[dim]` in the kernel every read is inside `x`'s layout.
+            unsafe {
+                self.checked_launch(
+                    OP,
+                    dim,
+                    layout.dims()[dim],
+                    &f,
+                    cfg,
+                    &[&px, &pi, &y, &lx, &li, &d],
+                )?
+            };
+        }
+        Ok(share_storage(out))
     }
 
     fn scatter(
         &self,
-        _: ScatterReduce,
-        _: bool,
-        _: &mut dyn Storage,
-        _: &Layout,
-        _: usize,
-        _: &dyn Storage,
-        _: &Layout,
-        _: &dyn Storage,
-        _: &Layout,
+        reduce: ScatterReduce,
+        include_self: bool,
+        dst: &mut dyn Storage,
+        dst_layout: &Layout,
+        dim: usize,
+        ids: &dyn Storage,
+        ids_layout: &Layout,
+        src: &dyn Storage,
+        src_layout: &Layout,
     ) -> Result<()> {
-        Err(unported("scatter"))
+        let op = reduce.name();
+        let (i, x) = (cuda(ids)?, cuda(src)?);
+        let d = cuda_mut(dst)?;
+        check_bounds(op, dst_layout, d.len())?;
+        check_bounds(op, ids_layout, i.len())?;
+        check_bounds(op, src_layout, x.len())?;
+        let passes: &[&str] = match (reduce, include_self) {
+            (ScatterReduce::Replace, _) => &["scatter"],
+            (ScatterReduce::Sum, true) => &["scatter_add"],
+            (ScatterReduce::Sum, false) => &["scatter_zero", "scatter_add"],
+            (
+                ScatterReduce::Prod
+                | ScatterReduce::Mean
+                | ScatterReduce::Amax
+                | ScatterReduce::Amin,
+                _,
+            ) => {
+                return Err(unported(op));
+            }
+        };
+        let Some(cfg) = Self::elementwise_cfg(count(ids_layout)) else {
+            return Ok(());
+        };
+        let (ld, li, ls) = (
+            StridedArg::new(op, dst_layout)?,
+            StridedArg::new(op, ids_layout)?,
+            StridedArg::new(op, src_layout)?,
+        );
+        let dm = dim as i32;
+        let size = dst_layout.dims()[dim];
+        for pass in passes {
+            let name = format!(
+                "{pass}_{}_{}",
+                source::suffix(x.dtype()),
+                source::suffix(i.dtype())
+            );
+            let f = self.function("index.cu", &name)?;
+            let s = &self.stream;
+            let (pi, _g1) = i.ptr(s);
+            let (px, _g2) = x.ptr(s);
+            let (pd, _g3) = d.ptr_mut(s);
+            // SAFETY: `<pass>_<d>_<i>(dst, ids, src, ld, lids, ls, dim, bad)`; the three
+            // layouts checked in bounds, ids against `dims[dim]` of dst in the kernel, and
+            // src read at ids' own coordinates (the tensor layer checks ids fit in src).
+            unsafe {
+                self.checked_launch(op, dim, size, &f, cfg, &[&pd, &pi, &px, &ld, &li, &ls, &dm])?
+            };
+        }
+        Ok(())
     }
 
     fn scan(&self, _: ScanOp, _: &dyn Storage, _: &Layout, _: usize) -> Result<StorageRef> {

@@ -7,16 +7,17 @@
 //!   driver and GPU are present;
 //! - `backend` (feature `cuda`): `CudaBackend`, the `Backend` on a device, partial: every
 //!   element-wise op, comparisons, `where`, casts, copies, fills, transfers, reductions
-//!   and softmax launch the kernels below, matmul goes through cuBLAS; indexing, scatter,
-//!   scans and sorting return an error naming themselves. It has never run: no GPU was
+//!   and softmax launch the kernels below, as do `index_select`, `gather` and scatter
+//!   (overwrite, add); matmul goes through cuBLAS; scans, sorting and scatter's other
+//!   reductions return an error naming themselves. It has never run: no GPU was
 //!   available;
 //! - [`gemm`]: how a row-major batched matmul maps onto cuBLAS's column-major call
 //!   without copying transposed views;
 //! - [`source`]: the CUDA C++ of the element-wise kernels (every unary and binary op,
 //!   generated from the op tables' CUDA expressions; comparisons, `where`, casts, fills and
 //!   strided copies over every dtype) and of the reductions (warp-shuffle block
-//!   reductions, the arg-reductions' first-index ties) and row-wise softmax and its
-//!   backward, which `kernel-check.sh` compiles with NVRTC and assembles with ptxas for
+//!   reductions, the arg-reductions' first-index ties), row-wise softmax and its
+//!   backward, and the indexing kernels, which `kernel-check.sh` compiles with NVRTC and assembles with ptxas for
 //!   sm_80 and sm_90 on every CI run (the `cuda-kernel-sources` binary writes them out);
 //! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
 //!   through and the grid of a one-thread-per-element launch;

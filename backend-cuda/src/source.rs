@@ -32,6 +32,13 @@ pub const CHECK_ARCHS: &[&str] = &["sm_80", "sm_90"];
 /// The prelude every generated source starts with.
 pub const PRELUDE: &str = include_str!("../kernels/prelude.cuh");
 
+/// The indexing kernels' device code.
+pub const INDEX: &str = include_str!("../kernels/index.cuh");
+
+/// The index dtypes (`I64`, `U32`) and the value dtypes scatter-add has atomics for.
+pub const INDEX_DTYPES: [DType; 2] = [DType::I64, DType::U32];
+pub const SCATTER_ADD_DTYPES: [DType; 4] = [DType::F32, DType::F64, DType::I64, DType::U32];
+
 /// The reductions' and softmax's device code (block reductions by warp shuffles).
 pub const REDUCE: &str = include_str!("../kernels/reduce.cuh");
 
@@ -290,12 +297,63 @@ pub fn reduce_source() -> String {
     s
 }
 
+/// The indexing kernels, per value dtype `d` and index dtype `i` (all write the first
+/// out-of-range index they meet to `bad`, and skip it):
+/// - `index_select_<d>_<i>(const T* x, const I* ids, T* y, Strided lx, Strided lids,
+///   size, inner, long long* bad)`: `y[o][j][r] = x[o][ids[j]][r]` over `x` as
+///   `[outer, size, inner]`;
+/// - `gather_<d>_<i>(const T* x, const I* ids, T* y, Strided lx, Strided lids, int dim,
+///   long long* bad)`;
+/// - `scatter_<d>_<i>` (overwrite, every dtype), `scatter_add_<d>_<i>` and
+///   `scatter_zero_<d>_<i>` (atomic add, and zeroing the targets first when the
+///   original values are excluded; f32, f64, i64, u32)`(T* dst, const I* ids, const T*
+///   src, Strided ld, Strided lids, Strided ls, int dim, long long* bad)`.
+pub fn index_source() -> String {
+    let mut s = format!("{PRELUDE}\n{INDEX}");
+    for d in ALL_DTYPES {
+        let (t, n) = (c_type(d), suffix(d));
+        for i in INDEX_DTYPES {
+            let (it, is) = (c_type(i), suffix(i));
+            let _ = write!(
+                s,
+                "\nextern \"C\" __global__ void index_select_{n}_{is}(const {t}* __restrict__ x, \
+                 const {it}* __restrict__ ids, {t}* __restrict__ y, const Strided lx, \
+                 const Strided lids, const unsigned long long size, const unsigned long long inner, \
+                 long long* bad) {{\n\
+                 \x20   index_select_impl<{t}, {it}>(x, ids, y, lx, lids, size, inner, bad);\n\
+                 }}\n\
+                 extern \"C\" __global__ void gather_{n}_{is}(const {t}* __restrict__ x, \
+                 const {it}* __restrict__ ids, {t}* __restrict__ y, const Strided lx, \
+                 const Strided lids, const int dim, long long* bad) {{\n\
+                 \x20   gather_impl<{t}, {it}>(x, ids, y, lx, lids, dim, bad);\n\
+                 }}\n"
+            );
+            let mut modes = vec![("scatter", 0)];
+            if SCATTER_ADD_DTYPES.contains(&d) {
+                modes.extend([("scatter_add", 1), ("scatter_zero", 2)]);
+            }
+            for (name, mode) in modes {
+                let _ = write!(
+                    s,
+                    "extern \"C\" __global__ void {name}_{n}_{is}({t}* dst, const {it}* __restrict__ ids, \
+                     const {t}* src, const Strided ld, const Strided lids, const Strided ls, \
+                     const int dim, long long* bad) {{\n\
+                     \x20   scatter_impl<{t}, {it}, {mode}>(dst, ids, src, ld, lids, ls, dim, bad);\n\
+                     }}\n"
+                );
+            }
+        }
+    }
+    s
+}
+
 /// Every generated source of the backend, `(file name, text)`: what the compile check
 /// writes out and compiles.
 pub fn all_sources() -> Vec<(&'static str, String)> {
     vec![
         ("elementwise.cu", elementwise_source()),
         ("reduce.cu", reduce_source()),
+        ("index.cu", index_source()),
     ]
 }
 
@@ -357,6 +415,23 @@ mod tests {
             assert_eq!(reduce.matches(&decl).count(), 1, "{n}");
         }
         names.extend(reductions);
+        let index = index_source();
+        for d in ALL_DTYPES {
+            for i in INDEX_DTYPES {
+                let (n, is) = (suffix(d), suffix(i));
+                let mut kernels =
+                    vec![format!("index_select_{n}_{is}"), format!("gather_{n}_{is}")];
+                kernels.push(format!("scatter_{n}_{is}"));
+                if SCATTER_ADD_DTYPES.contains(&d) {
+                    kernels.push(format!("scatter_add_{n}_{is}"));
+                    kernels.push(format!("scatter_zero_{n}_{is}"));
+                }
+                for k in kernels {
+                    assert_eq!(index.matches(&format!(" {k}(")).count(), 1, "{k}");
+                    names.push(k);
+                }
+            }
+        }
         let mut sorted = names.clone();
         sorted.sort();
         sorted.dedup();

@@ -1,0 +1,85 @@
+// Indexing: index_select, gather and scatter (overwrite and add). Included after
+// prelude.cuh. An index outside its dim is not followed: the kernel records the first one
+// it meets in `bad` (initialised to LAMINA_NO_BAD by the host), which the host reads
+// back and turns into an error naming the index.
+
+#define LAMINA_NO_BAD (-9223372036854775807ll - 1)
+
+template <typename I> __device__ __forceinline__ bool index_ok(I id, long long size, long long* bad) {
+    const long long v = (long long)id;
+    if (v < 0 || v >= size) {
+        atomicCAS((unsigned long long*)bad, (unsigned long long)LAMINA_NO_BAD, (unsigned long long)v);
+        return false;
+    }
+    return true;
+}
+
+// y[o][j][r] = x[o][ids[j]][r]: src viewed as [outer, size, inner] in logical order.
+template <typename T, typename I>
+__device__ void index_select_impl(const T* x, const I* ids, T* y, const Strided& lx, const Strided& lids,
+                                  unsigned long long size, unsigned long long inner, long long* bad) {
+    const unsigned long long n_ids = lids.n;
+    const unsigned long long n = (lx.n / (size == 0 ? 1 : size)) * n_ids;
+    LAMINA_FOR_EACH(i, n) {
+        const unsigned long long r = i % inner, j = (i / inner) % n_ids, o = i / inner / n_ids;
+        const I id = ids[elem_offset(lids, j)];
+        if (index_ok(id, (long long)size, bad)) {
+            y[i] = x[elem_offset(lx, (o * size + (unsigned long long)id) * inner + r)];
+        }
+    }
+}
+
+// The storage offset in `l` of the element at `ids`' multi-index of element i, with the
+// coordinate along `dim` replaced by `id`.
+__device__ __forceinline__ long long offset_with(const Strided& lids, const Strided& l, int dim,
+                                                 unsigned long long i, long long id) {
+    long long off = l.offset;
+    for (int d = lids.rank - 1; d >= 0; --d) {
+        const unsigned long long size = (unsigned long long)lids.dims[d];
+        const long long c = (long long)(i % size);
+        i /= size;
+        off += (d == dim ? id : c) * l.strides[d];
+    }
+    return off;
+}
+
+// y (ids' shape, contiguous) = x at ids along dim.
+template <typename T, typename I>
+__device__ void gather_impl(const T* x, const I* ids, T* y, const Strided& lx, const Strided& lids,
+                            int dim, long long* bad) {
+    LAMINA_FOR_EACH(i, lids.n) {
+        const I id = ids[elem_offset(lids, i)];
+        if (index_ok(id, lx.dims[dim], bad)) {
+            y[i] = x[offset_with(lids, lx, dim, i, (long long)id)];
+        }
+    }
+}
+
+// Atomic `*p += v` for each element type (the integer ones wrap, as the CPU's).
+__device__ __forceinline__ void atomic_add_(float* p, float v) { atomicAdd(p, v); }
+__device__ __forceinline__ void atomic_add_(double* p, double v) { atomicAdd(p, v); }
+__device__ __forceinline__ void atomic_add_(long long* p, long long v) {
+    atomicAdd((unsigned long long*)p, (unsigned long long)v);
+}
+__device__ __forceinline__ void atomic_add_(unsigned int* p, unsigned int v) { atomicAdd(p, v); }
+
+// dst at ids along dim from src at ids' own coordinates: MODE 0 overwrites (among
+// repeated indices an arbitrary write wins, as on any GPU), 1 adds atomically, 2 only
+// zeroes every targeted position (the first pass of an add without include_self).
+template <typename T, typename I, int MODE>
+__device__ void scatter_impl(T* dst, const I* ids, const T* src, const Strided& ld, const Strided& lids,
+                             const Strided& ls, int dim, long long* bad) {
+    LAMINA_FOR_EACH(i, lids.n) {
+        const I id = ids[elem_offset(lids, i)];
+        if (!index_ok(id, ld.dims[dim], bad)) continue;
+        T* target = dst + offset_with(lids, ld, dim, i, (long long)id);
+        const T v = src[offset_with(lids, ls, -1, i, 0)];
+        if constexpr (MODE == 0) {
+            *target = v;
+        } else if constexpr (MODE == 1) {
+            atomic_add_(target, v);
+        } else {
+            *target = T(0);
+        }
+    }
+}
