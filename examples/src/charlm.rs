@@ -263,6 +263,8 @@ pub struct CharConfig {
     pub sample_len: usize,
     pub temperature: f64,
     pub verbose: bool,
+    /// Where to train (`--device`, else `LAMINA_DEVICE`, else the CPU).
+    pub device: crate::realdata::DeviceChoice,
 }
 
 impl CharConfig {
@@ -292,6 +294,7 @@ impl CharConfig {
             sample_len: 300,
             temperature: 0.8,
             verbose: true,
+            device: crate::realdata::DeviceChoice::Cpu,
         }
     }
 
@@ -596,7 +599,7 @@ fn usage(name: &str) -> String {
         "usage: {name} [--epochs N] [--stop-after N] [--windows-per-epoch N] [--seq-len N] [--batch-size N] \
 [--lr X] [--weight-decay X] [--clip X] [--width N] [--hidden N] [--layers N] [--heads N] \
 [--dropout P] [--seed S] [--val-limit N] [--checkpoint-dir DIR] [--plot PATH] [--resume] \
-[--sample-len N] [--temperature T] [--data FILE] [--quiet]"
+[--sample-len N] [--temperature T] [--data FILE] [--quiet] [--device cpu|cuda[:N]]"
     )
 }
 
@@ -610,6 +613,7 @@ pub fn cli_main(name: &str, defaults: CharConfig) -> ExitCode {
 fn parse(name: &str, defaults: CharConfig) -> std::result::Result<CharConfig, String> {
     let usage = usage(name);
     let mut c = defaults;
+    c.device = crate::realdata::DeviceChoice::from_env()?;
     let mut dir = PathBuf::from(format!("target/{name}"));
     let mut plot = None;
     let mut it = std::env::args().skip(1);
@@ -638,6 +642,7 @@ fn parse(name: &str, defaults: CharConfig) -> std::result::Result<CharConfig, St
             "--temperature" => c.temperature = parse_flag(f, it.next())?,
             "--data" => c.data = parse_flag(f, it.next())?,
             "--quiet" => c.verbose = false,
+            "--device" => c.device = parse_flag(f, it.next())?,
             "-h" | "--help" => return Err(usage),
             other => return Err(format!("unknown argument {other}\n{usage}")),
         }
@@ -657,7 +662,7 @@ fn parse(name: &str, defaults: CharConfig) -> std::result::Result<CharConfig, St
 }
 
 fn run(name: &str, cfg: &CharConfig) -> Result<()> {
-    let dev = Device::cpu();
+    let dev = cfg.device.open()?;
     let dir = cfg.checkpoint_dir.as_deref().unwrap_or(".".as_ref());
     println!("{name} on {}", cfg.data.display());
     if cfg.resume && Checkpoints::new(dir).has_last() {

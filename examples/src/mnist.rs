@@ -113,6 +113,8 @@ pub struct MnistConfig {
     pub resume: bool,
     /// Print a summary line per epoch (and a progress bar on a terminal).
     pub verbose: bool,
+    /// Where to train (`--device`, else `LAMINA_DEVICE`, else the CPU).
+    pub device: crate::realdata::DeviceChoice,
 }
 
 impl Default for MnistConfig {
@@ -134,6 +136,7 @@ impl Default for MnistConfig {
             plot: None,
             resume: false,
             verbose: true,
+            device: crate::realdata::DeviceChoice::Cpu,
         }
     }
 }
@@ -284,7 +287,7 @@ fn usage(name: &str) -> String {
     format!(
         "usage: {name} [--epochs N] [--lr X] [--batch-size N] [--seed S] [--workers N] \
 [--limit N] [--test-limit N] [--patience N] [--shift PX] [--checkpoint-dir DIR] [--plot PATH] \
-[--resume] [--data DIR] [--quiet]"
+[--resume] [--data DIR] [--quiet] [--device cpu|cuda[:N]]"
     )
 }
 
@@ -297,6 +300,7 @@ pub fn cli_main(name: &str, defaults: MnistConfig) -> ExitCode {
 fn parse(name: &str, defaults: MnistConfig) -> std::result::Result<MnistConfig, String> {
     let usage = usage(name);
     let mut c = defaults;
+    c.device = crate::realdata::DeviceChoice::from_env()?;
     let mut dir = PathBuf::from(format!("target/{name}"));
     let mut plot = None;
     let mut it = std::env::args().skip(1);
@@ -316,6 +320,7 @@ fn parse(name: &str, defaults: MnistConfig) -> std::result::Result<MnistConfig, 
             "--data" => c.data_dir = parse_flag(f, it.next())?,
             "--resume" => c.resume = true,
             "--quiet" => c.verbose = false,
+            "--device" => c.device = parse_flag(f, it.next())?,
             "-h" | "--help" => return Err(usage),
             "--shift" => c.max_shift = parse_flag(f, it.next())?,
             other => return Err(format!("unknown argument {other}\n{usage}")),
@@ -330,7 +335,7 @@ fn parse(name: &str, defaults: MnistConfig) -> std::result::Result<MnistConfig, 
 }
 
 fn run(cfg: &MnistConfig) -> Result<()> {
-    let dev = Device::cpu();
+    let dev = cfg.device.open()?;
     let dir = cfg.checkpoint_dir.as_deref().unwrap_or(".".as_ref());
     let net = match cfg.architecture {
         Architecture::Mlp => format!("MLP {}", LAYERS.map(|n| n.to_string()).join("-")),

@@ -42,6 +42,58 @@ pub fn cli<C>(
     }
 }
 
+/// Where an example runs: the CPU, or CUDA device `i` (`--device cpu|cuda|cuda:N`, else
+/// the environment variable `LAMINA_DEVICE`, else the CPU).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeviceChoice {
+    #[default]
+    Cpu,
+    Cuda(usize),
+}
+
+impl FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let s = s.trim();
+        match s {
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" => Ok(DeviceChoice::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|i| i.parse().ok())
+                .map(DeviceChoice::Cuda)
+                .ok_or_else(|| format!("unknown device {s:?} (expected cpu, cuda or cuda:N)")),
+        }
+    }
+}
+
+impl DeviceChoice {
+    /// `LAMINA_DEVICE` if set (an unknown value is an error naming it), else the CPU.
+    pub fn from_env() -> std::result::Result<DeviceChoice, String> {
+        match std::env::var("LAMINA_DEVICE") {
+            Ok(v) if !v.trim().is_empty() => v.parse().map_err(|e| format!("LAMINA_DEVICE: {e}")),
+            _ => Ok(DeviceChoice::Cpu),
+        }
+    }
+
+    /// The device; CUDA in a build without the `cuda` feature, or without a GPU, is an
+    /// error saying so.
+    pub fn open(self) -> Result<lamina::Device> {
+        use lamina::DeviceExt;
+        match self {
+            DeviceChoice::Cpu => Ok(lamina::Device::cpu()),
+            #[cfg(feature = "cuda")]
+            DeviceChoice::Cuda(i) => Ok(lamina::Device::cuda(i)?),
+            #[cfg(not(feature = "cuda"))]
+            DeviceChoice::Cuda(i) => Err(lamina::tensor::Error::DeviceUnavailable(format!(
+                "cuda:{i}: this program was built without the `cuda` feature \
+                 (cargo run --release --features cuda ...)"
+            ))
+            .into()),
+        }
+    }
+}
+
 /// Parses a flag's value, or says which flag had a bad one.
 pub fn parse_flag<T: FromStr>(flag: &str, value: Option<String>) -> std::result::Result<T, String>
 where
@@ -65,4 +117,36 @@ pub fn parse_widths(flag: &str, value: Option<String>) -> std::result::Result<Ve
 pub fn seconds_per_epoch(history: &lamina::train::History) -> f64 {
     let n = history.len().max(1) as f64;
     history.epochs.iter().map(|r| r.seconds).sum::<f64>() / n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeviceChoice;
+
+    #[test]
+    fn device_flags_parse_and_bad_ones_are_named() {
+        assert_eq!("cpu".parse::<DeviceChoice>(), Ok(DeviceChoice::Cpu));
+        assert_eq!("cuda".parse::<DeviceChoice>(), Ok(DeviceChoice::Cuda(0)));
+        assert_eq!(
+            " cuda:3 ".parse::<DeviceChoice>(),
+            Ok(DeviceChoice::Cuda(3))
+        );
+        for bad in ["gpu", "cuda:", "cuda:-1", "CUDA"] {
+            let e = bad.parse::<DeviceChoice>().unwrap_err();
+            assert!(
+                e.contains("unknown device") && e.contains(bad.trim()),
+                "{e}"
+            );
+        }
+        // The CPU always opens; CUDA without a GPU (or the feature) is a clean error.
+        assert!(DeviceChoice::Cpu.open().is_ok());
+        match DeviceChoice::Cuda(0).open() {
+            Ok(d) => eprintln!("a CUDA device is present: {}", d.name()),
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(msg.contains("device unavailable"), "{msg}");
+                eprintln!("skipped: no CUDA device ({msg})");
+            }
+        }
+    }
 }
