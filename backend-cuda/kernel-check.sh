@@ -23,7 +23,7 @@ PYTHON=${PYTHON:-python3}
 
 if [ ! -x "$TOOLS/nvidia/cu13/bin/ptxas" ] || [ ! -e "$TOOLS/nvidia/cu13/lib/libnvrtc.so.13" ]; then
   echo "kernel-check: installing $NVRTC_WHEEL $NVCC_WHEEL $RUNTIME_WHEEL into $TOOLS"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --no-deps --target "$TOOLS" \
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --no-deps --target "$TOOLS" \
     "$NVRTC_WHEEL" "$NVCC_WHEEL" "$RUNTIME_WHEEL"
   rm -f "$TOOLS"/nvidia/cu13/lib/*.alt.so*   # variants nothing here loads
 fi

@@ -17,9 +17,10 @@ template <typename I> __device__ __forceinline__ bool index_ok(I id, long long s
 // y[o][j][r] = x[o][ids[j]][r]: src viewed as [outer, size, inner] in logical order.
 template <typename T, typename I>
 __device__ void index_select_impl(const T* x, const I* ids, T* y, const Strided& lx, const Strided& lids,
-                                  unsigned long long size, unsigned long long inner, long long* bad) {
+                                  unsigned long long outer, unsigned long long size,
+                                  unsigned long long inner, long long* bad) {
     const unsigned long long n_ids = lids.n;
-    const unsigned long long n = (lx.n / (size == 0 ? 1 : size)) * n_ids;
+    const unsigned long long n = outer * n_ids * inner;
     LAMINA_FOR_EACH(i, n) {
         const unsigned long long r = i % inner, j = (i / inner) % n_ids, o = i / inner / n_ids;
         const I id = ids[elem_offset(lids, j)];

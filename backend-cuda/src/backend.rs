@@ -1,4 +1,5 @@
-//! The CUDA backend (feature `cuda`): storage in device memory (`CudaStorage`), one stream
+//! The CUDA backend (feature `cuda`): storage in device memory (`CudaStorage`: a block from
+//! the device's caching allocator, [`crate::alloc`], returned to it on drop), one stream
 //! per device, the generated kernels ([`crate::source`]) compiled by NVRTC for the device's
 //! own architecture on first use, and the `Backend` primitives launched on them: creation,
 //! transfers, strided copies, casts, every element-wise unary and binary op, comparisons,
@@ -15,14 +16,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use cudarc::driver::{
-    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, DevicePtr, DevicePtrMut,
-    DeviceRepr, LaunchConfig, PushKernelArg, SyncOnDrop,
+    CudaContext, CudaFunction, CudaModule, CudaSlice, CudaStream, CudaView, CudaViewMut, DevicePtr,
+    DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg, SyncOnDrop,
 };
 use lamina_tensor::{
     share_storage, BinaryOp, CmpOp, DType, Distribution, Error, HostData, Layout, MatmulSpec,
     ReduceOp, Result, ScanOp, ScatterReduce, Storage, StorageRef, UnaryOp,
 };
 
+use crate::alloc::{Allocation, CachingAllocator, RawAlloc};
 use crate::gemm::{plan, Operand};
 use crate::launch::{grid_for, StridedArg};
 use crate::source;
@@ -32,52 +34,139 @@ use crate::source;
 // bytes are a valid kernel argument of that type.
 unsafe impl DeviceRepr for StridedArg {}
 
-/// A tensor's elements in device memory.
-#[derive(Debug)]
-pub enum CudaStorage {
-    F32(CudaSlice<f32>),
-    F64(CudaSlice<f64>),
-    I64(CudaSlice<i64>),
-    U32(CudaSlice<u32>),
-    Bool(CudaSlice<bool>),
+/// The driver under the caching allocator: blocks of bytes on the device's stream
+/// (cudarc frees them stream-ordered when dropped).
+struct Driver {
+    stream: Arc<CudaStream>,
 }
 
-macro_rules! each {
-    ($s:expr, $v:ident => $body:expr) => {
-        match $s {
-            CudaStorage::F32($v) => $body,
-            CudaStorage::F64($v) => $body,
-            CudaStorage::I64($v) => $body,
-            CudaStorage::U32($v) => $body,
-            CudaStorage::Bool($v) => $body,
+impl RawAlloc for Driver {
+    type Block = CudaSlice<u8>;
+    fn alloc(&mut self, bytes: usize) -> Result<CudaSlice<u8>> {
+        self.stream
+            .alloc_zeros::<u8>(bytes)
+            .map_err(|e| driver(&format!("allocating {bytes} bytes of device memory"), e))
+    }
+    fn free(&mut self, block: CudaSlice<u8>) {
+        drop(block);
+    }
+}
+
+/// The device's memory cache, shared by the backend and every storage it made.
+type Cache = Arc<Mutex<CachingAllocator<Driver>>>;
+
+fn lock(cache: &Cache) -> std::sync::MutexGuard<'_, CachingAllocator<Driver>> {
+    cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A tensor's elements in device memory: a block from the device's cache, viewed as
+/// `len` elements of `dtype` (bools one byte each, 0 or 1), handed back to the cache on
+/// drop.
+pub struct CudaStorage {
+    dtype: DType,
+    len: usize,
+    block: Option<Allocation<CudaSlice<u8>>>,
+    cache: Cache,
+}
+
+impl std::fmt::Debug for CudaStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaStorage({:?} x {})", self.dtype, self.len)
+    }
+}
+
+impl Drop for CudaStorage {
+    fn drop(&mut self) {
+        if let Some(a) = self.block.take() {
+            lock(&self.cache).free(a);
         }
-    };
+    }
 }
 
 impl CudaStorage {
+    fn bytes(&self) -> &CudaSlice<u8> {
+        &self
+            .block
+            .as_ref()
+            .expect("a live storage holds its block")
+            .block
+    }
+
+    fn bytes_mut(&mut self) -> &mut CudaSlice<u8> {
+        &mut self
+            .block
+            .as_mut()
+            .expect("a live storage holds its block")
+            .block
+    }
+
     /// The device address, for a kernel that reads it (the guard orders the stream).
     fn ptr<'a>(&'a self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
-        each!(self, v => v.device_ptr(stream))
+        self.bytes().device_ptr(stream)
     }
 
     /// The device address, for a kernel that writes it.
     fn ptr_mut<'a>(&'a mut self, stream: &'a CudaStream) -> (u64, SyncOnDrop<'a>) {
-        each!(self, v => v.device_ptr_mut(stream))
+        self.bytes_mut().device_ptr_mut(stream)
     }
+
+    /// The elements as `T` (a plain number type of the storage's dtype).
+    fn view<T: Plain>(&self) -> Result<CudaView<'_, T>> {
+        self.check_type::<T>()?;
+        // SAFETY: `T` is the storage's element type (checked above) and a plain number
+        // type, for which every bit pattern is a value; the block holds at least
+        // `len · size_of::<T>()` bytes (allocated so), which `transmute` checks again.
+        unsafe { self.bytes().transmute::<T>(self.len) }
+            .ok_or_else(|| driver("view", "block too small"))
+    }
+
+    /// The elements as `T`, for writing.
+    fn view_mut<T: Plain>(&mut self) -> Result<CudaViewMut<'_, T>> {
+        self.check_type::<T>()?;
+        let len = self.len;
+        // SAFETY: as in `view`.
+        unsafe { self.bytes_mut().transmute_mut::<T>(len) }
+            .ok_or_else(|| driver("view", "block too small"))
+    }
+
+    fn check_type<T: Plain>(&self) -> Result<()> {
+        if T::DTYPE != self.dtype {
+            return Err(Error::DTypeMismatch {
+                op: "cuda view",
+                lhs: self.dtype,
+                rhs: T::DTYPE,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The element types stored as themselves (bools travel as bytes): any bit pattern is a
+/// value of each.
+trait Plain: DeviceRepr + Copy + Default + 'static {
+    const DTYPE: DType;
+}
+impl Plain for f32 {
+    const DTYPE: DType = DType::F32;
+}
+impl Plain for f64 {
+    const DTYPE: DType = DType::F64;
+}
+impl Plain for i64 {
+    const DTYPE: DType = DType::I64;
+}
+impl Plain for u32 {
+    const DTYPE: DType = DType::U32;
 }
 
 impl Storage for CudaStorage {
     fn dtype(&self) -> DType {
-        match self {
-            CudaStorage::F32(_) => DType::F32,
-            CudaStorage::F64(_) => DType::F64,
-            CudaStorage::I64(_) => DType::I64,
-            CudaStorage::U32(_) => DType::U32,
-            CudaStorage::Bool(_) => DType::Bool,
-        }
+        self.dtype
     }
     fn len(&self) -> usize {
-        each!(self, v => v.len())
+        self.len
     }
     fn as_any(&self) -> &dyn Any {
         self
@@ -104,6 +193,8 @@ pub struct CudaBackend {
     stream: Arc<CudaStream>,
     /// cuBLAS on the device's stream, and the TF32 setting it was last given.
     blas: Mutex<(cudarc::cublas::CudaBlas, Option<bool>)>,
+    /// The device memory cache every storage of this device comes from.
+    cache: Cache,
     /// `sm_XY` of the device, for NVRTC.
     arch: &'static str,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
@@ -210,9 +301,13 @@ impl CudaBackend {
         let stream = ctx.default_stream();
         let blas = cudarc::cublas::CudaBlas::new(stream.clone())
             .map_err(|e| driver("creating the cuBLAS handle", e))?;
+        let cache = Arc::new(Mutex::new(CachingAllocator::new(Driver {
+            stream: stream.clone(),
+        })));
         Ok(CudaBackend {
             ordinal,
             blas: Mutex::new((blas, None)),
+            cache,
             stream,
             arch,
             modules: Mutex::new(HashMap::new()),
@@ -267,20 +362,42 @@ impl CudaBackend {
         Ok(f)
     }
 
-    /// `n` elements of `dtype`, contents unspecified (every kernel that takes one writes
-    /// all of it).
+    /// `n` elements of `dtype` from the cache, contents unspecified (every kernel that
+    /// takes one writes all of it; `zeros` clears it).
     fn alloc(&self, dtype: DType, n: usize) -> Result<CudaStorage> {
-        let s = &self.stream;
-        let e = |e| driver("allocating device memory", e);
-        // Zeroed: cudarc's unzeroed allocation is unsafe, and a fresh zero fill is cheap
-        // next to the kernel that follows.
-        Ok(match dtype {
-            DType::F32 => CudaStorage::F32(s.alloc_zeros(n).map_err(e)?),
-            DType::F64 => CudaStorage::F64(s.alloc_zeros(n).map_err(e)?),
-            DType::I64 => CudaStorage::I64(s.alloc_zeros(n).map_err(e)?),
-            DType::U32 => CudaStorage::U32(s.alloc_zeros(n).map_err(e)?),
-            DType::Bool => CudaStorage::Bool(s.alloc_zeros(n).map_err(e)?),
+        let bytes = n * dtype.size_in_bytes();
+        let block = lock(&self.cache).alloc(0, bytes)?;
+        Ok(CudaStorage {
+            dtype,
+            len: n,
+            block: Some(block),
+            cache: self.cache.clone(),
         })
+    }
+
+    /// Bytes of device memory held by tensors of this device now (by size class).
+    pub fn live_bytes(&self) -> usize {
+        lock(&self.cache).live_bytes()
+    }
+
+    /// The most bytes held by tensors at once since the start or the last reset.
+    pub fn peak_bytes(&self) -> usize {
+        lock(&self.cache).peak_bytes()
+    }
+
+    /// Starts the peak over from what is live now.
+    pub fn reset_peak_bytes(&self) {
+        lock(&self.cache).reset_peak()
+    }
+
+    /// Bytes the cache holds for reuse.
+    pub fn cached_bytes(&self) -> usize {
+        lock(&self.cache).cached_bytes()
+    }
+
+    /// Returns every cached block to the driver (PyTorch's `torch.cuda.empty_cache`).
+    pub fn empty_cache(&self) {
+        lock(&self.cache).empty_cache()
     }
 
     /// Launches `f` over `n` elements with `args` (device addresses and by-value
@@ -504,18 +621,22 @@ impl CudaBackend {
                 // SAFETY: the plan reads `rhs` and `lhs` only where their layouts (checked
                 // in bounds by the caller or made contiguous here) address elements, and
                 // writes `batch · m · n` elements of the output, which has that many.
-                unsafe { blas.gemm_strided_batched(cfg, &xa, &xb, $c) }
+                unsafe { blas.gemm_strided_batched(cfg, &xa, &xb, &mut $c) }
                     .map_err(|e| driver("cuBLAS gemm", e))?;
             }};
         }
-        match (b, a, &mut out) {
-            (CudaStorage::F32(x), CudaStorage::F32(y), CudaStorage::F32(c)) => {
+        match a.dtype() {
+            DType::F32 => {
+                let (x, y, mut c) = (b.view::<f32>()?, a.view::<f32>()?, out.view_mut::<f32>()?);
                 gemm!(x, y, c, 1.0f32, 0.0f32)
             }
-            (CudaStorage::F64(x), CudaStorage::F64(y), CudaStorage::F64(c)) => {
+            DType::F64 => {
+                let (x, y, mut c) = (b.view::<f64>()?, a.view::<f64>()?, out.view_mut::<f64>()?);
                 gemm!(x, y, c, 1.0f64, 0.0f64)
             }
-            (x, _, _) => return Err(unported(&format!("matmul on {:?}", x.dtype()))),
+            d @ (DType::I64 | DType::U32 | DType::Bool) => {
+                return Err(unported(&format!("matmul on {d:?}")))
+            }
         }
         drop(guard);
         Ok(share_storage(out))
@@ -539,7 +660,14 @@ impl lamina_tensor::Backend for CudaBackend {
     }
 
     fn zeros(&self, len: usize, dtype: DType) -> Result<StorageRef> {
-        Ok(share_storage(self.alloc(dtype, len)?))
+        // A cached block holds old values: cleared on the stream.
+        let mut out = self.alloc(dtype, len)?;
+        let bytes = len * dtype.size_in_bytes();
+        let s = self.stream.clone();
+        let mut view = out.bytes_mut().slice_mut(..bytes);
+        s.memset_zeros(&mut view)
+            .map_err(|e| driver("clearing device memory", e))?;
+        Ok(share_storage(out))
     }
 
     fn full(&self, len: usize, value: f64, dtype: DType) -> Result<StorageRef> {
@@ -555,14 +683,27 @@ impl lamina_tensor::Backend for CudaBackend {
     }
 
     fn from_host(&self, data: HostData) -> Result<StorageRef> {
-        let s = &self.stream;
-        let e = |e| driver("copying to the device", e);
+        fn put<T: Plain>(b: &CudaBackend, v: &[T]) -> Result<CudaStorage> {
+            let mut out = b.alloc(T::DTYPE, v.len())?;
+            b.stream
+                .memcpy_htod(v, &mut out.view_mut::<T>()?)
+                .map_err(|e| driver("copying to the device", e))?;
+            Ok(out)
+        }
         Ok(share_storage(match data {
-            HostData::F32(v) => CudaStorage::F32(s.clone_htod(&v).map_err(e)?),
-            HostData::F64(v) => CudaStorage::F64(s.clone_htod(&v).map_err(e)?),
-            HostData::I64(v) => CudaStorage::I64(s.clone_htod(&v).map_err(e)?),
-            HostData::U32(v) => CudaStorage::U32(s.clone_htod(&v).map_err(e)?),
-            HostData::Bool(v) => CudaStorage::Bool(s.clone_htod(&v).map_err(e)?),
+            HostData::F32(v) => put(self, &v)?,
+            HostData::F64(v) => put(self, &v)?,
+            HostData::I64(v) => put(self, &v)?,
+            HostData::U32(v) => put(self, &v)?,
+            HostData::Bool(v) => {
+                // Bools travel as bytes, 0 or 1.
+                let bytes: Vec<u8> = v.iter().map(|&b| u8::from(b)).collect();
+                let mut out = self.alloc(DType::Bool, v.len())?;
+                self.stream
+                    .memcpy_htod(&bytes, &mut out.bytes_mut().slice_mut(..v.len()))
+                    .map_err(|e| driver("copying to the device", e))?;
+                out
+            }
         }))
     }
 
@@ -571,12 +712,17 @@ impl lamina_tensor::Backend for CudaBackend {
         let dense = self.contiguous(src, layout)?;
         let s = &self.stream;
         let e = |e| driver("copying to the host", e);
-        Ok(match &dense {
-            CudaStorage::F32(v) => HostData::F32(s.clone_dtoh(v).map_err(e)?),
-            CudaStorage::F64(v) => HostData::F64(s.clone_dtoh(v).map_err(e)?),
-            CudaStorage::I64(v) => HostData::I64(s.clone_dtoh(v).map_err(e)?),
-            CudaStorage::U32(v) => HostData::U32(s.clone_dtoh(v).map_err(e)?),
-            CudaStorage::Bool(v) => HostData::Bool(s.clone_dtoh(v).map_err(e)?),
+        Ok(match dense.dtype() {
+            DType::F32 => HostData::F32(s.clone_dtoh(&dense.view::<f32>()?).map_err(e)?),
+            DType::F64 => HostData::F64(s.clone_dtoh(&dense.view::<f64>()?).map_err(e)?),
+            DType::I64 => HostData::I64(s.clone_dtoh(&dense.view::<i64>()?).map_err(e)?),
+            DType::U32 => HostData::U32(s.clone_dtoh(&dense.view::<u32>()?).map_err(e)?),
+            DType::Bool => {
+                let bytes = s
+                    .clone_dtoh(&dense.bytes().slice(..dense.len()))
+                    .map_err(e)?;
+                HostData::Bool(bytes.into_iter().map(|b| b != 0).collect())
+            }
         })
     }
 
@@ -789,7 +935,12 @@ impl lamina_tensor::Backend for CudaBackend {
         perm.extend_from_slice(axes);
         let moved = layout.permute(&perm)?;
         let inner: usize = axes.iter().map(|&a| layout.dims()[a]).product();
-        let outer = count(layout) / inner.max(1);
+        // The kept dims' product, not count / inner: an empty reduced axis still leaves
+        // one output (the identity) per kept position.
+        let outer: usize = (0..rank)
+            .filter(|d| !axes.contains(d))
+            .map(|d| layout.dims()[d])
+            .product();
         let out_dtype = match op {
             ReduceOp::ArgMax | ReduceOp::ArgMin => DType::I64,
             ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min => src.dtype(),
@@ -853,16 +1004,23 @@ impl lamina_tensor::Backend for CudaBackend {
                 StridedArg::new(OP, layout)?,
                 StridedArg::new(OP, ids_layout)?,
             );
-            let (sz, inn) = (size as u64, inner as u64);
+            let (outer64, sz, inn) = (outer as u64, size as u64, inner as u64);
             let s = &self.stream;
             let (px, _g1) = x.ptr(s);
             let (pi, _g2) = i.ptr(s);
             let (y, _g3) = out.ptr_mut(s);
-            // SAFETY: `index_select_<d>_<i>(x, ids, y, lx, lids, size, inner, bad)`; both
+            // SAFETY: `index_select_<d>_<i>(x, ids, y, lx, lids, outer, size, inner, bad)`; both
             // layouts checked in bounds, ids checked against `size` in the kernel, `y` of
             // `outer · len(ids) · inner` elements.
             unsafe {
-                self.checked_launch(OP, dim, size, &f, cfg, &[&px, &pi, &y, &lx, &li, &sz, &inn])?
+                self.checked_launch(
+                    OP,
+                    dim,
+                    size,
+                    &f,
+                    cfg,
+                    &[&px, &pi, &y, &lx, &li, &outer64, &sz, &inn],
+                )?
             };
         }
         Ok(share_storage(out))
@@ -1069,6 +1227,10 @@ impl lamina_tensor::Backend for CudaBackend {
             }
             Ok(share_storage(out))
         })())
+    }
+
+    fn live_bytes(&self) -> Option<usize> {
+        Some(CudaBackend::live_bytes(self))
     }
 
     fn synchronize(&self) -> Result<()> {

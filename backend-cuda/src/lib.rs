@@ -21,9 +21,10 @@
 //!   sm_80 and sm_90 on every CI run (the `cuda-kernel-sources` binary writes them out);
 //! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
 //!   through and the grid of a one-thread-per-element launch;
-//! - [`alloc`]: the caching allocator's logic (size classes, per-stream reuse, byte
-//!   counts, emptying and retrying when the driver is out of memory), over any raw
-//!   allocator;
+//! - [`alloc`]: the caching allocator (size classes, per-stream reuse, byte counts,
+//!   emptying and retrying when the driver is out of memory), over any raw allocator:
+//!   `CudaBackend` takes every tensor's memory from it (`live_bytes`, `peak_bytes`,
+//!   `cached_bytes`, `empty_cache`);
 //! - [`cache`]: the compiled kernels' cache keys and the atomic disk cache.
 
 pub mod alloc;

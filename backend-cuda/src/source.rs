@@ -300,7 +300,7 @@ pub fn reduce_source() -> String {
 /// The indexing kernels, per value dtype `d` and index dtype `i` (all write the first
 /// out-of-range index they meet to `bad`, and skip it):
 /// - `index_select_<d>_<i>(const T* x, const I* ids, T* y, Strided lx, Strided lids,
-///   size, inner, long long* bad)`: `y[o][j][r] = x[o][ids[j]][r]` over `x` as
+///   outer, size, inner, long long* bad)`: `y[o][j][r] = x[o][ids[j]][r]` over `x` as
 ///   `[outer, size, inner]`;
 /// - `gather_<d>_<i>(const T* x, const I* ids, T* y, Strided lx, Strided lids, int dim,
 ///   long long* bad)`;
@@ -318,9 +318,9 @@ pub fn index_source() -> String {
                 s,
                 "\nextern \"C\" __global__ void index_select_{n}_{is}(const {t}* __restrict__ x, \
                  const {it}* __restrict__ ids, {t}* __restrict__ y, const Strided lx, \
-                 const Strided lids, const unsigned long long size, const unsigned long long inner, \
-                 long long* bad) {{\n\
-                 \x20   index_select_impl<{t}, {it}>(x, ids, y, lx, lids, size, inner, bad);\n\
+                 const Strided lids, const unsigned long long outer, const unsigned long long size, \
+                 const unsigned long long inner, long long* bad) {{\n\
+                 \x20   index_select_impl<{t}, {it}>(x, ids, y, lx, lids, outer, size, inner, bad);\n\
                  }}\n\
                  extern \"C\" __global__ void gather_{n}_{is}(const {t}* __restrict__ x, \
                  const {it}* __restrict__ ids, {t}* __restrict__ y, const Strided lx, \
