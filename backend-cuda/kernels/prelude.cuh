@@ -191,3 +191,9 @@ template <> __device__ __forceinline__ float highest<float>() { return __int_as_
 template <> __device__ __forceinline__ double highest<double>() { return __longlong_as_double(0x7ff0000000000000ll); }
 template <> __device__ __forceinline__ long long highest<long long>() { return 9223372036854775807ll; }
 template <> __device__ __forceinline__ unsigned int highest<unsigned int>() { return 4294967295u; }
+
+// Addition and multiplication that wrap for integers and round for floats.
+template <typename T> __device__ __forceinline__ T wadd_any(T a, T b) { return a + b; }
+template <> __device__ __forceinline__ long long wadd_any<long long>(long long a, long long b) { return wadd(a, b); }
+template <typename T> __device__ __forceinline__ T wmul_any(T a, T b) { return a * b; }
+template <> __device__ __forceinline__ long long wmul_any<long long>(long long a, long long b) { return wmul(a, b); }

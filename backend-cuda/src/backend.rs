@@ -6,9 +6,9 @@
 //! `where`, reductions and the row-wise softmax; matmul through cuBLAS's strided-batched
 //! GEMM (f32, f64; TF32 off unless [`set_allow_tf32`]); `index_select`, `gather` and
 //! `scatter` (overwrite and add; an out-of-range index is an error, read back after the
-//! kernel). The primitives without a CUDA kernel yet (scans, sorting, scatter's product,
-//! mean, max and min) return an error naming the primitive; the fused ones without a
-//! kernel run their composites. Nothing here has run on a GPU yet:
+//! kernel); scans and the stable argsort, one thread per line. Scatter's product, mean,
+//! max and min have no CUDA kernel yet and return an error naming themselves; the fused
+//! primitives without a kernel run their composites. Nothing here has run on a GPU yet:
 //! the machines this was written on have none, so it is compile-checked only.
 
 use std::any::Any;
@@ -258,6 +258,18 @@ fn check_bounds(op: &'static str, layout: &Layout, len: usize) -> Result<()> {
 /// Element count of a layout's shape.
 fn count(layout: &Layout) -> usize {
     layout.dims().iter().product()
+}
+
+/// `layout` with `axis` moved last, and its lines: `(moved, lines, n, inner)` with `n`
+/// the axis' length and `inner` the product of the dims after it.
+fn lines_along(layout: &Layout, axis: usize) -> Result<(Layout, usize, usize, usize)> {
+    let rank = layout.rank();
+    let mut perm: Vec<usize> = (0..rank).filter(|&d| d != axis).collect();
+    perm.push(axis);
+    let n = layout.dims()[axis];
+    let lines = count(layout).checked_div(n).unwrap_or(0);
+    let inner = layout.dims()[axis + 1..].iter().product();
+    Ok((layout.permute(&perm)?, lines, n, inner))
 }
 
 /// `name` has no CUDA kernel yet: the error every unported primitive returns.
@@ -1136,12 +1148,60 @@ impl lamina_tensor::Backend for CudaBackend {
         Ok(())
     }
 
-    fn scan(&self, _: ScanOp, _: &dyn Storage, _: &Layout, _: usize) -> Result<StorageRef> {
-        Err(unported("scan"))
+    fn scan(
+        &self,
+        op: ScanOp,
+        src: &dyn Storage,
+        layout: &Layout,
+        axis: usize,
+    ) -> Result<StorageRef> {
+        let x = cuda(src)?;
+        check_bounds(op.name(), layout, x.len())?;
+        let (moved, lines, n, inner) = lines_along(layout, axis)?;
+        let mut out = self.alloc(x.dtype(), count(layout))?;
+        if lines * n > 0 {
+            let f = self.function("scan.cu", &source::scan_kernel_name(op, x.dtype()))?;
+            let lx = StridedArg::new(op.name(), &moved)?;
+            let cfg = Self::elementwise_cfg(lines).expect("lines > 0");
+            let (l, nn, inn) = (lines as u64, n as u64, inner as u64);
+            let s = &self.stream;
+            let (px, _g1) = x.ptr(s);
+            let (y, _g2) = out.ptr_mut(s);
+            // SAFETY: `scan_<op>_<d>(x, y, lx, lines, n, inner)`; the permuted layout
+            // addresses the same in-bounds elements, `y` holds `lines · n`.
+            unsafe { self.launch(&f, cfg, &[&px, &y, &lx, &l, &nn, &inn])? };
+        }
+        Ok(share_storage(out))
     }
 
-    fn argsort(&self, _: &dyn Storage, _: &Layout, _: usize, _: bool) -> Result<StorageRef> {
-        Err(unported("argsort"))
+    fn argsort(
+        &self,
+        src: &dyn Storage,
+        layout: &Layout,
+        axis: usize,
+        descending: bool,
+    ) -> Result<StorageRef> {
+        const OP: &str = "argsort";
+        let x = cuda(src)?;
+        check_bounds(OP, layout, x.len())?;
+        let (moved, lines, n, inner) = lines_along(layout, axis)?;
+        let mut out = self.alloc(DType::I64, count(layout))?;
+        if lines * n > 0 {
+            let f = self.function("scan.cu", &format!("argsort_{}", source::suffix(x.dtype())))?;
+            let mut scratch = self.alloc(DType::I64, 2 * lines * n)?;
+            let lx = StridedArg::new(OP, &moved)?;
+            let cfg = Self::elementwise_cfg(lines).expect("lines > 0");
+            let (l, nn, inn, desc) = (lines as u64, n as u64, inner as u64, i32::from(descending));
+            let s = &self.stream;
+            let (px, _g1) = x.ptr(s);
+            let (y, _g2) = out.ptr_mut(s);
+            let (sc, _g3) = scratch.ptr_mut(s);
+            // SAFETY: `argsort_<d>(x, y, scratch, lx, lines, n, inner, descending)`; the
+            // permuted layout addresses the same in-bounds elements, `y` holds `lines · n`
+            // indices and `scratch` twice that.
+            unsafe { self.launch(&f, cfg, &[&px, &y, &sc, &lx, &l, &nn, &inn, &desc])? };
+        }
+        Ok(share_storage(out))
     }
 
     fn random(

@@ -7,8 +7,8 @@
 //!   driver and GPU are present;
 //! - `backend` (feature `cuda`): `CudaBackend`, the `Backend` on a device, partial: every
 //!   element-wise op, comparisons, `where`, casts, copies, fills, transfers, reductions
-//!   and softmax launch the kernels below, as do `index_select`, `gather` and scatter
-//!   (overwrite, add); matmul goes through cuBLAS; scans, sorting and scatter's other
+//!   and softmax launch the kernels below, as do `index_select`, `gather`, scatter
+//!   (overwrite, add), scans and argsort; matmul goes through cuBLAS; scatter's other
 //!   reductions return an error naming themselves. It has never run: no GPU was
 //!   available;
 //! - [`gemm`]: how a row-major batched matmul maps onto cuBLAS's column-major call
@@ -17,7 +17,7 @@
 //!   generated from the op tables' CUDA expressions; comparisons, `where`, casts, fills and
 //!   strided copies over every dtype) and of the reductions (warp-shuffle block
 //!   reductions, the arg-reductions' first-index ties), row-wise softmax and its
-//!   backward, and the indexing kernels, which `kernel-check.sh` compiles with NVRTC and assembles with ptxas for
+//!   backward, the indexing kernels and the scans and argsort, which `kernel-check.sh` compiles with NVRTC and assembles with ptxas for
 //!   sm_80 and sm_90 on every CI run (the `cuda-kernel-sources` binary writes them out);
 //! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
 //!   through and the grid of a one-thread-per-element launch;

@@ -17,7 +17,7 @@
 
 use std::fmt::Write;
 
-use lamina_tensor::{BinaryOp, CmpOp, DType, ReduceOp, UnaryOp};
+use lamina_tensor::{BinaryOp, CmpOp, DType, ReduceOp, ScanOp, UnaryOp};
 
 /// The NVRTC options every source is compiled with, besides the target architecture
 /// (`--gpu-architecture=sm_XY`, the device's own at run time): C++17, IEEE float
@@ -31,6 +31,9 @@ pub const CHECK_ARCHS: &[&str] = &["sm_80", "sm_90"];
 
 /// The prelude every generated source starts with.
 pub const PRELUDE: &str = include_str!("../kernels/prelude.cuh");
+
+/// The scans' and argsort's device code.
+pub const SCAN: &str = include_str!("../kernels/scan.cuh");
 
 /// The indexing kernels' device code.
 pub const INDEX: &str = include_str!("../kernels/index.cuh");
@@ -347,6 +350,62 @@ pub fn index_source() -> String {
     s
 }
 
+/// The entry point of scan `op` on `dtype`.
+pub fn scan_kernel_name(op: ScanOp, dtype: DType) -> String {
+    format!("scan_{}_{}", op.name(), suffix(dtype))
+}
+
+/// The dtypes scan `op` has a kernel for: sums and products on the number types,
+/// `logcumsumexp` on floats.
+pub fn scan_dtypes(op: ScanOp) -> &'static [DType] {
+    match op {
+        ScanOp::Sum | ScanOp::Prod => &REDUCE_DTYPES,
+        ScanOp::LogSumExp => &FLOATS,
+    }
+}
+
+/// The scans and argsort, one thread per line along the axis (the host moves the axis
+/// last in the layout `lx`; `lines · n` elements, `inner` the product of the dims after the
+/// axis, for the contiguous output's order):
+/// - `scan_<op>_<d>(const T* x, T* y, Strided lx, lines, n, inner)`;
+/// - `argsort_<d>(const T* x, long long* y, long long* scratch, Strided lx, lines, n,
+///   inner, int descending)`: a stable merge sort per line in `scratch` (`2 · lines · n`
+///   indices), NaN after every number.
+pub fn scan_source() -> String {
+    let mut s = format!("{PRELUDE}\n{SCAN}");
+    for op in [ScanOp::Sum, ScanOp::Prod, ScanOp::LogSumExp] {
+        let code = match op {
+            ScanOp::Sum => 0,
+            ScanOp::Prod => 1,
+            ScanOp::LogSumExp => 2,
+        };
+        for &d in scan_dtypes(op) {
+            let t = c_type(d);
+            let _ = write!(
+                s,
+                "\nextern \"C\" __global__ void {}(const {t}* __restrict__ x, {t}* __restrict__ y, \
+                 const Strided lx, const unsigned long long lines, const unsigned long long n, \
+                 const unsigned long long inner) {{\n\
+                 \x20   scan_lines<{t}, {code}>(x, y, lx, lines, n, inner);\n\
+                 }}\n",
+                scan_kernel_name(op, d)
+            );
+        }
+    }
+    for d in ALL_DTYPES {
+        let (t, n) = (c_type(d), suffix(d));
+        let _ = write!(
+            s,
+            "\nextern \"C\" __global__ void argsort_{n}(const {t}* __restrict__ x, long long* y, \
+             long long* scratch, const Strided lx, const unsigned long long lines, \
+             const unsigned long long n, const unsigned long long inner, const int descending) {{\n\
+             \x20   argsort_lines<{t}>(x, y, scratch, lx, lines, n, inner, descending);\n\
+             }}\n"
+        );
+    }
+    s
+}
+
 /// Every generated source of the backend, `(file name, text)`: what the compile check
 /// writes out and compiles.
 pub fn all_sources() -> Vec<(&'static str, String)> {
@@ -354,6 +413,7 @@ pub fn all_sources() -> Vec<(&'static str, String)> {
         ("elementwise.cu", elementwise_source()),
         ("reduce.cu", reduce_source()),
         ("index.cu", index_source()),
+        ("scan.cu", scan_source()),
     ]
 }
 
@@ -415,6 +475,19 @@ mod tests {
             assert_eq!(reduce.matches(&decl).count(), 1, "{n}");
         }
         names.extend(reductions);
+        let scan = scan_source();
+        for op in [ScanOp::Sum, ScanOp::Prod, ScanOp::LogSumExp] {
+            for &d in scan_dtypes(op) {
+                let k = scan_kernel_name(op, d);
+                assert_eq!(scan.matches(&format!(" {k}(")).count(), 1, "{k}");
+                names.push(k);
+            }
+        }
+        for d in ALL_DTYPES {
+            let k = format!("argsort_{}", suffix(d));
+            assert_eq!(scan.matches(&format!(" {k}(")).count(), 1, "{k}");
+            names.push(k);
+        }
         let index = index_source();
         for d in ALL_DTYPES {
             for i in INDEX_DTYPES {
