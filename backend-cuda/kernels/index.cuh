@@ -64,23 +64,91 @@ __device__ __forceinline__ void atomic_add_(long long* p, long long v) {
 }
 __device__ __forceinline__ void atomic_add_(unsigned int* p, unsigned int v) { atomicAdd(p, v); }
 
-// dst at ids along dim from src at ids' own coordinates: MODE 0 overwrites (among
-// repeated indices an arbitrary write wins, as on any GPU), 1 adds atomically, 2 only
-// zeroes every targeted position (the first pass of an add without include_self).
+// The bits of a value, for compare-and-swap loops.
+template <typename T> struct Bits;
+template <> struct Bits<float> {
+    typedef unsigned int U;
+    __device__ static U to(float v) { return __float_as_uint(v); }
+    __device__ static float from(U u) { return __uint_as_float(u); }
+};
+template <> struct Bits<double> {
+    typedef unsigned long long U;
+    __device__ static U to(double v) { return (U)__double_as_longlong(v); }
+    __device__ static double from(U u) { return __longlong_as_double((long long)u); }
+};
+template <> struct Bits<long long> {
+    typedef unsigned long long U;
+    __device__ static U to(long long v) { return (U)v; }
+    __device__ static long long from(U u) { return (long long)u; }
+};
+template <> struct Bits<unsigned int> {
+    typedef unsigned int U;
+    __device__ static U to(unsigned int v) { return v; }
+    __device__ static unsigned int from(U u) { return u; }
+};
+
+// `*p = f(*p, v)` atomically, by compare-and-swap on the bits.
+template <typename T, typename F> __device__ __forceinline__ void atomic_apply(T* p, T v, F f) {
+    typedef typename Bits<T>::U U;
+    U* addr = (U*)p;
+    U old = *addr, assumed;
+    do {
+        assumed = old;
+        old = atomicCAS(addr, assumed, Bits<T>::to(f(Bits<T>::from(assumed), v)));
+    } while (old != assumed);
+}
+
+// Only checks the ids (the pass before any write, so an error leaves dst untouched).
+template <typename I>
+__device__ void index_check_impl(const I* ids, const Strided& lids, long long size, long long* bad) {
+    LAMINA_FOR_EACH(i, lids.n) { index_ok(ids[elem_offset(lids, i)], size, bad); }
+}
+
+// dst at ids along dim from src at ids' own coordinates, by MODE: 0 overwrite (among
+// repeated indices an arbitrary write wins, as on any GPU), 1 add, 2 multiply, 3 max,
+// 4 min (NaN wins, as the CPU's), 5 set the targets to `init` (the start of a reduction
+// that excludes the original values), 6 count the values per target into `counts`.
 template <typename T, typename I, int MODE>
 __device__ void scatter_impl(T* dst, const I* ids, const T* src, const Strided& ld, const Strided& lids,
-                             const Strided& ls, int dim, long long* bad) {
+                             const Strided& ls, int dim, double init, unsigned int* counts,
+                             long long* bad) {
     LAMINA_FOR_EACH(i, lids.n) {
         const I id = ids[elem_offset(lids, i)];
         if (!index_ok(id, ld.dims[dim], bad)) continue;
-        T* target = dst + offset_with(lids, ld, dim, i, (long long)id);
+        const long long at = offset_with(lids, ld, dim, i, (long long)id);
+        T* target = dst + at;
         const T v = src[offset_with(lids, ls, -1, i, 0)];
         if constexpr (MODE == 0) {
             *target = v;
         } else if constexpr (MODE == 1) {
             atomic_add_(target, v);
+        } else if constexpr (MODE == 2) {
+            atomic_apply(target, v, [](T a, T b) { return wmul_any(a, b); });
+        } else if constexpr (MODE == 3) {
+            atomic_apply(target, v, [](T a, T b) { return max_nan(a, b); });
+        } else if constexpr (MODE == 4) {
+            atomic_apply(target, v, [](T a, T b) { return min_nan(a, b); });
+        } else if constexpr (MODE == 5) {
+            *target = sat<T>(init);
         } else {
-            *target = T(0);
+            atomicAdd(counts + at, 1u);
+        }
+    }
+}
+
+// The mean's last pass: each counted target divided by its count (plus one with the
+// original value), integers by floor division as the CPU's.
+template <typename T>
+__device__ void scatter_mean_div_impl(T* dst, const unsigned int* counts, unsigned long long n,
+                                      int include_self) {
+    LAMINA_FOR_EACH(i, n) {
+        if (counts[i] != 0u) {
+            const T c = (T)(counts[i] + (include_self ? 1u : 0u));
+            if constexpr (T(1) / T(2) == T(0)) {
+                dst[i] = div_floor_int(dst[i], c);
+            } else {
+                dst[i] = dst[i] / c;
+            }
         }
     }
 }

@@ -5,10 +5,12 @@
 //! transfers, strided copies, casts, every element-wise unary and binary op, comparisons,
 //! `where`, reductions and the row-wise softmax; matmul through cuBLAS's strided-batched
 //! GEMM (f32, f64; TF32 off unless [`set_allow_tf32`]); `index_select`, `gather` and
-//! `scatter` (overwrite and add; an out-of-range index is an error, read back after the
-//! kernel); scans and the stable argsort, one thread per line. Scatter's product, mean,
-//! max and min have no CUDA kernel yet and return an error naming themselves; the fused
-//! primitives without a kernel run their composites. Nothing here has run on a GPU yet:
+//! `scatter` (an out-of-range index is an error, read back after the
+//! kernel, and a scatter checks every id before it writes); scatter's reductions (sum,
+//! product, max, min by atomics and compare-and-swap, the mean by counting);
+//! scans and the stable argsort, one thread per line. The fused primitives without a
+//! kernel (convolution, pooling, normalisation, attention, the optimizer updates, the LSTM
+//! sequence) run their composites. Nothing here has run on a GPU yet:
 //! the machines this was written on have none, so it is compile-checked only.
 
 use std::any::Any;
@@ -385,6 +387,16 @@ impl CudaBackend {
             block: Some(block),
             cache: self.cache.clone(),
         })
+    }
+
+    /// `n` zeros of `dtype`.
+    fn zeroed(&self, dtype: DType, n: usize) -> Result<CudaStorage> {
+        let mut out = self.alloc(dtype, n)?;
+        let bytes = n * dtype.size_in_bytes();
+        let s = self.stream.clone();
+        s.memset_zeros(&mut out.bytes_mut().slice_mut(..bytes))
+            .map_err(|e| driver("clearing device memory", e))?;
+        Ok(out)
     }
 
     /// Bytes of device memory held by tensors of this device now (by size class).
@@ -1103,20 +1115,6 @@ impl lamina_tensor::Backend for CudaBackend {
         check_bounds(op, dst_layout, d.len())?;
         check_bounds(op, ids_layout, i.len())?;
         check_bounds(op, src_layout, x.len())?;
-        let passes: &[&str] = match (reduce, include_self) {
-            (ScatterReduce::Replace, _) => &["scatter"],
-            (ScatterReduce::Sum, true) => &["scatter_add"],
-            (ScatterReduce::Sum, false) => &["scatter_zero", "scatter_add"],
-            (
-                ScatterReduce::Prod
-                | ScatterReduce::Mean
-                | ScatterReduce::Amax
-                | ScatterReduce::Amin,
-                _,
-            ) => {
-                return Err(unported(op));
-            }
-        };
         let Some(cfg) = Self::elementwise_cfg(count(ids_layout)) else {
             return Ok(());
         };
@@ -1125,25 +1123,86 @@ impl lamina_tensor::Backend for CudaBackend {
             StridedArg::new(op, ids_layout)?,
             StridedArg::new(op, src_layout)?,
         );
-        let dm = dim as i32;
         let size = dst_layout.dims()[dim];
-        for pass in passes {
+        // Every id checked before anything is written, so an error leaves dst untouched
+        // (as on the CPU).
+        {
+            let f = self.function(
+                "index.cu",
+                &format!("index_check_{}", source::suffix(i.dtype())),
+            )?;
+            let sz = size as i64;
+            let (pi, _g) = i.ptr(&self.stream);
+            // SAFETY: `index_check_<i>(ids, lids, size, bad)`, ids' layout checked in bounds.
+            unsafe { self.checked_launch(op, dim, size, &f, cfg, &[&pi, &li, &sz])? };
+        }
+        // The passes: the targets' start value when the originals are excluded, then the
+        // combining pass; the mean also counts and divides.
+        let (init, combine) = match reduce {
+            ScatterReduce::Replace => (None, "scatter"),
+            ScatterReduce::Sum | ScatterReduce::Mean => (Some(0.0), "scatter_add"),
+            ScatterReduce::Prod => (Some(1.0), "scatter_mul"),
+            ScatterReduce::Amax => (Some(f64::NEG_INFINITY), "scatter_max"),
+            ScatterReduce::Amin => (Some(f64::INFINITY), "scatter_min"),
+        };
+        let mut passes: Vec<(&str, f64)> = Vec::new();
+        if let (Some(v), false) = (init, include_self) {
+            passes.push(("scatter_init", v));
+        }
+        passes.push((combine, 0.0));
+        let mean = reduce == ScatterReduce::Mean;
+        let mut counts = if mean {
+            Some(self.zeroed(DType::U32, d.len())?)
+        } else {
+            None
+        };
+        if mean {
+            passes.push(("scatter_count", 0.0));
+        }
+        // The kernels still check their ids (all valid now); their flag is not read.
+        let mut unused = self.alloc(DType::I64, 1)?;
+        for (pass, init) in passes {
             let name = format!(
                 "{pass}_{}_{}",
                 source::suffix(x.dtype()),
                 source::suffix(i.dtype())
             );
             let f = self.function("index.cu", &name)?;
+            let dm = dim as i32;
             let s = &self.stream;
             let (pi, _g1) = i.ptr(s);
             let (px, _g2) = x.ptr(s);
             let (pd, _g3) = d.ptr_mut(s);
-            // SAFETY: `<pass>_<d>_<i>(dst, ids, src, ld, lids, ls, dim, bad)`; the three
-            // layouts checked in bounds, ids against `dims[dim]` of dst in the kernel, and
-            // src read at ids' own coordinates (the tensor layer checks ids fit in src).
-            unsafe {
-                self.checked_launch(op, dim, size, &f, cfg, &[&pd, &pi, &px, &ld, &li, &ls, &dm])?
+            let (pb, _g4) = unused.ptr_mut(s);
+            let (pc, _g5) = match counts.as_mut() {
+                Some(c) => c.ptr_mut(s),
+                None => (0, SyncOnDrop::Sync(None)),
             };
+            // SAFETY: `<pass>_<d>_<i>(dst, ids, src, ld, lids, ls, dim, init, counts,
+            // bad)`; the three layouts checked in bounds, every id checked above, src read
+            // at ids' own coordinates (the tensor layer checks ids fit in src), `counts`
+            // (only the count pass touches it) one u32 per dst element, `bad` one i64.
+            unsafe {
+                self.launch(
+                    &f,
+                    cfg,
+                    &[&pd, &pi, &px, &ld, &li, &ls, &dm, &init, &pc, &pb],
+                )?
+            };
+        }
+        if let Some(c) = counts {
+            let f = self.function(
+                "index.cu",
+                &format!("scatter_mean_div_{}", source::suffix(x.dtype())),
+            )?;
+            let (len, incl) = (d.len() as u64, i32::from(include_self));
+            let cfg = Self::elementwise_cfg(d.len()).expect("a written dst is not empty");
+            let s = &self.stream;
+            let (pd, _g1) = d.ptr_mut(s);
+            let (pc, _g2) = c.ptr(s);
+            // SAFETY: `scatter_mean_div_<d>(dst, counts, len, include_self)` over dst's
+            // `len` elements and as many counts.
+            unsafe { self.launch(&f, cfg, &[&pd, &pc, &len, &incl])? };
         }
         Ok(())
     }

@@ -5,12 +5,11 @@
 //! What exists today, none of it needing a GPU:
 //! - the probe: [`device_count`] and [`device`] find out, without panicking, whether a CUDA
 //!   driver and GPU are present;
-//! - `backend` (feature `cuda`): `CudaBackend`, the `Backend` on a device, partial: every
+//! - `backend` (feature `cuda`): `CudaBackend`, the `Backend` on a device: every
 //!   element-wise op, comparisons, `where`, casts, copies, fills, transfers, reductions
-//!   and softmax launch the kernels below, as do `index_select`, `gather`, scatter
-//!   (overwrite, add), scans and argsort; matmul goes through cuBLAS; scatter's other
-//!   reductions return an error naming themselves. It has never run: no GPU was
-//!   available;
+//!   and softmax launch the kernels below, as do `index_select`, `gather`, scatter (every
+//!   reduction), scans and argsort; matmul goes through cuBLAS; the fused primitives
+//!   without a CUDA kernel run their composites. It has never run: no GPU was available;
 //! - [`gemm`]: how a row-major batched matmul maps onto cuBLAS's column-major call
 //!   without copying transposed views;
 //! - [`source`]: the CUDA C++ of the element-wise kernels (every unary and binary op,
@@ -37,8 +36,9 @@ pub mod source;
 
 use lamina_tensor::{Device, Error, Result};
 
-/// Whether the CUDA backend implements every primitive: until it does, `Device::best()`
-/// keeps choosing the CPU, and only an explicit [`device`] gives the partial backend.
+/// Whether the CUDA backend is complete and verified: until its conformance suite has
+/// passed on a GPU, `Device::best()` keeps choosing the CPU, and only an explicit
+/// [`device`] gives the CUDA backend.
 pub const IS_COMPLETE: bool = false;
 
 /// Number of CUDA devices, or a clean error naming why there are none (no `cuda`
@@ -70,8 +70,8 @@ pub fn device_count() -> Result<usize> {
 /// CUDA device `ordinal`, opened once per process (later calls give the same device).
 /// Errors (never panics) without the `cuda` feature, a driver, NVRTC, or that device.
 ///
-/// The backend is partial: the primitives [`backend`] lists as unported return an error
-/// naming themselves, so programs that need them (any matmul) do not run on it yet.
+/// The backend has not run on a GPU yet (no machine it was written on had one), and
+/// integer matmul has no CUDA kernel (an error naming it).
 pub fn device(ordinal: usize) -> Result<Device> {
     let n = device_count()?;
     if ordinal >= n {

@@ -307,10 +307,14 @@ pub fn reduce_source() -> String {
 ///   `[outer, size, inner]`;
 /// - `gather_<d>_<i>(const T* x, const I* ids, T* y, Strided lx, Strided lids, int dim,
 ///   long long* bad)`;
-/// - `scatter_<d>_<i>` (overwrite, every dtype), `scatter_add_<d>_<i>` and
-///   `scatter_zero_<d>_<i>` (atomic add, and zeroing the targets first when the
-///   original values are excluded; f32, f64, i64, u32)`(T* dst, const I* ids, const T*
-///   src, Strided ld, Strided lids, Strided ls, int dim, long long* bad)`.
+/// - `scatter_<d>_<i>` (overwrite, every dtype) and, on f32, f64, i64 and u32,
+///   `scatter_{add,mul,max,min}_<d>_<i>` (atomic), `scatter_init_<d>_<i>` (the targets set
+///   to `init` first when the original values are excluded) and `scatter_count_<d>_<i>`
+///   (values per target, for the mean) `(T* dst, const I* ids, const T* src, Strided ld,
+///   Strided lids, Strided ls, int dim, double init, unsigned* counts, long long* bad)`;
+/// - `scatter_mean_div_<d>(T* dst, const unsigned* counts, len, int include_self)`;
+/// - `index_check_<i>(const I* ids, Strided lids, long long size, long long* bad)`: the
+///   ids alone, checked before a scatter writes anything.
 pub fn index_source() -> String {
     let mut s = format!("{PRELUDE}\n{INDEX}");
     for d in ALL_DTYPES {
@@ -333,19 +337,45 @@ pub fn index_source() -> String {
             );
             let mut modes = vec![("scatter", 0)];
             if SCATTER_ADD_DTYPES.contains(&d) {
-                modes.extend([("scatter_add", 1), ("scatter_zero", 2)]);
+                modes.extend([
+                    ("scatter_add", 1),
+                    ("scatter_mul", 2),
+                    ("scatter_max", 3),
+                    ("scatter_min", 4),
+                    ("scatter_init", 5),
+                    ("scatter_count", 6),
+                ]);
             }
             for (name, mode) in modes {
                 let _ = write!(
                     s,
                     "extern \"C\" __global__ void {name}_{n}_{is}({t}* dst, const {it}* __restrict__ ids, \
                      const {t}* src, const Strided ld, const Strided lids, const Strided ls, \
-                     const int dim, long long* bad) {{\n\
-                     \x20   scatter_impl<{t}, {it}, {mode}>(dst, ids, src, ld, lids, ls, dim, bad);\n\
+                     const int dim, const double init, unsigned int* counts, long long* bad) {{\n\
+                     \x20   scatter_impl<{t}, {it}, {mode}>(dst, ids, src, ld, lids, ls, dim, init, counts, bad);\n\
                      }}\n"
                 );
             }
         }
+        if SCATTER_ADD_DTYPES.contains(&d) {
+            let _ = write!(
+                s,
+                "extern \"C\" __global__ void scatter_mean_div_{n}({t}* dst, const unsigned int* counts, \
+                 const unsigned long long len, const int include_self) {{\n\
+                 \x20   scatter_mean_div_impl<{t}>(dst, counts, len, include_self);\n\
+                 }}\n"
+            );
+        }
+    }
+    for i in INDEX_DTYPES {
+        let (it, is) = (c_type(i), suffix(i));
+        let _ = write!(
+            s,
+            "extern \"C\" __global__ void index_check_{is}(const {it}* __restrict__ ids, \
+             const Strided lids, const long long size, long long* bad) {{\n\
+             \x20   index_check_impl<{it}>(ids, lids, size, bad);\n\
+             }}\n"
+        );
     }
     s
 }
@@ -475,6 +505,9 @@ mod tests {
             assert_eq!(reduce.matches(&decl).count(), 1, "{n}");
         }
         names.extend(reductions);
+        for k in ["index_check_i64", "index_check_u32"] {
+            assert_eq!(index_source().matches(&format!(" {k}(")).count(), 1, "{k}");
+        }
         let scan = scan_source();
         for op in [ScanOp::Sum, ScanOp::Prod, ScanOp::LogSumExp] {
             for &d in scan_dtypes(op) {
@@ -496,8 +529,9 @@ mod tests {
                     vec![format!("index_select_{n}_{is}"), format!("gather_{n}_{is}")];
                 kernels.push(format!("scatter_{n}_{is}"));
                 if SCATTER_ADD_DTYPES.contains(&d) {
-                    kernels.push(format!("scatter_add_{n}_{is}"));
-                    kernels.push(format!("scatter_zero_{n}_{is}"));
+                    for k in ["add", "mul", "max", "min", "init", "count"] {
+                        kernels.push(format!("scatter_{k}_{n}_{is}"));
+                    }
                 }
                 for k in kernels {
                     assert_eq!(index.matches(&format!(" {k}(")).count(), 1, "{k}");
