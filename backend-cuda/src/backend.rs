@@ -8,7 +8,10 @@
 //! `scatter` (an out-of-range index is an error, read back after the
 //! kernel, and a scatter checks every id before it writes); scatter's reductions (sum,
 //! product, max, min by atomics and compare-and-swap, the mean by counting);
-//! scans and the stable argsort, one thread per line. The fused primitives without a
+//! scans and the stable argsort, one thread per line. Seeded random fills are the
+//! trait's default: the host's counter-based stream, copied to the device, so the values
+//! equal the CPU backend's (a device generator is still to come). The fused primitives
+//! without a
 //! kernel (convolution, pooling, normalisation, attention, the optimizer updates, the LSTM
 //! sequence) run their composites. Nothing here has run on a GPU yet:
 //! the machines this was written on have none, so it is compile-checked only.
@@ -22,8 +25,8 @@ use cudarc::driver::{
     DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg, SyncOnDrop,
 };
 use lamina_tensor::{
-    share_storage, BinaryOp, CmpOp, DType, Distribution, Error, HostData, Layout, MatmulSpec,
-    ReduceOp, Result, ScanOp, ScatterReduce, Storage, StorageRef, UnaryOp,
+    share_storage, BinaryOp, CmpOp, DType, Error, HostData, Layout, MatmulSpec, ReduceOp, Result,
+    ScanOp, ScatterReduce, Storage, StorageRef, UnaryOp,
 };
 
 use crate::alloc::{Allocation, CachingAllocator, RawAlloc};
@@ -481,6 +484,36 @@ impl CudaBackend {
         }
     }
 
+    /// `kernel(const T* a, const T* b, Out* y, Strided la, Strided lb)` over the
+    /// broadcast shape of two operands (a binary op or a comparison), into a new
+    /// contiguous `out_dtype` storage.
+    fn two_operands(
+        &self,
+        op: &'static str,
+        kernel: &str,
+        (a, la): (&CudaStorage, &Layout),
+        (b, lb): (&CudaStorage, &Layout),
+        out_dtype: DType,
+    ) -> Result<StorageRef> {
+        check_bounds(op, la, a.len())?;
+        check_bounds(op, lb, b.len())?;
+        let n = count(la);
+        let mut out = self.alloc(out_dtype, n)?;
+        if let Some(cfg) = Self::elementwise_cfg(n) {
+            let f = self.function("elementwise.cu", kernel)?;
+            let (sa, sb) = (StridedArg::new(op, la)?, StridedArg::new(op, lb)?);
+            let s = &self.stream;
+            let (pa, _ga) = a.ptr(s);
+            let (pb, _gb) = b.ptr(s);
+            let (y, _gy) = out.ptr_mut(s);
+            // SAFETY: the kernel's parameters are `(const T* a, const T* b, Out* y, Strided
+            // la, Strided lb)` (`binary_*` and `cmp_*` in `source`), both layouts broadcast to
+            // the output's shape and checked in bounds, `y` of `n` elements of `out_dtype`.
+            unsafe { self.launch(&f, cfg, &[&pa, &pb, &y, &sa, &sb])? };
+        }
+        Ok(share_storage(out))
+    }
+
     /// The one-thread-per-element configuration for `n` elements.
     fn elementwise_cfg(n: usize) -> Option<LaunchConfig> {
         grid_for(n as u64).map(|(blocks, threads)| LaunchConfig {
@@ -829,28 +862,14 @@ impl lamina_tensor::Backend for CudaBackend {
         rhs_layout: &Layout,
     ) -> Result<StorageRef> {
         let (a, b) = (cuda(lhs)?, cuda(rhs)?);
-        check_bounds(op.name(), lhs_layout, a.len())?;
-        check_bounds(op.name(), rhs_layout, b.len())?;
-        let n = count(lhs_layout);
-        let mut out = self.alloc(a.dtype(), n)?;
-        if let Some(cfg) = Self::elementwise_cfg(n) {
-            let f = self.function(
-                "elementwise.cu",
-                &source::binary_kernel_name(&op, a.dtype()),
-            )?;
-            let (la, lb) = (
-                StridedArg::new(op.name(), lhs_layout)?,
-                StridedArg::new(op.name(), rhs_layout)?,
-            );
-            let s = &self.stream;
-            let (pa, _ga) = a.ptr(s);
-            let (pb, _gb) = b.ptr(s);
-            let (y, _gy) = out.ptr_mut(s);
-            // SAFETY: `binary_<op>_<d>(const T* a, const T* b, T* y, Strided la, Strided lb)`,
-            // both layouts broadcast to the output's shape and checked in bounds.
-            unsafe { self.launch(&f, cfg, &[&pa, &pb, &y, &la, &lb])? };
-        }
-        Ok(share_storage(out))
+        let kernel = source::binary_kernel_name(&op, a.dtype());
+        self.two_operands(
+            op.name(),
+            &kernel,
+            (a, lhs_layout),
+            (b, rhs_layout),
+            a.dtype(),
+        )
     }
 
     fn binary_assign(
@@ -882,26 +901,14 @@ impl lamina_tensor::Backend for CudaBackend {
         rhs_layout: &Layout,
     ) -> Result<StorageRef> {
         let (a, b) = (cuda(lhs)?, cuda(rhs)?);
-        check_bounds(op.name(), lhs_layout, a.len())?;
-        check_bounds(op.name(), rhs_layout, b.len())?;
-        let n = count(lhs_layout);
-        let mut out = self.alloc(DType::Bool, n)?;
-        if let Some(cfg) = Self::elementwise_cfg(n) {
-            let name = format!("cmp_{}_{}", op.name(), source::suffix(a.dtype()));
-            let f = self.function("elementwise.cu", &name)?;
-            let (la, lb) = (
-                StridedArg::new(op.name(), lhs_layout)?,
-                StridedArg::new(op.name(), rhs_layout)?,
-            );
-            let s = &self.stream;
-            let (pa, _ga) = a.ptr(s);
-            let (pb, _gb) = b.ptr(s);
-            let (y, _gy) = out.ptr_mut(s);
-            // SAFETY: `cmp_<op>_<d>(const T* a, const T* b, bool* y, Strided la, Strided lb)`,
-            // layouts checked in bounds, `y` of `n` bools.
-            unsafe { self.launch(&f, cfg, &[&pa, &pb, &y, &la, &lb])? };
-        }
-        Ok(share_storage(out))
+        let kernel = format!("cmp_{}_{}", op.name(), source::suffix(a.dtype()));
+        self.two_operands(
+            op.name(),
+            &kernel,
+            (a, lhs_layout),
+            (b, rhs_layout),
+            DType::Bool,
+        )
     }
 
     fn where_cond(
@@ -1261,17 +1268,6 @@ impl lamina_tensor::Backend for CudaBackend {
             unsafe { self.launch(&f, cfg, &[&px, &y, &sc, &lx, &l, &nn, &inn, &desc])? };
         }
         Ok(share_storage(out))
-    }
-
-    fn random(
-        &self,
-        dist: Distribution,
-        seed: u64,
-        len: usize,
-        dtype: DType,
-    ) -> Result<StorageRef> {
-        // The seeded stream on the host, then copied: the same values as every backend.
-        self.from_host(lamina_tensor::rng::fill(dist, seed, len, dtype))
     }
 
     fn softmax_last_dim(

@@ -49,7 +49,7 @@ pub trait DeviceExt: Sized {
     #[cfg(feature = "cuda")]
     fn cuda(ordinal: usize) -> lamina_tensor::Result<Device>;
     /// The fastest device available: CUDA 0 when present (feature `cuda`) and the CUDA
-    /// backend covers every primitive (`lamina_backend_cuda::IS_COMPLETE`; not yet), else
+    /// backend has been verified on a GPU (`lamina_backend_cuda::IS_COMPLETE`; not yet), else
     /// the CPU.
     fn best() -> lamina_tensor::Result<Device>;
 }
