@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The CUDA backend's checks on a machine with an NVIDIA GPU, in one call that fits ten
 # minutes: the device and libraries found, the backend's unit tests and the conformance
-# suite on CUDA device 0, and one epoch of mnist_mlp with --device cuda; a short table
-# last. Logs go to target/gpu-check/. Exits non-zero if a step failed.
+# suite on CUDA device 0, the autograd gradient checks on it (LAMINA_TEST_DEVICE=cuda),
+# and one epoch of mnist_mlp with --device cuda; a short table last. Logs go to target/gpu-check/. Exits non-zero if a step failed.
 #
 #   backend-cuda/gpu-check.sh
 #
@@ -40,6 +40,10 @@ step "backend unit tests" "$OUT/unit.log" \
 step "conformance on cuda:0" "$OUT/conformance.log" \
   cargo test --release -p lamina-backend-cuda --features cuda --test conformance -- --test-threads 1 --nocapture
 grep -E "^test .*(FAILED|ok)$" "$OUT/conformance.log" | grep -c FAILED >"$OUT/conformance.failed" || true
+step "gradient checks on cuda:0" "$OUT/gradcheck.log" \
+  env LAMINA_TEST_DEVICE=cuda cargo test --release -p lamina-autograd --features lamina-backend-cuda/cuda \
+    --test grad_ops --test grad_elementwise --test grad_reduce --test grad_shape --test grad_norm \
+    --test grad_conv --test grad_attention --test grad_lstm
 step "mnist_mlp --device cuda, 1 epoch" "$OUT/mnist_mlp.log" \
   timeout 300 cargo run --release -q -p lamina-examples --features cuda --bin mnist_mlp -- \
     --device cuda --epochs 1 --quiet --checkpoint-dir "$(mktemp -d)"

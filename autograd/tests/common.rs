@@ -10,8 +10,14 @@ use lamina_tensor::{
 };
 use proptest::test_runner::TestCaseError;
 
+/// The device the tests run on: the CPU, or CUDA device 0 when `LAMINA_TEST_DEVICE=cuda`
+/// (which then must exist: asking for it without one is a test failure, not a skip).
 pub fn dev() -> Device {
-    lamina_backend_cpu::device()
+    match std::env::var("LAMINA_TEST_DEVICE").as_deref() {
+        Ok("cuda") => lamina_backend_cuda::device(0)
+            .unwrap_or_else(|e| panic!("LAMINA_TEST_DEVICE=cuda, but {e}")),
+        _ => lamina_backend_cpu::device(),
+    }
 }
 
 /// Cases per property: 128 (the floor) unless `LAMINA_GRAD_CASES` says otherwise.
