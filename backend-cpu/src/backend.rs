@@ -33,10 +33,7 @@ fn cpu(s: &dyn Storage) -> Result<&CpuStorage> {
 /// The contiguous f32 elements of a tensor; `None` for another dtype or a strided layout.
 fn f32_slice<'a>((s, l): (&'a dyn Storage, &Layout)) -> Option<&'a [f32]> {
     let r = l.contiguous_range()?;
-    match cpu(s).ok()? {
-        CpuStorage::F32(v) => Some(&v[r]),
-        CpuStorage::F64(_) | CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => None,
-    }
+    Some(&typed::<f32>(cpu(s).ok()?, "lstm_sequence").ok()?[r])
 }
 
 fn cpu_mut(s: &mut dyn Storage) -> Result<&mut CpuStorage> {

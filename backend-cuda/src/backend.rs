@@ -1,7 +1,7 @@
 //! The CUDA backend (feature `cuda`): storage in device memory (`CudaStorage`: a block from
 //! the device's caching allocator, [`crate::alloc`], returned to it on drop), one stream
 //! per device, the generated kernels ([`crate::source`]) compiled by NVRTC for the device's
-//! own architecture on first use, and the `Backend` primitives launched on them: creation,
+//! own architecture on first use (and cached on disk under `LAMINA_KERNEL_CACHE` when set), and the `Backend` primitives launched on them: creation,
 //! transfers, strided copies, casts, every element-wise unary and binary op, comparisons,
 //! `where`, reductions and the row-wise softmax; matmul through cuBLAS's strided-batched
 //! GEMM (f32, f64; TF32 off unless [`set_allow_tf32`]); `index_select`, `gather` and
@@ -30,6 +30,7 @@ use lamina_tensor::{
 };
 
 use crate::alloc::{Allocation, CachingAllocator, RawAlloc};
+use crate::cache::{DiskCache, KernelKey};
 use crate::gemm::{plan, Operand};
 use crate::launch::{grid_for, StridedArg};
 use crate::source;
@@ -202,6 +203,8 @@ pub struct CudaBackend {
     cache: Cache,
     /// `sm_XY` of the device, for NVRTC.
     arch: &'static str,
+    /// NVRTC's version, part of a compiled kernel's cache key.
+    nvrtc: (i32, i32),
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
 }
@@ -315,6 +318,13 @@ impl CudaBackend {
                 "no cuBLAS: libcublas could not be loaded (the CUDA backend's matmul)".into(),
             ));
         }
+        let (mut major, mut minor) = (0, 0);
+        // SAFETY: NVRTC is loaded (checked above); the call writes two ints through the
+        // pointers, which point at live locals.
+        let status = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
+        if status != cudarc::nvrtc::sys::nvrtcResult::NVRTC_SUCCESS {
+            return Err(driver("querying NVRTC's version", status));
+        }
         let stream = ctx.default_stream();
         let blas = cudarc::cublas::CudaBlas::new(stream.clone())
             .map_err(|e| driver("creating the cuBLAS handle", e))?;
@@ -327,12 +337,38 @@ impl CudaBackend {
             cache,
             stream,
             arch,
+            nvrtc: (major, minor),
             modules: Mutex::new(HashMap::new()),
             functions: Mutex::new(HashMap::new()),
         })
     }
 
     /// Kernel `name` of source `file`, compiling the source on first use.
+    /// The PTX of source `file` for this device: from the disk cache named by
+    /// `LAMINA_KERNEL_CACHE` when it holds this source, architecture, options and NVRTC
+    /// version, else compiled by NVRTC (and stored there when the variable is set).
+    fn compile(&self, file: &'static str, text: &str) -> Result<cudarc::nvrtc::Ptx> {
+        let disk = std::env::var_os("LAMINA_KERNEL_CACHE").map(DiskCache::new);
+        let key = KernelKey::new(file, text, self.arch, source::NVRTC_OPTIONS, self.nvrtc);
+        if let Some(ptx) = disk.as_ref().and_then(|d| d.get(&key)) {
+            return Ok(cudarc::nvrtc::Ptx::from_src(ptx));
+        }
+        let opts = cudarc::nvrtc::CompileOptions {
+            arch: Some(self.arch),
+            options: source::NVRTC_OPTIONS
+                .iter()
+                .map(|o| o.to_string())
+                .collect(),
+            ..Default::default()
+        };
+        let ptx = cudarc::nvrtc::compile_ptx_with_opts(text, opts)
+            .map_err(|e| driver(&format!("compiling {file} for {}", self.arch), e))?;
+        if let Some(d) = &disk {
+            d.put(&key, &ptx.to_src())?;
+        }
+        Ok(ptx)
+    }
+
     fn function(&self, file: &'static str, name: &str) -> Result<CudaFunction> {
         let key = format!("{file}:{name}");
         if let Some(f) = self.functions.lock().expect("kernel table").get(&key) {
@@ -343,21 +379,8 @@ impl CudaBackend {
             match modules.get(file) {
                 Some(m) => m.clone(),
                 None => {
-                    let text = source::all_sources()
-                        .into_iter()
-                        .find(|(n, _)| *n == file)
-                        .map(|(_, t)| t)
-                        .ok_or_else(|| unported(file))?;
-                    let opts = cudarc::nvrtc::CompileOptions {
-                        arch: Some(self.arch),
-                        options: source::NVRTC_OPTIONS
-                            .iter()
-                            .map(|o| o.to_string())
-                            .collect(),
-                        ..Default::default()
-                    };
-                    let ptx = cudarc::nvrtc::compile_ptx_with_opts(text, opts)
-                        .map_err(|e| driver(&format!("compiling {file} for {}", self.arch), e))?;
+                    let text = source::source_for(file).ok_or_else(|| unported(file))?;
+                    let ptx = self.compile(file, &text)?;
                     let m = self
                         .stream
                         .context()
@@ -717,14 +740,8 @@ impl lamina_tensor::Backend for CudaBackend {
     }
 
     fn zeros(&self, len: usize, dtype: DType) -> Result<StorageRef> {
-        // A cached block holds old values: cleared on the stream.
-        let mut out = self.alloc(dtype, len)?;
-        let bytes = len * dtype.size_in_bytes();
-        let s = self.stream.clone();
-        let mut view = out.bytes_mut().slice_mut(..bytes);
-        s.memset_zeros(&mut view)
-            .map_err(|e| driver("clearing device memory", e))?;
-        Ok(share_storage(out))
+        // A cached block holds old values: `zeroed` clears it on the stream.
+        Ok(share_storage(self.zeroed(dtype, len)?))
     }
 
     fn full(&self, len: usize, value: f64, dtype: DType) -> Result<StorageRef> {

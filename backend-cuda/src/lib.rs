@@ -24,7 +24,8 @@
 //!   emptying and retrying when the driver is out of memory), over any raw allocator:
 //!   `CudaBackend` takes every tensor's memory from it (`live_bytes`, `peak_bytes`,
 //!   `cached_bytes`, `empty_cache`);
-//! - [`cache`]: the compiled kernels' cache keys and the atomic disk cache.
+//! - [`cache`]: the compiled kernels' cache keys and the atomic disk cache, which the
+//!   backend uses when `LAMINA_KERNEL_CACHE` names a directory.
 
 pub mod alloc;
 #[cfg(feature = "cuda")]

@@ -38,9 +38,8 @@ pub const SCAN: &str = include_str!("../kernels/scan.cuh");
 /// The indexing kernels' device code.
 pub const INDEX: &str = include_str!("../kernels/index.cuh");
 
-/// The index dtypes (`I64`, `U32`) and the value dtypes scatter-add has atomics for.
+/// The index dtypes.
 pub const INDEX_DTYPES: [DType; 2] = [DType::I64, DType::U32];
-pub const SCATTER_ADD_DTYPES: [DType; 4] = [DType::F32, DType::F64, DType::I64, DType::U32];
 
 /// The reductions' and softmax's device code (block reductions by warp shuffles).
 pub const REDUCE: &str = include_str!("../kernels/reduce.cuh");
@@ -48,8 +47,9 @@ pub const REDUCE: &str = include_str!("../kernels/reduce.cuh");
 /// Every dtype, for the data-movement kernels (copies, casts, fills, comparisons, `where`).
 pub const ALL_DTYPES: [DType; 5] = [DType::F32, DType::F64, DType::I64, DType::U32, DType::Bool];
 
-/// The dtypes the reductions run on (bool is reduced after a cast, as on the CPU).
-pub const REDUCE_DTYPES: [DType; 4] = [DType::F32, DType::F64, DType::I64, DType::U32];
+/// The number dtypes: what the reductions, scans and scatter's reductions run on (bool is
+/// cast first, as on the CPU).
+pub const NUMBER_DTYPES: [DType; 4] = [DType::F32, DType::F64, DType::I64, DType::U32];
 
 /// The CUDA C++ type of a dtype's elements.
 pub fn c_type(dtype: DType) -> &'static str {
@@ -264,7 +264,7 @@ pub fn reduce_kernel_name(op: ReduceOp, dtype: DType) -> String {
 ///   cols)` over contiguous rows, f32 and f64.
 pub fn reduce_source() -> String {
     let mut s = format!("{PRELUDE}\n{REDUCE}");
-    for d in REDUCE_DTYPES {
+    for d in NUMBER_DTYPES {
         let t = c_type(d);
         for op in ReduceOp::ALL {
             let f = op.cuda_functor();
@@ -336,7 +336,7 @@ pub fn index_source() -> String {
                  }}\n"
             );
             let mut modes = vec![("scatter", 0)];
-            if SCATTER_ADD_DTYPES.contains(&d) {
+            if NUMBER_DTYPES.contains(&d) {
                 modes.extend([
                     ("scatter_add", 1),
                     ("scatter_mul", 2),
@@ -357,7 +357,7 @@ pub fn index_source() -> String {
                 );
             }
         }
-        if SCATTER_ADD_DTYPES.contains(&d) {
+        if NUMBER_DTYPES.contains(&d) {
             let _ = write!(
                 s,
                 "extern \"C\" __global__ void scatter_mean_div_{n}({t}* dst, const unsigned int* counts, \
@@ -389,7 +389,7 @@ pub fn scan_kernel_name(op: ScanOp, dtype: DType) -> String {
 /// `logcumsumexp` on floats.
 pub fn scan_dtypes(op: ScanOp) -> &'static [DType] {
     match op {
-        ScanOp::Sum | ScanOp::Prod => &REDUCE_DTYPES,
+        ScanOp::Sum | ScanOp::Prod => &NUMBER_DTYPES,
         ScanOp::LogSumExp => &FLOATS,
     }
 }
@@ -436,15 +436,29 @@ pub fn scan_source() -> String {
     s
 }
 
+/// A generated source's file name and generator.
+type Generator = (&'static str, fn() -> String);
+
+/// The generated sources by file name.
+const SOURCES: [Generator; 4] = [
+    ("elementwise.cu", elementwise_source),
+    ("reduce.cu", reduce_source),
+    ("index.cu", index_source),
+    ("scan.cu", scan_source),
+];
+
 /// Every generated source of the backend, `(file name, text)`: what the compile check
 /// writes out and compiles.
 pub fn all_sources() -> Vec<(&'static str, String)> {
-    vec![
-        ("elementwise.cu", elementwise_source()),
-        ("reduce.cu", reduce_source()),
-        ("index.cu", index_source()),
-        ("scan.cu", scan_source()),
-    ]
+    SOURCES.iter().map(|&(name, make)| (name, make())).collect()
+}
+
+/// The source named `file`, generated alone (the backend compiles one file at a time).
+pub fn source_for(file: &str) -> Option<String> {
+    SOURCES
+        .iter()
+        .find(|(name, _)| *name == file)
+        .map(|(_, make)| make())
 }
 
 #[cfg(test)]
@@ -485,7 +499,7 @@ mod tests {
         }
         let reduce = reduce_source();
         let mut reductions = Vec::new();
-        for d in REDUCE_DTYPES {
+        for d in NUMBER_DTYPES {
             for op in ReduceOp::ALL {
                 reductions.push(reduce_kernel_name(op, d));
             }
@@ -528,7 +542,7 @@ mod tests {
                 let mut kernels =
                     vec![format!("index_select_{n}_{is}"), format!("gather_{n}_{is}")];
                 kernels.push(format!("scatter_{n}_{is}"));
-                if SCATTER_ADD_DTYPES.contains(&d) {
+                if NUMBER_DTYPES.contains(&d) {
                     for k in ["add", "mul", "max", "min", "init", "count"] {
                         kernels.push(format!("scatter_{k}_{n}_{is}"));
                     }
@@ -543,6 +557,14 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), names.len(), "kernel names collide");
+    }
+
+    #[test]
+    fn one_source_is_generated_alone_as_in_the_whole_set() {
+        for (name, text) in all_sources() {
+            assert_eq!(source_for(name).as_deref(), Some(text.as_str()), "{name}");
+        }
+        assert_eq!(source_for("missing.cu"), None);
     }
 
     #[test]
