@@ -10,10 +10,11 @@
 //! product, max, min by atomics and compare-and-swap, the mean by counting);
 //! scans and the stable argsort, one thread per line. Seeded random fills are the
 //! trait's default: the host's counter-based stream, copied to the device, so the values
-//! equal the CPU backend's (a device generator is still to come). The fused primitives
-//! without a
-//! kernel (convolution, pooling, normalisation, attention, the optimizer updates, the LSTM
-//! sequence) run their composites. Nothing here has run on a GPU yet:
+//! equal the CPU backend's (a device generator is still to come). Fused kernels
+//! (`fused`): the Adam and SGD updates in place, normalisation and its backward, max
+//! pooling's arg-max, and integer matmul (wrapping, one thread per output). Convolution,
+//! attention and the LSTM cell and sequence run their composites (patches and cuBLAS
+//! matmuls, the row-wise softmax). Nothing here has run on a GPU yet:
 //! the machines this was written on have none, so it is compile-checked only.
 
 use std::any::Any;
@@ -25,8 +26,8 @@ use cudarc::driver::{
     DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg, SyncOnDrop,
 };
 use lamina_tensor::{
-    share_storage, BinaryOp, CmpOp, DType, Error, HostData, Layout, MatmulSpec, ReduceOp, Result,
-    ScanOp, ScatterReduce, Storage, StorageRef, UnaryOp,
+    share_storage, AdamStep, BinaryOp, CmpOp, DType, Error, HostData, Layout, MatmulSpec, NormSpec,
+    PoolGeometry, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep, Storage, StorageRef, UnaryOp,
 };
 
 use crate::alloc::{Allocation, CachingAllocator, RawAlloc};
@@ -34,6 +35,8 @@ use crate::cache::{DiskCache, KernelKey};
 use crate::gemm::{plan, Operand};
 use crate::launch::{grid_for, StridedArg};
 use crate::source;
+
+mod fused;
 
 // SAFETY: `StridedArg` is `#[repr(C)]` of plain integers (no padding, no pointers), laid
 // out as the prelude's `Strided` (size and alignment pinned by a test in `launch`), so its
@@ -606,16 +609,23 @@ impl CudaBackend {
         lb: &Layout,
         spec: &MatmulSpec,
     ) -> Result<StorageRef> {
+        match a.dtype() {
+            DType::F32 | DType::F64 => {}
+            DType::I64 | DType::U32 => return self.matmul_int((a, la), (b, lb), spec),
+            DType::Bool => {
+                return Err(Error::UnsupportedDType {
+                    op: "matmul",
+                    dtype: DType::Bool,
+                })
+            }
+        }
         let batch: usize = spec.batch.dims().iter().product();
         let (m, k, n) = (spec.m, spec.k, spec.n);
+        if batch * m * n == 0 || k == 0 {
+            // An empty sum: zeros (a cached block's contents are unspecified).
+            return Ok(share_storage(self.zeroed(a.dtype(), batch * m * n)?));
+        }
         let mut out = self.alloc(a.dtype(), batch * m * n)?;
-        if batch * m * n == 0 {
-            return Ok(share_storage(out));
-        }
-        if k == 0 {
-            // An empty sum: zeros, which `alloc` gives.
-            return Ok(share_storage(out));
-        }
         let p = plan(la, lb, spec);
         let (a_own, la_own);
         let (a, la) = match p.second {
@@ -715,7 +725,7 @@ impl CudaBackend {
                 gemm!(x, y, c, 1.0f64, 0.0f64)
             }
             d @ (DType::I64 | DType::U32 | DType::Bool) => {
-                return Err(unported(&format!("matmul on {d:?}")))
+                return Err(driver("matmul", format!("{d:?} reached cuBLAS")))
             }
         }
         drop(guard);
@@ -1359,6 +1369,62 @@ impl lamina_tensor::Backend for CudaBackend {
             }
             Ok(share_storage(out))
         })())
+    }
+
+    fn normalize(
+        &self,
+        x: &dyn Storage,
+        x_layout: &Layout,
+        spec: &NormSpec,
+    ) -> Option<Result<(StorageRef, StorageRef, StorageRef)>> {
+        self.fused_normalize(x, x_layout, spec)
+    }
+
+    fn normalize_backward(
+        &self,
+        g: &dyn Storage,
+        g_layout: &Layout,
+        y: &dyn Storage,
+        y_layout: &Layout,
+        rstd: &dyn Storage,
+        rstd_layout: &Layout,
+        spec: &NormSpec,
+    ) -> Option<Result<StorageRef>> {
+        self.fused_normalize_backward(g, g_layout, y, y_layout, rstd, rstd_layout, spec)
+    }
+
+    fn max_pool_indices(
+        &self,
+        x: &dyn Storage,
+        x_layout: &Layout,
+        geo: &PoolGeometry,
+    ) -> Option<Result<StorageRef>> {
+        self.fused_max_pool_indices(x, x_layout, geo)
+    }
+
+    fn adam_update(
+        &self,
+        param: &mut dyn Storage,
+        param_layout: &Layout,
+        grad: &dyn Storage,
+        grad_layout: &Layout,
+        m: &mut dyn Storage,
+        v: &mut dyn Storage,
+        step: &AdamStep,
+    ) -> Option<Result<()>> {
+        self.fused_adam(param, param_layout, grad, grad_layout, m, v, step)
+    }
+
+    fn sgd_update(
+        &self,
+        param: &mut dyn Storage,
+        param_layout: &Layout,
+        grad: &dyn Storage,
+        grad_layout: &Layout,
+        buf: &mut dyn Storage,
+        step: &SgdStep,
+    ) -> Option<Result<()>> {
+        self.fused_sgd(param, param_layout, grad, grad_layout, buf, step)
     }
 
     fn live_bytes(&self) -> Option<usize> {

@@ -1,4 +1,4 @@
-//! `lamina-backend-cuda` will hold Lamina's CUDA backend: CUDA C kernels compiled with
+//! `lamina-backend-cuda` holds Lamina's CUDA backend: CUDA C kernels compiled with
 //! NVRTC at first use, cuBLAS for GEMM, a caching allocator and one stream per device,
 //! all through cudarc with the driver loaded at run time.
 //!
@@ -8,16 +8,19 @@
 //! - `backend` (feature `cuda`): `CudaBackend`, the `Backend` on a device: every
 //!   element-wise op, comparisons, `where`, casts, copies, fills, transfers, reductions
 //!   and softmax launch the kernels below, as do `index_select`, `gather`, scatter (every
-//!   reduction), scans and argsort; matmul goes through cuBLAS; the fused primitives
-//!   without a CUDA kernel run their composites. It has never run: no GPU was available;
+//!   reduction), scans and argsort; matmul goes through cuBLAS (integer matmul through a
+//!   kernel of its own); normalisation, max pooling and the optimizer updates have fused
+//!   kernels, and convolution and attention run their composites. It has never run: no
+//!   GPU was available;
 //! - [`gemm`]: how a row-major batched matmul maps onto cuBLAS's column-major call
 //!   without copying transposed views;
 //! - [`source`]: the CUDA C++ of the element-wise kernels (every unary and binary op,
 //!   generated from the op tables' CUDA expressions; comparisons, `where`, casts, fills and
 //!   strided copies over every dtype) and of the reductions (warp-shuffle block
 //!   reductions, the arg-reductions' first-index ties), row-wise softmax and its
-//!   backward, the indexing kernels and the scans and argsort, which `kernel-check.sh` compiles with NVRTC and assembles with ptxas for
-//!   sm_80 and sm_90 on every CI run (the `cuda-kernel-sources` binary writes them out);
+//!   backward, the indexing kernels, the scans and argsort, and the fused kernels, which
+//!   `kernel-check.sh` compiles with NVRTC and assembles with ptxas for sm_80 and sm_90
+//!   on every CI run (the `cuda-kernel-sources` binary writes them out);
 //! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
 //!   through and the grid of a one-thread-per-element launch;
 //! - [`alloc`]: the caching allocator (size classes, per-stream reuse, byte counts,
@@ -71,8 +74,7 @@ pub fn device_count() -> Result<usize> {
 /// CUDA device `ordinal`, opened once per process (later calls give the same device).
 /// Errors (never panics) without the `cuda` feature, a driver, NVRTC, or that device.
 ///
-/// The backend has not run on a GPU yet (no machine it was written on had one), and
-/// integer matmul has no CUDA kernel (an error naming it).
+/// The backend has not run on a GPU yet (no machine it was written on had one).
 pub fn device(ordinal: usize) -> Result<Device> {
     let n = device_count()?;
     if ordinal >= n {

@@ -21,10 +21,11 @@ use lamina_tensor::{BinaryOp, CmpOp, DType, ReduceOp, ScanOp, UnaryOp};
 
 /// The NVRTC options every source is compiled with, besides the target architecture
 /// (`--gpu-architecture=sm_XY`, the device's own at run time): C++17, IEEE float
-/// arithmetic (no fast-math), so the kernels agree with the CPU backend's; warning 186
-/// ("pointless comparison of unsigned integer with zero") off, since the tables' integer
-/// expressions serve signed and unsigned types alike.
-pub const NVRTC_OPTIONS: &[&str] = &["--std=c++17", "--diag-suppress=186"];
+/// arithmetic (no fast-math) and no contraction of `a * b + c` into one fused
+/// multiply-add (`--fmad=false`; Rust never contracts), so the kernels round as the CPU
+/// backend's do; warning 186 ("pointless comparison of unsigned integer with zero") off,
+/// since the tables' integer expressions serve signed and unsigned types alike.
+pub const NVRTC_OPTIONS: &[&str] = &["--std=c++17", "--fmad=false", "--diag-suppress=186"];
 
 /// The architectures the compile check targets: Ampere (A100) and Hopper (H100, H200).
 pub const CHECK_ARCHS: &[&str] = &["sm_80", "sm_90"];
@@ -37,6 +38,10 @@ pub const SCAN: &str = include_str!("../kernels/scan.cuh");
 
 /// The indexing kernels' device code.
 pub const INDEX: &str = include_str!("../kernels/index.cuh");
+
+/// The fused kernels' device code (optimizer updates, normalisation, pooling, integer
+/// matmul).
+pub const FUSED: &str = include_str!("../kernels/fused.cuh");
 
 /// The index dtypes.
 pub const INDEX_DTYPES: [DType; 2] = [DType::I64, DType::U32];
@@ -436,15 +441,88 @@ pub fn scan_source() -> String {
     s
 }
 
+/// The fused kernels, f32 and f64 (integer matmul: i64 and u32), grid-stride:
+/// - `adam_<d>(T* p, const T* g, T* m, T* v, n, double beta1, double beta2, double eps,
+///   double step_size, double bc2_sqrt)` and `sgd_<d>(T* p, const T* g, T* buf, n,
+///   double lr, double momentum, double dampening, double weight_decay, int nesterov)`,
+///   contiguous, in place;
+/// - `norm_stats_<d>(const T* x, T* mean, T* var, T* rstd, outer, groups, inner,
+///   double eps, int center)` (one block per group) then `norm_apply_<d>(const T* x, T* y,
+///   const T* mean, const T* rstd, n, groups, inner)`; the backward's
+///   `norm_backward_sums_<d>(const T* g, const T* y, T* coef, outer, groups, inner,
+///   int center)` then `norm_backward_apply_<d>(const T* g, const T* y, const T* coef,
+///   const T* rstd, T* dx, n, groups, inner)`;
+/// - `max_pool_indices_<d>(const T* x, long long* y, planes, h, w, kh, kw, sh, sw, ph, pw,
+///   oh, ow)` (the sizes as `long long`);
+/// - `matmul_int_<d>(const T* a, const T* b, T* y, Strided la, Strided lb, batch, m, k, n)`.
+pub fn fused_source() -> String {
+    let mut s = format!("{PRELUDE}\n{REDUCE}\n{FUSED}");
+    let u = "const unsigned long long";
+    for d in FLOATS {
+        let (t, n) = (c_type(d), suffix(d));
+        let _ = write!(
+            s,
+            "\nextern \"C\" __global__ void adam_{n}({t}* p, const {t}* g, {t}* m, {t}* v, {u} n, \
+             const double beta1, const double beta2, const double eps, const double step_size, \
+             const double bc2_sqrt) {{\n\
+             \x20   adam_elems<{t}>(p, g, m, v, n, beta1, beta2, eps, step_size, bc2_sqrt);\n\
+             }}\n\
+             extern \"C\" __global__ void sgd_{n}({t}* p, const {t}* g, {t}* buf, {u} n, \
+             const double lr, const double momentum, const double dampening, \
+             const double weight_decay, const int nesterov) {{\n\
+             \x20   sgd_elems<{t}>(p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov);\n\
+             }}\n\
+             extern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) norm_stats_{n}(\
+             const {t}* __restrict__ x, {t}* mean, {t}* var, {t}* rstd, {u} outer, {u} groups, \
+             {u} inner, const double eps, const int center) {{\n\
+             \x20   norm_stats<{t}>(x, mean, var, rstd, outer, groups, inner, eps, center);\n\
+             }}\n\
+             extern \"C\" __global__ void norm_apply_{n}(const {t}* __restrict__ x, \
+             {t}* __restrict__ y, const {t}* mean, const {t}* rstd, {u} n, {u} groups, {u} inner) {{\n\
+             \x20   norm_apply<{t}>(x, y, mean, rstd, n, groups, inner);\n\
+             }}\n\
+             extern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) \
+             norm_backward_sums_{n}(const {t}* __restrict__ g, const {t}* __restrict__ y, \
+             {t}* coef, {u} outer, {u} groups, {u} inner, const int center) {{\n\
+             \x20   norm_backward_sums<{t}>(g, y, coef, outer, groups, inner, center);\n\
+             }}\n\
+             extern \"C\" __global__ void norm_backward_apply_{n}(const {t}* __restrict__ g, \
+             const {t}* __restrict__ y, const {t}* coef, const {t}* rstd, {t}* __restrict__ dx, \
+             {u} n, {u} groups, {u} inner) {{\n\
+             \x20   norm_backward_apply<{t}>(g, y, coef, rstd, dx, n, groups, inner);\n\
+             }}\n\
+             extern \"C\" __global__ void max_pool_indices_{n}(const {t}* __restrict__ x, \
+             long long* __restrict__ y, {u} planes, const long long h, const long long w, \
+             const long long kh, const long long kw, const long long sh, const long long sw, \
+             const long long ph, const long long pw, const long long oh, const long long ow) {{\n\
+             \x20   max_pool_idx<{t}>(x, y, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow);\n\
+             }}\n"
+        );
+    }
+    for d in INTS {
+        let (t, n) = (c_type(d), suffix(d));
+        let _ = write!(
+            s,
+            "\nextern \"C\" __global__ void matmul_int_{n}(const {t}* __restrict__ a, \
+             const {t}* __restrict__ b, {t}* __restrict__ y, const Strided la, const Strided lb, \
+             {u} batch, {u} m, {u} k, {u} n) {{\n\
+             \x20   matmul_int<{t}>(a, b, y, la, lb, batch, m, k, n);\n\
+             }}\n"
+        );
+    }
+    s
+}
+
 /// A generated source's file name and generator.
 type Generator = (&'static str, fn() -> String);
 
 /// The generated sources by file name.
-const SOURCES: [Generator; 4] = [
+const SOURCES: [Generator; 5] = [
     ("elementwise.cu", elementwise_source),
     ("reduce.cu", reduce_source),
     ("index.cu", index_source),
     ("scan.cu", scan_source),
+    ("fused.cu", fused_source),
 ];
 
 /// Every generated source of the backend, `(file name, text)`: what the compile check
@@ -552,6 +630,27 @@ mod tests {
                     names.push(k);
                 }
             }
+        }
+        let fused = fused_source();
+        for d in FLOATS {
+            for k in [
+                "adam",
+                "sgd",
+                "norm_stats",
+                "norm_apply",
+                "norm_backward_sums",
+                "norm_backward_apply",
+                "max_pool_indices",
+            ] {
+                let k = format!("{k}_{}", suffix(d));
+                assert_eq!(fused.matches(&format!(" {k}(")).count(), 1, "{k}");
+                names.push(k);
+            }
+        }
+        for d in INTS {
+            let k = format!("matmul_int_{}", suffix(d));
+            assert_eq!(fused.matches(&format!(" {k}(")).count(), 1, "{k}");
+            names.push(k);
         }
         let mut sorted = names.clone();
         sorted.sort();
