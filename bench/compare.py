@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lamina against PyTorch on the same workloads, side by side.
 
-    python bench/compare.py [--workloads W0,W1,W2,W3,W4,W5] [--quick] [--runs N]
+    python bench/compare.py [--workloads W0,W1,W2,W3,W4,W5] [--quick] [--runs N] [--device cuda]
 
 Run it with the Python of the bench environment (bench/setup.sh prints its path). It builds
 Lamina's harness (`cargo build --release -p lamina-examples --bin bench`) unless --lamina-bin
@@ -10,7 +10,9 @@ names one, then runs, for each workload in turn, the harness and bench/torch_wor
 and Lamina's advantage, the ratio oriented so that above 1 means Lamina is faster (time
 metrics are inverted). With --runs N the whole set is repeated N times and a row gives the
 median over the runs of each side's median, and each run's advantage. See bench/README.md.
-Only the Python standard library is needed here; torch is imported by torch_workloads.py.
+With --device cuda[:N] both sides run on that GPU (the harness built with `--features cuda`):
+W1, W3 and W5, the default set there. Only the Python standard library is needed here; torch
+is imported by torch_workloads.py.
 """
 
 import argparse
@@ -25,6 +27,7 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 TORCH_SCRIPT = os.path.join(BENCH_DIR, "torch_workloads.py")
 ALL_WORKLOADS = ["W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7"]
+GPU_WORKLOADS = ["W1", "W3", "W5"]
 
 
 def fail(msg):
@@ -72,10 +75,12 @@ def load_average():
         return None
 
 
-def build_harness():
-    """`cargo build` of the harness; returns the executable's path as cargo reports it."""
-    cmd = ["cargo", "build", "--release", "-p", "lamina-examples", "--bin", "bench",
-           "--message-format=json-render-diagnostics"]
+def build_harness(cuda):
+    """`cargo build` of the harness (with the CUDA backend when `cuda`); returns the
+    executable's path as cargo reports it."""
+    cmd = ["cargo", "build", "--release", "-p", "lamina-examples", "--bin", "bench"]
+    cmd += ["--features", "cuda"] if cuda else []
+    cmd += ["--message-format=json-render-diagnostics"]
     print("building: " + " ".join(cmd[:-1]), file=sys.stderr, flush=True)
     try:
         p = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -132,8 +137,10 @@ def table(rows, header):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workloads", default=",".join(ALL_WORKLOADS),
-                    help=f"comma-separated subset of {','.join(ALL_WORKLOADS)} (default: all)")
+    ap.add_argument("--workloads",
+                    help=f"comma-separated subset of {','.join(ALL_WORKLOADS)} (default: all; "
+                         f"{','.join(GPU_WORKLOADS)} on a GPU)")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]: both sides on that GPU")
     ap.add_argument("--quick", action="store_true",
                     help="few samples per case: checks that everything runs, not a measurement")
     ap.add_argument("--runs", type=int, default=1, help="repeat the whole set N times (default 1)")
@@ -146,13 +153,17 @@ def main():
     a = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # the table after the progress lines, not before
 
-    workloads = [w.strip().upper() for w in a.workloads.split(",") if w.strip()]
-    unknown = [w for w in workloads if w not in ALL_WORKLOADS]
+    on_gpu = a.device != "cpu"
+    known = GPU_WORKLOADS if on_gpu else ALL_WORKLOADS
+    workloads = [w.strip().upper() for w in (a.workloads or ",".join(known)).split(",") if w.strip()]
+    unknown = [w for w in workloads if w not in known]
     if unknown or not workloads:
-        fail(f"unknown workload(s) {', '.join(unknown)}; the harness implements {', '.join(ALL_WORKLOADS)}")
+        fail(f"unknown workload(s) {', '.join(unknown)}; on {a.device} the harness implements "
+             f"{', '.join(known)}")
     if a.runs < 1:
         fail("--runs must be at least 1")
     quick = ["--quick"] if a.quick else []
+    device = ["--device", a.device]
 
     # The PyTorch side first: a missing torch should stop us before a long build.
     probe = subprocess.run([a.python, "-c", "import torch, numpy"], stderr=subprocess.PIPE, text=True)
@@ -161,7 +172,7 @@ def main():
              "and run compare.py with the Python it prints")
     run_json([a.python, TORCH_SCRIPT, "CHECK"], "the data generator check (torch_workloads.py CHECK)")
 
-    exe = a.lamina_bin or build_harness()
+    exe = a.lamina_bin or build_harness(on_gpu)
     if not os.path.isfile(exe):
         fail(f"no harness at {exe}")
 
@@ -176,7 +187,7 @@ def main():
             order = ["lamina", "torch"] if run % 2 == 0 else ["torch", "lamina"]
             for peer in order:
                 if peer == "lamina":
-                    recs = run_json([exe, w] + quick, f"Lamina's harness ({w})")
+                    recs = run_json([exe, w] + quick + device, f"Lamina's harness ({w})")
                     lam_build = lam_build or recs[0].get("build")
                     if threads is None:
                         m = re.search(r"threads: (\d+)", lam_build or "")
@@ -184,7 +195,7 @@ def main():
                         threads = threads or cpu_count()
                     store = lam
                 else:
-                    recs = run_json([a.python, TORCH_SCRIPT, w, "--threads", str(threads)] + quick,
+                    recs = run_json([a.python, TORCH_SCRIPT, w, "--threads", str(threads)] + quick + device,
                                     f"torch_workloads.py {w}")
                     tor_build = tor_build or recs[0].get("build")
                     store = tor

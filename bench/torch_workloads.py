@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""PyTorch (CPU) counterparts of the workloads of Lamina's benchmark harness.
+"""PyTorch counterparts of the workloads of Lamina's benchmark harness.
 
-    python bench/torch_workloads.py W0 [W1 ...] [--quick] [--threads N]
+    python bench/torch_workloads.py W0 [W1 ...] [--quick] [--threads N] [--device cpu|cuda[:N]]
     python bench/torch_workloads.py INFO     # versions, CPU capability, threads (one JSON line)
     python bench/torch_workloads.py CHECK    # the data generator against bench/README.md's check values
 
@@ -9,7 +9,10 @@ Each measurement is one JSON line on stdout with the fields of
 `cargo run --release -p lamina-examples --bin bench` (peer, build, workload, case, metric,
 median, min, max, samples, inner, extras), so `bench/compare.py` can pair the two by
 (workload, case). Workloads, data and measurement policy: bench/README.md. This file
-implements exactly the workloads the Lamina harness implements (W0 to W7).
+implements exactly the workloads the Lamina harness implements (W0 to W7). On a CUDA
+device W1, W3 and W5 run, with the harness's GPU sizes (sgemm n = 1024, 4096, 8192; the MLP
+step at batch 128 and 4096; TF32 off, as Lamina's default), and every clock reading waits
+for the device (torch.cuda.synchronize).
 """
 
 import argparse
@@ -100,13 +103,38 @@ def check_generator():
 # sample lasts at least `min_sample` seconds; then `samples` samples of `inner` calls.
 
 
+# The device the workloads run on (--device) and the wait before every clock reading (a
+# no-op on the CPU).
+DEVICE = "cpu"
+
+
+def sync():
+    if DEVICE != "cpu":
+        import torch
+
+        torch.cuda.synchronize(DEVICE)
+
+
+def gpu():
+    return DEVICE != "cpu"
+
+
+def on_device(array):
+    """A numpy array as a tensor on the measured device."""
+    import torch
+
+    return torch.from_numpy(array).to(DEVICE)
+
+
 def measure(call, warmup, samples, min_sample, quick):
     if quick:  # a smoke test, not a measurement (the harness's --quick does the same)
         warmup, samples, min_sample = 1, 3, min_sample / 5
     for _ in range(warmup):
         call()
+    sync()
     t0 = time.perf_counter()
     call()
+    sync()
     one = max(time.perf_counter() - t0, 1e-9)
     inner = max(1, math.ceil(min_sample / one))
     secs = []
@@ -114,6 +142,7 @@ def measure(call, warmup, samples, min_sample, quick):
         t0 = time.perf_counter()
         for _ in range(inner):
             call()
+        sync()
         secs.append((time.perf_counter() - t0) / inner)
     return secs, inner
 
@@ -174,9 +203,9 @@ def w0(torch, quick):
 
 def w1(torch, quick):
     """Square f32 sgemm, C freshly allocated each call."""
-    for n in (256, 512, 1024, 2048):
-        a = torch.from_numpy(uniform(1, n * n, -1, 1).reshape(n, n))
-        b = torch.from_numpy(uniform(2, n * n, -1, 1).reshape(n, n))
+    for n in (1024, 4096, 8192) if gpu() else (256, 512, 1024, 2048):
+        a = on_device(uniform(1, n * n, -1, 1).reshape(n, n))
+        b = on_device(uniform(2, n * n, -1, 1).reshape(n, n))
         s, i = measure(lambda: torch.mm(a, b), 3, 9 if n >= 2048 else 15, 0.05, quick)
         emit_rate("W1", f"n={n}", "GFLOP/s", s, i, 2.0 * n**3 / 1e9)
 
@@ -230,12 +259,17 @@ def w2(torch, quick):
 
 
 def w3(torch, quick):
-    """MNIST-shaped MLP training step, one fixed batch of 128."""
+    """MNIST-shaped MLP training step, one fixed batch of 128 (and of 4096 on a GPU)."""
+    for bs in (128, 4096) if gpu() else (128,):
+        w3_batch(torch, bs, quick)
+
+
+def w3_batch(torch, bs, quick):
     nn = torch.nn
-    bs = 128
-    x = torch.from_numpy(uniform(3, bs * 784, 0, 1).reshape(bs, 784))
-    y = torch.from_numpy(labels(4, bs, 10))
-    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, 10))
+    x = on_device(uniform(3, bs * 784, 0, 1).reshape(bs, 784))
+    y = on_device(labels(4, bs, 10))
+    model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(),
+                          nn.Linear(128, 10)).to(DEVICE)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     ce = nn.CrossEntropyLoss()
 
@@ -251,7 +285,7 @@ def w3(torch, quick):
     last = step()
     if not last < first:
         sys.exit(f"W3: loss did not fall: first {first}, last {last}")
-    emit_rate("W3", "bs=128", "steps/s", s, i, 1.0)
+    emit_rate("W3", f"bs={bs}", "steps/s", s, i, 1.0)
 
 
 def w4(torch, quick):
@@ -304,15 +338,18 @@ def w4_conv(torch, quick):
 def w5(torch, quick):
     """Memory-bound ops; GB/s = minimum bytes an ideal one-pass kernel moves / time."""
     n = 16 * 1024 * 1024
-    x = torch.from_numpy(uniform(7, n, -1, 1))
+    x = on_device(uniform(7, n, -1, 1))
+    # The copy is the ceiling the other cases are read against (the memory's bandwidth).
+    s, i = measure(lambda: x.clone(), 2, 15, 0.1, quick)
+    emit_rate("W5", "copy 16M", "GB/s", s, i, 8.0 * n / 1e9)
     s, i = measure(lambda: torch.relu(x * 0.5 + -0.25), 2, 15, 0.1, quick)
     emit_rate("W5", "relu(a*x+b) 16M", "GB/s", s, i, 8.0 * n / 1e9)
     s, i = measure(lambda: x.sum(), 2, 15, 0.1, quick)
     emit_rate("W5", "sum 16M", "GB/s", s, i, 4.0 * n / 1e9)
     del x
     r, c = 4096, 1024
-    m = torch.from_numpy(uniform(8, r * c, -4, 4).reshape(r, c))
-    dy = torch.from_numpy(uniform(9, r * c, -1, 1).reshape(r, c))
+    m = on_device(uniform(8, r * c, -4, 4).reshape(r, c))
+    dy = on_device(uniform(9, r * c, -1, 1).reshape(r, c))
     s, i = measure(lambda: torch.softmax(m, dim=1), 2, 15, 0.1, quick)
     emit_rate("W5", "softmax 4096x1024", "GB/s", s, i, 8.0 * r * c / 1e9)
     mg = m.clone().requires_grad_()
@@ -400,6 +437,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="few samples: a smoke test, not a measurement")
     ap.add_argument("--threads", type=int, default=default_threads(),
                     help="torch.set_num_threads (default: the CPUs this process may run on)")
+    ap.add_argument("--device", default="cpu",
+                    help="cpu (default) or cuda[:N]: W1, W3 and W5 run on a GPU")
     args = ap.parse_args()
     names = [w.upper() for w in args.workloads]
 
@@ -417,9 +456,21 @@ def main():
 
     import torch
 
+    global DEVICE
+    DEVICE = "cuda:0" if args.device == "cuda" else args.device
+    if gpu():
+        if not torch.cuda.is_available():
+            print(f"--device {args.device}: this torch sees no CUDA device", file=sys.stderr)
+            return 1
+        cpu_only = [w for w in names if w not in ("W1", "W3", "W5", "INFO")]
+        if cpu_only:
+            print(f"{', '.join(cpu_only)} run on the CPU only (W1, W3 and W5 run on a GPU)", file=sys.stderr)
+            return 2
+        torch.backends.cuda.matmul.allow_tf32 = False  # Lamina's default: full f32 products
     torch.set_num_threads(args.threads)
     cap = torch.backends.cpu.get_cpu_capability()
-    BUILD = f"torch {torch.__version__} (cpu capability: {cap}, threads: {torch.get_num_threads()})"
+    where = torch.cuda.get_device_name(DEVICE) if gpu() else f"cpu capability: {cap}"
+    BUILD = f"torch {torch.__version__} (device: {DEVICE}, {where}, threads: {torch.get_num_threads()})"
     for w in names:
         if w == "INFO":
             print(json.dumps({

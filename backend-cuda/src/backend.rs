@@ -295,32 +295,13 @@ impl CudaBackend {
     /// Opens device `ordinal`: a context, its default stream, its architecture. Errors
     /// (never panics) when the driver library, NVRTC or the device is missing.
     pub fn new(ordinal: usize) -> Result<CudaBackend> {
-        // SAFETY: `is_culib_present` only tries to dlopen the library and reports whether it
-        // could; it calls no CUDA function.
-        if !unsafe { cudarc::driver::sys::is_culib_present() } {
-            return Err(Error::DeviceUnavailable(
-                "no CUDA driver: libcuda could not be loaded".into(),
-            ));
-        }
-        // SAFETY: as above, for NVRTC (the kernels are compiled at run time).
-        if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
-            return Err(Error::DeviceUnavailable(
-                "no NVRTC: libnvrtc could not be loaded (the CUDA backend compiles its \
-                 kernels at run time; put the toolkit's lib64 on LD_LIBRARY_PATH)"
-                    .into(),
-            ));
-        }
+        use crate::{check_libraries, Library};
+        check_libraries(&Library::ALL, Library::present)?;
         let ctx = CudaContext::new(ordinal).map_err(|e| driver("opening the device", e))?;
         let (major, minor) = ctx
             .compute_capability()
             .map_err(|e| driver("querying the compute capability", e))?;
         let arch: &'static str = Box::leak(format!("sm_{major}{minor}").into_boxed_str());
-        // SAFETY: as above, for cuBLAS.
-        if !unsafe { cudarc::cublas::sys::is_culib_present() } {
-            return Err(Error::DeviceUnavailable(
-                "no cuBLAS: libcublas could not be loaded (the CUDA backend's matmul)".into(),
-            ));
-        }
         let (mut major, mut minor) = (0, 0);
         // SAFETY: NVRTC is loaded (checked above); the call writes two ints through the
         // pointers, which point at live locals.
@@ -752,6 +733,10 @@ impl lamina_tensor::Backend for CudaBackend {
     fn zeros(&self, len: usize, dtype: DType) -> Result<StorageRef> {
         // A cached block holds old values: `zeroed` clears it on the stream.
         Ok(share_storage(self.zeroed(dtype, len)?))
+    }
+
+    fn empty(&self, len: usize, dtype: DType) -> Result<StorageRef> {
+        Ok(share_storage(self.alloc(dtype, len)?))
     }
 
     fn full(&self, len: usize, value: f64, dtype: DType) -> Result<StorageRef> {

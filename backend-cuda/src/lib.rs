@@ -45,19 +45,71 @@ use lamina_tensor::{Device, Error, Result};
 /// [`device`] gives the CUDA backend.
 pub const IS_COMPLETE: bool = false;
 
+/// A shared library the CUDA backend loads at run time (cudarc's dynamic loading: a
+/// missing one would panic inside cudarc, so each is probed first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Library {
+    /// `libcuda`, the driver.
+    Driver,
+    /// `libnvrtc`, which compiles the kernels at run time.
+    Nvrtc,
+    /// `libcublas`, the matmul.
+    Cublas,
+}
+
+impl Library {
+    /// Every library, in the order they are probed.
+    pub const ALL: [Library; 3] = [Library::Driver, Library::Nvrtc, Library::Cublas];
+
+    /// The clean error for this library missing.
+    pub fn missing(self) -> Error {
+        Error::DeviceUnavailable(
+            match self {
+                Library::Driver => "no CUDA driver: libcuda could not be loaded",
+                Library::Nvrtc => {
+                    "no NVRTC: libnvrtc could not be loaded (the CUDA backend compiles its \
+                     kernels at run time; put the toolkit's lib64 on LD_LIBRARY_PATH)"
+                }
+                Library::Cublas => {
+                    "no cuBLAS: libcublas could not be loaded (the CUDA backend's matmul)"
+                }
+            }
+            .into(),
+        )
+    }
+
+    /// Whether the library loads here (`false` without the `cuda` feature).
+    pub fn present(self) -> bool {
+        #[cfg(feature = "cuda")]
+        // SAFETY: each `is_culib_present` only tries to dlopen its library and reports
+        // whether it could; it calls no CUDA function.
+        unsafe {
+            match self {
+                Library::Driver => cudarc::driver::sys::is_culib_present(),
+                Library::Nvrtc => cudarc::nvrtc::sys::is_culib_present(),
+                Library::Cublas => cudarc::cublas::sys::is_culib_present(),
+            }
+        }
+        #[cfg(not(feature = "cuda"))]
+        false
+    }
+}
+
+/// `Ok` when `present` says each of `libs` loads, else the first missing one's error:
+/// the loader path, with the probe a parameter so tests can simulate a missing library.
+pub fn check_libraries(libs: &[Library], present: impl Fn(Library) -> bool) -> Result<()> {
+    match libs.iter().find(|&&l| !present(l)) {
+        Some(l) => Err(l.missing()),
+        None => Ok(()),
+    }
+}
+
 /// Number of CUDA devices, or a clean error naming why there are none (no `cuda`
 /// feature, no driver library, no GPU).
 pub fn device_count() -> Result<usize> {
     #[cfg(feature = "cuda")]
     {
-        // SAFETY: `is_culib_present` only tries to dlopen the driver library and reports
-        // whether it could; it calls no CUDA function.
-        let present = unsafe { cudarc::driver::sys::is_culib_present() };
-        if !present {
-            return Err(Error::DeviceUnavailable(
-                "no CUDA driver: libcuda could not be loaded".into(),
-            ));
-        }
+        check_libraries(&[Library::Driver], Library::present)?;
         let n = cudarc::driver::CudaContext::device_count()
             .map_err(|e| Error::DeviceUnavailable(format!("CUDA driver error: {e:?}")))?;
         if n <= 0 {
@@ -85,11 +137,54 @@ pub fn device(ordinal: usize) -> Result<Device> {
     open(ordinal)
 }
 
+/// A CUDA device's memory as its caching allocator counts it, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// Held by live tensors now (by size class).
+    pub live: usize,
+    /// The most held at once since the device was opened.
+    pub peak: usize,
+    /// Kept by the cache for reuse (PyTorch's reserved minus allocated).
+    pub cached: usize,
+}
+
+/// The memory counts of CUDA device `ordinal` (opened by [`device`] if it was not).
+pub fn memory_stats(ordinal: usize) -> Result<MemoryStats> {
+    device(ordinal)?;
+    #[cfg(feature = "cuda")]
+    {
+        let b = opened(ordinal)?.1;
+        Ok(MemoryStats {
+            live: b.live_bytes(),
+            peak: b.peak_bytes(),
+            cached: b.cached_bytes(),
+        })
+    }
+    #[cfg(not(feature = "cuda"))]
+    unreachable!("device fails without the `cuda` feature")
+}
+
+/// Returns CUDA device `ordinal`'s cached blocks to the driver (PyTorch's
+/// `torch.cuda.empty_cache`).
+pub fn empty_cache(ordinal: usize) -> Result<()> {
+    device(ordinal)?;
+    #[cfg(feature = "cuda")]
+    opened(ordinal)?.1.empty_cache();
+    Ok(())
+}
+
 #[cfg(feature = "cuda")]
 fn open(ordinal: usize) -> Result<Device> {
+    opened(ordinal).map(|(d, _)| d)
+}
+
+/// Device `ordinal` and its backend, opened once per process.
+#[cfg(feature = "cuda")]
+fn opened(ordinal: usize) -> Result<(Device, &'static backend::CudaBackend)> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
-    static OPEN: OnceLock<Mutex<HashMap<usize, Device>>> = OnceLock::new();
+    type Open = HashMap<usize, (Device, &'static backend::CudaBackend)>;
+    static OPEN: OnceLock<Mutex<Open>> = OnceLock::new();
     let mut open = OPEN
         .get_or_init(|| Mutex::new(HashMap::new()))
         .lock()
@@ -97,7 +192,10 @@ fn open(ordinal: usize) -> Result<Device> {
     if let Some(d) = open.get(&ordinal) {
         return Ok(*d);
     }
-    let d = Device::leak(Box::new(backend::CudaBackend::new(ordinal)?));
+    // Leaked for the process, as `Device::leak` would; kept typed for the memory counts.
+    let b: &'static backend::CudaBackend = Box::leak(Box::new(backend::CudaBackend::new(ordinal)?));
+    let slot: &'static &'static dyn lamina_tensor::Backend = Box::leak(Box::new(b as _));
+    let d = (Device::new(slot), b);
     open.insert(ordinal, d);
     Ok(d)
 }
@@ -122,5 +220,30 @@ mod tests {
         // An ordinal past the devices present is always an error.
         let e = super::device(usize::MAX).unwrap_err().to_string();
         assert!(e.contains("device unavailable"), "{e}");
+    }
+
+    #[test]
+    fn each_missing_library_is_a_clean_error_naming_it() {
+        use super::{check_libraries, Library};
+        assert!(check_libraries(&Library::ALL, |_| true).is_ok());
+        for (lib, name) in [
+            (Library::Driver, "libcuda"),
+            (Library::Nvrtc, "libnvrtc"),
+            (Library::Cublas, "libcublas"),
+        ] {
+            let e = check_libraries(&Library::ALL, |l| l != lib)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("device unavailable") && e.contains(name), "{e}");
+        }
+        // The driver is probed first: with everything missing, it is the one named.
+        let e = check_libraries(&Library::ALL, |_| false)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("libcuda"), "{e}");
+        // Without the `cuda` feature nothing loads; with it, what this machine has.
+        if cfg!(not(feature = "cuda")) {
+            assert!(Library::ALL.iter().all(|l| !l.present()));
+        }
     }
 }

@@ -4,9 +4,32 @@
 //! `bench/torch_workloads.py` prints too, so `bench/compare.py` can put Lamina and PyTorch
 //! side by side.
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use lamina::tensor::rng;
+use lamina::Device;
+
+/// The device whose queued work a measurement waits for before reading the clock (set
+/// once by the harness; the CPU's `synchronize` is a no-op).
+static MEASURED: OnceLock<Device> = OnceLock::new();
+
+/// Makes [`measure`] wait for `dev`'s queued work before every clock reading, so an
+/// asynchronous device (CUDA) is timed for its work, not for its launches.
+pub fn measure_on(dev: Device) {
+    let _ = MEASURED.set(dev);
+}
+
+/// Waits for the measured device; a failure there ends the harness (every later number
+/// would be meaningless).
+fn sync() {
+    if let Some(d) = MEASURED.get() {
+        if let Err(e) = d.synchronize() {
+            eprintln!("bench: synchronising {}: {e}", d.name());
+            std::process::exit(1);
+        }
+    }
+}
 
 /// `uniform(s, n, lo, hi)`: `lo + (hi - lo) * f`, `f = (u(s, i) >> 40) * 2^-24`, in f32.
 pub fn uniform(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
@@ -50,8 +73,10 @@ pub fn measure(policy: Policy, mut f: impl FnMut()) -> (Vec<f64>, usize) {
     for _ in 0..policy.warmup {
         f();
     }
+    sync();
     let t0 = Instant::now();
     f();
+    sync();
     let one = t0.elapsed().as_secs_f64().max(1e-9);
     let inner = ((policy.min_sample_s / one).ceil() as usize).max(1);
     let mut out = Vec::with_capacity(policy.samples);
@@ -60,6 +85,7 @@ pub fn measure(policy: Policy, mut f: impl FnMut()) -> (Vec<f64>, usize) {
         for _ in 0..inner {
             f();
         }
+        sync();
         out.push(t0.elapsed().as_secs_f64() / inner as f64);
     }
     (out, inner)
@@ -78,10 +104,11 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-/// The build description printed in every record: version, GEMM and SIMD paths.
+/// The build description printed in every record: version, device, GEMM and SIMD paths.
 pub fn build() -> String {
+    let device = MEASURED.get().map_or("cpu".to_string(), |d| d.name());
     format!(
-        "lamina {} (gemm: {}, simd: {}, threads: {})",
+        "lamina {} (device: {device}, gemm: {}, simd: {}, threads: {})",
         env!("CARGO_PKG_VERSION"),
         lamina::backend_cpu::gemm::gemm_impl(),
         lamina::backend_cpu::simd::isa().name(),

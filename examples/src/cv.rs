@@ -22,7 +22,7 @@ use lamina::train::{
     DEFAULT_PLOT_SIZE,
 };
 
-use crate::realdata::{parse_flag, parse_widths, Result};
+use crate::realdata::{parse_flag, parse_widths, DeviceChoice, Result};
 
 /// How features are scaled before training.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,21 +57,26 @@ pub struct CvConfig {
     pub plot: Option<PathBuf>,
     /// Print the Trainer's per-epoch lines (otherwise one line per fold).
     pub verbose: bool,
+    /// Where to train (`--device`, else `LAMINA_DEVICE`, else the CPU).
+    pub device: DeviceChoice,
 }
 
 /// The command line of a CV example: `defaults` and `data` (the CSV file) changed by the
 /// flags `--folds --epochs --lr --batch-size --weight-decay --hidden --seed --plot --data
-/// --verbose`; `usage` is the message for `--help` and for an unknown flag.
+/// --verbose --device` (`LAMINA_DEVICE` when `--device` is absent); `usage` is the message
+/// for `--help` and for an unknown flag.
 pub fn parse_cv_args(
     mut cv: CvConfig,
     mut data: PathBuf,
     usage: &str,
     args: impl IntoIterator<Item = String>,
 ) -> std::result::Result<(CvConfig, PathBuf), String> {
+    cv.device = DeviceChoice::from_env()?;
     let mut it = args.into_iter();
     while let Some(flag) = it.next() {
         let f = flag.as_str();
         match f {
+            "--device" => cv.device = parse_flag(f, it.next())?,
             "--folds" => cv.folds = parse_flag(f, it.next())?,
             "--epochs" => cv.epochs = parse_flag(f, it.next())?,
             "--lr" => cv.lr = parse_flag(f, it.next())?,

@@ -14,9 +14,15 @@ use std::str::FromStr;
 pub type Result<T> = lamina::Result<T>;
 
 /// The repository's `datasets/` folder (MNIST, the sklearn CSVs), found from this crate's
-/// manifest, so the examples run from any working directory of this checkout.
+/// manifest, so the examples run from any working directory of this checkout; the
+/// environment variable `LAMINA_DATASETS` names another folder.
 pub fn datasets_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets"))
+    match std::env::var_os("LAMINA_DATASETS") {
+        // A program moved away from its checkout (a GPU machine without Rust) is pointed
+        // at the data by the environment.
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets")),
+    }
 }
 
 /// An example's `main`: `parse` the command line (a usage or flag error exits with code 2),
@@ -92,6 +98,37 @@ impl DeviceChoice {
             .into()),
         }
     }
+}
+
+/// CUDA device 0 for a test that needs a GPU, or `None` after printing
+/// "skipped: no CUDA device" and why (built without the `cuda` feature, no driver, no GPU).
+pub fn cuda_or_skip() -> Option<lamina::Device> {
+    match DeviceChoice::Cuda(0).open() {
+        Ok(d) => Some(d),
+        Err(e) => {
+            eprintln!("skipped: no CUDA device ({e})");
+            None
+        }
+    }
+}
+
+/// The device of a program whose only flag is `--device`: `--device cpu|cuda|cuda:N`
+/// among `args`, else `LAMINA_DEVICE`, else the CPU; any other argument is an error
+/// naming it and `usage`.
+pub fn device_only_args(
+    args: impl IntoIterator<Item = String>,
+    usage: &str,
+) -> std::result::Result<DeviceChoice, String> {
+    let mut device = DeviceChoice::from_env()?;
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "--device" => device = parse_flag("--device", it.next())?,
+            "-h" | "--help" => return Err(usage.into()),
+            other => return Err(format!("unknown argument {other}\n{usage}")),
+        }
+    }
+    Ok(device)
 }
 
 /// Parses a flag's value, or says which flag had a bad one.

@@ -25,6 +25,7 @@ fn digits_mlp_learns_a_holdout_split() -> Result<()> {
         &CsvOptions::default(),
     )?;
     let cfg = CvConfig {
+        device: Default::default(),
         folds: 5,
         seed: 0,
         hidden: vec![64],
@@ -54,6 +55,7 @@ fn breast_cancer_logistic_regression_ranks_well() -> Result<()> {
         &CsvOptions::default(),
     )?;
     let cfg = CvConfig {
+        device: Default::default(),
         folds: 5,
         seed: 0,
         hidden: Vec::new(),

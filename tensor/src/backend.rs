@@ -105,6 +105,14 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     /// A storage of `len` zeros.
     fn zeros(&self, len: usize, dtype: DType) -> Result<StorageRef>;
 
+    /// A storage of `len` elements that the caller overwrites entirely before anything
+    /// reads it (a copy's destination). The default is [`zeros`](Backend::zeros); a device
+    /// backend skips the clearing pass (device memory is not Rust memory, so its unwritten
+    /// contents are merely unspecified).
+    fn empty(&self, len: usize, dtype: DType) -> Result<StorageRef> {
+        self.zeros(len, dtype)
+    }
+
     /// `len` elements all equal to `value` converted to `dtype` (`as` semantics). The
     /// default goes through the host; backends fill in place.
     fn full(&self, len: usize, value: f64, dtype: DType) -> Result<StorageRef> {

@@ -489,10 +489,11 @@ impl Tensor {
         let len = self
             .shape()
             .checked_size(self.dtype().size_in_bytes(), "copy")?;
-        let mut storage = backend.zeros(len, self.dtype())?;
+        // `copy_strided` writes every element of the contiguous destination.
+        let mut storage = backend.empty(len, self.dtype())?;
         let dst = triomphe::Arc::get_mut(&mut storage).ok_or_else(|| Error::Backend {
             backend: backend.name(),
-            msg: "zeros returned a shared storage".into(),
+            msg: "empty returned a shared storage".into(),
         })?;
         backend.copy_strided(self.storage(), self.layout(), dst, &layout)?;
         let out = Tensor::from_storage(storage, layout, *self.device());

@@ -1,7 +1,10 @@
 //! Lamina's benchmark harness: `cargo run --release -p lamina-examples --bin bench -- W0 W1 W5
-//! [--quick]`. Implements the workloads of `bench/README.md` and prints one JSON line per
-//! measurement, in the format of `bench/torch_workloads.py`, its PyTorch counterpart;
-//! `bench/compare.py` runs the two side by side.
+//! [--quick] [--device cpu|cuda|cuda:N]`. Implements the workloads of `bench/README.md` and
+//! prints one JSON line per measurement, in the format of `bench/torch_workloads.py`, its
+//! PyTorch counterpart; `bench/compare.py` runs the two side by side. On a CUDA device
+//! (a build with `--features cuda`) W1, W3 and W5 run, with the GPU's sizes (sgemm at
+//! n = 1024, 4096, 8192; the MLP step at batch 128 and 4096), every clock reading after
+//! the device's queued work.
 
 use std::hint::black_box;
 use std::process::ExitCode;
@@ -10,7 +13,8 @@ use lamina::autograd::Tape;
 use lamina::prelude::*;
 // The harness works at the tensor level: its functions return tensor errors.
 use lamina::tensor::Result;
-use lamina_examples::bench::{emit, labels, measure, per_time, rate, uniform, Policy};
+use lamina_examples::bench::{emit, labels, measure, measure_on, per_time, rate, uniform, Policy};
+use lamina_examples::realdata::DeviceChoice;
 use lamina_examples::seed::{accuracy, keras_adam, train, SeedTask};
 
 fn w0(dev: &Device, quick: bool) -> Result<()> {
@@ -80,8 +84,18 @@ fn w0(dev: &Device, quick: bool) -> Result<()> {
     Ok(())
 }
 
+/// Whether `dev` is a GPU (the workloads' GPU sizes).
+fn gpu(dev: &Device) -> bool {
+    dev.name().starts_with("cuda")
+}
+
 fn w1(dev: &Device, quick: bool) -> Result<()> {
-    for n in [256usize, 512, 1024, 2048] {
+    let sizes: &[usize] = if gpu(dev) {
+        &[1024, 4096, 8192]
+    } else {
+        &[256, 512, 1024, 2048]
+    };
+    for &n in sizes {
         let a = Tensor::from_vec(uniform(1, n * n, -1.0, 1.0), [n, n], dev)?;
         let b = Tensor::from_vec(uniform(2, n * n, -1.0, 1.0), [n, n], dev)?;
         let samples = if n >= 2048 { 9 } else { 15 };
@@ -115,6 +129,11 @@ fn w5(dev: &Device, quick: bool) -> Result<()> {
     }
     .quick(quick);
     let x = Tensor::from_vec(uniform(7, n, -1.0, 1.0), [n], dev)?;
+    // The copy is the ceiling the other cases are read against (the memory's bandwidth).
+    let (s, i) = measure(p, || {
+        black_box(x.copy().ok());
+    });
+    rate("W5", "copy 16M", "GB/s", &s, i, 8.0 * n as f64 / 1e9);
     let (s, i) = measure(p, || {
         black_box(x.affine(0.5, -0.25).and_then(|t| t.relu()).ok());
     });
@@ -197,12 +216,19 @@ fn w2(dev: &Device, quick: bool) -> Result<()> {
     Ok(())
 }
 
-/// W3: the MNIST-shaped MLP training step, 784-256-128-10, batch 128, cross-entropy, SGD
-/// lr 0.01 momentum 0.9, one fixed batch reused every step.
+/// W3: the MNIST-shaped MLP training step, 784-256-128-10, batch 128 (and 4096 on a GPU),
+/// cross-entropy, SGD lr 0.01 momentum 0.9, one fixed batch reused every step.
 fn w3(dev: &Device, quick: bool) -> Result<()> {
+    let batches: &[usize] = if gpu(dev) { &[128, 4096] } else { &[128] };
+    for &bs in batches {
+        w3_batch(dev, bs, quick)?;
+    }
+    Ok(())
+}
+
+fn w3_batch(dev: &Device, bs: usize, quick: bool) -> Result<()> {
     use lamina::nn::{cross_entropy, Linear, Module, Reduction, Relu, Sequential};
     use lamina::optim::{Optimizer, Sgd, SgdConfig};
-    let bs = 128;
     let x = Tensor::from_vec(uniform(3, bs * 784, 0.0, 1.0), [bs, 784], dev)?;
     let y = Tensor::from_vec(labels(4, bs, 10), [bs], dev)?;
     let mut model = Sequential::new()
@@ -235,7 +261,7 @@ fn w3(dev: &Device, quick: bool) -> Result<()> {
     .quick(quick);
     let mut last = first;
     let (s, i) = measure(p, || last = step().expect("W3 step"));
-    rate("W3", "bs=128", "steps/s", &s, i, 1.0);
+    rate("W3", &format!("bs={bs}"), "steps/s", &s, i, 1.0);
     // The loss on a fixed batch must fall: a broken backward would show here.
     if last.is_nan() || last >= first {
         return Err(lamina::tensor::Error::Invalid {
@@ -466,19 +492,60 @@ fn w7(dev: &Device, quick: bool) -> Result<()> {
     Ok(())
 }
 
+const USAGE: &str = "usage: bench W0 [W1 W5 ...] [--quick] [--device cpu|cuda[:N]]";
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let workloads: Vec<String> = args
-        .iter()
-        .filter(|a| !a.starts_with("--"))
-        .map(|a| a.to_uppercase())
-        .collect();
+    let (mut quick, mut workloads) = (false, Vec::new());
+    let mut choice = match DeviceChoice::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--device" => match args.next().map(|v| v.parse::<DeviceChoice>()) {
+                Some(Ok(c)) => choice = c,
+                Some(Err(e)) => {
+                    eprintln!("bench: --device: {e}");
+                    return ExitCode::from(2);
+                }
+                None => {
+                    eprintln!("bench: --device needs a value\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            },
+            flag if flag.starts_with("--") => {
+                eprintln!("bench: unknown flag {flag}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+            w => workloads.push(w.to_uppercase()),
+        }
+    }
     if workloads.is_empty() {
-        eprintln!("usage: bench W0 [W1 W5 ...] [--quick]");
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     }
-    let dev = Device::cpu();
+    let dev = match choice.open() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    measure_on(dev);
+    if gpu(&dev) {
+        if let Some(w) = workloads
+            .iter()
+            .find(|w| !["W1", "W3", "W5"].contains(&w.as_str()))
+        {
+            eprintln!("bench: {w} runs on the CPU only (W1, W3 and W5 run on a GPU)");
+            return ExitCode::from(2);
+        }
+    }
     for w in &workloads {
         let r = match w.as_str() {
             "W0" => w0(&dev, quick),

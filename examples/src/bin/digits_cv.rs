@@ -8,19 +8,19 @@
 //!
 //! `cargo run --release -p lamina-examples --bin digits_cv -- [--folds 5] [--epochs 80]
 //! [--lr 0.003] [--batch-size 32] [--hidden 128] [--seed 0] [--plot PATH] [--data FILE]
-//! [--verbose]`
+//! [--verbose] [--device cpu|cuda|cuda:N]`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use lamina::data::tabular::{read_csv, CsvOptions};
-use lamina::prelude::*;
 use lamina::train::Metric;
 use lamina_examples::cv::{cross_validate, parse_cv_args, CvConfig, Scaling};
 use lamina_examples::realdata::{datasets_dir, Result};
 
 const USAGE: &str = "usage: digits_cv [--folds K] [--epochs N] [--lr X] [--batch-size N] \
-[--weight-decay X] [--hidden N[,N...]] [--seed S] [--plot PATH] [--data FILE] [--verbose]";
+[--weight-decay X] [--hidden N[,N...]] [--seed S] [--plot PATH] [--data FILE] [--verbose] \
+[--device cpu|cuda[:N]]";
 
 struct Args {
     cv: CvConfig,
@@ -39,6 +39,7 @@ fn parse() -> std::result::Result<Args, String> {
         scaling: Scaling::Divide(16.0),
         plot: Some("target/digits_cv_curves.png".into()),
         verbose: false,
+        device: Default::default(),
     };
     let (cv, data) = parse_cv_args(
         cv,
@@ -50,7 +51,7 @@ fn parse() -> std::result::Result<Args, String> {
 }
 
 fn run(args: &Args) -> Result<()> {
-    let dev = Device::cpu();
+    let dev = args.cv.device.open()?;
     let table = read_csv(&args.data, &CsvOptions::default())?;
     let cfg = &args.cv;
     let layers: Vec<String> = std::iter::once(table.cols)

@@ -10,10 +10,17 @@ use lamina::prelude::*;
 use lamina::train::{
     predict_classes, CrossValidation, FitConfig, FoldSetup, Metric, Preprocess, Trainer,
 };
+use lamina_examples::realdata::device_only_args;
 
 fn main() -> lamina::Result<()> {
     lamina::manual_seed(0); // weights and shuffles repeat run to run
-    let dev = Device::cpu();
+                            // `--device cpu|cuda|cuda:N`, else `LAMINA_DEVICE`, else the CPU.
+    let usage = "usage: own_data [--device cpu|cuda[:N]]";
+    let choice = device_only_args(std::env::args().skip(1), usage).unwrap_or_else(|msg| {
+        eprintln!("{msg}");
+        std::process::exit(2)
+    });
+    let dev = choice.open()?;
 
     // Load: a header row, 30 numeric columns, the class (0 malignant, 1 benign) last.
     let table = read_csv("datasets/sklearn/breast_cancer.csv", &CsvOptions::default())?;

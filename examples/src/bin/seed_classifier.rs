@@ -7,12 +7,13 @@
 //! model and shows the same prediction.
 //!
 //! `cargo run --release -p lamina-examples --bin seed_classifier -- [--epochs 10] [--lr 0.001]
-//! [--seed 42] [--weights PATH]`
+//! [--seed 42] [--weights PATH] [--device cpu|cuda|cuda:N]`
 
 use std::process::ExitCode;
 
 use lamina::nn::Module;
 use lamina::prelude::*;
+use lamina_examples::realdata::DeviceChoice;
 use lamina_examples::seed::{accuracy, keras_adam, points, predict, train, SeedTask};
 
 struct Args {
@@ -20,6 +21,7 @@ struct Args {
     lr: f64,
     seed: u64,
     weights: std::path::PathBuf,
+    device: DeviceChoice,
 }
 
 fn parse() -> std::result::Result<Args, String> {
@@ -28,6 +30,7 @@ fn parse() -> std::result::Result<Args, String> {
         lr: 1e-3,
         seed: 42,
         weights: std::env::temp_dir().join("lamina_seed_classifier.safetensors"),
+        device: DeviceChoice::from_env()?,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -37,9 +40,11 @@ fn parse() -> std::result::Result<Args, String> {
             "--lr" => a.lr = value()?.parse().map_err(|e| format!("--lr: {e}"))?,
             "--seed" => a.seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--weights" => a.weights = value()?.into(),
+            "--device" => a.device = value()?.parse()?,
             "-h" | "--help" => {
                 return Err(
-                    "usage: seed_classifier [--epochs N] [--lr X] [--seed S] [--weights PATH]"
+                    "usage: seed_classifier [--epochs N] [--lr X] [--seed S] [--weights PATH] \
+                     [--device cpu|cuda[:N]]"
                         .into(),
                 )
             }
@@ -53,7 +58,7 @@ fn parse() -> std::result::Result<Args, String> {
 }
 
 fn run(args: &Args) -> Result<()> {
-    let dev = Device::cpu();
+    let dev = args.device.open()?;
     let task = SeedTask::new(args.seed, args.epochs, &dev)?;
     let mut model = task.model(&dev)?;
     let mut opt = keras_adam(args.lr)?;

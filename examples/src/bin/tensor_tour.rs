@@ -3,9 +3,10 @@
 //! from a one-hot matmul, distances by broadcasting, predictions by `argmin`. Trains on the
 //! even rows, reports accuracy on the odd rows.
 //!
-//! `cargo run --release -p lamina-examples --bin tensor_tour`
+//! `cargo run --release -p lamina-examples --bin tensor_tour -- [--device cpu|cuda|cuda:N]`
 
 use lamina::prelude::*;
+use lamina_examples::realdata::device_only_args;
 
 const IRIS: &str = include_str!("../../data/iris.csv");
 
@@ -38,7 +39,13 @@ fn load_iris() -> Result<(Vec<f32>, Vec<i64>)> {
 }
 
 fn main() -> Result<()> {
-    let dev = Device::cpu();
+    // `--device cpu|cuda|cuda:N`, else `LAMINA_DEVICE`, else the CPU.
+    let usage = "usage: tensor_tour [--device cpu|cuda[:N]]";
+    let choice = device_only_args(std::env::args().skip(1), usage).unwrap_or_else(|msg| {
+        eprintln!("{msg}");
+        std::process::exit(2)
+    });
+    let dev = choice.open()?;
     let (xs, ys) = load_iris()?;
     let n = ys.len();
     let x = Tensor::from_vec(xs, [n, 4], &dev)?;

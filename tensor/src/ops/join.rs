@@ -37,10 +37,11 @@ impl Tensor {
         let shape = Shape::new(dims);
         let backend = first.device().backend();
         let out_layout = Layout::contiguous(shape.clone());
-        let mut storage = backend.zeros(shape.elem_count(), first.dtype())?;
+        // The parts cover the output: every element is written.
+        let mut storage = backend.empty(shape.elem_count(), first.dtype())?;
         let dst = triomphe::Arc::get_mut(&mut storage).ok_or_else(|| Error::Backend {
             backend: backend.name(),
-            msg: "zeros returned a shared storage".into(),
+            msg: "empty returned a shared storage".into(),
         })?;
         let mut start = 0;
         for t in tensors {
