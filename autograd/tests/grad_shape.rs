@@ -159,3 +159,24 @@ fn hand_derived_shapes() -> lamina_tensor::Result<()> {
     );
     Ok(())
 }
+
+/// `to_device` is on the tape: the gradient of `sum((2 x)²)` computed on another device
+/// comes back to `x`'s device as `8 x`. The other device is a second CPU backend instance
+/// (a device of its own), so this runs without a GPU; with `LAMINA_TEST_DEVICE=cuda` the
+/// input lives on the GPU and the gradient crosses back from the CPU copy.
+#[test]
+fn to_device_gradient_returns_to_the_input_device() -> lamina_tensor::Result<()> {
+    let other = lamina_tensor::Device::leak(Box::new(lamina_backend_cpu::CpuBackend));
+    assert!(other != dev());
+    let x = Tensor::from_vec(vec![0.5f32, -1.25, 2.0, 3.0], [2, 2], &dev())?;
+    let tape = lamina_autograd::Tape::new();
+    tape.watch(&x);
+    let y = x.to_device(&other)?;
+    assert!(y.device() == &other);
+    let loss = y.affine(2.0, 0.0)?.square()?.sum_all()?;
+    let grads = tape.backward(&loss)?;
+    let g = grads.get(&x).expect("x has a gradient");
+    assert!(g.device() == x.device(), "gradient on {}", g.device().name());
+    assert_eq!(g.to_vec::<f32>()?, vec![4.0, -10.0, 16.0, 24.0]);
+    Ok(())
+}

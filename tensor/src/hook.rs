@@ -67,6 +67,10 @@ pub enum Op {
     /// A contiguous copy.
     Copy,
     Cast(DType),
+    /// A copy onto another device; `from` is the input's.
+    ToDevice {
+        from: crate::Device,
+    },
     /// Inputs: every piece, in order.
     Cat {
         dim: usize,

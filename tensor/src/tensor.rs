@@ -459,12 +459,16 @@ impl Tensor {
         Ok(out)
     }
 
-    /// A copy on another device (goes through the host).
+    /// A copy on another device (goes through the host), recorded on the tape: the
+    /// gradient flows back to `self`'s device.
     pub fn to_device(&self, device: &Device) -> Result<Tensor> {
         if device == self.device() {
             return Ok(self.clone());
         }
-        Tensor::from_host(self.to_host()?, self.shape().clone(), device)
+        let out = Tensor::from_host(self.to_host()?, self.shape().clone(), device)?;
+        let from = *self.device();
+        crate::hook::record(|| crate::hook::Op::ToDevice { from }, &[self], &out);
+        Ok(out)
     }
 
     /// A new handle on the same storage and layout with a fresh id: autodiff tapes see it

@@ -53,6 +53,7 @@ pub(crate) fn saves(op: &Op) -> (bool, bool) {
         | Op::Unfold { .. }
         | Op::Copy
         | Op::Cast(_)
+        | Op::ToDevice { .. }
         | Op::Cat { .. } => (false, false),
     }
 }
@@ -143,6 +144,7 @@ pub(crate) fn backward(entry: &Entry, g: &Tensor) -> Result<InputGrads> {
             Op::Unfold { dim, size, step } => shape::unfold(&ctx, *dim, *size, *step, g)?,
             Op::Copy => smallvec![Some(g.clone())],
             Op::Cast(_) => shape::cast(&ctx, g)?,
+            Op::ToDevice { from } => smallvec![Some(g.to_device(from)?)],
             Op::Cat { dim } => shape::cat(&ctx, *dim, g)?,
             Op::IndexSelect { dim } => index::index_select(&ctx, *dim, g)?,
             Op::Gather { dim } => index::gather(&ctx, *dim, g)?,
