@@ -23,6 +23,7 @@ mod backend;
 pub mod gemm;
 mod kernels;
 pub mod par;
+pub mod qgemm;
 pub mod simd;
 mod storage;
 mod walk;
