@@ -33,6 +33,9 @@ pub use lamina_train as train;
 pub use lamina_backend_cpu as backend_cpu;
 pub use lamina_backend_cuda as backend_cuda;
 
+#[cfg(feature = "cpu")]
+pub mod quant;
+
 mod error;
 pub use error::{Error, Result};
 /// The global seed: what layer initialisers, dropout and data loaders draw from when no

@@ -507,6 +507,9 @@ impl<const D: usize> Module for Conv<D> {
     }
 
     fn set_training(&mut self, _: bool) {}
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 
     /// `Conv2d(in 1, out 6, kernel [5, 5], padding [2, 2])`: the sizes, and the options
     /// that differ from PyTorch's defaults.

@@ -171,6 +171,9 @@ impl Module for Dropout {
     fn set_training(&mut self, on: bool) {
         self.training = on;
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 
     /// `Dropout(p 0.5)`.
     fn name(&self) -> String {

@@ -137,6 +137,9 @@ impl Module for Linear {
     }
 
     fn set_training(&mut self, _: bool) {}
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 
     /// `Linear(in 64, out 3)`, or `Linear(in 64, out 3, no bias)`.
     fn name(&self) -> String {

@@ -85,6 +85,13 @@ pub trait Module {
     /// Switches training mode (dropout active) on or off, for this module and its children.
     fn set_training(&mut self, on: bool);
 
+    /// The module as `Any`, for code that converts known layer types (the quantiser
+    /// reads a `Sequential`'s `Linear`, `Conv2d`, `BatchNorm2d`, ... this way); `None`
+    /// (the default) for a module that does not offer it.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
+
     /// What error messages call this module: by default the type's name without its
     /// path (`Relu`, `Sequential`); layers with sizes say them, as `Linear(in 64, out
     /// 3)` does.
@@ -280,6 +287,9 @@ impl<M: Module + ?Sized> Module for Box<M> {
     fn name(&self) -> String {
         (**self).name()
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        (**self).as_any()
+    }
 
     fn training_mode(&self) -> Option<bool> {
         (**self).training_mode()
@@ -339,6 +349,9 @@ macro_rules! stateless_module {
             ) {
             }
             fn set_training(&mut self, _: bool) {}
+            fn as_any(&self) -> Option<&dyn std::any::Any> {
+                Some(self)
+            }
         }
     };
 }

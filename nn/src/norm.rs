@@ -496,6 +496,9 @@ impl<const D: usize> Module for BatchNorm<D> {
     fn set_training(&mut self, on: bool) {
         self.training = on;
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 
     fn training_mode(&self) -> Option<bool> {
         Some(self.training)

@@ -940,6 +940,9 @@ macro_rules! pool_module {
             fn visit<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Tensor)) {}
             fn visit_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Tensor)) {}
             fn set_training(&mut self, _: bool) {}
+            fn as_any(&self) -> Option<&dyn std::any::Any> {
+                Some(self)
+            }
             fn name(&self) -> String {
                 let $n = self;
                 $name

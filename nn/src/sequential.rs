@@ -130,6 +130,9 @@ impl Module for Sequential {
             layer.set_training(on);
         }
     }
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        Some(self)
+    }
 
     fn training_mode(&self) -> Option<bool> {
         self.layers.iter().find_map(|l| l.training_mode())

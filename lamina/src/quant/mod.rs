@@ -1,0 +1,24 @@
+//! int8 quantisation for CPU inference, as PyTorch users know it from
+//! `torch.ao.quantization`: post-training **static** quantisation of a trained
+//! `Sequential` ([`Calibrator`]: `prepare` + calibration on sample batches + `convert`),
+//! **dynamic** quantisation of its linear layers ([`quantize_dynamic`]), the parameter
+//! rules of PyTorch's observers ([`QParams`], [`quantize_per_channel`], [`Observer`]), and
+//! int8 models saved to and loaded from safetensors ([`QuantizedModel`]).
+//!
+//! Weights are `i8`, symmetric per output channel; activations `u8`, affine per tensor.
+//! The products run on the CPU backend's int8 GEMM (`lamina_backend_cpu::qgemm`: AVX-512
+//! VNNI, AVX2, scalar; exact i32 sums) and are requantised to f32 between layers, with
+//! batch norms folded into the convolutions before them and ReLUs fused into the layers
+//! before them. CPU only, like PyTorch's fbgemm backend; the facade hosts it because it
+//! names that backend's kernel.
+
+mod file;
+mod layers;
+mod model;
+mod observer;
+mod qparams;
+
+pub use layers::{QConv2d, QLinear, QWeight};
+pub use model::{quantize_dynamic, Calibrator, QuantizedModel};
+pub use observer::{Observed, Observer};
+pub use qparams::{quantize_per_channel, QParams};

@@ -1,0 +1,75 @@
+//! Quantisation parameters as PyTorch computes them, and the conversions between real
+//! values and 8-bit integers: activations affine per tensor in `u8` (PyTorch's `quint8`,
+//! `MinMaxObserver` + `quantize_per_tensor`), weights symmetric per output channel in `i8`
+//! (`qint8`, `PerChannelMinMaxObserver` with `per_channel_symmetric` +
+//! `quantize_per_channel`). All arithmetic is in f32, in PyTorch's order, so the integers
+//! agree with PyTorch's (checked on committed fixtures).
+
+/// PyTorch's observer `eps`: the smallest scale (`torch.finfo(torch.float32).eps`).
+const EPS: f32 = f32::EPSILON;
+
+/// An affine map between reals and `u8`: `x ≈ scale · (q − zero_point)`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QParams {
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+impl QParams {
+    /// The parameters that cover `[min, max]` widened to include 0 (so 0 is exact):
+    /// `scale = (max⁺ − min⁻) / 255` (at least `eps`), `zero_point = −round(min⁻ / scale)`
+    /// clamped to `0..=255`, rounding half to even (`MinMaxObserver`, `quint8`).
+    ///
+    /// ```
+    /// use lamina::quant::QParams;
+    /// let q = QParams::from_range(-1.0, 3.0);
+    /// assert_eq!((q.scale, q.zero_point), (4.0 / 255.0, 64));
+    /// ```
+    pub fn from_range(min: f32, max: f32) -> QParams {
+        let (lo, hi) = (min.min(0.0), max.max(0.0));
+        let scale = ((hi - lo) / 255.0).max(EPS);
+        let zero_point = (-(lo / scale).round_ties_even() as i32).clamp(0, 255);
+        QParams { scale, zero_point }
+    }
+
+    /// `clamp(zero_point + round(x · (1 / scale)), 0, 255)`, half to even (ATen's
+    /// `quantize_val`, which multiplies by the f32 inverse scale).
+    pub fn quantize(&self, x: f32) -> u8 {
+        let inv = 1.0 / self.scale;
+        (self.zero_point as f32 + (x * inv).round_ties_even()).clamp(0.0, 255.0) as u8
+    }
+
+    /// `scale · (q − zero_point)`.
+    pub fn dequantize(&self, q: u8) -> f32 {
+        self.scale * (q as i32 - self.zero_point) as f32
+    }
+}
+
+/// Symmetric per-row `i8` quantisation of a weight `[rows, cols]` (row-major; rows are
+/// output channels): `scale[r] = max|w[r, ·]| / 127.5` (at least `eps`; PyTorch's
+/// `(quant_max − quant_min) / 2` for `−128..=127`), `q = clamp(round(w · (1 / scale)),
+/// −128, 127)`, zero points 0. Returns the integers and the scales.
+///
+/// ```
+/// let (q, s) = lamina::quant::quantize_per_channel(&[0.5, -1.0, 0.25, 0.0], 2, 2);
+/// assert_eq!(s, [1.0 / 127.5, 0.25 / 127.5]);
+/// assert_eq!(q, [64, -128, 127, 0]);
+/// ```
+pub fn quantize_per_channel(w: &[f32], rows: usize, cols: usize) -> (Vec<i8>, Vec<f32>) {
+    debug_assert_eq!(w.len(), rows * cols);
+    let mut q = Vec::with_capacity(w.len());
+    let mut scales = Vec::with_capacity(rows);
+    for row in w.chunks(cols.max(1)).take(rows) {
+        let (lo, hi) = row
+            .iter()
+            .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let scale = ((-lo).max(hi) / 127.5).max(EPS);
+        let inv = 1.0 / scale;
+        q.extend(
+            row.iter()
+                .map(|&v| (v * inv).round_ties_even().clamp(-128.0, 127.0) as i8),
+        );
+        scales.push(scale);
+    }
+    (q, scales)
+}
