@@ -26,7 +26,7 @@ import sys
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 TORCH_SCRIPT = os.path.join(BENCH_DIR, "torch_workloads.py")
-ALL_WORKLOADS = ["W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7"]
+ALL_WORKLOADS = ["W0", "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8"]
 GPU_WORKLOADS = ["W1", "W3", "W5"]
 
 

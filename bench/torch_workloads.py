@@ -9,7 +9,7 @@ Each measurement is one JSON line on stdout with the fields of
 `cargo run --release -p lamina-examples --bin bench` (peer, build, workload, case, metric,
 median, min, max, samples, inner, extras), so `bench/compare.py` can pair the two by
 (workload, case). Workloads, data and measurement policy: bench/README.md. This file
-implements exactly the workloads the Lamina harness implements (W0 to W7). On a CUDA
+implements exactly the workloads the Lamina harness implements (W0 to W8). On a CUDA
 device W1, W3 and W5 run, with the harness's GPU sizes (sgemm n = 1024, 4096, 8192; the MLP
 step at batch 128 and 4096; TF32 off, as Lamina's default), and every clock reading waits
 for the device (torch.cuda.synchronize).
@@ -410,7 +410,44 @@ def w7(torch, quick):
         emit_rate("W7", case, "steps/s", s, i, 1.0)
 
 
-WORKLOADS = {"W0": w0, "W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6, "W7": w7}
+def w8(torch, quick):
+    """A 1024 -> 1024 linear layer on a batch of 1024, f32 and int8 (fbgemm: weights per
+    channel, symmetric qint8; dynamic: torch.ao.nn.quantized.dynamic.Linear; static:
+    torch.ao.nn.quantized.Linear on the input quantised with the fixed range [-1, 1] and its
+    output dequantised, so f32 in and out as Lamina's)."""
+    m = k = n = 1024
+    torch.backends.quantized.engine = "fbgemm"
+    x = torch.from_numpy(uniform(20, m * k, -1, 1).reshape(m, k))
+    w = torch.from_numpy(uniform(21, n * k, -0.05, 0.05).reshape(n, k))
+    b = torch.from_numpy(uniform(22, n, -0.1, 0.1))
+    ops = 2.0 * m * n * k / 1e9
+    s, i = measure(lambda: torch.nn.functional.linear(x, w, b), 3, 15, 0.05, quick)
+    emit_rate("W8", "linear f32 1024", "GOP/s", s, i, ops)
+    from torch.ao.quantization.observer import MinMaxObserver, PerChannelMinMaxObserver
+
+    wobs = PerChannelMinMaxObserver(ch_axis=0, dtype=torch.qint8, qscheme=torch.per_channel_symmetric)
+    wobs(w)
+    ws, wz = wobs.calculate_qparams()
+    qw = torch.quantize_per_channel(w, ws, wz, 0, torch.qint8)
+    dyn = torch.ao.nn.quantized.dynamic.Linear(k, n)
+    dyn.set_weight_bias(qw, b)
+    s, i = measure(lambda: dyn(x), 3, 15, 0.05, quick)
+    emit_rate("W8", "linear int8 dynamic 1024", "GOP/s", s, i, ops)
+    xobs = MinMaxObserver(dtype=torch.quint8)
+    xobs(torch.tensor([-1.0, 1.0]))
+    xs, xz = xobs.calculate_qparams()
+    yobs = MinMaxObserver(dtype=torch.quint8)
+    yobs(torch.nn.functional.linear(x, w, b))
+    ys, yz = yobs.calculate_qparams()
+    stat = torch.ao.nn.quantized.Linear(k, n)
+    stat.set_weight_bias(qw, b)
+    stat.scale, stat.zero_point = float(ys), int(yz)
+    s, i = measure(lambda: stat(torch.quantize_per_tensor(x, float(xs), int(xz), torch.quint8)).dequantize(),
+                   3, 15, 0.05, quick)
+    emit_rate("W8", "linear int8 static 1024", "GOP/s", s, i, ops)
+
+
+WORKLOADS = {"W0": w0, "W1": w1, "W2": w2, "W3": w3, "W4": w4, "W5": w5, "W6": w6, "W7": w7, "W8": w8}
 
 
 def threadpools():
@@ -433,7 +470,7 @@ def default_threads():
 def main():
     global BUILD
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("workloads", nargs="+", metavar="W", help="W0 to W7, INFO or CHECK")
+    ap.add_argument("workloads", nargs="+", metavar="W", help="W0 to W8, INFO or CHECK")
     ap.add_argument("--quick", action="store_true", help="few samples: a smoke test, not a measurement")
     ap.add_argument("--threads", type=int, default=default_threads(),
                     help="torch.set_num_threads (default: the CPUs this process may run on)")

@@ -4,5 +4,6 @@ pub mod bench;
 pub mod charlm;
 pub mod cv;
 pub mod mnist;
+pub mod quantize;
 pub mod realdata;
 pub mod seed;

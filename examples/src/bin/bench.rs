@@ -494,6 +494,49 @@ fn w7(dev: &Device, quick: bool) -> Result<()> {
 
 const USAGE: &str = "usage: bench W0 [W1 W5 ...] [--quick] [--device cpu|cuda[:N]]";
 
+/// W8: a 1024 → 1024 linear layer on a batch of 1024 (`x = uniform(20, ..., -1, 1)`,
+/// `W = uniform(21, ..., -0.05, 0.05)`, `b = uniform(22, 1024, -0.1, 0.1)`), f32 and int8
+/// (weights per channel; dynamic: each batch quantised by its range; static: the input
+/// range [-1, 1] fixed), f32 in and out; GOP/s = 2·1024³ / seconds.
+fn w8(dev: &Device, quick: bool) -> Result<()> {
+    use lamina::nn::{Linear, Module};
+    use lamina::quant::{QLinear, QParams, QWeight};
+    let (m, k, n) = (1024usize, 1024usize, 1024usize);
+    let x = Tensor::from_vec(uniform(20, m * k, -1.0, 1.0), [m, k], dev)?;
+    let w = uniform(21, n * k, -0.05, 0.05);
+    let b = uniform(22, n, -0.1, 0.1);
+    let mut f32_layer = Linear::builder(k, n).build(dev)?;
+    f32_layer.weight = Tensor::from_vec(w.clone(), [n, k], dev)?;
+    f32_layer.bias = Some(Tensor::from_vec(b.clone(), [n], dev)?);
+    let int8 = |input| QLinear {
+        weight: QWeight::quantize(&w, n, k),
+        bias: Some(b.clone()),
+        input,
+        relu: false,
+    };
+    let (dynamic, fixed) = (int8(None), int8(Some(QParams::from_range(-1.0, 1.0))));
+    let p = Policy {
+        warmup: 3,
+        samples: 15,
+        min_sample_s: 0.05,
+    }
+    .quick(quick);
+    let ops = 2.0 * (m * n * k) as f64 / 1e9;
+    let (s, i) = measure(p, || {
+        black_box(f32_layer.forward(&x).ok());
+    });
+    rate("W8", "linear f32 1024", "GOP/s", &s, i, ops);
+    let (s, i) = measure(p, || {
+        black_box(dynamic.forward(&x).ok());
+    });
+    rate("W8", "linear int8 dynamic 1024", "GOP/s", &s, i, ops);
+    let (s, i) = measure(p, || {
+        black_box(fixed.forward(&x).ok());
+    });
+    rate("W8", "linear int8 static 1024", "GOP/s", &s, i, ops);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let (mut quick, mut workloads) = (false, Vec::new());
     let mut choice = match DeviceChoice::from_env() {
@@ -556,8 +599,9 @@ fn main() -> ExitCode {
             "W5" => w5(&dev, quick),
             "W6" => w6(&dev, quick),
             "W7" => w7(&dev, quick),
+            "W8" => w8(&dev, quick),
             other => {
-                eprintln!("bench: workload {other} is not implemented yet (W0 to W7 are)");
+                eprintln!("bench: workload {other} is not implemented yet (W0 to W8 are)");
                 return ExitCode::from(2);
             }
         };

@@ -6,9 +6,14 @@
 //! the quantised input into patches (padding with the zero point, which is the real 0)
 //! and runs the same GEMM.
 
+use std::cell::RefCell;
+
+use lamina_backend_cpu::alloc::PoolVec;
+use lamina_backend_cpu::par;
 use lamina_backend_cpu::qgemm::{requantize, PackedI8, Requant};
 use lamina_backend_cpu::simd::isa;
-use lamina_tensor::{Error, Result, Tensor};
+use lamina_backend_cpu::CpuStorage;
+use lamina_tensor::{share_storage, Device, Error, Layout, Result, Tensor};
 
 use super::{quantize_per_channel, QParams};
 
@@ -64,18 +69,22 @@ impl QWeight {
         }
     }
 
-    /// `rows × out` real outputs of the `rows × k` quantised input `a`.
-    fn apply(
+    /// The `rows × out` real outputs of the `rows × k` quantised input `a`, written
+    /// into `y` (`rows × out`), with `acc` a reused buffer for the i32 sums.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_into(
         &self,
         a: &[u8],
         rows: usize,
         qa: QParams,
         bias: Option<&[f32]>,
         relu: bool,
-    ) -> Vec<f32> {
-        let mut acc = vec![0i32; rows * self.out];
-        self.packed.gemm(a, rows, &mut acc);
-        let mut y = vec![0f32; rows * self.out];
+        acc: &mut Vec<i32>,
+        y: &mut [f32],
+    ) {
+        // Every element is written (the GEMM overwrites, requantisation maps).
+        acc.resize(rows * self.out, 0);
+        self.packed.gemm(a, rows, acc);
         let rq = Requant {
             a_scale: qa.scale,
             a_zero: qa.zero_point,
@@ -84,8 +93,7 @@ impl QWeight {
             bias,
             relu,
         };
-        requantize(&acc, &rq, &mut y);
-        y
+        requantize(acc, &rq, y);
     }
 }
 
@@ -116,14 +124,17 @@ impl QLinear {
         let qa = input_qparams(self.input, &xs);
         let a: Vec<u8> = xs.iter().map(|&v| qa.quantize(v)).collect();
         let rows = xs.len() / k.max(1);
-        let y = self
-            .weight
-            .apply(&a, rows, qa, self.bias.as_deref(), self.relu);
         let mut dims = x.dims().to_vec();
         if let Some(last) = dims.last_mut() {
             *last = self.weight.out;
         }
-        Tensor::from_vec(y, dims, x.device())
+        output(rows * self.weight.out, dims, x.device(), |y| {
+            SCRATCH.with(|s| {
+                let acc = &mut s.borrow_mut().acc;
+                self.weight
+                    .apply_into(&a, rows, qa, self.bias.as_deref(), self.relu, acc, y)
+            })
+        })
     }
 }
 
@@ -142,7 +153,86 @@ pub struct QConv2d {
     pub relu: bool,
 }
 
+/// `dims` of f32 written by `fill` (which must write every element), in a pooled CPU
+/// buffer: a fresh `Vec` adopted by a tensor would be copied onto huge pages.
+fn output(
+    len: usize,
+    dims: Vec<usize>,
+    device: &Device,
+    fill: impl FnOnce(&mut [f32]),
+) -> Result<Tensor> {
+    let mut v = PoolVec::<f32>::uninit_for_overwrite(len);
+    fill(&mut v);
+    let cpu = lamina_backend_cpu::device();
+    if device.same(&cpu) {
+        let storage = share_storage(CpuStorage::F32(v));
+        Ok(Tensor::from_storage(storage, Layout::contiguous(dims), cpu))
+    } else {
+        Tensor::from_vec(v.into_vec(), dims, device)
+    }
+}
+
+/// Buffers a thread's layers reuse from call to call: fresh tens of megabytes per
+/// batch would cost a page fault per 4 KiB.
+#[derive(Default)]
+struct Scratch {
+    xq: Vec<u8>,
+    a: Vec<u8>,
+    acc: Vec<i32>,
+    y: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
 impl QConv2d {
+    /// Writes output position `r`'s patch of the quantised input `xq` (`[N, C, H, W]`)
+    /// into `patch` (prefilled with the zero point), in the weight's `(c, ky, kx)` order.
+    fn unfold(
+        &self,
+        xq: &[u8],
+        r: usize,
+        [c, h, w]: [usize; 3],
+        [oh, ow]: [usize; 2],
+        patch: &mut [u8],
+    ) {
+        let [kh, kw] = self.kernel;
+        let (b, oy, ox) = (r / (oh * ow), (r / ow) % oh, r % ow);
+        for ch in 0..c {
+            let plane = &xq[(b * c + ch) * h * w..][..h * w];
+            for ky in 0..kh {
+                let iy = (oy * self.stride[0] + ky * self.dilation[0]) as isize
+                    - self.padding[0] as isize;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                let line = &plane[iy as usize * w..][..w];
+                let dst = &mut patch[(ch * kh + ky) * kw..][..kw];
+                let x0 = (ox * self.stride[1]) as isize - self.padding[1] as isize;
+                if self.dilation[1] == 1 {
+                    // The taps inside the row are one run: copy it.
+                    let lo = (-x0).clamp(0, kw as isize) as usize;
+                    let hi = (w as isize - x0).clamp(0, kw as isize) as usize;
+                    if lo < hi {
+                        // A few bytes: a loop, where `copy_from_slice` would call memmove.
+                        let from = (x0 + lo as isize) as usize;
+                        for (d, &v) in dst[lo..hi].iter_mut().zip(&line[from..]) {
+                            *d = v;
+                        }
+                    }
+                    continue;
+                }
+                for (kx, d) in dst.iter_mut().enumerate() {
+                    let ix = x0 + (kx * self.dilation[1]) as isize;
+                    if ix >= 0 && ix < w as isize {
+                        *d = line[ix as usize];
+                    }
+                }
+            }
+        }
+    }
+
     /// The output's spatial size for an `h × w` input, or an error naming the sizes.
     fn output_size(&self, h: usize, w: usize) -> Result<[usize; 2]> {
         let mut out = [0; 2];
@@ -182,45 +272,48 @@ impl QConv2d {
         let xs = x.to_dtype(lamina_tensor::DType::F32)?.to_vec::<f32>()?;
         check_finite(OP, &xs)?;
         let qa = input_qparams(self.input, &xs);
-        let xq: Vec<u8> = xs.iter().map(|&v| qa.quantize(v)).collect();
+
         let [kh, kw] = self.kernel;
         let k = c * kh * kw;
         let rows = n * oh * ow;
-        // Patches, one row per output position, columns in the weight's (c, ky, kx) order;
-        // outside the input, the zero point (the real 0).
-        let mut a = vec![qa.zero_point as u8; rows * k];
-        for (r, patch) in a.chunks_mut(k).enumerate() {
-            let (b, oy, ox) = (r / (oh * ow), (r / ow) % oh, r % ow);
-            for ch in 0..c {
-                let plane = &xq[(b * c + ch) * h * w..][..h * w];
-                for ky in 0..kh {
-                    let iy = (oy * self.stride[0] + ky * self.dilation[0]) as isize
-                        - self.padding[0] as isize;
-                    if iy < 0 || iy >= h as isize {
-                        continue;
-                    }
-                    for kx in 0..kw {
-                        let ix = (ox * self.stride[1] + kx * self.dilation[1]) as isize
-                            - self.padding[1] as isize;
-                        if ix >= 0 && ix < w as isize {
-                            patch[(ch * kh + ky) * kw + kx] = plane[iy as usize * w + ix as usize];
+        let oc = self.weight.out;
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            let Scratch { xq, a, acc, y } = &mut *s;
+            xq.resize(xs.len(), 0);
+            par::for_each_chunk_mut_weighted(xq, 1, 2, |start, chunk| {
+                for (q, &v) in chunk.iter_mut().zip(&xs[start..]) {
+                    *q = qa.quantize(v);
+                }
+            });
+            let xq = &*xq;
+            y.resize(rows * oc, 0.0);
+            // Patches, one row per output position, columns in the weight's (c, ky, kx)
+            // order; outside the input, the zero point (the real 0).
+            a.clear();
+            a.resize(rows * k, qa.zero_point as u8);
+            par::for_each_chunk_mut_weighted(a, k, 2, |start, chunk| {
+                for (j, patch) in chunk.chunks_mut(k).enumerate() {
+                    let r = start / k + j;
+                    self.unfold(xq, r, [c, h, w], [oh, ow], patch);
+                }
+            });
+            self.weight
+                .apply_into(a, rows, qa, self.bias.as_deref(), self.relu, acc, y);
+            // [N·OH·OW, OC] → [N, OC, OH, OW], image by image: every element written.
+            output(rows * oc, vec![n, oc, oh, ow], x.device(), |out| {
+                par::for_each_chunk_mut_weighted(out, oc * oh * ow, 2, |start, chunk| {
+                    for (j, img) in chunk.chunks_mut(oc * oh * ow).enumerate() {
+                        let b = start / (oc * oh * ow) + j;
+                        let src = &y[b * oh * ow * oc..][..oh * ow * oc];
+                        for (pos, row) in src.chunks(oc).enumerate() {
+                            for (ch, &v) in row.iter().enumerate() {
+                                img[ch * oh * ow + pos] = v;
+                            }
                         }
                     }
-                }
-            }
-        }
-        let y = self
-            .weight
-            .apply(&a, rows, qa, self.bias.as_deref(), self.relu);
-        // [N·OH·OW, OC] → [N, OC, OH, OW].
-        let oc = self.weight.out;
-        let mut out = vec![0f32; y.len()];
-        for (r, row) in y.chunks(oc).enumerate() {
-            let (b, pos) = (r / (oh * ow), r % (oh * ow));
-            for (j, &v) in row.iter().enumerate() {
-                out[(b * oc + j) * oh * ow + pos] = v;
-            }
-        }
-        Tensor::from_vec(out, [n, oc, oh, ow], x.device())
+                });
+            })
+        })
     }
 }

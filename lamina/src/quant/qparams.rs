@@ -34,9 +34,16 @@ impl QParams {
 
     /// `clamp(zero_point + round(x · (1 / scale)), 0, 255)`, half to even (ATen's
     /// `quantize_val`, which multiplies by the f32 inverse scale).
+    #[inline]
     pub fn quantize(&self, x: f32) -> u8 {
         let inv = 1.0 / self.scale;
-        (self.zero_point as f32 + (x * inv).round_ties_even()).clamp(0.0, 255.0) as u8
+        // Values past ±512 clamp to 0 or 255 either way; below 2^22 in magnitude, adding
+        // and removing 1.5·2^23 rounds half to even in the default rounding mode, as
+        // `round_ties_even` does, without a libm call.
+        const MAGIC: f32 = 12_582_912.0;
+        let y = (x * inv).clamp(-512.0, 512.0);
+        let r = if y.is_nan() { y } else { (y + MAGIC) - MAGIC };
+        (self.zero_point as f32 + r).clamp(0.0, 255.0) as u8
     }
 
     /// `scale · (q − zero_point)`.
