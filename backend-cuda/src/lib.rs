@@ -40,11 +40,6 @@ pub mod source;
 
 use lamina_tensor::{Device, Error, Result};
 
-/// Whether the CUDA backend is complete and verified: until its conformance suite has
-/// passed on a GPU, `Device::best()` keeps choosing the CPU, and only an explicit
-/// [`device`] gives the CUDA backend.
-pub const IS_COMPLETE: bool = false;
-
 /// A shared library the CUDA backend loads at run time (cudarc's dynamic loading: a
 /// missing one would panic inside cudarc, so each is probed first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
