@@ -176,7 +176,11 @@ fn to_device_gradient_returns_to_the_input_device() -> lamina_tensor::Result<()>
     let loss = y.affine(2.0, 0.0)?.square()?.sum_all()?;
     let grads = tape.backward(&loss)?;
     let g = grads.get(&x).expect("x has a gradient");
-    assert!(g.device() == x.device(), "gradient on {}", g.device().name());
+    assert!(
+        g.device() == x.device(),
+        "gradient on {}",
+        g.device().name()
+    );
     assert_eq!(g.to_vec::<f32>()?, vec![4.0, -10.0, 16.0, 24.0]);
     Ok(())
 }
