@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod charlm;
+pub mod compress;
 pub mod cv;
 pub mod mnist;
 pub mod quantize;

@@ -40,9 +40,12 @@
 //!   PyTorch's parameter names, post- and pre-norm, masks and `batch_first`.
 //! - [`generate`](mod@generate): next-token [`Sampling`] (greedy, temperature, top-k, top-p),
 //!   seeded [`sample_next`] and autoregressive [`generate`](fn@generate) for any model.
+//! - [`prune`]: magnitude pruning as `torch.nn.utils.prune` (unstructured per parameter
+//!   or global, structured by L1/L2 channel norms, iterative), its masks through
+//!   training, a sparsity report, and [`prune::shrink_mlp`] for a genuinely smaller MLP.
 //! - [`summary`]: each layer's output shape and parameter count, as Keras' `summary()`.
 //! - [`init`]: Xavier/Kaiming/uniform/normal/constant initialisers, seeded.
-//! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL.
+//! - [`loss`]: MSE, L1, Huber, SmoothL1, BCE, BCE-with-logits, cross-entropy, NLL, KL, distillation.
 //! - [`weights`]: safetensors files that PyTorch reads and writes.
 //!
 //! Every random choice (initialisation, dropout masks) uses Lamina's counter-based
@@ -96,6 +99,7 @@ pub mod module;
 pub mod norm;
 pub mod pool;
 pub mod positional;
+pub mod prune;
 mod recurrence;
 pub mod rnn;
 mod sequential;
@@ -125,8 +129,9 @@ pub use init::{FanMode, Init, Nonlinearity, Seeds};
 pub use interpolate::{InterpolateMode, Upsample};
 pub use linear::{Linear, LinearBuilder};
 pub use loss::{
-    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss, kl_div,
-    l1_loss, mse_loss, nll_loss, smooth_l1_loss, CrossEntropyLoss, KlReduction, NllLoss, Reduction,
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, distillation_loss,
+    huber_loss, kl_div, l1_loss, mse_loss, nll_loss, smooth_l1_loss, CrossEntropyLoss, KlReduction,
+    NllLoss, Reduction,
 };
 pub use mlp::{mlp, Mlp, MlpBuilder};
 pub use module::{prefixed, Module};

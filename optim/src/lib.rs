@@ -11,6 +11,8 @@
 //!   [`Grads`](lamina_autograd::Grads) or, with the `_tensors` forms, on a list of tensors.
 //! - Schedules: [`StepLR`], [`MultiStepLR`], [`ExponentialLR`], [`CosineAnnealingLR`],
 //!   [`LinearLR`] ([`LRScheduler`]) and [`ReduceLROnPlateau`].
+//! - [`Masked`]: any optimizer, updating only the entries pruning masks keep (for
+//!   fine-tuning a model pruned with `lamina_nn::prune`).
 //! - [`OptimizerState`] holds step counts and buffers as (shape, dtype, values): save it
 //!   with the config and training resumes bit for bit.
 //!
@@ -58,6 +60,7 @@
 mod adagrad;
 mod adam;
 mod clip;
+mod masked;
 mod ops;
 mod optimizer;
 mod plateau;
@@ -72,6 +75,7 @@ pub use adam::{Adam, AdamConfig, AdamW, AdamWConfig};
 pub use clip::{
     clip_grad_norm, clip_grad_norm_tensors, clip_grad_value, clip_grad_value_tensors, total_norm,
 };
+pub use masked::Masked;
 pub use optimizer::Optimizer;
 pub use plateau::{PlateauMode, ReduceLROnPlateau, ReduceLROnPlateauConfig, ThresholdMode};
 pub use regularization::{l1_penalty, l2_penalty};

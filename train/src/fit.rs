@@ -96,8 +96,10 @@ impl Default for FitConfig {
     }
 }
 
-/// The loop's view of a loss closure: model output and targets to a one-element loss.
-type LossFn<'l> = dyn Fn(&Tensor, &Tensor) -> lamina_tensor::Result<Tensor> + 'l;
+/// The loop's view of a loss closure: the batch's inputs, the model's output and the
+/// targets to a one-element loss. [`Trainer::fit`]'s closures ignore the inputs;
+/// [`Trainer::fit_distill`]'s run the teacher on them.
+type LossFn<'l> = dyn Fn(&Tensor, &Tensor, &Tensor) -> lamina_tensor::Result<Tensor> + 'l;
 
 /// The per-epoch callback of [`Trainer::on_epoch`].
 type EpochCallback<'a> = Box<dyn FnMut(&EpochRecord) + 'a>;
@@ -222,7 +224,7 @@ impl<'a> Trainer<'a> {
             accuracy: self.config.accuracy,
             metrics: &self.config.metrics,
         };
-        evaluate(model, loader, &loss, pass)
+        evaluate(model, loader, &|_, out, y| loss(out, y), pass)
     }
 
     /// The history of the last [`fit`](Self::fit) or [`resume`](Self::resume), as far as
@@ -246,6 +248,73 @@ impl<'a> Trainer<'a> {
         val: Option<&DataLoader>,
         loss: impl Fn(&Tensor, &Tensor) -> lamina_tensor::Result<Tensor>,
     ) -> Result<History> {
+        self.start(model, optimizer, train, val, &|_, out, y| loss(out, y))
+    }
+
+    /// Knowledge distillation: trains `student` as [`fit`](Self::fit) does, with a loss
+    /// that also sees a frozen `teacher`'s outputs for the same batch,
+    /// `loss(student_output, teacher_output, targets)` (for instance
+    /// `lamina_nn::distillation_loss`). The teacher runs in evaluation mode with nothing
+    /// recorded, so it gets no gradient and its weights, buffers and dropout streams stay
+    /// as they are; it is put back in its mode afterwards. Validation scores the student
+    /// by the same loss. Checkpoints are the student's; there is no `resume` for a
+    /// distillation run.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use lamina_data::{DataLoader, LoaderConfig, TensorDataset};
+    /// use lamina_nn::{distillation_loss, Linear};
+    /// use lamina_optim::{Sgd, SgdConfig};
+    /// use lamina_tensor::Tensor;
+    /// use lamina_train::{FitConfig, Trainer};
+    ///
+    /// let dev = lamina_backend_cpu::device();
+    /// let x = Tensor::from_vec(vec![0.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0], [4, 2], &dev)?;
+    /// let y = Tensor::from_vec(vec![0i64, 0, 1, 1], [4], &dev)?;
+    /// let loader = DataLoader::new(Arc::new(TensorDataset::new(x, y)?), LoaderConfig::default())?;
+    /// let w = Tensor::from_vec(vec![-4.0f32, 0.0, 4.0, 0.0], [2, 2], &dev)?;
+    /// let mut teacher = Linear::from_weights(w, None)?;
+    /// let mut student = Linear::builder(2, 2).seed(0).build(&dev)?;
+    /// let mut opt = Sgd::new(SgdConfig { lr: 0.5, ..Default::default() })?;
+    /// let config = FitConfig { epochs: 50, verbose: false, progress: false, ..Default::default() };
+    /// let history = Trainer::new(config).fit_distill(
+    ///     &mut student, &mut teacher, &mut opt, &loader, None,
+    ///     |s, t, y| distillation_loss(s, t, y, 2.0, 0.5),
+    /// )?;
+    /// assert_eq!(history.last().unwrap().train_acc, Some(1.0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fit_distill<M: Module + ?Sized, T: Module + ?Sized>(
+        &mut self,
+        student: &mut M,
+        teacher: &mut T,
+        optimizer: &mut dyn Optimizer,
+        train: &DataLoader,
+        val: Option<&DataLoader>,
+        loss: impl Fn(&Tensor, &Tensor, &Tensor) -> lamina_tensor::Result<Tensor>,
+    ) -> Result<History> {
+        // Not `in_eval_mode`: that also pauses the tape, which the student needs.
+        let was_training = teacher.training_mode().unwrap_or(true);
+        teacher.eval();
+        let frozen = &*teacher;
+        let with_teacher = |x: &Tensor, out: &Tensor, y: &Tensor| {
+            let t = no_grad(|| frozen.forward(x))?;
+            loss(out, &t, y)
+        };
+        let result = self.start(student, optimizer, train, val, &with_teacher);
+        teacher.set_training(was_training);
+        result
+    }
+
+    /// A fresh run of [`fit`](Self::fit) or [`fit_distill`](Self::fit_distill).
+    fn start<M: Module + ?Sized>(
+        &mut self,
+        model: &mut M,
+        optimizer: &mut dyn Optimizer,
+        train: &DataLoader,
+        val: Option<&DataLoader>,
+        loss: &LossFn<'_>,
+    ) -> Result<History> {
         let monitor = self.validate(train, val)?;
         if let Some(s) = &self.schedule {
             s.apply(optimizer);
@@ -267,7 +336,7 @@ impl<'a> Trainer<'a> {
             loader: LoaderState::of(train),
         };
         let ckpt = self.config.checkpoint_dir.as_ref().map(Checkpoints::new);
-        self.run(model, optimizer, train, val, &loss, ckpt, state)
+        self.run(model, optimizer, train, val, loss, ckpt, state)
     }
 
     /// Continues the run checkpointed in `dir` up to `config.epochs` epochs in total:
@@ -332,6 +401,7 @@ impl<'a> Trainer<'a> {
             }
             _ => source,
         };
+        let loss = |_: &Tensor, out: &Tensor, y: &Tensor| loss(out, y);
         self.run(model, optimizer, train, val, &loss, Some(ckpt), state)
     }
 
@@ -554,7 +624,7 @@ impl<'a> Trainer<'a> {
                 tape.watch(p);
             }
             let output = model.forward(&batch.inputs).at(at)?;
-            let l = loss(&output, &batch.targets).at(at)?;
+            let l = loss(&batch.inputs, &output, &batch.targets).at(at)?;
             let value = scalar(&l).at(at)?;
             if !value.is_finite() {
                 let why = non_finite(Phase::Training, epoch, b, &batch, model, &output, value);
@@ -624,7 +694,7 @@ fn evaluate<M: Module + ?Sized>(
             let at = Context::new(pass.phase, epoch, Some(b));
             let batch = batch.at(at)?;
             let output = model.forward(&batch.inputs).at(at)?;
-            let value = scalar(&loss(&output, &batch.targets).at(at)?).at(at)?;
+            let value = scalar(&loss(&batch.inputs, &output, &batch.targets).at(at)?).at(at)?;
             if !value.is_finite() {
                 let why = non_finite(pass.phase, pass.epoch, b, &batch, model, &output, value);
                 return Err(why.at(at)?);

@@ -9,6 +9,7 @@
 //! - `class.rs`: [`cross_entropy`] / [`CrossEntropyLoss`] (label smoothing, class
 //!   weights, soft targets) and [`nll_loss`] / [`NllLoss`].
 //! - `kl.rs`: [`kl_div`].
+//! - `distill.rs`: [`distillation_loss`] (Hinton et al.'s knowledge distillation).
 //!
 //! Unlike PyTorch, which broadcasts mismatched input and target shapes with a warning,
 //! the element-wise losses require equal shapes: `[N, 1]` against `[N]` is the classic
@@ -16,11 +17,13 @@
 
 mod binary;
 mod class;
+mod distill;
 mod kl;
 mod regression;
 
 pub use binary::{binary_cross_entropy, binary_cross_entropy_with_logits};
 pub use class::{cross_entropy, nll_loss, CrossEntropyLoss, NllLoss};
+pub use distill::distillation_loss;
 pub use kl::{kl_div, KlReduction};
 pub use regression::{huber_loss, l1_loss, mse_loss, smooth_l1_loss};
 
