@@ -13,6 +13,8 @@
 //!   [`LinearLR`] ([`LRScheduler`]) and [`ReduceLROnPlateau`].
 //! - [`Masked`]: any optimizer, updating only the entries pruning masks keep (for
 //!   fine-tuning a model pruned with `lamina_nn::prune`).
+//! - Loss scaling: [`GradScaler`] (PyTorch's `torch.amp.GradScaler`: dynamic scale,
+//!   skipped steps on inf/NaN gradients, unscale before clipping), around any optimizer.
 //! - [`OptimizerState`] holds step counts and buffers as (shape, dtype, values): save it
 //!   with the config and training resumes bit for bit.
 //!
@@ -66,6 +68,7 @@ mod optimizer;
 mod plateau;
 mod regularization;
 mod rmsprop;
+mod scaler;
 mod schedule;
 mod sgd;
 mod state;
@@ -80,6 +83,7 @@ pub use optimizer::Optimizer;
 pub use plateau::{PlateauMode, ReduceLROnPlateau, ReduceLROnPlateauConfig, ThresholdMode};
 pub use regularization::{l1_penalty, l2_penalty};
 pub use rmsprop::{RMSprop, RMSpropConfig};
+pub use scaler::{GradScaler, GradScalerConfig};
 pub use schedule::{CosineAnnealingLR, ExponentialLR, LRScheduler, LinearLR, MultiStepLR, StepLR};
 pub use sgd::{Sgd, SgdConfig};
 pub use state::{OptimizerState, ParamState, TensorData, SAFETENSORS_FORMAT};
