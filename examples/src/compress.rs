@@ -23,6 +23,7 @@ use lamina::nn::{cross_entropy, distillation_loss, Activation, Flatten, Linear, 
 use lamina::nn::{Reduction, Relu, Sequential};
 use lamina::optim::{Adam, AdamConfig, CosineAnnealingLR, Masked, Optimizer};
 use lamina::prelude::*;
+use lamina::quant::{Calibrator, Observer, QuantizedModel};
 use lamina::train::{predict, FitConfig, Trainer};
 
 use crate::mnist::cnn;
@@ -103,7 +104,7 @@ pub struct Row {
     pub params: usize,
     /// The dense safetensors file, bytes.
     pub dense_bytes: u64,
-    /// The sparse or shrunk form's file, when the model has one.
+    /// The sparse, shrunk or int8 form's file, when the model has one.
     pub compact_bytes: Option<u64>,
     pub accuracy: f64,
     /// Test images per second at batch 256.
@@ -353,9 +354,40 @@ pub fn run_compress(cfg: &CompressConfig, dev: &Device) -> Result<CompressReport
         });
     }
 
-    // ---- int8-quantised rows: another engineer adds them here (quantise the dense
-    // teacher and the distilled students, push a `Row` for each with the int8 file size
-    // in `compact_bytes`). ----
+    // (d) int8: the dense teacher and the most pruned CNN, quantised statically (min-max
+    // observers, calibrated on the first training images), scored as read back from file.
+    let n_cal = mnist.train_images.dims()[0].min(2000);
+    let calibration = images(&mnist.train_images.narrow(0, 0, n_cal)?)?;
+    let pct = cfg.sparsities.last().map_or(0.0, |s| (100.0 * s).round());
+    for (name, file, model) in [
+        (
+            "CNN int8 (static, min-max)".to_string(),
+            "cnn_int8.safetensors",
+            &teacher,
+        ),
+        (
+            format!("CNN pruned {pct} % int8"),
+            "cnn_pruned_int8.safetensors",
+            &pruned,
+        ),
+    ] {
+        let mut cal = Calibrator::new(model, Observer::MinMax)?;
+        for start in (0..n_cal).step_by(500) {
+            cal.observe(&calibration.narrow(0, start, 500.min(n_cal - start))?)?;
+        }
+        let path = cfg.out_dir.join(file);
+        cal.convert()?.save_safetensors(&path)?;
+        let mut q = QuantizedModel::load_safetensors(&path)?;
+        let (accuracy, speed) = score(&mut q)?;
+        rows.push(Row {
+            model: name,
+            params: nonzero(model)?,
+            dense_bytes: rows[0].dense_bytes,
+            compact_bytes: Some(file_size(&path)?),
+            accuracy,
+            images_per_s: speed,
+        });
+    }
 
     Ok(CompressReport {
         rows,
@@ -388,6 +420,15 @@ fn measure(
     let predicted = argmax_rows(&logits)?;
     let correct = predicted.iter().zip(truth).filter(|(p, t)| p == t).count();
     Ok((correct as f64 / n as f64, n as f64 / seconds))
+}
+
+/// The parameters' nonzero entries.
+fn nonzero(model: &Sequential) -> Result<usize> {
+    let mut n = 0;
+    for (_, t) in model.named_parameters() {
+        n += t.to_f64_vec()?.iter().filter(|v| **v != 0.0).count();
+    }
+    Ok(n)
 }
 
 fn file_size(path: &Path) -> Result<u64> {
@@ -462,7 +503,7 @@ pub fn table(rows: &[Row]) -> String {
     let mb = |b: u64| format!("{:.3} MB", b as f64 / 1e6);
     let mut s = format!(
         "{:<62} {:>9} {:>11} {:>22} {:>9} {:>9}\n",
-        "model", "params", "file f32", "sparse / shrunk file", "test acc", "images/s"
+        "model", "params", "file f32", "sparse/shrunk/int8 file", "test acc", "images/s"
     );
     for r in rows {
         s += &format!(

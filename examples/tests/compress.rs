@@ -27,8 +27,8 @@ fn a_quick_compression_run() -> Result<()> {
     let dev = Device::cpu();
     let r = run_compress(&cfg, &dev)?;
     eprintln!("{}", lamina_examples::compress::table(&r.rows));
-    // Teacher, two pruned CNNs, two students, the shrunk student.
-    assert_eq!(r.rows.len(), 6);
+    // Teacher, two pruned CNNs, two students, the shrunk student, two int8 CNNs.
+    assert_eq!(r.rows.len(), 8);
     let sparsities: Vec<f64> = r.pruned.iter().map(|p| p.0).collect();
     assert!((sparsities[0] - 0.5).abs() < 1e-4 && (sparsities[1] - 0.9).abs() < 1e-4);
     for row in &r.rows {
@@ -53,6 +53,11 @@ fn a_quick_compression_run() -> Result<()> {
     }
     // 784-64-10 with half its hidden neurons removed.
     assert_eq!(r.rows[5].params, 784 * 32 + 32 + 32 * 10 + 10);
+    // int8: the teacher's file at least 3.5x smaller, its accuracy within two points.
+    let (teacher, int8) = (&r.rows[0], &r.rows[6]);
+    assert!(int8.compact_bytes.unwrap_or(u64::MAX) as f64 * 3.5 <= int8.dense_bytes as f64);
+    assert!((int8.accuracy - teacher.accuracy).abs() <= 0.02, "{int8:?}");
+    assert!(r.rows[7].accuracy > 0.5, "{:?}", r.rows[7]);
     let _ = std::fs::remove_dir_all(&out);
     Ok(())
 }

@@ -17,25 +17,44 @@ use lamina_tensor::{share_storage, Device, Error, Layout, Result, Tensor};
 
 use super::{quantize_per_channel, QParams};
 
-/// The input's parameters: calibrated once, or from each batch's own range.
-fn input_qparams(fixed: Option<QParams>, x: &[f32]) -> QParams {
-    fixed.unwrap_or_else(|| {
-        let (lo, hi) = x
-            .iter()
-            .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        QParams::from_range(lo, hi)
-    })
-}
-
-/// Errors on NaN or infinite input, which quantisation would silently clamp.
-fn check_finite(op: &'static str, x: &[f32]) -> Result<()> {
-    match x.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(Error::Invalid {
+/// The input's parameters (calibrated once, or from the batch's own range), after one
+/// parallel pass that also rejects NaN or infinite input, which quantisation would
+/// silently clamp.
+fn input_qparams(op: &'static str, fixed: Option<QParams>, x: &[f32]) -> Result<QParams> {
+    let (lo, hi, bad) = par::map_reduce(
+        x.len(),
+        4096,
+        |r| {
+            let (mut lo, mut hi, mut bad) = (0.0f32, 0.0f32, None);
+            for (i, &v) in x[r.clone()].iter().enumerate() {
+                if !v.is_finite() && bad.is_none() {
+                    bad = Some(r.start + i);
+                }
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+            (lo, hi, bad)
+        },
+        // Ranges arrive in order: the first bad index wins.
+        |a, b| (a.0.min(b.0), a.1.max(b.1), a.2.or(b.2)),
+    );
+    if let Some(i) = bad {
+        return Err(Error::Invalid {
             op,
             msg: format!("input element {i} is {} (not finite)", x[i]),
-        }),
-        None => Ok(()),
+        });
     }
+    Ok(fixed.unwrap_or_else(|| QParams::from_range(lo, hi)))
+}
+
+/// `x` quantised with `qa` into `out` (resized), in parallel.
+fn quantize_into(x: &[f32], qa: QParams, out: &mut Vec<u8>) {
+    out.resize(x.len(), 0);
+    par::for_each_chunk_mut_weighted(out, 1, 2, |start, chunk| {
+        for (q, &v) in chunk.iter_mut().zip(&x[start..]) {
+            *q = qa.quantize(v);
+        }
+    });
 }
 
 /// The i8 weight of a layer, `[out, k]` row-major, its scales and its packed form.
@@ -120,9 +139,7 @@ impl QLinear {
             });
         }
         let xs = x.to_dtype(lamina_tensor::DType::F32)?.to_vec::<f32>()?;
-        check_finite(OP, &xs)?;
-        let qa = input_qparams(self.input, &xs);
-        let a: Vec<u8> = xs.iter().map(|&v| qa.quantize(v)).collect();
+        let qa = input_qparams(OP, self.input, &xs)?;
         let rows = xs.len() / k.max(1);
         let mut dims = x.dims().to_vec();
         if let Some(last) = dims.last_mut() {
@@ -130,9 +147,11 @@ impl QLinear {
         }
         output(rows * self.weight.out, dims, x.device(), |y| {
             SCRATCH.with(|s| {
-                let acc = &mut s.borrow_mut().acc;
+                let mut s = s.borrow_mut();
+                let Scratch { xq, acc, .. } = &mut *s;
+                quantize_into(&xs, qa, xq);
                 self.weight
-                    .apply_into(&a, rows, qa, self.bias.as_deref(), self.relu, acc, y)
+                    .apply_into(xq, rows, qa, self.bias.as_deref(), self.relu, acc, y)
             })
         })
     }
@@ -270,8 +289,7 @@ impl QConv2d {
         }
         let [oh, ow] = self.output_size(h, w)?;
         let xs = x.to_dtype(lamina_tensor::DType::F32)?.to_vec::<f32>()?;
-        check_finite(OP, &xs)?;
-        let qa = input_qparams(self.input, &xs);
+        let qa = input_qparams(OP, self.input, &xs)?;
 
         let [kh, kw] = self.kernel;
         let k = c * kh * kw;
@@ -280,12 +298,7 @@ impl QConv2d {
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             let Scratch { xq, a, acc, y } = &mut *s;
-            xq.resize(xs.len(), 0);
-            par::for_each_chunk_mut_weighted(xq, 1, 2, |start, chunk| {
-                for (q, &v) in chunk.iter_mut().zip(&xs[start..]) {
-                    *q = qa.quantize(v);
-                }
-            });
+            quantize_into(&xs, qa, xq);
             let xq = &*xq;
             y.resize(rows * oc, 0.0);
             // Patches, one row per output position, columns in the weight's (c, ky, kx)

@@ -386,6 +386,17 @@ pub struct QuantizedModel {
     pub(super) stages: Vec<Stage>,
 }
 
+/// An inference-only module (nothing to train), so `predict` and other code over `Module`
+/// run int8 models too.
+impl Module for QuantizedModel {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        QuantizedModel::forward(self, x)
+    }
+    fn visit<'a>(&'a self, _: &str, _: &mut dyn FnMut(String, &'a Tensor)) {}
+    fn visit_mut<'a>(&'a mut self, _: &str, _: &mut dyn FnMut(String, &'a mut Tensor)) {}
+    fn set_training(&mut self, _: bool) {}
+}
+
 impl QuantizedModel {
     /// The model's output for `x` (on the CPU; the result on `x`'s device).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
