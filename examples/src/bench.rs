@@ -45,6 +45,55 @@ pub fn labels(seed: u64, n: usize, k: u64) -> Vec<i64> {
         .collect()
 }
 
+/// W3's network and training step, which the harness times and the CUDA allocator test
+/// repeats: `784 → 256 → ReLU → 128 → ReLU → 10` (layers seeded 1, 2, 3), SGD lr 0.01
+/// momentum 0.9, cross-entropy on one fixed batch of `bs` (`uniform(3, ..)`,
+/// `labels(4, ..)`).
+pub struct W3 {
+    pub model: lamina::nn::Sequential,
+    pub opt: lamina::optim::Sgd,
+    pub x: lamina::Tensor,
+    pub y: lamina::Tensor,
+}
+
+impl W3 {
+    pub fn new(bs: usize, dev: &lamina::Device) -> lamina::tensor::Result<W3> {
+        use lamina::nn::{Linear, Relu, Sequential};
+        use lamina::optim::{Sgd, SgdConfig};
+        use lamina::Tensor;
+        Ok(W3 {
+            model: Sequential::new()
+                .add(Linear::builder(784, 256).seed(1).build(dev)?)
+                .add(Relu)
+                .add(Linear::builder(256, 128).seed(2).build(dev)?)
+                .add(Relu)
+                .add(Linear::builder(128, 10).seed(3).build(dev)?),
+            opt: Sgd::new(SgdConfig {
+                lr: 0.01,
+                momentum: 0.9,
+                ..SgdConfig::default()
+            })?,
+            x: Tensor::from_vec(uniform(3, bs * 784, 0.0, 1.0), [bs, 784], dev)?,
+            y: Tensor::from_vec(labels(4, bs, 10), [bs], dev)?,
+        })
+    }
+
+    /// One step: fresh gradients, forward, loss, backward, update; the loss read back.
+    pub fn step(&mut self) -> lamina::tensor::Result<f32> {
+        use lamina::autograd::Tape;
+        use lamina::nn::{cross_entropy, Module, Reduction};
+        use lamina::optim::Optimizer;
+        let tape = Tape::new();
+        for p in self.model.parameters() {
+            tape.watch(p);
+        }
+        let loss = cross_entropy(&self.model.forward(&self.x)?, &self.y, Reduction::Mean)?;
+        let grads = tape.backward(&loss)?;
+        self.opt.step(&mut self.model.parameters_mut(), &grads)?;
+        loss.to_scalar::<f32>()
+    }
+}
+
 /// Measurement policy of one workload.
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {

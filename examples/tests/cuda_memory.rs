@@ -8,12 +8,8 @@
 //! On a GPU machine: `cargo test --release -p lamina-examples --features cuda --test
 //! cuda_memory` (`backend-cuda/gpu-check.sh` runs it).
 
-use lamina::autograd::Tape;
 use lamina::backend_cuda::{empty_cache, memory_stats, MemoryStats};
-use lamina::nn::{cross_entropy, Linear, Module, Reduction, Relu, Sequential};
-use lamina::optim::{Optimizer, Sgd, SgdConfig};
-use lamina::prelude::*;
-use lamina_examples::bench::{labels, uniform};
+use lamina_examples::bench::W3;
 use lamina_examples::realdata::{cuda_or_skip, Result};
 
 #[test]
@@ -21,30 +17,8 @@ fn memory_is_bounded_over_1000_training_steps() -> Result<()> {
     let Some(dev) = cuda_or_skip() else {
         return Ok(());
     };
-    let bs = 128;
-    let x = Tensor::from_vec(uniform(3, bs * 784, 0.0, 1.0), [bs, 784], &dev)?;
-    let y = Tensor::from_vec(labels(4, bs, 10), [bs], &dev)?;
-    let mut model = Sequential::new()
-        .add(Linear::builder(784, 256).seed(1).build(&dev)?)
-        .add(Relu)
-        .add(Linear::builder(256, 128).seed(2).build(&dev)?)
-        .add(Relu)
-        .add(Linear::builder(128, 10).seed(3).build(&dev)?);
-    let mut opt = Sgd::new(SgdConfig {
-        lr: 0.01,
-        momentum: 0.9,
-        ..SgdConfig::default()
-    })?;
-    let mut step = || -> Result<f32> {
-        let tape = Tape::new();
-        for p in model.parameters() {
-            tape.watch(p);
-        }
-        let loss = cross_entropy(&model.forward(&x)?, &y, Reduction::Mean)?;
-        let grads = tape.backward(&loss)?;
-        opt.step(&mut model.parameters_mut(), &grads)?;
-        Ok(loss.to_scalar::<f32>()?)
-    };
+    let mut w3 = W3::new(128, &dev)?;
+    let mut step = || w3.step();
     let first = step()?;
     let mut warm: Option<MemoryStats> = None;
     let mut last = first;

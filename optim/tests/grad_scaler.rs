@@ -70,10 +70,7 @@ fn scale_trajectory_matches_pytorch() -> Result<()> {
             // SGD rounds `p - lr g` twice, PyTorch once (fused): they drift apart by ulps;
             // the scaler's part, whether the step ran, is exact above.
             let (got, want) = (p.to_vec::<f32>()?[0], s["p"].as_f64().unwrap() as f32);
-            assert!(
-                (got - want).abs() <= 1e-6,
-                "step {i} p: {got} vs {want}"
-            );
+            assert!((got - want).abs() <= 1e-6, "step {i} p: {got} vs {want}");
             assert_eq!(
                 scaler.scale(),
                 s["scale_after"].as_f64().unwrap(),

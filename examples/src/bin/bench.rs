@@ -13,7 +13,9 @@ use lamina::autograd::Tape;
 use lamina::prelude::*;
 // The harness works at the tensor level: its functions return tensor errors.
 use lamina::tensor::Result;
-use lamina_examples::bench::{emit, labels, measure, measure_on, per_time, rate, uniform, Policy};
+use lamina_examples::bench::{
+    emit, labels, measure, measure_on, per_time, rate, uniform, Policy, W3,
+};
 use lamina_examples::realdata::DeviceChoice;
 use lamina_examples::seed::{accuracy, keras_adam, train, SeedTask};
 
@@ -227,31 +229,8 @@ fn w3(dev: &Device, quick: bool) -> Result<()> {
 }
 
 fn w3_batch(dev: &Device, bs: usize, quick: bool) -> Result<()> {
-    use lamina::nn::{cross_entropy, Linear, Module, Reduction, Relu, Sequential};
-    use lamina::optim::{Optimizer, Sgd, SgdConfig};
-    let x = Tensor::from_vec(uniform(3, bs * 784, 0.0, 1.0), [bs, 784], dev)?;
-    let y = Tensor::from_vec(labels(4, bs, 10), [bs], dev)?;
-    let mut model = Sequential::new()
-        .add(Linear::builder(784, 256).seed(1).build(dev)?)
-        .add(Relu)
-        .add(Linear::builder(256, 128).seed(2).build(dev)?)
-        .add(Relu)
-        .add(Linear::builder(128, 10).seed(3).build(dev)?);
-    let mut opt = Sgd::new(SgdConfig {
-        lr: 0.01,
-        momentum: 0.9,
-        ..SgdConfig::default()
-    })?;
-    let mut step = || -> Result<f32> {
-        let tape = Tape::new();
-        for p in model.parameters() {
-            tape.watch(p);
-        }
-        let loss = cross_entropy(&model.forward(&x)?, &y, Reduction::Mean)?;
-        let grads = tape.backward(&loss)?;
-        opt.step(&mut model.parameters_mut(), &grads)?;
-        loss.to_scalar::<f32>()
-    };
+    let mut w3 = W3::new(bs, dev)?;
+    let mut step = || w3.step();
     let first = step()?;
     let p = Policy {
         warmup: 5,

@@ -10,17 +10,10 @@ use lamina::prelude::*;
 use lamina::train::{
     predict_classes, CrossValidation, FitConfig, FoldSetup, Metric, Preprocess, Trainer,
 };
-use lamina_examples::realdata::device_only_args;
 
 fn main() -> lamina::Result<()> {
     lamina::manual_seed(0); // weights and shuffles repeat run to run
-                            // `--device cpu|cuda|cuda:N`, else `LAMINA_DEVICE`, else the CPU.
-    let usage = "usage: own_data [--device cpu|cuda[:N]]";
-    let choice = device_only_args(std::env::args().skip(1), usage).unwrap_or_else(|msg| {
-        eprintln!("{msg}");
-        std::process::exit(2)
-    });
-    let dev = choice.open()?;
+    let dev = device()?;
 
     // Load: a header row, 30 numeric columns, the class (0 malignant, 1 benign) last.
     let table = read_csv("datasets/sklearn/breast_cancer.csv", &CsvOptions::default())?;
@@ -85,4 +78,28 @@ fn main() -> lamina::Result<()> {
         .cross_validate(&x, &y, &fit, build, loss)?;
     println!("5-fold cross-validation:\n{cv}");
     Ok(())
+}
+
+/// `--device cpu|cuda|cuda:N`, else the environment variable `LAMINA_DEVICE`, else the CPU
+/// (CUDA in a build with `--features cuda`).
+fn device() -> lamina::Result<Device> {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = args.iter().position(|a| a == "--device");
+    let name = match flag.and_then(|i| args.get(i + 1)) {
+        Some(n) => n.clone(),
+        None => std::env::var("LAMINA_DEVICE").unwrap_or_else(|_| "cpu".into()),
+    };
+    match name.as_str() {
+        "cpu" => Ok(Device::cpu()),
+        #[cfg(feature = "cuda")]
+        "cuda" => Ok(Device::cuda(0)?),
+        other => {
+            #[cfg(feature = "cuda")]
+            if let Some(Ok(i)) = other.strip_prefix("cuda:").map(str::parse) {
+                return Ok(Device::cuda(i)?);
+            }
+            let msg = format!("unknown or unavailable device {other:?} (cpu, cuda, cuda:N)");
+            Err(lamina::tensor::Error::DeviceUnavailable(msg).into())
+        }
+    }
 }

@@ -60,7 +60,8 @@ impl QParams {
 /// ```
 /// let (q, s) = lamina::quant::quantize_per_channel(&[0.5, -1.0, 0.25, 0.0], 2, 2);
 /// assert_eq!(s, [1.0 / 127.5, 0.25 / 127.5]);
-/// assert_eq!(q, [64, -128, 127, 0]);
+/// // −1.0 times the f32 inverse scale is −127.49999: −127, as in PyTorch.
+/// assert_eq!(q, [64, -127, 127, 0]);
 /// ```
 pub fn quantize_per_channel(w: &[f32], rows: usize, cols: usize) -> (Vec<i8>, Vec<f32>) {
     debug_assert_eq!(w.len(), rows * cols);
