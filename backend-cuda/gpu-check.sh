@@ -47,6 +47,8 @@ if [ -n "$NV" ]; then
   export LD_LIBRARY_PATH
 fi
 export LAMINA_DATASETS=$ROOT/datasets
+# A failing property test must not write regression files into the checkout.
+export PROPTEST_DISABLE_FAILURE_PERSISTENCE=true
 
 { nvidia-smi -L; ldconfig -p | grep -E 'libcuda\.|libnvrtc\.|libcublas\.'; echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"; } \
   >"$OUT/device.log" 2>&1
