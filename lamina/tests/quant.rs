@@ -335,6 +335,47 @@ fn calibrated_cnn_folds_batch_norm_and_tracks_the_float_model() -> lamina::Resul
 }
 
 #[test]
+fn dynamic_int8_lstm_tracks_the_float_lstm() -> lamina::Result<()> {
+    use lamina::nn::Lstm;
+    use lamina::quant::QLstm;
+    let dev = Device::cpu();
+    for batch_first in [false, true] {
+        let lstm = Lstm::builder(12, 24)
+            .num_layers(2)
+            .batch_first(batch_first)
+            .seed(7)
+            .build(&dev)?;
+        let x = Tensor::from_vec(values(9 * 3 * 12, 30), [9, 3, 12], &dev)?;
+        let (want, (wh, wc)) = lstm.forward_with(&x, None)?;
+        let q = QLstm::from_lstm(&lstm)?;
+        let (got, (gh, gc)) = q.forward(&x)?;
+        assert_eq!(got.dims(), want.dims());
+        for (name, g, w) in [
+            ("output", &got, &want),
+            ("h_n", &gh, &wh),
+            ("c_n", &gc, &wc),
+        ] {
+            assert_eq!(g.dims(), w.dims(), "{name}");
+            let (g, w) = (g.to_vec::<f32>()?, w.to_vec::<f32>()?);
+            let worst = g
+                .iter()
+                .zip(&w)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            let scale = w.iter().map(|v| v.abs()).fold(0f32, f32::max);
+            // 8-bit weights and activations: errors of a percent of the range.
+            assert!(
+                worst <= 0.02 * scale.max(0.1),
+                "{name}: {worst} against {scale}"
+            );
+        }
+    }
+    let bi = Lstm::builder(4, 8).bidirectional(true).build(&dev)?;
+    assert!(QLstm::from_lstm(&bi).is_err());
+    Ok(())
+}
+
+#[test]
 fn bad_input_is_a_clear_error() -> lamina::Result<()> {
     let dev = Device::cpu();
     let layer = QLinear {

@@ -1,7 +1,8 @@
 //! int8 quantisation for CPU inference, as PyTorch users know it from
 //! `torch.ao.quantization`: post-training **static** quantisation of a trained
 //! `Sequential` ([`Calibrator`]: `prepare` + calibration on sample batches + `convert`),
-//! **dynamic** quantisation of its linear layers ([`quantize_dynamic`]), the parameter
+//! **dynamic** quantisation of its linear layers ([`quantize_dynamic`]) and of an LSTM
+//! ([`QLstm`]), the parameter
 //! rules of PyTorch's observers ([`QParams`], [`quantize_per_channel`], [`Observer`]), and
 //! int8 models saved to and loaded from safetensors ([`QuantizedModel`]).
 //!
@@ -14,11 +15,13 @@
 
 mod file;
 mod layers;
+mod lstm;
 mod model;
 mod observer;
 mod qparams;
 
 pub use layers::{QConv2d, QLinear, QWeight};
+pub use lstm::QLstm;
 pub use model::{quantize_dynamic, Calibrator, QuantizedModel};
 pub use observer::{Observed, Observer};
 pub use qparams::{quantize_per_channel, QParams};
