@@ -284,6 +284,11 @@ fn lines_along(layout: &Layout, axis: usize) -> Result<(Layout, usize, usize, us
 }
 
 /// `name` has no CUDA kernel yet: the error every unported primitive returns.
+/// The device address of element `start` of a `dtype` buffer at `addr`.
+fn at(addr: u64, start: usize, dtype: DType) -> u64 {
+    addr + (start * dtype.size_in_bytes()) as u64
+}
+
 fn unported(name: &str) -> Error {
     Error::Backend {
         backend: "cuda".into(),
@@ -1305,7 +1310,7 @@ impl lamina_tensor::Backend for CudaBackend {
                 let (r, c) = (rows as u64, cols as u64);
                 let s = &self.stream;
                 let (x, _gx) = src.ptr(s);
-                let x = x + (range.start * dtype.size_in_bytes()) as u64;
+                let x = at(x, range.start, dtype);
                 let (y, _gy) = out.ptr_mut(s);
                 // SAFETY: `<kind>_<d>(const T* x, T* y, rows, cols)` over `n` contiguous
                 // elements from the layout's offset (its contiguous range lies in storage).
@@ -1342,11 +1347,10 @@ impl lamina_tensor::Backend for CudaBackend {
                 };
                 let f = self.function("reduce.cu", &format!("{kind}_{}", source::suffix(dtype)))?;
                 let (r, c) = (rows as u64, cols as u64);
-                let size = dtype.size_in_bytes() as u64;
                 let s = &self.stream;
                 let (py, _g1) = ys.ptr(s);
                 let (pg, _g2) = gs.ptr(s);
-                let (py, pg) = (py + ry.start as u64 * size, pg + rg.start as u64 * size);
+                let (py, pg) = (at(py, ry.start, dtype), at(pg, rg.start, dtype));
                 let (dx, _g3) = out.ptr_mut(s);
                 // SAFETY: `<kind>_<d>(const T* y, const T* dy, T* dx, rows, cols)` over `n`
                 // contiguous elements of each from their layouts' offsets.

@@ -9,7 +9,7 @@ use lamina_tensor::{
     Storage, StorageRef,
 };
 
-use super::{count, cuda, cuda_mut, CudaBackend, CudaStorage};
+use super::{at, count, cuda, cuda_mut, CudaBackend, CudaStorage};
 use crate::launch::StridedArg;
 use crate::source;
 
@@ -18,11 +18,6 @@ fn float_dtype(operands: &[&dyn Storage]) -> Option<DType> {
     let d = operands.first()?.dtype();
     let same = operands.iter().all(|s| s.dtype() == d);
     (same && matches!(d, DType::F32 | DType::F64)).then_some(d)
-}
-
-/// The device address of element `start` of `s`.
-fn at(addr: u64, start: usize, dtype: DType) -> u64 {
-    addr + (start * dtype.size_in_bytes()) as u64
 }
 
 impl CudaBackend {

@@ -226,21 +226,21 @@ fn float_forward(layer: &Float, x: &Tensor) -> Result<Tensor> {
             }
         }
         Float::Conv { w, b, geo } => {
-            let mut l = Conv2d::builder(geo.in_channels, geo.out, geo.kernel)
-                .stride(geo.stride)
-                .padding(geo.padding)
-                .dilation(geo.dilation)
-                .bias(b.is_some())
-                .build(dev)?;
-            l.weight = Tensor::from_vec(
-                w.clone(),
-                [geo.out, geo.in_channels, geo.kernel[0], geo.kernel[1]],
-                dev,
+            let k = [geo.out, geo.in_channels, geo.kernel[0], geo.kernel[1]];
+            let w = Tensor::from_vec(w.clone(), k, dev)?;
+            let b = b
+                .as_ref()
+                .map(|b| Tensor::from_vec(b.clone(), [geo.out], dev))
+                .transpose()?;
+            let y = lamina_nn::functional::conv2d(
+                x,
+                &w,
+                b.as_ref(),
+                geo.stride,
+                geo.padding,
+                geo.dilation,
+                1,
             )?;
-            if let Some(b) = b {
-                l.bias = Some(Tensor::from_vec(b.clone(), [geo.out], dev)?);
-            }
-            let y = l.forward(x)?;
             if geo.relu {
                 y.relu()
             } else {
@@ -256,16 +256,23 @@ fn float_forward(layer: &Float, x: &Tensor) -> Result<Tensor> {
 /// Static quantisation's calibration: the float plan of a model and an observer at the
 /// input of each linear and convolution layer (PyTorch's `prepare`).
 ///
-/// ```no_run
-/// # fn main() -> lamina::Result<()> {
-/// # let (model, batches): (lamina::nn::Sequential, Vec<lamina::Tensor>) = todo!();
+/// ```
+/// use lamina::nn::{Linear, Relu, Sequential};
+/// use lamina::prelude::*;
 /// use lamina::quant::{Calibrator, Observer};
+/// let dev = Device::cpu();
+/// let model = Sequential::new()
+///     .add(Linear::builder(4, 3).seed(1).build(&dev)?)
+///     .add(Relu);
+/// let batches = [Tensor::from_vec((0..8).map(|i| i as f32 / 4.0 - 1.0).collect::<Vec<_>>(), [2, 4], &dev)?];
 /// let mut cal = Calibrator::new(&model, Observer::MinMax)?;
 /// for x in &batches {
 ///     cal.observe(x)?;
 /// }
 /// let int8 = cal.convert()?; // PyTorch's `convert`
-/// # Ok(()) }
+/// assert_eq!(int8.describe(), ["QLinear+ReLU"]);
+/// assert_eq!(int8.forward(&batches[0])?.dims(), &[2, 3]);
+/// # Ok::<(), lamina::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct Calibrator {

@@ -1,6 +1,6 @@
 //! Observers: what calibration records about an activation to choose its `u8` range.
-//! `MinMax` keeps the extremes (PyTorch's `MinMaxObserver`); `Percentile(p)` keeps a
-//! strided sample of the values and clips the range to their `p`-th and `(100 − p)`-th
+//! `MinMax` keeps the extremes (PyTorch's `MinMaxObserver`); `Percentile(p)` keeps an
+//! evenly strided sample of every value seen (at most [`SAMPLE`] of them) and clips the range to their `p`-th and `(100 − p)`-th
 //! percentiles, so a few outliers do not stretch the scale for everything else.
 
 use super::QParams;
@@ -15,8 +15,9 @@ pub enum Observer {
     Percentile(f64),
 }
 
-/// Most values a percentile observer keeps (a strided sample beyond that).
-const SAMPLE: usize = 1 << 20;
+/// Most values a percentile observer keeps: past that, every other one is dropped and the
+/// stride doubles, so the sample stays even over all batches.
+pub const SAMPLE: usize = 1 << 20;
 
 /// The state of one observer over the calibration batches.
 #[derive(Clone, Debug)]
@@ -25,6 +26,10 @@ pub struct Observed {
     min: f32,
     max: f32,
     sample: Vec<f32>,
+    /// The sample keeps value `k` of the stream when `k % stride == 0`.
+    stride: usize,
+    /// Values seen so far (NaN excluded).
+    seen: usize,
 }
 
 impl Observed {
@@ -34,6 +39,8 @@ impl Observed {
             min: f32::INFINITY,
             max: f32::NEG_INFINITY,
             sample: Vec::new(),
+            stride: 1,
+            seen: 0,
         }
     }
 
@@ -44,11 +51,21 @@ impl Observed {
             self.max = self.max.max(v);
         }
         if let Observer::Percentile(_) = self.kind {
-            // Every value while the sample has room, then every k-th of each batch.
-            let room = SAMPLE.saturating_sub(self.sample.len()).max(SAMPLE / 64);
-            let step = values.len().div_ceil(room).max(1);
-            self.sample
-                .extend(values.iter().step_by(step).filter(|v| !v.is_nan()));
+            for &v in values.iter().filter(|v| !v.is_nan()) {
+                if self.seen.is_multiple_of(self.stride) {
+                    self.sample.push(v);
+                    if self.sample.len() > SAMPLE {
+                        // Keep the values at even multiples of the stride: the new stride's.
+                        let mut i = 0;
+                        self.sample.retain(|_| {
+                            i += 1;
+                            i % 2 == 1
+                        });
+                        self.stride *= 2;
+                    }
+                }
+                self.seen += 1;
+            }
         }
     }
 
@@ -72,5 +89,31 @@ impl Observed {
             }
         };
         Some(QParams::from_range(lo, hi))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_percentile_sample_stays_bounded_and_even_over_many_batches() {
+        // A ramp of 3·SAMPLE + 5 values in batches: the sample never passes SAMPLE, and its
+        // percentiles are the ramp's to within the stride.
+        let n = 3 * SAMPLE + 5;
+        let mut obs = Observed::new(Observer::Percentile(99.0));
+        let ramp: Vec<f32> = (0..n).map(|i| i as f32 / n as f32).collect();
+        for batch in ramp.chunks(100_003) {
+            obs.observe(batch);
+            assert!(obs.sample.len() <= SAMPLE, "{}", obs.sample.len());
+        }
+        assert_eq!(obs.stride, 4);
+        let want = QParams::from_range(0.01, 0.99);
+        let got = obs.qparams().unwrap();
+        assert!(
+            (got.scale - want.scale).abs() <= 1e-4 * want.scale,
+            "{got:?} vs {want:?}"
+        );
+        assert_eq!(got.zero_point, want.zero_point);
     }
 }
