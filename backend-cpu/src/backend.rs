@@ -2,9 +2,9 @@
 //! dispatches the dtype once (`with_storage!`) and calls a kernel from `kernels/`.
 
 use lamina_tensor::{
-    with_dtype, AdamStep, AttentionSpec, Backend, BinaryOp, CmpOp, ConvGeometry, DType, Element,
-    Error, HostData, Layout, MatmulSpec, NormSpec, PoolGeometry, ReduceOp, Result, ScanOp,
-    ScatterReduce, SgdStep, Storage, StorageRef, UnaryOp,
+    bf16, f16, with_dtype, AdamStep, AttentionSpec, Backend, BinaryOp, CmpOp, ConvGeometry, DType,
+    Element, Error, Half, HostData, Layout, MatmulSpec, NormSpec, PoolGeometry, ReduceOp, Result,
+    ScanOp, ScatterReduce, SgdStep, Storage, StorageRef, UnaryOp,
 };
 
 use crate::alloc::PoolVec;
@@ -34,6 +34,46 @@ fn cpu(s: &dyn Storage) -> Result<&CpuStorage> {
 fn f32_slice<'a>((s, l): (&'a dyn Storage, &Layout)) -> Option<&'a [f32]> {
     let r = l.contiguous_range()?;
     Some(&typed::<f32>(cpu(s).ok()?, "lstm_sequence").ok()?[r])
+}
+
+/// A half storage's elements of `layout`, widened to f32 in logical order; `None` for the
+/// other dtypes. Half tensors reduce, scan and run the fused kernels in f32 and round once
+/// at the end, as PyTorch's CPU kernels do.
+fn widened(s: &CpuStorage, layout: &Layout) -> Option<PoolVec<f32>> {
+    match s {
+        CpuStorage::F16(v) => Some(ew::gather_map(v, layout, |x| x.to_f32())),
+        CpuStorage::BF16(v) => Some(ew::gather_map(v, layout, |x| x.to_f32())),
+        CpuStorage::F32(_)
+        | CpuStorage::F64(_)
+        | CpuStorage::I64(_)
+        | CpuStorage::U32(_)
+        | CpuStorage::Bool(_) => None,
+    }
+}
+
+/// `v` rounded to nearest even into a storage of the half dtype of `like`.
+fn rounded_like(v: &[f32], like: &CpuStorage) -> Option<CpuStorage> {
+    fn round<H: Half + CpuElem>(v: &[f32]) -> CpuStorage {
+        let mut out = PoolVec::<H>::uninit_for_overwrite(v.len());
+        H::round_slice(v, &mut out);
+        H::wrap(out)
+    }
+    match like {
+        CpuStorage::F16(_) => Some(round::<f16>(v)),
+        CpuStorage::BF16(_) => Some(round::<bf16>(v)),
+        CpuStorage::F32(_)
+        | CpuStorage::F64(_)
+        | CpuStorage::I64(_)
+        | CpuStorage::U32(_)
+        | CpuStorage::Bool(_) => None,
+    }
+}
+
+/// Runs `kernel` on the f32 widening of a contiguous half storage; `None` for another
+/// dtype or a strided layout.
+fn via_f32<R>(s: &CpuStorage, layout: &Layout, kernel: impl FnOnce(&[f32]) -> R) -> Option<R> {
+    layout.contiguous_range()?;
+    Some(kernel(&widened(s, layout)?))
 }
 
 fn cpu_mut(s: &mut dyn Storage) -> Result<&mut CpuStorage> {
@@ -224,6 +264,15 @@ impl Backend for CpuBackend {
                 ));
             }
         };
+        if matches!(fold, Fold::Sum | Fold::Prod) {
+            // Half sums and products accumulate in f32 and round once.
+            if let Some(w) = widened(s, layout) {
+                let wl = Layout::contiguous(layout.shape().clone());
+                let mut out = PoolVec::<f32>::zeroed(reduce::reduced_len(layout, axes));
+                reduce::reduce_into(fold, &w, &wl, axes, &mut out);
+                return wrap(rounded_like(&out, s).expect("widened storages are half"));
+            }
+        }
         with_storage!(s, v => {
             fill_new(reduce::reduced_len(layout, axes), |out| {
                 reduce::reduce_into(fold, v, layout, axes, out);
@@ -253,6 +302,12 @@ impl Backend for CpuBackend {
             }
             CpuStorage::U32(av) => {
                 CpuStorage::U32(matmul::matmul_int(av, ll, typed(b, "matmul")?, rl, spec))
+            }
+            CpuStorage::F16(av) => {
+                CpuStorage::F16(matmul::matmul_float(av, ll, typed(b, "matmul")?, rl, spec))
+            }
+            CpuStorage::BF16(av) => {
+                CpuStorage::BF16(matmul::matmul_float(av, ll, typed(b, "matmul")?, rl, spec))
             }
             CpuStorage::Bool(_) => {
                 return Err(Error::UnsupportedDType {
@@ -322,6 +377,16 @@ impl Backend for CpuBackend {
             op: op.name(),
             dtype,
         };
+        if let Some(w) = widened(s, layout) {
+            // Half scans run in f32 and round each output once.
+            let wl = Layout::contiguous(layout.shape().clone());
+            let out = match op {
+                ScanOp::Sum => scan::scan(&w, &wl, axis, |a, b| a + b),
+                ScanOp::Prod => scan::scan(&w, &wl, axis, |a, b| a * b),
+                ScanOp::LogSumExp => scan::scan(&w, &wl, axis, scan::log_add_exp),
+            };
+            return wrap(rounded_like(&out, s).expect("widened storages are half"));
+        }
         wrap(match op {
             ScanOp::Sum => {
                 with_storage!(s, v => CpuElem::wrap(scan::scan(v, layout, axis, |a, b| a.add(b))))
@@ -339,6 +404,8 @@ impl Backend for CpuBackend {
                 CpuStorage::I64(_) => return Err(unsupported(DType::I64)),
                 CpuStorage::U32(_) => return Err(unsupported(DType::U32)),
                 CpuStorage::Bool(_) => return Err(unsupported(DType::Bool)),
+                CpuStorage::F16(_) => return Err(unsupported(DType::F16)),
+                CpuStorage::BF16(_) => return Err(unsupported(DType::BF16)),
             },
         })
     }
@@ -432,6 +499,11 @@ impl Backend for CpuBackend {
                 let (y, m, s) = norm::forward(spec, &v[range]);
                 three((CpuStorage::F64(y), CpuStorage::F64(m), CpuStorage::F64(s)))
             }
+            h @ (CpuStorage::F16(_) | CpuStorage::BF16(_)) => {
+                let (y, m, s) = via_f32(h, xl, |x| norm::forward(spec, x))?;
+                let r = |v: &[f32]| rounded_like(v, h).expect("half storage");
+                three((r(&y), r(&m), r(&s)))
+            }
             // `tensor` accepts floats only.
             CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
         })
@@ -471,6 +543,11 @@ impl Backend for CpuBackend {
                     spec, &g[gr], &y[yr], &r[rr],
                 )))
             }
+            h @ (CpuStorage::F16(_) | CpuStorage::BF16(_)) => {
+                let (y, r) = (widened(y, yl)?, widened(rstd, rl)?);
+                let dx = via_f32(h, gl, |g| norm::backward(spec, g, &y, &r))?;
+                wrap(rounded_like(&dx, h).expect("half storage"))
+            }
             CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
         })
     }
@@ -500,7 +577,12 @@ impl Backend for CpuBackend {
                 };
                 wrap(CpuStorage::F64(lstm::forward(&a[gr], &c[cr], n, h)))
             }
-            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+            // Half cells run the composite.
+            CpuStorage::I64(_)
+            | CpuStorage::U32(_)
+            | CpuStorage::Bool(_)
+            | CpuStorage::F16(_)
+            | CpuStorage::BF16(_) => return None,
         })
     }
 
@@ -540,7 +622,11 @@ impl Backend for CpuBackend {
                 let (da, dc) = lstm::backward(&d[dr], &a[gr], &c[cr], n, h);
                 two((CpuStorage::F64(da), CpuStorage::F64(dc)))
             }
-            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+            CpuStorage::I64(_)
+            | CpuStorage::U32(_)
+            | CpuStorage::Bool(_)
+            | CpuStorage::F16(_)
+            | CpuStorage::BF16(_) => return None,
         })
     }
 
@@ -597,7 +683,12 @@ impl Backend for CpuBackend {
         Some(match cpu(q.0).ok()? {
             CpuStorage::F32(_) => attention_forward::<f32>(q, k, v, bias, spec),
             CpuStorage::F64(_) => attention_forward::<f64>(q, k, v, bias, spec),
-            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+            // Half attention runs the composite: half matmuls, the softmax in f32.
+            CpuStorage::I64(_)
+            | CpuStorage::U32(_)
+            | CpuStorage::Bool(_)
+            | CpuStorage::F16(_)
+            | CpuStorage::BF16(_) => return None,
         })
     }
 
@@ -620,7 +711,11 @@ impl Backend for CpuBackend {
         Some(match cpu(q.0).ok()? {
             CpuStorage::F32(_) => attention_backward::<f32>(dense, q, k, v, bias, spec),
             CpuStorage::F64(_) => attention_backward::<f64>(dense, q, k, v, bias, spec),
-            CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
+            CpuStorage::I64(_)
+            | CpuStorage::U32(_)
+            | CpuStorage::Bool(_)
+            | CpuStorage::F16(_)
+            | CpuStorage::BF16(_) => return None,
         })
     }
 
@@ -634,6 +729,12 @@ impl Backend for CpuBackend {
         Some(match cpu(x).ok()? {
             CpuStorage::F32(v) => wrap(CpuStorage::I64(pool::max_pool_indices(geo, &v[range]))),
             CpuStorage::F64(v) => wrap(CpuStorage::I64(pool::max_pool_indices(geo, &v[range]))),
+            // Widening is exact, so the arg-max is the half tensor's.
+            h @ (CpuStorage::F16(_) | CpuStorage::BF16(_)) => {
+                wrap(CpuStorage::I64(via_f32(h, xl, |x| {
+                    pool::max_pool_indices(geo, x)
+                })?))
+            }
             // `tensor` accepts floats only.
             CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
         })
@@ -655,6 +756,10 @@ impl Backend for CpuBackend {
             CpuStorage::F64(v) => wrap(CpuStorage::F64(reduce::softmax_rows_f64(
                 &v[range], row, log,
             ))),
+            h @ (CpuStorage::F16(_) | CpuStorage::BF16(_)) => {
+                let y = via_f32(h, layout, |x| reduce::softmax_rows_f32(x, row, log))?;
+                wrap(rounded_like(&y, h).expect("half storage"))
+            }
             // No fused kernel: `tensor` runs the composite (it rejects non-floats first).
             CpuStorage::I64(_) | CpuStorage::U32(_) | CpuStorage::Bool(_) => return None,
         })
@@ -671,7 +776,13 @@ impl Backend for CpuBackend {
         let (ys, gs) = (cpu(y).ok()?, cpu(dy).ok()?);
         let (yr, gr) = (yl.contiguous_range()?, dyl.contiguous_range()?);
         let row = *yl.dims().last()?;
-        // The fused kernel is f32 only; other dtypes take the composite.
+        if ys.dtype() == gs.dtype() {
+            if let (Some(yw), Some(gw)) = (widened(ys, yl), widened(gs, dyl)) {
+                let dx = reduce::softmax_backward_rows_f32(&yw, &gw, row, log);
+                return Some(wrap(rounded_like(&dx, ys).expect("half storage")));
+            }
+        }
+        // The fused kernel is f32 (half through f32) only; others take the composite.
         if let (CpuStorage::F32(yv), CpuStorage::F32(gv)) = (ys, gs) {
             Some(wrap(CpuStorage::F32(reduce::softmax_backward_rows_f32(
                 &yv[yr], &gv[gr], row, log,
@@ -835,12 +946,19 @@ fn conv_kernel(
         (CpuStorage::F64(x), CpuStorage::F64(y)) => {
             wrap(CpuStorage::F64(f64_kernel(&g, &x[ar], &y[br])))
         }
+        // Half convolutions widen both operands, run the f32 kernel and round once.
+        (h @ (CpuStorage::F16(_) | CpuStorage::BF16(_)), y) if h.dtype() == y.dtype() => {
+            let (xw, yw) = (widened(h, al)?, widened(y, bl)?);
+            wrap(rounded_like(&f32_kernel(&g, &xw, &yw), h).expect("half storage"))
+        }
         (
             CpuStorage::F32(_)
             | CpuStorage::F64(_)
             | CpuStorage::I64(_)
             | CpuStorage::U32(_)
-            | CpuStorage::Bool(_),
+            | CpuStorage::Bool(_)
+            | CpuStorage::F16(_)
+            | CpuStorage::BF16(_),
             _,
         ) => return None,
     })

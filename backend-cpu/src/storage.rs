@@ -15,6 +15,8 @@ pub enum CpuStorage {
     I64(PoolVec<i64>),
     U32(PoolVec<u32>),
     Bool(PoolVec<bool>),
+    F16(PoolVec<lamina_tensor::f16>),
+    BF16(PoolVec<lamina_tensor::bf16>),
 }
 
 /// Runs `$body` with `$v` bound to the typed buffer of `$s`, for every dtype.
@@ -26,6 +28,8 @@ macro_rules! with_storage {
             $crate::storage::CpuStorage::I64($v) => $body,
             $crate::storage::CpuStorage::U32($v) => $body,
             $crate::storage::CpuStorage::Bool($v) => $body,
+            $crate::storage::CpuStorage::F16($v) => $body,
+            $crate::storage::CpuStorage::BF16($v) => $body,
         }
     };
 }
@@ -43,6 +47,8 @@ impl CpuStorage {
             HostData::I64(v) => CpuStorage::I64(PoolVec::from_vec(v)),
             HostData::U32(v) => CpuStorage::U32(PoolVec::from_vec(v)),
             HostData::Bool(v) => CpuStorage::Bool(PoolVec::from_vec(v)),
+            HostData::F16(v) => CpuStorage::F16(PoolVec::from_vec(v)),
+            HostData::BF16(v) => CpuStorage::BF16(PoolVec::from_vec(v)),
         }
     }
 
@@ -89,6 +95,8 @@ cpu_elem!(f64, F64);
 cpu_elem!(i64, I64);
 cpu_elem!(u32, U32);
 cpu_elem!(bool, Bool);
+cpu_elem!(lamina_tensor::f16, F16);
+cpu_elem!(lamina_tensor::bf16, BF16);
 
 impl Storage for CpuStorage {
     fn dtype(&self) -> DType {
@@ -98,6 +106,8 @@ impl Storage for CpuStorage {
             CpuStorage::I64(_) => DType::I64,
             CpuStorage::U32(_) => DType::U32,
             CpuStorage::Bool(_) => DType::Bool,
+            CpuStorage::F16(_) => DType::F16,
+            CpuStorage::BF16(_) => DType::BF16,
         }
     }
     fn len(&self) -> usize {

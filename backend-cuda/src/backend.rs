@@ -394,6 +394,14 @@ impl CudaBackend {
     /// `n` elements of `dtype` from the cache, contents unspecified (every kernel that
     /// takes one writes all of it; `zeros` clears it).
     fn alloc(&self, dtype: DType, n: usize) -> Result<CudaStorage> {
+        if !source::ALL_DTYPES.contains(&dtype) {
+            // No CUDA kernels for the half types yet: refuse them where every storage is
+            // made, so no op reaches a kernel of the wrong type.
+            return Err(Error::UnsupportedDType {
+                op: "CUDA storage",
+                dtype,
+            });
+        }
         let bytes = n * dtype.size_in_bytes();
         let block = lock(&self.cache).alloc(0, bytes)?;
         Ok(CudaStorage {
@@ -598,10 +606,10 @@ impl CudaBackend {
         match a.dtype() {
             DType::F32 | DType::F64 => {}
             DType::I64 | DType::U32 => return self.matmul_int((a, la), (b, lb), spec),
-            DType::Bool => {
+            d @ (DType::Bool | DType::F16 | DType::BF16) => {
                 return Err(Error::UnsupportedDType {
                     op: "matmul",
-                    dtype: DType::Bool,
+                    dtype: d,
                 })
             }
         }
@@ -710,7 +718,7 @@ impl CudaBackend {
                 let (x, y, mut c) = (b.view::<f64>()?, a.view::<f64>()?, out.view_mut::<f64>()?);
                 gemm!(x, y, c, 1.0f64, 0.0f64)
             }
-            d @ (DType::I64 | DType::U32 | DType::Bool) => {
+            d @ (DType::I64 | DType::U32 | DType::Bool | DType::F16 | DType::BF16) => {
                 return Err(driver("matmul", format!("{d:?} reached cuBLAS")))
             }
         }
@@ -778,6 +786,12 @@ impl lamina_tensor::Backend for CudaBackend {
                     .map_err(|e| driver("copying to the device", e))?;
                 out
             }
+            h @ (HostData::F16(_) | HostData::BF16(_)) => {
+                return Err(Error::UnsupportedDType {
+                    op: "from_host (CUDA)",
+                    dtype: h.dtype(),
+                })
+            }
         }))
     }
 
@@ -796,6 +810,12 @@ impl lamina_tensor::Backend for CudaBackend {
                     .clone_dtoh(&dense.bytes().slice(..dense.len()))
                     .map_err(e)?;
                 HostData::Bool(bytes.into_iter().map(|b| b != 0).collect())
+            }
+            d @ (DType::F16 | DType::BF16) => {
+                return Err(Error::UnsupportedDType {
+                    op: "to_host (CUDA)",
+                    dtype: d,
+                })
             }
         })
     }
@@ -1424,5 +1444,9 @@ impl lamina_tensor::Backend for CudaBackend {
         self.stream
             .synchronize()
             .map_err(|e| driver("synchronising the stream", e))
+    }
+
+    fn supports_dtype(&self, dtype: DType) -> bool {
+        source::ALL_DTYPES.contains(&dtype)
     }
 }

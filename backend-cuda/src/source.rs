@@ -64,6 +64,9 @@ pub fn c_type(dtype: DType) -> &'static str {
         DType::I64 => "long long",
         DType::U32 => "unsigned int",
         DType::Bool => "bool",
+        // Never compiled: CUDA storages of the half types are refused (`alloc`).
+        DType::F16 => "__half",
+        DType::BF16 => "__nv_bfloat16",
     }
 }
 
@@ -75,6 +78,8 @@ pub fn suffix(dtype: DType) -> &'static str {
         DType::I64 => "i64",
         DType::U32 => "u32",
         DType::Bool => "bool",
+        DType::F16 => "f16",
+        DType::BF16 => "bf16",
     }
 }
 

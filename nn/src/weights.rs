@@ -17,8 +17,11 @@
 //!   bit still parses, as other values) is an error naming the file. Files without the
 //!   key, such as PyTorch's, load as before; other readers ignore it.
 //!
-//! Dtypes: `F32`, `F64`, `I64`, `U32` and `Bool` map to safetensors' `F32`, `F64`, `I64`, `U32`, `BOOL`
-//! (little-endian, as the format requires).
+//! Dtypes: `F32`, `F64`, `I64`, `U32`, `Bool`, `F16` and `BF16` map to safetensors' `F32`,
+//! `F64`, `I64`, `U32`, `BOOL`, `F16` and `BF16` (little-endian, as the format requires), so
+//! PyTorch's half-precision checkpoints load bit for bit into a model built in that dtype
+//! (`Linear::builder(..).dtype(DType::BF16)`); for an f32 model, read them with
+//! [`load_tensors`] and cast with `to_dtype`, since loading never converts silently.
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
@@ -230,6 +233,8 @@ fn to_st(d: DType) -> Option<Dtype> {
         DType::I64 => Some(Dtype::I64),
         DType::U32 => Some(Dtype::U32),
         DType::Bool => Some(Dtype::BOOL),
+        DType::F16 => Some(Dtype::F16),
+        DType::BF16 => Some(Dtype::BF16),
     }
 }
 
@@ -240,7 +245,9 @@ fn from_st(d: Dtype) -> Option<DType> {
         Dtype::I64 => Some(DType::I64),
         Dtype::U32 => Some(DType::U32),
         Dtype::BOOL => Some(DType::Bool),
-        // The file format's other dtypes (f16, i8, ...) have no Lamina dtype yet.
+        Dtype::F16 => Some(DType::F16),
+        Dtype::BF16 => Some(DType::BF16),
+        // The file format's other dtypes (i8, f8, ...) have no Lamina dtype yet.
         _ => None,
     }
 }
@@ -252,6 +259,8 @@ fn le_bytes(h: &HostData) -> Vec<u8> {
         HostData::I64(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         HostData::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         HostData::Bool(v) => v.iter().map(|&x| x as u8).collect(),
+        HostData::F16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        HostData::BF16(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
     }
 }
 
@@ -276,6 +285,8 @@ fn host_from_le(dtype: DType, b: &[u8]) -> Option<HostData> {
         DType::F64 => HostData::F64(decode(b, f64::from_le_bytes)?),
         DType::I64 => HostData::I64(decode(b, i64::from_le_bytes)?),
         DType::U32 => HostData::U32(decode(b, u32::from_le_bytes)?),
+        DType::F16 => HostData::F16(decode(b, lamina_tensor::f16::from_le_bytes)?),
+        DType::BF16 => HostData::BF16(decode(b, lamina_tensor::bf16::from_le_bytes)?),
         // safetensors stores a bool as one byte, 0 or 1.
         DType::Bool => HostData::Bool(
             b.iter()

@@ -432,3 +432,119 @@ fn files_without_a_checksum_still_load() {
     let err = b.load_safetensors(&path).unwrap_err();
     message_has(err, &["odd.safetensors", "lamina.crc32", "\"xyz\""]);
 }
+
+/// `fixtures/make_half_fixtures.py`: F16 and BF16 tensors written by PyTorch's
+/// `safetensors.torch.save_file` read back bit for bit (ties, subnormals, ±inf, NaN, -0),
+/// a bfloat16 `nn.Linear(4, 3)` state dict loads into a bf16 Lamina `Linear`, and Lamina's
+/// own half files round-trip.
+#[test]
+fn loads_half_checkpoints_saved_by_pytorch() -> Result<()> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("half.json")).unwrap()).unwrap();
+    let expected = |name: &str| -> (Vec<usize>, Vec<u16>) {
+        let t = &json[name];
+        let shape = t["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize);
+        let bits = t["bits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u16);
+        (shape.collect(), bits.collect())
+    };
+    let bits_of = |t: &Tensor| -> Result<Vec<u16>> {
+        Ok(match t.dtype() {
+            DType::F16 => t
+                .to_vec::<lamina_tensor::f16>()?
+                .iter()
+                .map(|x| x.to_bits())
+                .collect(),
+            DType::BF16 => t
+                .to_vec::<lamina_tensor::bf16>()?
+                .iter()
+                .map(|x| x.to_bits())
+                .collect(),
+            other => panic!("a half tensor, not {other}"),
+        })
+    };
+    let loaded = weights::load_tensors(dir.join("half.safetensors"), &dev()).unwrap();
+    assert_eq!(loaded.len(), 4);
+    for (name, t) in &loaded {
+        let (shape, bits) = expected(name);
+        let want_dtype = if name == "values_f16" {
+            DType::F16
+        } else {
+            DType::BF16
+        };
+        assert_eq!(t.dtype(), want_dtype, "{name}");
+        assert_eq!(t.dims(), shape.as_slice(), "{name}");
+        assert_eq!(bits_of(t)?, bits, "{name}: bits");
+    }
+    // PyTorch rounded the f64 source values as Lamina's casts do (NaN's payload aside).
+    let sources: Vec<f64> = json["source_values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            v.as_f64()
+                .unwrap_or_else(|| v.as_str().unwrap().parse().unwrap())
+        })
+        .collect();
+    let src = Tensor::from_vec(sources, [16], &dev())?;
+    for (name, dt) in [("values_f16", DType::F16), ("values_bf16", DType::BF16)] {
+        let (_, want) = expected(name);
+        let got = bits_of(&src.to_dtype(dt)?)?;
+        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
+            let nan = |b: u16| match dt {
+                DType::F16 => lamina_tensor::f16::from_bits(b).is_nan(),
+                _ => lamina_tensor::bf16::from_bits(b).is_nan(),
+            };
+            assert!(
+                g == w || (nan(g) && nan(w)),
+                "{name}[{i}]: {g:#06x} vs PyTorch {w:#06x}"
+            );
+        }
+    }
+
+    // The bf16 state dict into a bf16 Linear, bit for bit.
+    let mut linear = Linear::builder(4, 3)
+        .dtype(DType::BF16)
+        .seed(5)
+        .build(&dev())?;
+    linear
+        .load_safetensors(dir.join("half.safetensors"))
+        .unwrap_err(); // extra tensors
+    let sub = TempDir::new("half");
+    let only_linear: Vec<(String, Tensor)> = loaded
+        .iter()
+        .filter(|(n, _)| n == "weight" || n == "bias")
+        .cloned()
+        .collect();
+    weights::save_tensors(&only_linear, sub.join("linear.safetensors")).unwrap();
+    linear
+        .load_safetensors(sub.join("linear.safetensors"))
+        .unwrap();
+    for (name, p) in linear.state_dict() {
+        assert_eq!(p.dtype(), DType::BF16);
+        assert_eq!(bits_of(&p)?, expected(&name).1, "{name}");
+    }
+    // Into an f32 model the dtypes must match: an error naming both, no silent cast.
+    let mut f32_linear = Linear::builder(4, 3).seed(5).build(&dev())?;
+    let err = f32_linear
+        .load_safetensors(sub.join("linear.safetensors"))
+        .unwrap_err();
+    message_has(err, &["linear.safetensors", "bf16", "f32"]);
+
+    // Lamina's own half files round-trip, bits and dtypes.
+    weights::save_tensors(&loaded, sub.join("again.safetensors")).unwrap();
+    let again = weights::load_tensors(sub.join("again.safetensors"), &dev()).unwrap();
+    for ((n0, t0), (n1, t1)) in loaded.iter().zip(&again) {
+        assert_eq!((n0, t0.dtype()), (n1, t1.dtype()));
+        assert_eq!(bits_of(t0)?, bits_of(t1)?, "{n0}");
+    }
+    Ok(())
+}

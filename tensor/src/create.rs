@@ -110,19 +110,19 @@ macro_rules! float_range {
     ($($t:ty),*) => {$(
         impl RangeElem for $t {
             fn count(start: Self, end: Self, step: Self) -> Result<usize> {
-                let (s, e, st) = (start as f64, end as f64, step as f64);
+                let (s, e, st) = (start.to_f64(), end.to_f64(), step.to_f64());
                 if st == 0.0 || !s.is_finite() || !e.is_finite() || !st.is_finite() || (e - s) * st < 0.0 {
                     return Err(bad_range(s, e, st));
                 }
                 Ok(((e - s) / st).ceil().max(0.0) as usize)
             }
             fn nth(start: Self, step: Self, i: usize) -> Self {
-                (start as f64 + i as f64 * step as f64) as $t
+                <$t>::from_f64(start.to_f64() + i as f64 * step.to_f64())
             }
         }
     )*};
 }
-float_range!(f32, f64);
+float_range!(f32, f64, half::f16, half::bf16);
 
 macro_rules! int_range {
     ($($t:ty),*) => {$(

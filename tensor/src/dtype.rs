@@ -11,8 +11,9 @@ use std::fmt;
 /// The element type of a tensor.
 ///
 /// `F32` is the default for models, `F64` for gradient checks, `I64`/`U32` for indices and
-/// labels, `Bool` for masks (comparisons return it). Half types (`F16`/`BF16`) arrive with
-/// mixed precision.
+/// labels, `Bool` for masks (comparisons return it), `F16`/`BF16` for reduced-precision
+/// storage and mixed-precision compute (IEEE binary16 and bfloat16, as `half::f16` and
+/// `half::bf16`; their arithmetic runs in f32 and rounds once, reductions accumulate in f32).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DType {
     F32,
@@ -20,6 +21,8 @@ pub enum DType {
     I64,
     U32,
     Bool,
+    F16,
+    BF16,
 }
 
 /// Runs `$body` with the type alias `$T` bound to the Rust element type of the
@@ -54,6 +57,14 @@ macro_rules! with_dtype {
                 type $T = bool;
                 $body
             }
+            $crate::DType::F16 => {
+                type $T = $crate::f16;
+                $body
+            }
+            $crate::DType::BF16 => {
+                type $T = $crate::bf16;
+                $body
+            }
         }
     };
 }
@@ -68,7 +79,15 @@ pub enum DTypeKind {
 
 impl DType {
     /// Every dtype, in declaration order.
-    pub const ALL: [DType; 5] = [DType::F32, DType::F64, DType::I64, DType::U32, DType::Bool];
+    pub const ALL: [DType; 7] = [
+        DType::F32,
+        DType::F64,
+        DType::I64,
+        DType::U32,
+        DType::Bool,
+        DType::F16,
+        DType::BF16,
+    ];
 
     /// Size of one element in bytes.
     pub fn size_in_bytes(self) -> usize {
@@ -78,7 +97,7 @@ impl DType {
     /// Bool, integer or floating point.
     pub fn kind(self) -> DTypeKind {
         match self {
-            DType::F32 | DType::F64 => DTypeKind::Float,
+            DType::F32 | DType::F64 | DType::F16 | DType::BF16 => DTypeKind::Float,
             DType::I64 | DType::U32 => DTypeKind::Int,
             DType::Bool => DTypeKind::Bool,
         }
@@ -102,6 +121,8 @@ impl DType {
             DType::I64 => "i64",
             DType::U32 => "u32",
             DType::Bool => "bool",
+            DType::F16 => "f16",
+            DType::BF16 => "bf16",
         }
     }
 
@@ -109,7 +130,9 @@ impl DType {
     /// Lamina mixes dtypes; see `docs/DESIGN.md`, "Type promotion"):
     ///
     /// - the higher kind wins: bool < integer < float (`i64 + f32 -> f32`);
-    /// - within a kind the wider type wins (`f32 + f64 -> f64`, `u32 + i64 -> i64`).
+    /// - within a kind the wider type wins (`f32 + f64 -> f64`, `u32 + i64 -> i64`,
+    ///   `bf16 + f32 -> f32`), and the two half types meet in `F32` (`f16 + bf16 -> f32`:
+    ///   neither holds the other's values).
     ///
     /// A Rust scalar operand (`&x * 2.0`) does not take part: the tensor keeps its dtype,
     /// except that an integer or bool tensor with a non-integral scalar computes in `F32`
@@ -120,6 +143,7 @@ impl DType {
     /// assert_eq!(DType::promote(DType::F32, DType::F64), DType::F64);
     /// assert_eq!(DType::promote(DType::I64, DType::F32), DType::F32);
     /// assert_eq!(DType::promote(DType::Bool, DType::U32), DType::U32);
+    /// assert_eq!(DType::promote(DType::F16, DType::BF16), DType::F32);
     /// ```
     pub fn promote(a: DType, b: DType) -> DType {
         if a == b {
@@ -130,7 +154,9 @@ impl DType {
             std::cmp::Ordering::Less => b,
             // Same kind, different types: the wider one (F64 over F32, I64 over U32).
             std::cmp::Ordering::Equal => {
-                if a.size_in_bytes() >= b.size_in_bytes() {
+                if a.size_in_bytes() == b.size_in_bytes() && a.is_float() {
+                    DType::F32
+                } else if a.size_in_bytes() >= b.size_in_bytes() {
                     a
                 } else {
                     b
@@ -203,6 +229,11 @@ element!(f64, F64, |x| x, |v| v);
 element!(i64, I64, |x| x as f64, |v| v as i64);
 element!(u32, U32, |x| x as f64, |v| v as u32);
 element!(bool, Bool, |x| x as u8 as f64, |v| v != 0.0);
+// Rounded once from f64, to nearest even (overflow to ±inf, NaN kept).
+element!(half::f16, F16, |x| x.to_f64(), |v| half::f16::from_f64(v));
+element!(half::bf16, BF16, |x| x.to_f64(), |v| half::bf16::from_f64(
+    v
+));
 
 /// Tensor data on the host, tagged by dtype: what backends upload from and download to.
 #[derive(Clone, Debug, PartialEq)]
@@ -212,6 +243,8 @@ pub enum HostData {
     I64(Vec<i64>),
     U32(Vec<u32>),
     Bool(Vec<bool>),
+    F16(Vec<half::f16>),
+    BF16(Vec<half::bf16>),
 }
 
 /// Runs `$body` with `$v` bound to the vector inside a `HostData`, whatever its dtype.
@@ -223,6 +256,8 @@ macro_rules! with_host {
             HostData::I64($v) => $body,
             HostData::U32($v) => $body,
             HostData::Bool($v) => $body,
+            HostData::F16($v) => $body,
+            HostData::BF16($v) => $body,
         }
     };
 }
@@ -235,6 +270,8 @@ impl HostData {
             HostData::I64(_) => DType::I64,
             HostData::U32(_) => DType::U32,
             HostData::Bool(_) => DType::Bool,
+            HostData::F16(_) => DType::F16,
+            HostData::BF16(_) => DType::BF16,
         }
     }
 

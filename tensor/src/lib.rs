@@ -37,10 +37,11 @@ pub use create::{NestedData, RangeElem};
 pub use device::Device;
 pub use dtype::{DType, DTypeKind, Element, HostData};
 pub use error::{Error, Result};
+pub use half::{bf16, f16};
 pub use layout::{Layout, StridedOffsets};
 pub use op::{
-    erf_f64, sigmoid_f64, BinaryKernel, BinaryOp, CmpOp, Distribution, ElemOps, Int, IntRhs, Real,
-    ReduceOp, Saved, Saves, ScanOp, ScatterReduce, TestDomain, Tol, UnaryKernel, UnaryOp,
+    erf_f64, sigmoid_f64, BinaryKernel, BinaryOp, CmpOp, Distribution, ElemOps, Half, Int, IntRhs,
+    Real, ReduceOp, Saved, Saves, ScanOp, ScatterReduce, TestDomain, Tol, UnaryKernel, UnaryOp,
 };
 pub use ops::{
     AttentionGrads, AttentionSpec, ConvGeometry, ConvSpec, Ellipsis, IndexArg, IndexItem, Indexing,

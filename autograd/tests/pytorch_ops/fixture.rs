@@ -80,7 +80,9 @@ pub fn tensor(t: &Value, dev: &Device) -> Tensor {
             shape,
             dev,
         ),
-        DType::U32 => unreachable!("the fixture holds no u32 tensors"),
+        DType::U32 | DType::F16 | DType::BF16 => {
+            unreachable!("the fixture holds no u32 or half tensors")
+        }
     };
     r.unwrap_or_else(|e| panic!("fixture tensor {t}: {e}"))
 }

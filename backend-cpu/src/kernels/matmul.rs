@@ -28,6 +28,9 @@ pub(super) fn batch_offsets(layout: &Layout, batch_rank: usize) -> Vec<usize> {
 
 /// Float matmul through the GEMM interface.
 pub trait Gemm: Num {
+    /// Whether [`small_gemm`]'s loops, which accumulate in `Self`, may stand in for the GEMM
+    /// on tiny problems (not for the half types, whose sums must run in f32).
+    const SMALL_LOOPS: bool = true;
     /// `c = a b` for a fresh row-major `m×n` output `c`.
     ///
     /// # Safety
@@ -124,6 +127,50 @@ macro_rules! gemm_impl {
 gemm_impl!(f32, gemm::sgemm);
 gemm_impl!(f64, gemm::dgemm);
 
+macro_rules! half_gemm_impl {
+    ($t:ty) => {
+        impl Gemm for $t {
+            const SMALL_LOOPS: bool = false;
+            unsafe fn gemm_scaled(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: $t,
+                a: *const $t,
+                rsa: isize,
+                csa: isize,
+                b: *const $t,
+                rsb: isize,
+                csb: isize,
+                beta: $t,
+                c: *mut $t,
+                rsc: isize,
+                threads: usize,
+            ) {
+                // SAFETY: forwarded contract, which is `half_gemm`'s.
+                unsafe {
+                    super::half_gemm::half_gemm(
+                        m,
+                        k,
+                        n,
+                        alpha,
+                        a,
+                        (rsa, csa),
+                        b,
+                        (rsb, csb),
+                        beta,
+                        c,
+                        rsc,
+                        threads,
+                    )
+                }
+            }
+        }
+    };
+}
+half_gemm_impl!(lamina_tensor::f16);
+half_gemm_impl!(lamina_tensor::bf16);
+
 /// Problems with at most this many multiply-adds per matrix take [`small_gemm`]: a call into
 /// a GEMM library has a fixed dispatch and buffer set-up cost that dwarfs the arithmetic of
 /// a small product (`BENCHMARKS.md`).
@@ -195,7 +242,7 @@ pub fn matmul_float<T: Gemm>(
     // The GEMM reads through raw pointers: check the extents it will touch once here.
     assert!(al.storage_extent() <= a.len() && bl.storage_extent() <= b.len());
     let flops = m * n * k;
-    if flops <= SMALL_MACS {
+    if flops <= SMALL_MACS && T::SMALL_LOOPS {
         // Tiny matrices (a seed-sized MLP): the GEMM crate's set-up (dispatch, packing
         // buffers) costs thousands of instructions, far more than the arithmetic.
         for (i, c) in out.chunks_mut(m * n).enumerate() {

@@ -4,6 +4,7 @@ pub mod attention;
 mod block;
 pub mod conv;
 pub mod elementwise;
+mod half_gemm;
 pub mod index;
 pub mod lstm;
 pub mod matmul;

@@ -100,6 +100,45 @@ float_num!(f32, |op: UnaryOp| SIMD_F32
     .map(|&(_, k)| k));
 float_num!(f64);
 
+// Half types: each operation in f32, rounded once (sums of many terms do not come here:
+// the backend reduces half tensors in f32).
+macro_rules! half_num {
+    ($t:ty) => {
+        impl Num for $t {
+            const ZERO: Self = <$t>::ZERO;
+            const ONE: Self = <$t>::ONE;
+            const MIN_VALUE: Self = <$t>::NEG_INFINITY;
+            const MAX_VALUE: Self = <$t>::INFINITY;
+            #[inline(always)]
+            fn add(self, b: Self) -> Self {
+                self + b
+            }
+            #[inline(always)]
+            fn mul(self, b: Self) -> Self {
+                self * b
+            }
+            #[inline(always)]
+            fn max(self, b: Self) -> Self {
+                lamina_tensor::Real::max_nan(self, b)
+            }
+            #[inline(always)]
+            fn min(self, b: Self) -> Self {
+                lamina_tensor::Real::min_nan(self, b)
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                <$t>::is_nan(self)
+            }
+            #[inline(always)]
+            fn div_count(self, n: usize) -> Self {
+                <$t>::from_f64(self.to_f64() / n as f64)
+            }
+        }
+    };
+}
+half_num!(lamina_tensor::f16);
+half_num!(lamina_tensor::bf16);
+
 macro_rules! int_num {
     ($t:ident $(, $as_i64:expr)?) => {
         impl Num for $t {
@@ -216,5 +255,94 @@ impl FromPrim<bool> for bool {
     #[inline(always)]
     fn from_prim(x: bool) -> Self {
         x
+    }
+}
+
+// Half conversions go through f32 (exact for every f16 and bf16 value), or through f64
+// from the 64-bit types, so each rounds once; to integers they saturate as f32 `as`.
+macro_rules! from_prim_half {
+    ($h:ty) => {
+        impl FromPrim<f32> for $h {
+            #[inline(always)]
+            fn from_prim(x: f32) -> Self {
+                <$h>::from_f32(x)
+            }
+        }
+        impl FromPrim<f64> for $h {
+            #[inline(always)]
+            fn from_prim(x: f64) -> Self {
+                <$h>::from_f64(x)
+            }
+        }
+        impl FromPrim<i64> for $h {
+            #[inline(always)]
+            fn from_prim(x: i64) -> Self {
+                <$h>::from_f64(x as f64)
+            }
+        }
+        impl FromPrim<u32> for $h {
+            #[inline(always)]
+            fn from_prim(x: u32) -> Self {
+                <$h>::from_f64(x as f64)
+            }
+        }
+        impl FromPrim<bool> for $h {
+            #[inline(always)]
+            fn from_prim(x: bool) -> Self {
+                <$h>::from_f32(x as u8 as f32)
+            }
+        }
+        impl FromPrim<$h> for f32 {
+            #[inline(always)]
+            fn from_prim(x: $h) -> Self {
+                x.to_f32()
+            }
+        }
+        impl FromPrim<$h> for f64 {
+            #[inline(always)]
+            fn from_prim(x: $h) -> Self {
+                x.to_f64()
+            }
+        }
+        impl FromPrim<$h> for i64 {
+            #[inline(always)]
+            fn from_prim(x: $h) -> Self {
+                x.to_f32() as i64
+            }
+        }
+        impl FromPrim<$h> for u32 {
+            #[inline(always)]
+            fn from_prim(x: $h) -> Self {
+                x.to_f32() as u32
+            }
+        }
+        impl FromPrim<$h> for bool {
+            #[inline(always)]
+            fn from_prim(x: $h) -> Self {
+                x.to_f32() != 0.0
+            }
+        }
+        impl FromPrim<$h> for $h {
+            #[inline(always)]
+            fn from_prim(x: $h) -> Self {
+                x
+            }
+        }
+    };
+}
+from_prim_half!(lamina_tensor::f16);
+from_prim_half!(lamina_tensor::bf16);
+
+impl FromPrim<lamina_tensor::f16> for lamina_tensor::bf16 {
+    #[inline(always)]
+    fn from_prim(x: lamina_tensor::f16) -> Self {
+        lamina_tensor::bf16::from_f32(x.to_f32())
+    }
+}
+
+impl FromPrim<lamina_tensor::bf16> for lamina_tensor::f16 {
+    #[inline(always)]
+    fn from_prim(x: lamina_tensor::bf16) -> Self {
+        lamina_tensor::f16::from_f32(x.to_f32())
     }
 }

@@ -69,6 +69,9 @@ impl FoldRun for f64 {
 impl FoldRun for i64 {}
 impl FoldRun for u32 {}
 impl FoldRun for bool {}
+// Max and min only: the backend sums and multiplies half tensors in f32.
+impl FoldRun for lamina_tensor::f16 {}
+impl FoldRun for lamina_tensor::bf16 {}
 
 fn identity<T: Num>(op: Fold) -> T {
     match op {

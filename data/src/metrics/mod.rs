@@ -97,7 +97,7 @@ pub fn labels_of(t: &Tensor) -> Result<Vec<usize>> {
             .enumerate()
             .map(|(i, v)| usize::try_from(v).map_err(|_| bad(i, v.to_string())))
             .collect(),
-        DType::F32 | DType::F64 | DType::Bool => t
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16 | DType::Bool => t
             .to_f64_vec()?
             .into_iter()
             .enumerate()

@@ -43,6 +43,8 @@ macro_rules! with_host {
         match batch.to_host()? {
             HostData::F32($v) => Ok(Tensor::from_vec($body, $out_dims, batch.device())?),
             HostData::F64($v) => Ok(Tensor::from_vec($body, $out_dims, batch.device())?),
+            HostData::F16($v) => Ok(Tensor::from_vec($body, $out_dims, batch.device())?),
+            HostData::BF16($v) => Ok(Tensor::from_vec($body, $out_dims, batch.device())?),
             other @ (HostData::I64(_) | HostData::U32(_) | HostData::Bool(_)) => {
                 Err(Error::Transform {
                     op: $op,

@@ -45,7 +45,7 @@ fn index_target(
     let target = match target.dtype() {
         DType::I64 => target.clone(),
         DType::U32 => target.to_dtype(DType::I64)?,
-        DType::F32 | DType::F64 | DType::Bool => {
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16 | DType::Bool => {
             let soft = if op == "cross_entropy" {
                 format!(
                     "; class probabilities (a float target) must have the input's shape {}",

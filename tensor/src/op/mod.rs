@@ -14,7 +14,7 @@ mod unary;
 
 pub use binary::{BinaryOp, IntRhs};
 pub use math::{erf_f64, sigmoid_f64};
-pub use scalar::{BinaryKernel, ElemOps, Int, Real, UnaryKernel};
+pub use scalar::{BinaryKernel, ElemOps, Half, Int, Real, UnaryKernel};
 pub use unary::UnaryOp;
 
 use crate::{Error, Result, Shape, Tensor};

@@ -128,6 +128,97 @@ macro_rules! real {
 real!(f32, erff);
 real!(f64, erf);
 
+/// The half-precision element types (`f16`, `bf16`): stored in 16 bits, computed in f32.
+/// Every element-wise kernel of a half tensor is the op's f32 kernel between a widening
+/// and one rounding (what PyTorch's CPU kernels do), so each result is the f32 result
+/// rounded to nearest even.
+pub trait Half: Element {
+    fn to_f32(self) -> f32;
+    /// Rounds to nearest even (overflow to ±inf, NaN stays NaN).
+    fn from_f32(v: f32) -> Self;
+    /// `dst[i] = src[i]` widened (vectorised: F16C for f16 where the CPU has it).
+    fn widen_slice(src: &[Self], dst: &mut [f32]);
+    /// `dst[i] = src[i]` rounded to nearest even.
+    fn round_slice(src: &[f32], dst: &mut [Self]);
+}
+
+macro_rules! half_real {
+    ($t:ident) => {
+        impl Half for half::$t {
+            #[inline(always)]
+            fn to_f32(self) -> f32 {
+                half::$t::to_f32(self)
+            }
+            #[inline(always)]
+            fn from_f32(v: f32) -> Self {
+                half::$t::from_f32(v)
+            }
+            fn widen_slice(src: &[Self], dst: &mut [f32]) {
+                half::slice::HalfFloatSliceExt::convert_to_f32_slice(src, dst)
+            }
+            fn round_slice(src: &[f32], dst: &mut [Self]) {
+                half::slice::HalfFloatSliceExt::convert_from_f32_slice(dst, src)
+            }
+        }
+        impl Real for half::$t {
+            const ZERO: Self = half::$t::ZERO;
+            const ONE: Self = half::$t::ONE;
+            const NAN: Self = half::$t::NAN;
+            #[inline(always)]
+            fn of(v: f64) -> Self {
+                half::$t::from_f64(v)
+            }
+            #[inline(always)]
+            fn atan2(self, x: Self) -> Self {
+                Self::from_f32(Real::atan2(self.to_f32(), x.to_f32()))
+            }
+            #[inline(always)]
+            fn powf(self, p: Self) -> Self {
+                Self::from_f32(Real::powf(self.to_f32(), p.to_f32()))
+            }
+            #[inline(always)]
+            fn copysign(self, sign: Self) -> Self {
+                Self::from_f32(Real::copysign(self.to_f32(), sign.to_f32()))
+            }
+            #[inline(always)]
+            fn is_nan(self) -> bool {
+                half::$t::is_nan(self)
+            }
+            half_real!(@widen: exp exp_m1 exp2 ln ln_1p log2 log10 sqrt sin cos tan asin acos atan
+                sinh cosh tanh asinh acosh atanh abs floor ceil round_even trunc erf);
+        }
+    };
+    (@widen: $($f:ident)*) => {$(
+        #[inline(always)]
+        fn $f(self) -> Self {
+            Self::from_f32(Real::$f(self.to_f32()))
+        }
+    )*};
+}
+half_real!(f16);
+half_real!(bf16);
+
+/// A half type's kernel receiver seen as an f32 one: the f32 kernel it is handed runs
+/// between a widening and one rounding.
+struct Widened<K, H>(K, std::marker::PhantomData<H>);
+
+impl<H: Half, K: UnaryKernel<H>> UnaryKernel<f32> for Widened<K, H> {
+    type Out = K::Out;
+    #[inline(always)]
+    fn run<F: Fn(f32) -> f32 + Copy + Send + Sync>(self, f: F) -> K::Out {
+        self.0.run(move |x: H| H::from_f32(f(x.to_f32())))
+    }
+}
+
+impl<H: Half, K: BinaryKernel<H>> BinaryKernel<f32> for Widened<K, H> {
+    type Out = K::Out;
+    #[inline(always)]
+    fn run<F: Fn(f32, f32) -> f32 + Copy + Send + Sync>(self, f: F) -> K::Out {
+        self.0
+            .run(move |a: H, b: H| H::from_f32(f(a.to_f32(), b.to_f32())))
+    }
+}
+
 /// Integer element types (`i64`, `u32`): what a table row's `int:` kernel may call.
 /// Arithmetic wraps, as PyTorch's; division by zero is rejected before any kernel runs,
 /// and the kernels still return 0 rather than panic if one slips through.
@@ -296,6 +387,25 @@ elem_ops!(f64, float_kernel, float_kernel);
 elem_ops!(i64, int_kernel, int_kernel);
 elem_ops!(u32, int_kernel, int_kernel);
 elem_ops!(bool, bool_kernel, bool_kernel);
+
+macro_rules! half_elem_ops {
+    ($t:ty) => {
+        impl ElemOps for $t {
+            #[inline(always)]
+            fn unary_kernel<K: UnaryKernel<Self>>(op: UnaryOp, k: K) -> Result<K::Out> {
+                op.float_kernel::<f32, _>(Widened(k, std::marker::PhantomData))
+                    .ok_or_else(|| unsupported(op.name(), <$t>::DTYPE))
+            }
+            #[inline(always)]
+            fn binary_kernel<K: BinaryKernel<Self>>(op: BinaryOp, k: K) -> Result<K::Out> {
+                op.float_kernel::<f32, _>(Widened(k, std::marker::PhantomData))
+                    .ok_or_else(|| unsupported(op.name(), <$t>::DTYPE))
+            }
+        }
+    };
+}
+half_elem_ops!(half::f16);
+half_elem_ops!(half::bf16);
 
 #[cold]
 fn unsupported(op: &'static str, dtype: DType) -> Error {

@@ -387,7 +387,7 @@ impl Tensor {
             DType::I64 => s.fract() == 0.0 && s >= i64::MIN as f64 && s < i64::MAX as f64,
             DType::U32 => s.fract() == 0.0 && s >= 0.0 && s <= u32::MAX as f64,
             DType::Bool => s == 0.0 || s == 1.0,
-            DType::F32 | DType::F64 => true,
+            DType::F32 | DType::F64 | DType::F16 | DType::BF16 => true,
         };
         if exact {
             self.cmp(&self.scalar_like(s)?, op)

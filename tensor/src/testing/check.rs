@@ -33,7 +33,21 @@ pub fn eps(dtype: DType) -> f64 {
     match dtype {
         DType::F32 => f32::EPSILON as f64,
         DType::F64 => f64::EPSILON,
-        _ => 0.0,
+        DType::F16 => crate::f16::EPSILON.to_f64(),
+        DType::BF16 => crate::bf16::EPSILON.to_f64(),
+        DType::I64 | DType::U32 | DType::Bool => 0.0,
+    }
+}
+
+/// The spacing of a float dtype's subnormals (its smallest positive value): the absolute
+/// error of rounding a tiny result, large for f16 (2^-24); 0 for integers.
+pub fn tiny(dtype: DType) -> f64 {
+    match dtype {
+        DType::F32 => f32::from_bits(1) as f64,
+        DType::F64 => f64::from_bits(1),
+        DType::F16 => crate::f16::from_bits(1).to_f64(),
+        DType::BF16 => crate::bf16::from_bits(1).to_f64(),
+        DType::I64 | DType::U32 | DType::Bool => 0.0,
     }
 }
 
@@ -68,7 +82,12 @@ impl Tol {
                 rel: 1e-12,
                 abs: 1e-13,
             },
-            _ => Tol::EXACT,
+            // The f32 kernel rounded once: half an ulp of the half type plus f32's error.
+            DType::F16 | DType::BF16 => Tol {
+                rel: eps(dtype),
+                abs: eps(dtype) * 1e-3,
+            },
+            DType::I64 | DType::U32 | DType::Bool => Tol::EXACT,
         }
     }
 
@@ -83,7 +102,12 @@ impl Tol {
                 rel: 1e-11,
                 abs: 1e-12,
             },
-            _ => Tol::EXACT,
+            // Composites of half ops round at every op (a few ulp of the half type).
+            DType::F16 | DType::BF16 => Tol {
+                rel: 4.0 * eps(dtype),
+                abs: 4.0 * eps(dtype) * 1e-2,
+            },
+            DType::I64 | DType::U32 | DType::Bool => Tol::EXACT,
         }
     }
 
@@ -177,9 +201,17 @@ pub fn check_sum_like(
     terms: usize,
     tol: Tol,
 ) -> TestCaseResult {
-    let e = eps(dtype);
+    // Half sums accumulate in f32 and round at the end: a few roundings of the result
+    // plus f32's error over the terms (half accumulation would exceed this bound).
+    let (e_out, e_acc) = match dtype {
+        DType::F16 | DType::BF16 => (2.0 * eps(dtype), eps(DType::F32)),
+        DType::F32 | DType::F64 | DType::I64 | DType::U32 | DType::Bool => (0.0, eps(dtype)),
+    };
     check_with(ctx, got, want, dtype, |i, w| {
-        tol.bound(w) + 2.0 * (terms as f64 + 1.0) * e * scale.data[i]
+        tol.bound(w)
+            + e_out * w.abs()
+            + 2.0 * (terms as f64 + 1.0) * e_acc * scale.data[i]
+            + 2.0 * tiny(dtype)
     })
 }
 

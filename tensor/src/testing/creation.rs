@@ -180,6 +180,14 @@ pub fn creation_from_data(dev: &Device) {
                 Tensor::from_vec(h.clone(), s.clone(), &d),
                 Tensor::from_slice(&h, s.clone(), &d),
             ),
+            HostData::F16(h) => (
+                Tensor::from_vec(h.clone(), s.clone(), &d),
+                Tensor::from_slice(&h, s.clone(), &d),
+            ),
+            HostData::BF16(h) => (
+                Tensor::from_vec(h.clone(), s.clone(), &d),
+                Tensor::from_slice(&h, s.clone(), &d),
+            ),
         };
         check_exact("from_vec", &a.or_fail("from_vec")?, &want, dt)?;
         check_exact("from_slice", &b.or_fail("from_slice")?, &want, dt)
@@ -233,17 +241,19 @@ pub fn rand_uniform(dev: &Device) {
             )));
         }
         let v = a.to_f64_vec().or_fail("to_f64_vec")?;
-        // f32 rounding of lo + span * u may land on hi itself; never beyond.
+        // Rounding lo + span * u to f32 or a half type may land on the rounded ends
+        // themselves; never beyond.
+        let rounded = |x: f64| super::reference_layout::cast_value(x, DType::F64, dt);
         let top_ok = |x: f64| {
-            if dt == DType::F32 {
-                x <= hi as f32 as f64
-            } else {
+            if dt == DType::F64 {
                 x < hi
+            } else {
+                x <= rounded(hi)
             }
         };
         if let Some(x) = v
             .iter()
-            .find(|&&x| !(x >= lo as f32 as f64 || x >= lo) || !top_ok(x))
+            .find(|&&x| !(x >= rounded(lo) || x >= lo) || !top_ok(x))
         {
             return Err(fail(format!(
                 "rand_uniform({lo}, {hi}): value {x} out of range"

@@ -56,6 +56,18 @@ pub fn strided_inputs(dev: &Device) {
                     .into_iter()
                     .map(|x| x as f64)
                     .collect(),
+                DType::F16 => t
+                    .to_vec::<crate::f16>()
+                    .or_fail("to_vec")?
+                    .into_iter()
+                    .map(|x| x.to_f64())
+                    .collect(),
+                DType::BF16 => t
+                    .to_vec::<crate::bf16>()
+                    .or_fail("to_vec")?
+                    .into_iter()
+                    .map(|x| x.to_f64())
+                    .collect(),
             };
             check_exact(
                 "to_vec",
@@ -156,7 +168,7 @@ pub fn wrap_int(v: f64, dtype: DType) -> f64 {
     match dtype {
         DType::U32 => (v as i128).rem_euclid(1i128 << 32) as f64,
         DType::I64 => v as i128 as i64 as f64,
-        DType::F32 | DType::F64 | DType::Bool => v,
+        DType::F32 | DType::F64 | DType::Bool | DType::F16 | DType::BF16 => v,
     }
 }
 

@@ -87,8 +87,11 @@ pub fn matmul_fixed(dev: &Device) {
             DType::F32,
         )
     });
-    for dt in [DType::F32, DType::F64] {
+    let dts = [DType::F32, DType::F64, DType::F16, DType::BF16];
+    for dt in dts.into_iter().filter(|&d| dev.supports_dtype(d)) {
         for &(m, k, n, ta, tb) in &[
+            // Past the half GEMM's blocks (256 rows and columns, depth 512).
+            (300, 600, 270, false, true),
             (67, 33, 45, false, false),
             (67, 33, 45, true, false),
             (67, 33, 45, false, true),

@@ -34,6 +34,7 @@ mod elementwise;
 mod errors;
 mod errors_args;
 mod fuzz;
+mod half;
 mod index;
 mod inplace;
 mod join;
@@ -56,6 +57,7 @@ pub use elementwise::{scalar_ops, strided_inputs, unary_int_ops, unary_ops};
 pub use errors::{error_dims, error_dtypes, error_shapes};
 pub use errors_args::{error_args, error_indices, reduce_raw_axes};
 pub use fuzz::api_fuzz;
+pub use half::half_precision;
 pub use index::{gather_op, index_select_op, one_hot_op, scatter_add_op};
 pub use inplace::{inplace_assign, inplace_expanded, inplace_shared};
 pub use join::{cat_op, split_chunk_ops, stack_op};
@@ -67,6 +69,22 @@ pub use reduce::{
 };
 pub use softmax::{softmax_backward_op, softmax_ops, softmax_stability};
 pub use views::{contiguous_rules, reshape_view_rules, view_ops};
+
+thread_local! {
+    /// The device the running suite tests: strategies draw only the dtypes it supports.
+    static DEVICE_UNDER_TEST: std::cell::Cell<Option<crate::Device>> = const { std::cell::Cell::new(None) };
+}
+
+/// Sets the device whose dtypes the strategies of this thread draw (the
+/// `conformance_tests!` macro calls it before each suite).
+pub fn set_device_under_test(dev: &crate::Device) {
+    DEVICE_UNDER_TEST.with(|d| d.set(Some(*dev)));
+}
+
+/// Whether the device under test (if one is set) supports `dtype`.
+pub fn dtype_under_test(dtype: crate::DType) -> bool {
+    DEVICE_UNDER_TEST.with(|d| d.get().is_none_or(|dev| dev.supports_dtype(dtype)))
+}
 
 /// Cases per property: `LAMINA_PROPTEST_CASES`, default 256.
 pub fn cases() -> u32 {
@@ -182,7 +200,7 @@ macro_rules! conformance_tests {
             inplace_assign, inplace_shared, inplace_expanded,
             error_shapes, error_dims, error_dtypes, error_indices, error_args,
             reduce_raw_axes, scalar_dims, dims_out_of_range, scalar_gather_scatter, empty_edges,
-            api_fuzz,
+            api_fuzz, half_precision,
         );
     };
 }
@@ -196,7 +214,10 @@ macro_rules! __conformance_tests {
         fn $name() {
             let device: ::std::option::Option<$crate::Device> = $device;
             match device {
-                ::std::option::Option::Some(dev) => $crate::testing::$name(&dev),
+                ::std::option::Option::Some(dev) => {
+                    $crate::testing::set_device_under_test(&dev);
+                    $crate::testing::$name(&dev)
+                }
                 ::std::option::Option::None => ::std::println!("{}", $skip),
             }
         }

@@ -244,6 +244,8 @@ pub fn cast_value(x: f64, from: DType, to: DType) -> f64 {
                 DType::I64 => $v as i64 as f64,
                 DType::U32 => $v as u32 as f64,
                 DType::Bool => (($v as f64) != 0.0) as u8 as f64,
+                DType::F16 => crate::f16::from_f64($v as f64).to_f64(),
+                DType::BF16 => crate::bf16::from_f64($v as f64).to_f64(),
             }
         };
     }
@@ -253,6 +255,8 @@ pub fn cast_value(x: f64, from: DType, to: DType) -> f64 {
         DType::I64 => to!(x as i64),
         DType::U32 => to!(x as u32),
         DType::Bool => to!((x != 0.0) as u8),
+        // Half values are exact in f32, and half-to-integer casts go through it.
+        DType::F16 | DType::BF16 => to!(x as f32),
     }
 }
 

@@ -19,9 +19,25 @@ pub const MAX_RANK: usize = 4;
 /// Largest extent of one dimension.
 pub const MAX_DIM: usize = 5;
 
-/// Floating dtypes, F32 more often.
+/// `weighted` (dtype, weight) pairs as a strategy, without the dtypes the device under
+/// test lacks.
+fn dtypes(weighted: &[(DType, usize)]) -> BoxedStrategy<DType> {
+    let pool: Vec<DType> = weighted
+        .iter()
+        .filter(|(d, _)| super::dtype_under_test(*d))
+        .flat_map(|&(d, w)| std::iter::repeat_n(d, w))
+        .collect();
+    proptest::sample::select(pool).boxed()
+}
+
+/// Floating dtypes, F32 more often, the half types now and then.
 pub fn float_dtype() -> BoxedStrategy<DType> {
-    prop_oneof![3 => Just(DType::F32), 2 => Just(DType::F64)].boxed()
+    dtypes(&[
+        (DType::F32, 6),
+        (DType::F64, 4),
+        (DType::F16, 1),
+        (DType::BF16, 1),
+    ])
 }
 
 /// Integer dtypes.
@@ -31,8 +47,14 @@ pub fn int_dtype() -> BoxedStrategy<DType> {
 
 /// Every dtype.
 pub fn any_dtype() -> BoxedStrategy<DType> {
-    prop_oneof![3 => Just(DType::F32), 2 => Just(DType::F64), 1 => Just(DType::I64), 1 => Just(DType::U32)]
-        .boxed()
+    dtypes(&[
+        (DType::F32, 6),
+        (DType::F64, 4),
+        (DType::I64, 2),
+        (DType::U32, 2),
+        (DType::F16, 1),
+        (DType::BF16, 1),
+    ])
 }
 
 /// One dimension: mostly 1–3, sometimes 0 or up to `MAX_DIM`.
@@ -121,12 +143,11 @@ pub enum Domain {
 
 /// One value of `dtype` from `domain`, exactly representable in `dtype`.
 pub fn value(dtype: DType, domain: Domain) -> BoxedStrategy<f64> {
-    let round = move |x: f64| {
-        if dtype == DType::F32 {
-            x as f32 as f64
-        } else {
-            x
-        }
+    let round = move |x: f64| match dtype {
+        DType::F32 => x as f32 as f64,
+        DType::F16 => crate::f16::from_f64(x).to_f64(),
+        DType::BF16 => crate::bf16::from_f64(x).to_f64(),
+        DType::F64 | DType::I64 | DType::U32 | DType::Bool => x,
     };
     if !dtype.is_float() {
         let unsigned = dtype == DType::U32;

@@ -8,7 +8,7 @@ use crate::testing::strategies::{LayoutKind, TensorSpec};
 use crate::{DType, Device, Tensor};
 
 /// Every dtype, F32 most often.
-const DTYPES: [DType; 8] = [
+const DTYPES: [DType; 10] = [
     DType::F32,
     DType::F32,
     DType::F32,
@@ -17,6 +17,8 @@ const DTYPES: [DType; 8] = [
     DType::I64,
     DType::U32,
     DType::Bool,
+    DType::F16,
+    DType::BF16,
 ];
 
 /// Draws the arguments of one call and remembers the tensors it built.
@@ -106,11 +108,21 @@ impl Draw {
     }
 
     pub fn dtype(&mut self) -> DType {
-        self.pick(&DTYPES)
+        self.pick_supported(&DTYPES)
     }
 
     pub fn float_dtype(&mut self) -> DType {
-        self.pick(&[DType::F32, DType::F32, DType::F64])
+        self.pick_supported(&[DType::F32, DType::F32, DType::F64, DType::F16, DType::BF16])
+    }
+
+    /// One of `options` that the device under test supports.
+    fn pick_supported(&mut self, options: &[DType]) -> DType {
+        let ok: Vec<DType> = options
+            .iter()
+            .copied()
+            .filter(|&d| crate::testing::dtype_under_test(d))
+            .collect();
+        self.pick(&ok)
     }
 
     /// A dim argument for a tensor of `rank`: mostly in range (0-d tensors take 0 and -1),
@@ -143,7 +155,7 @@ impl Draw {
     /// A value of `dtype`: small numbers, some zeros, now and then NaN or ±inf.
     pub fn value(&mut self, dtype: DType) -> f64 {
         match dtype {
-            DType::F32 | DType::F64 => match self.below(40) {
+            DType::F32 | DType::F64 | DType::F16 | DType::BF16 => match self.below(40) {
                 0 => f64::NAN,
                 1 => f64::INFINITY,
                 2 => f64::NEG_INFINITY,

@@ -251,6 +251,8 @@ fn to_vec_as(x: &Tensor, dtype: DType) -> Result<usize> {
         DType::I64 => n::<i64>(x),
         DType::U32 => n::<u32>(x),
         DType::Bool => n::<bool>(x),
+        DType::F16 => n::<crate::f16>(x),
+        DType::BF16 => n::<crate::bf16>(x),
     }
 }
 
@@ -270,6 +272,8 @@ fn read_as(x: &Tensor, dtype: DType, what: usize) -> Result<usize> {
         DType::I64 => go::<i64>(x, what),
         DType::U32 => go::<u32>(x, what),
         DType::Bool => go::<bool>(x, what),
+        DType::F16 => go::<crate::f16>(x, what),
+        DType::BF16 => go::<crate::bf16>(x, what),
     }
 }
 
