@@ -3,8 +3,9 @@
 //! linear layer fused into it, dropout dropped: inference), calibrated on sample batches
 //! (static quantisation) or not (dynamic), and converted into a [`QuantizedModel`] of int8
 //! layers that saves to and loads from safetensors (i8 weights, f32 scales and biases,
-//! the input parameters, and the layer list in the file's metadata). `convert_plan` is
-//! the conversion itself, for any source of input ranges.
+//! the input parameters, and the layer list in the file's metadata). Quantisation-aware
+//! training (`qat.rs`) converts through the same plan and `convert_plan`, with the
+//! ranges it observed while training.
 
 use lamina_nn::{
     BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, Padding, Relu, Sequential,
