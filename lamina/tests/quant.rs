@@ -402,6 +402,18 @@ fn bad_input_is_a_clear_error() -> lamina::Result<()> {
         .unwrap_err()
         .to_string();
     assert!(e.contains("Tanh"), "{e}");
+    // A batch norm after the ReLU does not commute with it: no folding across.
+    let model = Sequential::new()
+        .add(Conv2d::builder(1, 2, 3).seed(1).build(&dev)?)
+        .add(Relu)
+        .add(BatchNorm2d::new(2, &dev)?);
+    let e = Calibrator::new(&model, Observer::MinMax)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("BatchNorm2d(2) (not directly after a Conv2d)"),
+        "{e}"
+    );
     // Converting before calibrating.
     let model = Sequential::new().add(Linear::builder(3, 2).seed(1).build(&dev)?);
     let e = Calibrator::new(&model, Observer::MinMax)?

@@ -3,7 +3,9 @@
 //! linear layer fused into it, dropout dropped: inference), calibrated on sample batches
 //! (static quantisation) or not (dynamic), and converted into a [`QuantizedModel`] of int8
 //! layers that saves to and loads from safetensors (i8 weights, f32 scales and biases,
-//! the input parameters, and the layer list in the file's metadata).
+//! the input parameters, and the layer list in the file's metadata). Quantisation-aware
+//! training (`qat.rs`) converts through the same plan and `convert_plan`, with the
+//! ranges it observed while training.
 
 use lamina_nn::{
     BatchNorm2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d, Module, Padding, Relu, Sequential,
@@ -68,7 +70,7 @@ impl PoolGeo {
     }
 }
 
-fn unsupported(what: &str) -> Error {
+pub(super) fn unsupported(what: &str) -> Error {
     Error::Invalid {
         op: "quantize",
         msg: format!(
@@ -78,12 +80,12 @@ fn unsupported(what: &str) -> Error {
     }
 }
 
-fn host(t: &Tensor) -> Result<Vec<f32>> {
+pub(super) fn host(t: &Tensor) -> Result<Vec<f32>> {
     t.to_dtype(lamina_tensor::DType::F32)?.to_vec::<f32>()
 }
 
 /// Reads `model`'s layers into the float plan.
-fn plan(model: &Sequential) -> Result<Vec<Float>> {
+pub(super) fn plan(model: &Sequential) -> Result<Vec<Float>> {
     let mut out: Vec<Float> = Vec::new();
     for layer in model.layers() {
         let any = layer.as_any().ok_or_else(|| unsupported(&layer.name()))?;
@@ -127,10 +129,16 @@ fn plan(model: &Sequential) -> Result<Vec<Float>> {
                 geo,
             });
         } else if let Some(bn) = any.downcast_ref::<BatchNorm2d>() {
-            let Some(Float::Conv { w, b, geo }) = out.last_mut() else {
-                return Err(unsupported(&format!("{} (not after a Conv2d)", bn.name())));
-            };
-            fold_batch_norm(bn, w, b, geo.out)?;
+            match out.last_mut() {
+                // A ReLU between them would not commute with the batch norm's affine map.
+                Some(Float::Conv { w, b, geo }) if !geo.relu => fold_batch_norm(bn, w, b, geo.out)?,
+                _ => {
+                    return Err(unsupported(&format!(
+                        "{} (not directly after a Conv2d)",
+                        bn.name()
+                    )))
+                }
+            }
         } else if any.is::<Relu>() {
             match out.last_mut() {
                 Some(Float::Linear { relu, .. })
@@ -310,19 +318,42 @@ impl Calibrator {
     /// The int8 model: weights quantised per channel, each layer's input with the
     /// parameters its observer chose. Errors if nothing was observed.
     pub fn convert(&self) -> Result<QuantizedModel> {
-        let mut stages = Vec::with_capacity(self.layers.len());
-        for (layer, obs) in self.layers.iter().zip(&self.observed) {
-            let input = match obs {
-                Some(o) => Some(o.qparams().ok_or_else(|| Error::Invalid {
+        let inputs = self
+            .observed
+            .iter()
+            .flatten()
+            .map(|o| {
+                o.qparams().ok_or_else(|| Error::Invalid {
                     op: "quantize",
                     msg: "convert before any calibration batch was observed".into(),
-                })?),
-                None => None,
-            };
-            stages.push(quantized(layer, input));
-        }
-        Ok(QuantizedModel { stages })
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        convert_plan(&self.layers, &inputs)
     }
+}
+
+/// Static quantisation's last step (PyTorch's `convert`): the int8 model of a float plan,
+/// each linear or convolution layer's input quantised with `inputs[i]`, `i` counting
+/// those layers in order. Calibration and quantisation-aware training both end here.
+pub(super) fn convert_plan(layers: &[Float], inputs: &[QParams]) -> Result<QuantizedModel> {
+    let quantised = |l: &&Float| match l {
+        Float::Linear { .. } | Float::Conv { .. } => true,
+        Float::MaxPool(_) | Float::Flatten { .. } | Float::Relu => false,
+    };
+    let want = layers.iter().filter(quantised).count();
+    if inputs.len() != want {
+        return Err(Error::Invalid {
+            op: "quantize",
+            msg: format!("{} input ranges for {want} quantised layers", inputs.len()),
+        });
+    }
+    let mut next = inputs.iter().copied();
+    let stages = layers
+        .iter()
+        .map(|l| quantized(l, if quantised(&l) { next.next() } else { None }))
+        .collect();
+    Ok(QuantizedModel { stages })
 }
 
 /// The int8 form of a plan layer (`input` `None`: dynamic).
@@ -416,6 +447,19 @@ impl QuantizedModel {
             };
         }
         Ok(x)
+    }
+
+    /// The input parameters of the int8 layers (`QLinear`, `QConv2d`) in order: those
+    /// calibration or quantisation-aware training chose, `None` for a dynamic layer.
+    pub fn input_qparams(&self) -> Vec<Option<QParams>> {
+        self.stages
+            .iter()
+            .filter_map(|s| match s {
+                Stage::Linear(l) => Some(l.input),
+                Stage::Conv(c) => Some(c.input),
+                Stage::Float(_) => None,
+            })
+            .collect()
     }
 
     /// The layers, as names (`QConv2d+ReLU`, `MaxPool2d`, ...), for reports.

@@ -2,6 +2,8 @@
 //! `MinMax` keeps the extremes (PyTorch's `MinMaxObserver`); `Percentile(p)` keeps an
 //! evenly strided sample of every value seen (at most [`SAMPLE`] of them) and clips the range to their `p`-th and `(100 − p)`-th
 //! percentiles, so a few outliers do not stretch the scale for everything else.
+//! Quantisation-aware training follows ranges that move as the weights do:
+//! [`MovingAverageMinMax`] (PyTorch's `MovingAverageMinMaxObserver`).
 
 use super::QParams;
 
@@ -89,6 +91,98 @@ impl Observed {
             }
         };
         Some(QParams::from_range(lo, hi))
+    }
+}
+
+/// PyTorch's `MovingAverageMinMaxObserver`: the first batch sets the range to its
+/// extremes; each later one moves it by `c` of the way to its own,
+/// `min ← min + c · (min_batch − min)` (and `max` alike), in f32 in PyTorch's order, with
+/// `c` the averaging constant (0.01 by default). The parameters are those of
+/// [`QParams::from_range`] over the averaged range (`quint8`, affine per tensor).
+///
+/// NaN is ignored (PyTorch's range would become NaN); a batch with no other value leaves
+/// the range as it was (PyTorch returns early on an empty one).
+///
+/// ```
+/// use lamina::quant::MovingAverageMinMax;
+/// let mut obs = MovingAverageMinMax::new();
+/// obs.observe(&[-1.0, 2.0]);
+/// obs.observe(&[-1.0, 102.0]);
+/// assert_eq!(obs.range(), Some((-1.0, 3.0))); // 2 + 0.01 · (102 − 2)
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MovingAverageMinMax {
+    averaging_constant: f32,
+    /// `+∞` and `−∞` before the first batch, as PyTorch's buffers start.
+    min: f32,
+    max: f32,
+}
+
+impl Default for MovingAverageMinMax {
+    fn default() -> Self {
+        MovingAverageMinMax::new()
+    }
+}
+
+impl MovingAverageMinMax {
+    /// PyTorch's default averaging constant.
+    pub const AVERAGING_CONSTANT: f32 = 0.01;
+
+    /// An observer with the default averaging constant, 0.01, that has seen nothing.
+    pub fn new() -> MovingAverageMinMax {
+        MovingAverageMinMax::with_averaging_constant(Self::AVERAGING_CONSTANT)
+    }
+
+    /// An observer moving by `c` of the way to each batch's range (`c` in `(0, 1]`; 1
+    /// keeps only the latest batch's).
+    pub fn with_averaging_constant(c: f32) -> MovingAverageMinMax {
+        MovingAverageMinMax {
+            averaging_constant: c,
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+        }
+    }
+
+    /// The averaging constant.
+    pub fn averaging_constant(&self) -> f32 {
+        self.averaging_constant
+    }
+
+    /// Moves the range towards a batch's extremes (sets it, for the first batch).
+    pub fn observe(&mut self, values: &[f32]) {
+        let (lo, hi) = values
+            .iter()
+            .filter(|v| !v.is_nan())
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
+        if lo > hi {
+            return;
+        }
+        if self.range().is_none() {
+            (self.min, self.max) = (lo, hi);
+        } else {
+            let c = self.averaging_constant;
+            self.min = self.min + c * (lo - self.min);
+            self.max = self.max + c * (hi - self.max);
+        }
+    }
+
+    /// The averaged `(min, max)`, `None` before the first batch.
+    pub fn range(&self) -> Option<(f32, f32)> {
+        // PyTorch's test for "nothing seen yet": both buffers at their initial infinities.
+        let empty = self.min == f32::INFINITY && self.max == f32::NEG_INFINITY;
+        (!empty).then_some((self.min, self.max))
+    }
+
+    /// Sets the range (`+∞, −∞`: nothing seen), as a checkpoint restores it.
+    pub fn set_range(&mut self, min: f32, max: f32) {
+        (self.min, self.max) = (min, max);
+    }
+
+    /// The activation's parameters over the averaged range (`None` before any batch).
+    pub fn qparams(&self) -> Option<QParams> {
+        self.range().map(|(lo, hi)| QParams::from_range(lo, hi))
     }
 }
 

@@ -65,19 +65,36 @@ impl QParams {
 /// ```
 pub fn quantize_per_channel(w: &[f32], rows: usize, cols: usize) -> (Vec<i8>, Vec<f32>) {
     debug_assert_eq!(w.len(), rows * cols);
-    let mut q = Vec::with_capacity(w.len());
-    let mut scales = Vec::with_capacity(rows);
-    for row in w.chunks(cols.max(1)).take(rows) {
-        let (lo, hi) = row
-            .iter()
-            .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-        let scale = ((-lo).max(hi) / 127.5).max(EPS);
-        let inv = 1.0 / scale;
-        q.extend(
+    let scales = per_channel_scales(w, rows, cols);
+    let q = w
+        .chunks(cols.max(1))
+        .zip(&scales)
+        .flat_map(|(row, &scale)| {
+            let inv = 1.0 / scale;
             row.iter()
-                .map(|&v| (v * inv).round_ties_even().clamp(-128.0, 127.0) as i8),
-        );
-        scales.push(scale);
-    }
+                .map(move |&v| (v * inv).round_ties_even().clamp(-128.0, 127.0) as i8)
+        })
+        .collect();
     (q, scales)
+}
+
+/// The scales of [`quantize_per_channel`] alone: `max|w[r, ·]| / 127.5` per row (at least
+/// `eps`). Quantisation-aware training fake-quantises weights with them, so its forward
+/// and the converted `i8` weights agree integer for integer.
+///
+/// ```
+/// let s = lamina::quant::per_channel_scales(&[0.5, -1.0, 0.25, 0.0], 2, 2);
+/// assert_eq!(s, [1.0 / 127.5, 0.25 / 127.5]);
+/// ```
+pub fn per_channel_scales(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    debug_assert_eq!(w.len(), rows * cols);
+    w.chunks(cols.max(1))
+        .take(rows)
+        .map(|row| {
+            let (lo, hi) = row
+                .iter()
+                .fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            ((-lo).max(hi) / 127.5).max(EPS)
+        })
+        .collect()
 }
