@@ -178,10 +178,13 @@ impl FakeQuantize {
                 }
                 Ok((Values::F64(y), mask))
             }
-            DType::I64 | DType::U32 | DType::Bool => Err(Error::UnsupportedDType {
-                op: self.name,
-                dtype: x.dtype(),
-            }),
+            // Fake quantisation simulates int8 on f32 (or f64) models only.
+            DType::I64 | DType::U32 | DType::Bool | DType::F16 | DType::BF16 => {
+                Err(Error::UnsupportedDType {
+                    op: self.name,
+                    dtype: x.dtype(),
+                })
+            }
         }
     }
 }
