@@ -256,7 +256,8 @@ impl Tape {
             });
         }
         let state = std::mem::take(&mut *self.inner.state.borrow_mut());
-        sweep(state, output, grad)
+        // Gradients run in the dtypes the forward pass chose, never re-cast by a scope.
+        lamina_tensor::autocast::disabled(|| sweep(state, output, grad))
     }
 }
 

@@ -20,7 +20,7 @@ use lamina::data::{DataLoader, Dataset, LoaderConfig, Mnist, Subset, TensorDatas
 use lamina::nn::{cross_entropy, summary, Mlp, Reduction, Sequential};
 use lamina::optim::{Adam, AdamConfig, CosineAnnealingLR};
 use lamina::prelude::*;
-use lamina::train::{Checkpoints, EarlyStopping, FitConfig, History, Monitor, Trainer};
+use lamina::train::{Amp, Checkpoints, EarlyStopping, FitConfig, History, Monitor, Trainer};
 
 use lamina::train::predict;
 
@@ -115,6 +115,9 @@ pub struct MnistConfig {
     pub verbose: bool,
     /// Where to train (`--device`, else `LAMINA_DEVICE`, else the CPU).
     pub device: crate::realdata::DeviceChoice,
+    /// Mixed precision (`--amp bf16|f16`): training, validation and the test pass under
+    /// autocast, the weights in f32.
+    pub amp: Option<Amp>,
 }
 
 impl Default for MnistConfig {
@@ -137,6 +140,7 @@ impl Default for MnistConfig {
             resume: false,
             verbose: true,
             device: crate::realdata::DeviceChoice::Cpu,
+            amp: None,
         }
     }
 }
@@ -250,6 +254,7 @@ pub fn train_mnist(cfg: &MnistConfig, dev: &Device) -> Result<MnistReport> {
         plot_png: cfg.plot.clone(),
         progress: cfg.verbose,
         verbose: cfg.verbose,
+        amp: cfg.amp,
         ..Default::default()
     };
     let schedule = CosineAnnealingLR::new(cfg.lr, cfg.epochs, cfg.lr / 100.0)?;
@@ -267,7 +272,13 @@ pub fn train_mnist(cfg: &MnistConfig, dev: &Device) -> Result<MnistReport> {
     // state comes from the checkpoint).
     let best_epoch = trainer.best().and_then(|b| b.epoch).unwrap_or(0);
 
-    let logits = predict(&mut model, &images(&mnist.test_images)?, 1000)?;
+    let test_images = images(&mnist.test_images)?;
+    let logits = match cfg.amp {
+        Some(a) => lamina::tensor::autocast::autocast(a.dtype(), || {
+            predict(&mut model, &test_images, 1000)
+        })??,
+        None => predict(&mut model, &test_images, 1000)?,
+    };
     let truth = labels_of(&mnist.test_labels)?;
     let confusion = ConfusionMatrix::new(&argmax_rows(&logits)?, &truth, Mnist::CLASSES)?;
     Ok(MnistReport {
@@ -287,7 +298,7 @@ fn usage(name: &str) -> String {
     format!(
         "usage: {name} [--epochs N] [--lr X] [--batch-size N] [--seed S] [--workers N] \
 [--limit N] [--test-limit N] [--patience N] [--shift PX] [--checkpoint-dir DIR] [--plot PATH] \
-[--resume] [--data DIR] [--quiet] [--device cpu|cuda[:N]]"
+[--resume] [--data DIR] [--quiet] [--device cpu|cuda[:N]] [--amp bf16|f16]"
     )
 }
 
@@ -321,6 +332,10 @@ fn parse(name: &str, defaults: MnistConfig) -> std::result::Result<MnistConfig, 
             "--resume" => c.resume = true,
             "--quiet" => c.verbose = false,
             "--device" => c.device = parse_flag(f, it.next())?,
+            "--amp" => {
+                let v = it.next().unwrap_or_default();
+                c.amp = Some(Amp::parse(&v).ok_or(format!("--amp takes bf16 or f16, not `{v}`"))?);
+            }
             "-h" | "--help" => return Err(usage),
             "--shift" => c.max_shift = parse_flag(f, it.next())?,
             other => return Err(format!("unknown argument {other}\n{usage}")),
@@ -351,8 +366,16 @@ fn run(cfg: &MnistConfig) -> Result<()> {
             format!(", random shifts up to {} px", cfg.max_shift)
         } else {
             String::new()
-        }
+        },
     );
+    if let Some(a) = cfg.amp {
+        println!(
+            "Mixed precision: autocast to {} (matmul and conv in {}, softmax, norms and the loss in f32), weights in f32{}",
+            a.dtype(),
+            a.dtype(),
+            if a == Amp::F16 { ", dynamic loss scaling" } else { "" }
+        );
+    }
     if cfg.architecture == Architecture::Cnn {
         println!(
             "\n{}\n",

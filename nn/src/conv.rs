@@ -268,6 +268,7 @@ fn finish<const D: usize>(
             }
             let mut shape = vec![c_out];
             shape.extend([1; D]);
+            let b = lamina_tensor::autocast::bias_for(b, &y)?;
             (&y + &b.reshape(shape)?)?
         }
         None => y,

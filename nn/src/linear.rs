@@ -117,7 +117,10 @@ impl Module for Linear {
         }
         let y = x.matmul(&self.weight.t()?)?;
         match &self.bias {
-            Some(b) => y + b,
+            Some(b) => {
+                let b = lamina_tensor::autocast::bias_for(b, &y)?;
+                y + b
+            }
             None => Ok(y),
         }
     }

@@ -12,6 +12,7 @@
 //! This crate knows no backend: take one from a backend crate
 //! (`lamina_backend_cpu::device()`) or the `lamina` facade (`Device::cpu()`).
 
+pub mod autocast;
 pub mod backend;
 mod create;
 mod device;

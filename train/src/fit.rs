@@ -20,8 +20,8 @@ use std::time::Instant;
 use lamina_autograd::{no_grad, Tape};
 use lamina_data::DataLoader;
 use lamina_nn::Module;
-use lamina_optim::{clip_grad_norm, clip_grad_value, Optimizer};
-use lamina_tensor::Tensor;
+use lamina_optim::{clip_grad_norm, clip_grad_value, GradScaler, GradScalerConfig, Optimizer};
+use lamina_tensor::{autocast, DType, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::accuracy::Accuracy;
@@ -74,6 +74,48 @@ pub struct FitConfig {
     /// what [`CrossValidation`](crate::CrossValidation) scores each fold by). The
     /// per-epoch validation records keep to loss and accuracy.
     pub metrics: Vec<Metric>,
+    /// Mixed precision: every forward pass and loss (training, validation, evaluation)
+    /// under [`autocast`](lamina_tensor::autocast) to this dtype, parameters and
+    /// optimizer state in f32. With [`Amp::F16`] the loss is also scaled dynamically
+    /// ([`GradScaler`], PyTorch's defaults), gradients unscaled before clipping, and steps
+    /// whose gradients hold an inf or NaN skipped. Off by default.
+    pub amp: Option<Amp>,
+}
+
+/// The reduced-precision dtype of mixed-precision training ([`FitConfig::amp`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Amp {
+    /// bfloat16: f32's range, so no loss scaling.
+    Bf16,
+    /// IEEE half: small gradients underflow without loss scaling, so it scales.
+    F16,
+}
+
+impl Amp {
+    /// The tensor dtype.
+    pub fn dtype(self) -> DType {
+        match self {
+            Amp::Bf16 => DType::BF16,
+            Amp::F16 => DType::F16,
+        }
+    }
+
+    /// Parses `bf16` or `f16` (a command line's `--amp`).
+    pub fn parse(s: &str) -> Option<Amp> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "bf16" => Some(Amp::Bf16),
+            "f16" => Some(Amp::F16),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `f` under autocast to `amp`'s dtype, or as it is.
+fn amp_scope<R>(amp: Option<Amp>, f: impl FnOnce() -> R) -> R {
+    match amp {
+        Some(a) => autocast::autocast(a.dtype(), f).expect("Amp dtypes are half dtypes"),
+        None => f(),
+    }
 }
 
 impl Default for FitConfig {
@@ -92,6 +134,7 @@ impl Default for FitConfig {
             clip_grad_norm: None,
             clip_grad_value: None,
             metrics: Vec::new(),
+            amp: None,
         }
     }
 }
@@ -223,6 +266,7 @@ impl<'a> Trainer<'a> {
             epoch: 0,
             accuracy: self.config.accuracy,
             metrics: &self.config.metrics,
+            amp: self.config.amp,
         };
         evaluate(model, loader, &|_, out, y| loss(out, y), pass)
     }
@@ -494,8 +538,17 @@ impl<'a> Trainer<'a> {
 
         if !already_stopped {
             model.train();
+            // A resumed run starts the loss scale afresh (PyTorch saves it in the
+            // scaler's state dict; here it regrows within a few hundred steps).
+            let mut scaler = match self.config.amp {
+                Some(Amp::F16) => Some(
+                    GradScaler::new(GradScalerConfig::default())
+                        .map_err(|e| Error::Config(e.to_string()))?,
+                ),
+                Some(Amp::Bf16) | None => None,
+            };
             for epoch in state.epochs_done..self.config.epochs {
-                let record = self.epoch(model, optimizer, train, val, loss, epoch)?;
+                let record = self.epoch(model, optimizer, train, val, loss, epoch, &mut scaler)?;
                 let monitor = state.best.monitor;
                 let value = monitor.value(&record).ok_or_else(|| {
                     Error::Config(format!(
@@ -595,6 +648,7 @@ impl<'a> Trainer<'a> {
     }
 
     /// Trains one epoch, then validates; returns its record.
+    #[allow(clippy::too_many_arguments)]
     fn epoch<M: Module + ?Sized>(
         &self,
         model: &mut M,
@@ -603,6 +657,7 @@ impl<'a> Trainer<'a> {
         val: Option<&DataLoader>,
         loss: &LossFn<'_>,
         epoch: usize,
+        scaler: &mut Option<GradScaler>,
     ) -> Result<EpochRecord> {
         let started = Instant::now();
         let lr = optimizer.learning_rate();
@@ -623,21 +678,41 @@ impl<'a> Trainer<'a> {
             for p in model.parameters() {
                 tape.watch(p);
             }
-            let output = model.forward(&batch.inputs).at(at)?;
-            let l = loss(&batch.inputs, &output, &batch.targets).at(at)?;
+            let (output, l) = amp_scope(self.config.amp, || -> lamina_tensor::Result<_> {
+                let output = model.forward(&batch.inputs)?;
+                let l = loss(&batch.inputs, &output, &batch.targets)?;
+                Ok((output, l))
+            })
+            .at(at)?;
             let value = scalar(&l).at(at)?;
             if !value.is_finite() {
                 let why = non_finite(Phase::Training, epoch, b, &batch, model, &output, value);
                 return Err(why.at(at)?);
             }
-            let mut grads = tape.backward(&l).at(at)?;
+            let mut grads = match scaler.as_mut() {
+                Some(s) => {
+                    let mut g = tape.backward(&s.scale_loss(&l).at(at)?).at(at)?;
+                    // Unscaled before clipping, so the limits apply to the true gradients.
+                    s.unscale(&model.parameters(), &mut g).at(at)?;
+                    g
+                }
+                None => tape.backward(&l).at(at)?,
+            };
             if let Some(max) = self.config.clip_grad_value {
                 clip_grad_value(&model.parameters(), &mut grads, max).at(at)?;
             }
             if let Some(max) = self.config.clip_grad_norm {
                 clip_grad_norm(&model.parameters(), &mut grads, max, 2.0).at(at)?;
             }
-            optimizer.step(&mut model.parameters_mut(), &grads).at(at)?;
+            match scaler.as_mut() {
+                Some(s) => {
+                    // Skips the step when the unscaled gradients overflowed.
+                    s.step(optimizer, &mut model.parameters_mut(), &mut grads)
+                        .at(at)?;
+                    s.update();
+                }
+                None => optimizer.step(&mut model.parameters_mut(), &grads).at(at)?,
+            }
             let correct = accuracy.correct(&output, &batch.targets).at(at)?;
             sums.add(n, value, correct);
             bar.batch_done(sums.mean_loss(), sums.accuracy());
@@ -650,6 +725,7 @@ impl<'a> Trainer<'a> {
                     epoch,
                     accuracy,
                     metrics: &[],
+                    amp: self.config.amp,
                 };
                 Some(evaluate(model, v, loss, pass)?)
             }
@@ -674,6 +750,8 @@ struct Pass<'m> {
     epoch: usize,
     accuracy: Accuracy,
     metrics: &'m [Metric],
+    /// The forward passes and losses run under this autocast.
+    amp: Option<Amp>,
 }
 
 /// One pass over `loader` (its epoch `pass.epoch`) in evaluation mode with nothing
@@ -693,8 +771,13 @@ fn evaluate<M: Module + ?Sized>(
         for (b, batch) in loader.epoch(pass.epoch as u64).enumerate() {
             let at = Context::new(pass.phase, epoch, Some(b));
             let batch = batch.at(at)?;
-            let output = model.forward(&batch.inputs).at(at)?;
-            let value = scalar(&loss(&batch.inputs, &output, &batch.targets).at(at)?).at(at)?;
+            let (output, l) = amp_scope(pass.amp, || -> lamina_tensor::Result<_> {
+                let output = model.forward(&batch.inputs)?;
+                let l = loss(&batch.inputs, &output, &batch.targets)?;
+                Ok((output, l))
+            })
+            .at(at)?;
+            let value = scalar(&l).at(at)?;
             if !value.is_finite() {
                 let why = non_finite(pass.phase, pass.epoch, b, &batch, model, &output, value);
                 return Err(why.at(at)?);

@@ -48,7 +48,7 @@ pub use checkpoint::{BestState, Checkpoints, FileRef, LoaderState, TrainState};
 pub use cv::{CrossValidation, CvReport, FoldData, FoldReport, FoldSetup, Preprocess};
 pub use early_stopping::{EarlyStopping, EarlyStoppingState, Monitor, Verdict};
 pub use error::{Context, Error, NonFiniteAt, Phase, Result};
-pub use fit::{Evaluation, FitConfig, Trainer};
+pub use fit::{Amp, Evaluation, FitConfig, Trainer};
 pub use history::{EpochRecord, History, CSV_HEADER};
 pub use metric::{score, Metric};
 pub use plot::{plot_history, DEFAULT_PLOT_SIZE};

@@ -10,7 +10,7 @@ use lamina_nn::{cross_entropy, Dropout, Linear, Module, Reduction, Relu, Sequent
 use lamina_optim::{Adam, AdamConfig, Optimizer, StepLR};
 use lamina_tensor::{Device, Tensor};
 use lamina_train::{
-    Checkpoints, EarlyStopping, EpochRecord, Error, FitConfig, History, Monitor, Trainer,
+    Amp, Checkpoints, EarlyStopping, EpochRecord, Error, FitConfig, History, Monitor, Trainer,
     CSV_HEADER,
 };
 
@@ -161,6 +161,60 @@ fn an_mlp_learns_separable_blobs() -> TestResult {
     assert!(last.train_acc >= Some(0.95), "{:?}", last.train_acc);
     assert!(last.train_loss < 0.25 * history.epochs[0].train_loss);
     assert!(last.val_loss < Some(0.3), "{:?}", last.val_loss);
+    Ok(())
+}
+
+/// Mixed precision: bf16 autocast, and f16 autocast with dynamic loss scaling, train the
+/// blobs MLP as f32 does (the parameters stay f32). Without unscaling, f16's steps would be
+/// 65536 times too large; without skipping overflowed steps, the weights would turn NaN.
+#[test]
+fn amp_trains_as_f32_does() -> TestResult {
+    let (x, y) = blobs(150, 1);
+    let (vx, vy) = blobs(60, 2);
+    let (train, val) = (loader(x, y, 16, true), loader(vx, vy, 32, false));
+    let run = |amp: Option<Amp>| -> std::result::Result<(History, Sequential), Box<dyn std::error::Error>> {
+        let mut model = mlp(3);
+        let mut opt = adam(0.05);
+        let config = FitConfig { amp, ..quiet(20) };
+        let h = Trainer::new(config).fit(&mut model, &mut opt, &train, Some(&val), ce)?;
+        Ok((h, model))
+    };
+    let (f32_run, _) = run(None)?;
+    let f32_last = f32_run.last().ok_or("no epochs")?.clone();
+    for amp in [Amp::Bf16, Amp::F16] {
+        let (h, model) = run(Some(amp))?;
+        let last = h.last().ok_or("no epochs")?;
+        assert!(
+            last.val_acc >= Some(0.95),
+            "{amp:?}: validation accuracy {:?}",
+            last.val_acc
+        );
+        assert!(
+            last.train_loss < 0.25 * h.epochs[0].train_loss,
+            "{amp:?}: {:?}",
+            h.epochs
+        );
+        assert!(
+            (last.train_loss - f32_last.train_loss).abs() < 0.1,
+            "{amp:?}: final loss {} vs f32 {}",
+            last.train_loss,
+            f32_last.train_loss
+        );
+        assert_ne!(
+            last.train_loss, f32_last.train_loss,
+            "{amp:?} must not be f32 in disguise"
+        );
+        for p in model.parameters() {
+            assert_eq!(
+                p.dtype(),
+                lamina_tensor::DType::F32,
+                "master weights stay f32"
+            );
+        }
+    }
+    assert_eq!(Amp::parse("BF16"), Some(Amp::Bf16));
+    assert_eq!(Amp::parse("f16"), Some(Amp::F16));
+    assert_eq!(Amp::parse("fp8"), None);
     Ok(())
 }
 

@@ -12,7 +12,7 @@
 //! `cargo run --release -p lamina-examples --bin mnist_cnn -- [--epochs 15] [--lr 0.001]
 //! [--batch-size 64] [--seed 0] [--workers 1] [--limit N] [--test-limit N]
 //! [--patience 5] [--shift 2] [--checkpoint-dir target/mnist_cnn] [--plot PATH] [--resume]
-//! [--data DIR] [--quiet]`
+//! [--data DIR] [--quiet] [--device cpu|cuda[:N]] [--amp bf16|f16]`
 
 use std::process::ExitCode;
 

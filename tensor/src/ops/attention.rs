@@ -96,6 +96,11 @@ impl Tensor {
         scale: f64,
     ) -> Result<Tensor> {
         const OP: &str = "attention";
+        let mut operands = vec![self, k, v];
+        operands.extend(bias);
+        if let Some(t) = crate::autocast::lowered(&operands)? {
+            return t[0].attention(&t[1], &t[2], t.get(3), causal, scale);
+        }
         let spec = AttentionSpec { causal, scale };
         let sz = check(OP, self, k, v, bias)?;
         let recording = hook::is_recording();

@@ -199,6 +199,9 @@ impl Tensor {
     /// ```
     pub fn conv(&self, weight: &Tensor, spec: &ConvSpec) -> Result<Tensor> {
         const OP: &str = "conv";
+        if let Some(v) = crate::autocast::lowered(&[self, weight])? {
+            return v[0].conv(&v[1], spec);
+        }
         self.check_same(weight, OP)?;
         self.check_float(OP)?;
         let geo = spec.geometry(OP, self.shape(), weight.shape())?;

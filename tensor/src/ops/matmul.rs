@@ -8,6 +8,9 @@ use crate::{Error, Layout, Result, Shape, Tensor};
 impl Tensor {
     /// Matrix product, PyTorch `matmul` semantics.
     pub fn matmul(&self, rhs: &Tensor) -> Result<Tensor> {
+        if let Some(v) = crate::autocast::lowered(&[self, rhs])? {
+            return v[0].matmul(&v[1]);
+        }
         // The 1-D promotions inside are details: one Matmul on the tape.
         let out = hook::paused(|| self.matmul_impl(rhs))?;
         hook::record(|| Op::Matmul, &[self, rhs], &out);

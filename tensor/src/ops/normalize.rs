@@ -94,6 +94,9 @@ impl Tensor {
     pub fn normalize(&self, spec: &NormSpec) -> Result<Normalized> {
         const OP: &str = "normalize";
         self.check_float(OP)?;
+        if let Some(x) = crate::autocast::widened(self)? {
+            return x.normalize(spec);
+        }
         spec.check(OP, self.shape())?;
         let (output, mean, var) = hook::paused(|| -> Result<(Tensor, Tensor, Tensor)> {
             let x = self.contiguous()?;

@@ -38,6 +38,11 @@ impl Tensor {
     /// `ArgMax`/`ArgMin`; none only for a rank-0 tensor).
     pub fn reduce(&self, op: ReduceOp, axes: &[usize], keepdim: bool) -> Result<Tensor> {
         let name = op.name();
+        if matches!(op, ReduceOp::Sum | ReduceOp::Prod) {
+            if let Some(x) = crate::autocast::widened(self)? {
+                return x.reduce(op, axes, keepdim);
+            }
+        }
         if self.dtype() == crate::DType::Bool && matches!(op, ReduceOp::Sum | ReduceOp::Prod) {
             // PyTorch counts: the sum of a mask is an I64.
             return self.to_dtype(crate::DType::I64)?.reduce(op, axes, keepdim);
@@ -256,6 +261,9 @@ impl Tensor {
     /// all `-inf` slice gives `-inf`.
     pub fn logsumexp(&self, dims: impl Dims, keepdim: bool) -> Result<Tensor> {
         self.check_float("logsumexp")?;
+        if let Some(x) = crate::autocast::widened(self)? {
+            return x.logsumexp(dims, keepdim);
+        }
         let dims = dims.to_dims();
         let axes = self.reduce_axes(&dims, "logsumexp")?;
         if axes.is_empty() {
@@ -297,6 +305,9 @@ impl Tensor {
     fn softmax_impl(&self, dim: isize, log: bool) -> Result<Tensor> {
         let op = if log { "log_softmax" } else { "softmax" };
         self.check_float(op)?;
+        if let Some(x) = crate::autocast::widened(self)? {
+            return x.softmax_impl(dim, log);
+        }
         if self.rank() == 0 {
             resolve_dim(dim, 1, op)?;
             return if log {

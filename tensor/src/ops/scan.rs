@@ -14,6 +14,9 @@ pub(crate) fn resolve_dim_or_scalar(dim: isize, rank: usize, op: &'static str) -
 
 impl Tensor {
     fn scan(&self, op: ScanOp, dim: isize) -> Result<Tensor> {
+        if let Some(x) = crate::autocast::widened(self)? {
+            return x.scan(op, dim);
+        }
         let name = op.name();
         let d = resolve_dim_or_scalar(dim, self.rank(), name)?;
         // PyTorch accumulates integers in i64; logcumsumexp needs floats.
