@@ -200,3 +200,24 @@ fn custom_op_joins_the_tape_and_supports_double_backward() -> Result<()> {
     assert_eq!(h.get(&x).unwrap().to_vec::<f64>()?, vec![2.0]);
     Ok(())
 }
+
+/// A gradient takes its input's float dtype, as PyTorch's engine casts it: a bf16 operand
+/// of an f32 sum gets a bf16 gradient, rounded from the f32 one.
+#[test]
+fn gradients_take_their_inputs_dtype() -> Result<()> {
+    let d = dev();
+    let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0], [3], &d)?.to_dtype(DType::BF16)?;
+    let y = Tensor::from_vec(vec![0.5f32, 0.25, 0.125], [3], &d)?;
+    let tape = Tape::new();
+    tape.watch(&x);
+    tape.watch(&y);
+    let z = (&x + &y)?.mul_scalar(1.0 / 3.0)?.sum_all()?;
+    assert_eq!(z.dtype(), DType::F32);
+    let g = tape.backward(&z)?;
+    let (gx, gy) = (g.get(&x).expect("x"), g.get(&y).expect("y"));
+    assert_eq!((gx.dtype(), gy.dtype()), (DType::BF16, DType::F32));
+    let third = lamina_tensor::bf16::from_f32(1.0f32 / 3.0);
+    assert_eq!(gx.to_vec::<lamina_tensor::bf16>()?, vec![third; 3]);
+    assert_eq!(gy.to_vec::<f32>()?, vec![1.0f32 / 3.0; 3]);
+    Ok(())
+}

@@ -1,5 +1,6 @@
-//! Criterion benches of the CPU backend: matmul 256–2048 (W1), the memory-bound W5 ops,
-//! and the tiny add of W0 (per-op overhead).
+//! Criterion benches of the CPU backend: matmul 256–2048 (W1), matmul 1024³ in f32, bf16
+//! and f16 (the half GEMM's cost against f32's), the memory-bound W5 ops, and the tiny add
+//! of W0 (per-op overhead).
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lamina_tensor::{DType, Tensor};
@@ -13,6 +14,23 @@ fn matmul(c: &mut Criterion) {
         let b = Tensor::rand_uniform(2, -1.0, 1.0, [n, n], DType::F32, &d).expect("b");
         g.throughput(Throughput::Elements((2 * n * n * n) as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &n, |bench, _| {
+            bench.iter(|| black_box(a.matmul(&b).expect("matmul")))
+        });
+    }
+    g.finish();
+}
+
+/// 1024³ in each float dtype: the half types widen blocks to f32 around the f32 GEMM.
+fn matmul_dtypes(c: &mut Criterion) {
+    let d = lamina_backend_cpu::device();
+    let mut g = c.benchmark_group("matmul_dtype");
+    g.sample_size(10);
+    let n = 1024usize;
+    g.throughput(Throughput::Elements((2 * n * n * n) as u64));
+    for dt in [DType::F32, DType::BF16, DType::F16] {
+        let a = Tensor::rand_uniform(1, -1.0, 1.0, [n, n], dt, &d).expect("a");
+        let b = Tensor::rand_uniform(2, -1.0, 1.0, [n, n], dt, &d).expect("b");
+        g.bench_with_input(BenchmarkId::from_parameter(dt), &dt, |bench, _| {
             bench.iter(|| black_box(a.matmul(&b).expect("matmul")))
         });
     }
@@ -56,5 +74,5 @@ fn tiny_add(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, tiny_add, memory_bound, matmul);
+criterion_group!(benches, tiny_add, memory_bound, matmul, matmul_dtypes);
 criterion_main!(benches);

@@ -28,7 +28,9 @@ use lamina::nn::{
 };
 use lamina::optim::{AdamW, AdamWConfig, CosineAnnealingLR};
 use lamina::prelude::*;
-use lamina::train::{Accuracy, Checkpoints, EarlyStopping, FitConfig, History, Monitor, Trainer};
+use lamina::train::{
+    Accuracy, Amp, Checkpoints, EarlyStopping, FitConfig, History, Monitor, Trainer,
+};
 
 use crate::realdata::{cli, parse_flag, Result};
 
@@ -265,6 +267,9 @@ pub struct CharConfig {
     pub verbose: bool,
     /// Where to train (`--device`, else `LAMINA_DEVICE`, else the CPU).
     pub device: crate::realdata::DeviceChoice,
+    /// Mixed precision (`--amp bf16|f16`): training and validation under autocast, the
+    /// weights in f32.
+    pub amp: Option<Amp>,
 }
 
 impl CharConfig {
@@ -295,6 +300,7 @@ impl CharConfig {
             temperature: 0.8,
             verbose: true,
             device: crate::realdata::DeviceChoice::Cpu,
+            amp: None,
         }
     }
 
@@ -529,6 +535,7 @@ pub fn train_char_model(cfg: &CharConfig, dev: &Device) -> Result<CharReport> {
         plot_png: cfg.plot.clone(),
         progress: cfg.verbose,
         verbose: cfg.verbose,
+        amp: cfg.amp,
         ..Default::default()
     };
     let schedule = CosineAnnealingLR::new(cfg.lr, cfg.epochs, cfg.lr / 20.0)?;
@@ -599,7 +606,7 @@ fn usage(name: &str) -> String {
         "usage: {name} [--epochs N] [--stop-after N] [--windows-per-epoch N] [--seq-len N] [--batch-size N] \
 [--lr X] [--weight-decay X] [--clip X] [--width N] [--hidden N] [--layers N] [--heads N] \
 [--dropout P] [--seed S] [--val-limit N] [--checkpoint-dir DIR] [--plot PATH] [--resume] \
-[--sample-len N] [--temperature T] [--data FILE] [--quiet] [--device cpu|cuda[:N]]"
+[--sample-len N] [--temperature T] [--data FILE] [--quiet] [--device cpu|cuda[:N]] [--amp bf16|f16]"
     )
 }
 
@@ -643,6 +650,10 @@ fn parse(name: &str, defaults: CharConfig) -> std::result::Result<CharConfig, St
             "--data" => c.data = parse_flag(f, it.next())?,
             "--quiet" => c.verbose = false,
             "--device" => c.device = parse_flag(f, it.next())?,
+            "--amp" => {
+                let v = it.next().unwrap_or_default();
+                c.amp = Some(Amp::parse(&v).ok_or(format!("--amp takes bf16 or f16, not `{v}`"))?);
+            }
             "-h" | "--help" => return Err(usage),
             other => return Err(format!("unknown argument {other}\n{usage}")),
         }

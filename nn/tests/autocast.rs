@@ -154,3 +154,45 @@ fn gradients_reach_f32_master_weights() -> Result<()> {
     }
     Ok(())
 }
+
+/// Attention under autocast runs in bf16 inside (its saved log-sum-exp too, which its
+/// backward reads with q), and the gradients of f32 q, k, v come back f32, close to f32's.
+#[test]
+fn attention_backward_under_autocast() -> Result<()> {
+    let d = dev();
+    let q = Tensor::randn(7, [2, 5, 8], DType::F32, &d)?;
+    let k = Tensor::randn(8, [2, 6, 8], DType::F32, &d)?;
+    let v = Tensor::randn(9, [2, 6, 4], DType::F32, &d)?;
+    let w = Tensor::randn(10, [2, 5, 4], DType::F32, &d)?;
+    let grads = |amp: bool| -> Result<Vec<Vec<f32>>> {
+        let tape = Tape::new();
+        for t in [&q, &k, &v] {
+            tape.watch(t);
+        }
+        let f = || q.attention(&k, &v, None, true, 0.35)?.mul(&w)?.sum_all();
+        let loss = if amp {
+            autocast(DType::BF16, f)??
+        } else {
+            f()?
+        };
+        let g = tape.backward(&loss)?;
+        [&q, &k, &v]
+            .iter()
+            .map(|t| {
+                let gt = g.get(t).expect("a gradient");
+                assert_eq!(gt.dtype(), DType::F32);
+                gt.to_vec::<f32>()
+            })
+            .collect()
+    };
+    let (exact, amp) = (grads(false)?, grads(true)?);
+    for (a, b) in exact.iter().zip(&amp) {
+        let scale = a.iter().fold(0f32, |m, x| m.max(x.abs()));
+        let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(
+            worst <= 0.05 * scale && worst > 0.0,
+            "off by {worst} (scale {scale})"
+        );
+    }
+    Ok(())
+}

@@ -104,7 +104,11 @@ impl Tensor {
         let spec = AttentionSpec { causal, scale };
         let sz = check(OP, self, k, v, bias)?;
         let recording = hook::is_recording();
-        let (out, lse) = hook::paused(|| forward(self, k, v, bias, &spec, &sz, recording))?;
+        // The operands are in one dtype now: the composite's softmax and log-sum-exp
+        // stay in it (the saved log-sum-exp must match q for the backward).
+        let (out, lse) = crate::autocast::disabled(|| {
+            hook::paused(|| forward(self, k, v, bias, &spec, &sz, recording))
+        })?;
         // `forward` returns the log-sum-exp whenever it is asked for it.
         if let Some(lse) = lse.filter(|_| recording) {
             // The rule reads the log-sum-exp: handing it over as an untracked input saves
