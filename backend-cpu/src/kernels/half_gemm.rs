@@ -19,8 +19,9 @@ const KB: usize = 512;
 /// `beta == 0`). `threads` goes to the f32 GEMM of each block.
 ///
 /// # Safety
-/// As [`gemm::sgemm`] with unit column stride for C: the pointers and strides describe valid
-/// `m×k`, `k×n` and `m×n` matrices, C does not alias A or B, nothing else touches C.
+/// As [`gemm::sgemm`], with unit column stride for C (`csc == 1`, checked): the pointers
+/// and strides describe valid `m×k`, `k×n` and `m×n` matrices, C does not alias A or B,
+/// nothing else touches C.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn half_gemm<H: Half>(
     m: usize,
@@ -28,14 +29,18 @@ pub unsafe fn half_gemm<H: Half>(
     n: usize,
     alpha: H,
     a: *const H,
-    (rsa, csa): (isize, isize),
+    rsa: isize,
+    csa: isize,
     b: *const H,
-    (rsb, csb): (isize, isize),
+    rsb: isize,
+    csb: isize,
     beta: H,
     c: *mut H,
     rsc: isize,
+    csc: isize,
     threads: usize,
 ) {
+    assert_eq!(csc, 1, "half_gemm writes C by contiguous rows");
     let (alpha, beta) = (alpha.to_f32(), beta.to_f32());
     let read = alpha != 0.0 && k > 0;
     let (mb_max, nb_max, kb_max) = (MB.min(m), NB.min(n), KB.min(k));

@@ -96,8 +96,9 @@ pub trait Gemm: Num {
 }
 
 macro_rules! gemm_impl {
-    ($t:ty, $f:path) => {
+    ($t:ty, $f:path $(, small_loops: $small:expr)?) => {
         impl Gemm for $t {
+            $(const SMALL_LOOPS: bool = $small;)?
             unsafe fn gemm_scaled(
                 m: usize,
                 k: usize,
@@ -126,50 +127,8 @@ macro_rules! gemm_impl {
 }
 gemm_impl!(f32, gemm::sgemm);
 gemm_impl!(f64, gemm::dgemm);
-
-macro_rules! half_gemm_impl {
-    ($t:ty) => {
-        impl Gemm for $t {
-            const SMALL_LOOPS: bool = false;
-            unsafe fn gemm_scaled(
-                m: usize,
-                k: usize,
-                n: usize,
-                alpha: $t,
-                a: *const $t,
-                rsa: isize,
-                csa: isize,
-                b: *const $t,
-                rsb: isize,
-                csb: isize,
-                beta: $t,
-                c: *mut $t,
-                rsc: isize,
-                threads: usize,
-            ) {
-                // SAFETY: forwarded contract, which is `half_gemm`'s.
-                unsafe {
-                    super::half_gemm::half_gemm(
-                        m,
-                        k,
-                        n,
-                        alpha,
-                        a,
-                        (rsa, csa),
-                        b,
-                        (rsb, csb),
-                        beta,
-                        c,
-                        rsc,
-                        threads,
-                    )
-                }
-            }
-        }
-    };
-}
-half_gemm_impl!(lamina_tensor::f16);
-half_gemm_impl!(lamina_tensor::bf16);
+gemm_impl!(lamina_tensor::f16, super::half_gemm::half_gemm, small_loops: false);
+gemm_impl!(lamina_tensor::bf16, super::half_gemm::half_gemm, small_loops: false);
 
 /// Problems with at most this many multiply-adds per matrix take [`small_gemm`]: a call into
 /// a GEMM library has a fixed dispatch and buffer set-up cost that dwarfs the arithmetic of

@@ -55,58 +55,10 @@ const SIMD_F32: [(UnaryOp, SliceMap<f32>); 9] = [
 ];
 
 macro_rules! float_num {
-    ($t:ident $(, $simd:expr)?) => {
+    ($t:ty, div: |$x:ident, $n:ident| $div:expr $(, simd: $simd:expr)?) => {
         impl Num for $t {
-            const ZERO: Self = 0.0;
-            const ONE: Self = 1.0;
-            const MIN_VALUE: Self = $t::NEG_INFINITY;
-            const MAX_VALUE: Self = $t::INFINITY;
-            #[inline(always)]
-            fn add(self, b: Self) -> Self {
-                self + b
-            }
-            #[inline(always)]
-            fn mul(self, b: Self) -> Self {
-                self * b
-            }
-            #[inline(always)]
-            fn max(self, b: Self) -> Self {
-                lamina_tensor::Real::max_nan(self, b)
-            }
-            #[inline(always)]
-            fn min(self, b: Self) -> Self {
-                lamina_tensor::Real::min_nan(self, b)
-            }
-            #[inline(always)]
-            fn is_nan(self) -> bool {
-                self.is_nan()
-            }
-            #[inline(always)]
-            fn div_count(self, n: usize) -> Self {
-                self / n as $t
-            }
-            $(
-                #[inline(always)]
-                fn simd_map(op: UnaryOp) -> Option<SliceMap<Self>> {
-                    $simd(op)
-                }
-            )?
-        }
-    };
-}
-float_num!(f32, |op: UnaryOp| SIMD_F32
-    .iter()
-    .find(|(o, _)| *o == op)
-    .map(|&(_, k)| k));
-float_num!(f64);
-
-// Half types: each operation in f32, rounded once (sums of many terms do not come here:
-// the backend reduces half tensors in f32).
-macro_rules! half_num {
-    ($t:ty) => {
-        impl Num for $t {
-            const ZERO: Self = <$t>::ZERO;
-            const ONE: Self = <$t>::ONE;
+            const ZERO: Self = <$t as lamina_tensor::Real>::ZERO;
+            const ONE: Self = <$t as lamina_tensor::Real>::ONE;
             const MIN_VALUE: Self = <$t>::NEG_INFINITY;
             const MAX_VALUE: Self = <$t>::INFINITY;
             #[inline(always)]
@@ -127,17 +79,31 @@ macro_rules! half_num {
             }
             #[inline(always)]
             fn is_nan(self) -> bool {
-                <$t>::is_nan(self)
+                lamina_tensor::Real::is_nan(self)
             }
             #[inline(always)]
             fn div_count(self, n: usize) -> Self {
-                <$t>::from_f64(self.to_f64() / n as f64)
+                let ($x, $n) = (self, n);
+                $div
             }
+            $(
+                #[inline(always)]
+                fn simd_map(op: UnaryOp) -> Option<SliceMap<Self>> {
+                    $simd(op)
+                }
+            )?
         }
     };
 }
-half_num!(lamina_tensor::f16);
-half_num!(lamina_tensor::bf16);
+float_num!(f32, div: |x, n| x / n as f32, simd: |op: UnaryOp| SIMD_F32
+    .iter()
+    .find(|(o, _)| *o == op)
+    .map(|&(_, k)| k));
+float_num!(f64, div: |x, n| x / n as f64);
+// Half types: each operation in f32, rounded once (sums of many terms do not come here:
+// the backend reduces half tensors in f32).
+float_num!(lamina_tensor::f16, div: |x, n| lamina_tensor::f16::from_f64(x.to_f64() / n as f64));
+float_num!(lamina_tensor::bf16, div: |x, n| lamina_tensor::bf16::from_f64(x.to_f64() / n as f64));
 
 macro_rules! int_num {
     ($t:ident $(, $as_i64:expr)?) => {
