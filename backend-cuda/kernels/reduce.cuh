@@ -76,6 +76,26 @@ template <typename T, bool MAX> struct ArgOp {
 template <typename T> struct ArgMaxOp : ArgOp<T, true> {};
 template <typename T> struct ArgMinOp : ArgOp<T, false> {};
 
+// A float reduction run on half elements: each widened exactly, accumulated in float and
+// the result rounded once (the CPU reduces half tensors in f32); indices pass through.
+template <typename H, typename O> struct HalfOut {
+    typedef H type;
+    __device__ static H run(O v) { return narrow<H>(v); }
+};
+template <typename H> struct HalfOut<H, long long> {
+    typedef long long type;
+    __device__ static long long run(long long v) { return v; }
+};
+template <typename H, typename Op> struct Widened {
+    typedef typename Op::Acc Acc;
+    typedef typename HalfOut<H, typename Op::Out>::type Out;
+    __device__ static Acc identity() { return Op::identity(); }
+    __device__ static Acc lift(H x, unsigned long long r) { return Op::lift(widen(x), r); }
+    __device__ static Acc combine(Acc a, Acc b) { return Op::combine(a, b); }
+    __device__ static Acc shfl(Acc a, int s) { return Op::shfl(a, s); }
+    __device__ static Out out(Acc a) { return HalfOut<H, typename Op::Out>::run(Op::out(a)); }
+};
+
 // The block's combined accumulator, in thread 0 (others get partial results).
 template <typename Op> __device__ typename Op::Acc block_reduce(typename Op::Acc acc) {
     __shared__ typename Op::Acc warps[LAMINA_REDUCE_THREADS / 32];

@@ -50,11 +50,48 @@ pub const INDEX_DTYPES: [DType; 2] = [DType::I64, DType::U32];
 pub const REDUCE: &str = include_str!("../kernels/reduce.cuh");
 
 /// Every dtype, for the data-movement kernels (copies, casts, fills, comparisons, `where`).
-pub const ALL_DTYPES: [DType; 5] = [DType::F32, DType::F64, DType::I64, DType::U32, DType::Bool];
+pub const ALL_DTYPES: [DType; 7] = [
+    DType::F32,
+    DType::F64,
+    DType::I64,
+    DType::U32,
+    DType::Bool,
+    DType::F16,
+    DType::BF16,
+];
 
 /// The number dtypes: what the reductions, scans and scatter's reductions run on (bool is
-/// cast first, as on the CPU).
-pub const NUMBER_DTYPES: [DType; 4] = [DType::F32, DType::F64, DType::I64, DType::U32];
+/// cast first, as on the CPU; the half types accumulate in float).
+pub const NUMBER_DTYPES: [DType; 6] = [
+    DType::F32,
+    DType::F64,
+    DType::I64,
+    DType::U32,
+    DType::F16,
+    DType::BF16,
+];
+
+/// The half dtypes: stored in 16 bits, computed in float (`Compute` in the prelude), each
+/// result rounded once to nearest even, as on the CPU.
+pub const HALVES: [DType; 2] = [DType::F16, DType::BF16];
+
+/// Whether `dtype` is a half type.
+pub fn is_half(dtype: DType) -> bool {
+    match dtype {
+        DType::F16 | DType::BF16 => true,
+        DType::F32 | DType::F64 | DType::I64 | DType::U32 | DType::Bool => false,
+    }
+}
+
+/// The CUDA C++ type a dtype's elements are computed in: float for the half types, the
+/// element type for the others.
+pub fn compute_type(dtype: DType) -> &'static str {
+    if is_half(dtype) {
+        "float"
+    } else {
+        c_type(dtype)
+    }
+}
 
 /// The CUDA C++ type of a dtype's elements.
 pub fn c_type(dtype: DType) -> &'static str {
@@ -64,9 +101,9 @@ pub fn c_type(dtype: DType) -> &'static str {
         DType::I64 => "long long",
         DType::U32 => "unsigned int",
         DType::Bool => "bool",
-        // Never compiled: CUDA storages of the half types are refused (`alloc`).
-        DType::F16 => "__half",
-        DType::BF16 => "__nv_bfloat16",
+        // 16-bit structs of the prelude (no cuda_fp16.h under NVRTC without include paths).
+        DType::F16 => "lamina_f16",
+        DType::BF16 => "lamina_bf16",
     }
 }
 
@@ -88,18 +125,22 @@ pub fn suffix(dtype: DType) -> &'static str {
 const FLOATS: [DType; 2] = [DType::F32, DType::F64];
 const INTS: [DType; 2] = [DType::I64, DType::U32];
 
-/// The dtypes `op` has a CUDA kernel for, each with its expression.
+/// The dtypes `op` has a CUDA kernel for, each with its expression (the half types run the
+/// float one: their entry points call the f32 device function).
 pub fn unary_variants(op: &UnaryOp) -> Vec<(DType, &'static str)> {
     let mut v: Vec<_> = FLOATS.iter().map(|&d| (d, op.cuda_expr())).collect();
+    v.extend(HALVES.iter().map(|&d| (d, op.cuda_expr())));
     if let Some(e) = op.cuda_int_expr() {
         v.extend(INTS.iter().map(|&d| (d, e)));
     }
     v
 }
 
-/// The dtypes `op` has a CUDA kernel for, each with its expression.
+/// The dtypes `op` has a CUDA kernel for, each with its expression (the half types run the
+/// float one, as `unary_variants`).
 pub fn binary_variants(op: &BinaryOp) -> Vec<(DType, &'static str)> {
     let mut v: Vec<_> = FLOATS.iter().map(|&d| (d, op.cuda_expr())).collect();
+    v.extend(HALVES.iter().map(|&d| (d, op.cuda_expr())));
     if let Some(e) = op.cuda_int_expr() {
         v.extend(INTS.iter().map(|&d| (d, e)));
     }
@@ -159,6 +200,19 @@ pub fn elementwise_source() -> String {
         for (dtype, expr) in unary_variants(&op) {
             let t = c_type(dtype);
             let kernel = unary_kernel_name(&op, dtype);
+            if is_half(dtype) {
+                // The f32 kernel between a widening and one rounding (the CPU's `Widened`).
+                let f32_op = unary_kernel_name(&op, DType::F32);
+                let _ = write!(
+                    s,
+                    "\nextern \"C\" __global__ void {kernel}(const {t}* __restrict__ x, \
+                     {t}* __restrict__ y, const Strided lx, const double p0, const double p1) {{\n\
+                     \x20   (void)p0; (void)p1;\n\
+                     \x20   LAMINA_FOR_EACH(i, lx.n) {{ y[i] = narrow<{t}>({f32_op}_op(widen(x[elem_offset(lx, i)]){args})); }}\n\
+                     }}\n"
+                );
+                continue;
+            }
             // One device function per dtype: a float expression need not compile for
             // integers, nor the reverse.
             let _ = write!(
@@ -180,6 +234,19 @@ pub fn elementwise_source() -> String {
         for (dtype, expr) in binary_variants(&op) {
             let t = c_type(dtype);
             let kernel = binary_kernel_name(&op, dtype);
+            if is_half(dtype) {
+                // The f32 kernel between a widening and one rounding (the CPU's `Widened`).
+                let f32_op = binary_kernel_name(&op, DType::F32);
+                let _ = write!(
+                    s,
+                    "\nextern \"C\" __global__ void {kernel}(const {t}* __restrict__ a, \
+                     const {t}* __restrict__ b, {t}* __restrict__ y, const Strided la, \
+                     const Strided lb) {{\n\
+                     \x20   LAMINA_FOR_EACH(i, la.n) {{ y[i] = narrow<{t}>({f32_op}_op(widen(a[elem_offset(la, i)]), widen(b[elem_offset(lb, i)]))); }}\n\
+                     }}\n"
+                );
+                continue;
+            }
             let _ = write!(
                 s,
                 "\n__device__ __forceinline__ {t} {kernel}_op({t} a, {t} b) {{\n\
@@ -236,11 +303,13 @@ pub fn data_source() -> String {
                  const {tt}* __restrict__ t, const {tt}* __restrict__ f, {tt}* __restrict__ y, \
                  const Strided lc, const Strided lt, const Strided lf) {{\n\
                  \x20   LAMINA_FOR_EACH(i, lc.n) {{\n\
-                 \x20       y[i] = c[elem_offset(lc, i)] != ({t})0 ? t[elem_offset(lt, i)] : f[elem_offset(lf, i)];\n\
+                 \x20       y[i] = Convert<{t}, bool>::run(c[elem_offset(lc, i)]) ? t[elem_offset(lt, i)] : f[elem_offset(lf, i)];\n\
                  \x20   }}\n\
                  }}\n"
             );
         }
+        // Half operands compare widened (exact).
+        let ct = compute_type(d);
         for op in CmpOp::ALL {
             let (name, expr) = (op.name(), op.cuda_expr());
             let _ = write!(
@@ -249,8 +318,8 @@ pub fn data_source() -> String {
                  const {t}* __restrict__ b, bool* __restrict__ y, const Strided la, \
                  const Strided lb) {{\n\
                  \x20   LAMINA_FOR_EACH(i, la.n) {{\n\
-                 \x20       const {t} a_ = a[elem_offset(la, i)], b_ = b[elem_offset(lb, i)];\n\
-                 \x20       y[i] = [](const {t} a, const {t} b) {{ return (bool)({expr}); }}(a_, b_);\n\
+                 \x20       const {ct} a_ = Compute<{t}>::load(a[elem_offset(la, i)]), b_ = Compute<{t}>::load(b[elem_offset(lb, i)]);\n\
+                 \x20       y[i] = [](const {ct} a, const {ct} b) {{ return (bool)({expr}); }}(a_, b_);\n\
                  \x20   }}\n\
                  }}\n"
             );
@@ -278,12 +347,18 @@ pub fn reduce_source() -> String {
         let t = c_type(d);
         for op in ReduceOp::ALL {
             let f = op.cuda_functor();
+            // Half elements reduce in float, the result rounded once (`Widened`).
+            let f = if is_half(d) {
+                format!("Widened<{t}, {f}<float>>")
+            } else {
+                format!("{f}<{t}>")
+            };
             let _ = write!(
                 s,
                 "\nextern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) {}(\
-                 const {t}* __restrict__ x, {f}<{t}>::Out* __restrict__ y, const Strided lx, \
+                 const {t}* __restrict__ x, {f}::Out* __restrict__ y, const Strided lx, \
                  const unsigned long long outer, const unsigned long long inner) {{\n\
-                 \x20   reduce_rows<{t}, {f}<{t}>>(x, y, lx, outer, inner);\n\
+                 \x20   reduce_rows<{t}, {f}>(x, y, lx, outer, inner);\n\
                  }}\n",
                 reduce_kernel_name(op, d)
             );
@@ -395,12 +470,15 @@ pub fn scan_kernel_name(op: ScanOp, dtype: DType) -> String {
     format!("scan_{}_{}", op.name(), suffix(dtype))
 }
 
+/// The float dtypes, half ones included: `logcumsumexp`'s.
+const FLOATS_AND_HALVES: [DType; 4] = [DType::F32, DType::F64, DType::F16, DType::BF16];
+
 /// The dtypes scan `op` has a kernel for: sums and products on the number types,
-/// `logcumsumexp` on floats.
+/// `logcumsumexp` on floats (the half types accumulate in float).
 pub fn scan_dtypes(op: ScanOp) -> &'static [DType] {
     match op {
         ScanOp::Sum | ScanOp::Prod => &NUMBER_DTYPES,
-        ScanOp::LogSumExp => &FLOATS,
+        ScanOp::LogSumExp => &FLOATS_AND_HALVES,
     }
 }
 
@@ -664,6 +742,58 @@ mod tests {
     }
 
     #[test]
+    fn half_kernels_run_the_f32_op_between_a_widening_and_one_rounding() {
+        let src = elementwise_source();
+        for (d, t) in [(DType::F16, "lamina_f16"), (DType::BF16, "lamina_bf16")] {
+            let n = suffix(d);
+            assert_eq!(c_type(d), t);
+            // Every unary and binary op has a half entry point that calls the f32 device
+            // function, so a half op can never drift from the f32 one.
+            for op in unary_ops() {
+                let k = unary_kernel_name(&op, d);
+                let body = format!(
+                    "y[i] = narrow<{t}>({}_op(widen(",
+                    unary_kernel_name(&op, DType::F32)
+                );
+                let at = src
+                    .find(&format!("void {k}("))
+                    .unwrap_or_else(|| panic!("{k}"));
+                let end = src[at..].find("\n}\n").map_or(src.len(), |e| at + e);
+                assert!(src[at..end].contains(&body), "{k}");
+            }
+            for op in binary_ops() {
+                let k = binary_kernel_name(&op, d);
+                let body = format!(
+                    "y[i] = narrow<{t}>({}_op(widen(",
+                    binary_kernel_name(&op, DType::F32)
+                );
+                let at = src
+                    .find(&format!("void {k}("))
+                    .unwrap_or_else(|| panic!("{k}"));
+                let end = src[at..].find("\n}\n").map_or(src.len(), |e| at + e);
+                assert!(src[at..end].contains(&body), "{k}");
+            }
+            // Comparisons widen; reductions accumulate in float.
+            assert!(src.contains(&format!(
+                "const float a_ = Compute<{t}>::load(a[elem_offset(la, i)])"
+            )));
+            let reduce = reduce_source();
+            assert!(reduce.contains(&format!(
+                "reduce_sum_{n}(const {t}* __restrict__ x, Widened<{t}, SumOp<float>>::Out*"
+            )));
+            assert!(reduce.contains(&format!("reduce_rows<{t}, Widened<{t}, ArgMaxOp<float>>>")));
+            // No half softmax, fused optimizer or norm kernel: the host runs the composites.
+            let fused = fused_source();
+            for k in ["adam", "sgd", "norm_stats", "max_pool_indices"] {
+                assert!(!fused.contains(&format!("void {k}_{n}(")), "{k}_{n}");
+            }
+            assert!(!reduce.contains(&format!("void softmax_{n}(")), "{n}");
+        }
+        // The prelude needs no CUDA header (NVRTC has no include path at run time).
+        assert!(!PRELUDE.contains("#include"));
+    }
+
+    #[test]
     fn one_source_is_generated_alone_as_in_the_whole_set() {
         for (name, text) in all_sources() {
             assert_eq!(source_for(name).as_deref(), Some(text.as_str()), "{name}");
@@ -681,15 +811,30 @@ mod tests {
         let dtypes = |v: Vec<(DType, &str)>| v.into_iter().map(|(d, _)| d).collect::<Vec<_>>();
         assert_eq!(
             dtypes(unary_variants(&relu)),
-            [DType::F32, DType::F64, DType::I64, DType::U32]
+            [
+                DType::F32,
+                DType::F64,
+                DType::F16,
+                DType::BF16,
+                DType::I64,
+                DType::U32
+            ]
         );
-        assert_eq!(dtypes(unary_variants(&exp)), [DType::F32, DType::F64]);
+        assert_eq!(dtypes(unary_variants(&exp)), FLOATS_AND_HALVES);
         let add = dtypes(binary_variants(&BinaryOp::Add));
         assert_eq!(
             add,
-            [DType::F32, DType::F64, DType::I64, DType::U32, DType::Bool]
+            [
+                DType::F32,
+                DType::F64,
+                DType::F16,
+                DType::BF16,
+                DType::I64,
+                DType::U32,
+                DType::Bool
+            ]
         );
-        assert_eq!(dtypes(binary_variants(&BinaryOp::Atan2)), FLOATS);
+        assert_eq!(dtypes(binary_variants(&BinaryOp::Atan2)), FLOATS_AND_HALVES);
         // The params of a parametrised op reach its device function by name.
         let clamp = unary_ops()
             .into_iter()
