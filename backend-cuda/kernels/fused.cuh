@@ -144,11 +144,13 @@ __device__ void max_pool_idx(const T* x, long long* y, unsigned long long planes
         const long long x0 = xs > 0 ? xs : 0, x1 = xs + kw < w ? xs + kw : w;
         const T* xp = x + plane * (unsigned long long)(h * w);
         long long at = y0 * w + x0;
-        T m = lowest<T>();
+        // Half values compare widened (exact, as the CPU's).
+        typedef typename Compute<T>::type C;
+        C m = lowest<C>();
         bool m_nan = false;
         for (long long iy = y0; iy < y1; ++iy) {
             for (long long ix = x0; ix < x1; ++ix) {
-                const T v = xp[iy * w + ix];
+                const C v = Compute<T>::load(xp[iy * w + ix]);
                 const bool nan = v != v;
                 if (nan || (!m_nan && v > m)) {
                     m = v;

@@ -16,8 +16,9 @@
 //! pooling's arg-max, and integer matmul (wrapping, one thread per output). Convolution,
 //! attention and the LSTM cell and sequence run their composites (patches and cuBLAS
 //! matmuls, the row-wise softmax). F16 and BF16 storages hold 2-byte elements; their
-//! kernels compute in f32 and round once, as the CPU's (the fused kernels, softmax
-//! included, are f32/f64 only: half tensors run the composites). Nothing here has run on a GPU yet:
+//! kernels compute in f32 and round once, as the CPU's (softmax and max pooling's arg-max
+//! included; the fused Adam, SGD and norm kernels are f32/f64 only: half tensors run the
+//! composites). Nothing here has run on a GPU yet:
 //! the machines this was written on have none, so it is compile-checked only.
 
 use std::any::Any;
@@ -1335,7 +1336,8 @@ impl lamina_tensor::Backend for CudaBackend {
         let range = layout.contiguous_range()?;
         let src = cuda(src).ok()?;
         let dtype = src.dtype();
-        if !matches!(dtype, DType::F32 | DType::F64) {
+        // Half rows compute in f32 on the device and round once (the CPU's through f32).
+        if !matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16) {
             return None;
         }
         Some((|| {
@@ -1370,7 +1372,9 @@ impl lamina_tensor::Backend for CudaBackend {
         let (ry, rg) = (y_layout.contiguous_range()?, dy_layout.contiguous_range()?);
         let (ys, gs) = (cuda(y).ok()?, cuda(dy).ok()?);
         let dtype = ys.dtype();
-        if !matches!(dtype, DType::F32 | DType::F64) || gs.dtype() != dtype {
+        if !matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
+            || gs.dtype() != dtype
+        {
             return None;
         }
         Some((|| {

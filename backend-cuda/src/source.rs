@@ -340,7 +340,8 @@ pub fn reduce_kernel_name(op: ReduceOp, dtype: DType) -> String {
 ///   `long long` for the arg-reductions; one block of 256 threads per output, grid-stride;
 /// - `softmax_<d>`, `log_softmax_<d>(const T* x, T* y, rows, cols)` and
 ///   `softmax_backward_<d>`, `log_softmax_backward_<d>(const T* y, const T* dy, T* dx, rows,
-///   cols)` over contiguous rows, f32 and f64.
+///   cols)` over contiguous rows, f32 and f64, and f16 and bf16 in float (one rounding
+///   per output, as the CPU's softmax through f32).
 pub fn reduce_source() -> String {
     let mut s = format!("{PRELUDE}\n{REDUCE}");
     for d in NUMBER_DTYPES {
@@ -364,7 +365,7 @@ pub fn reduce_source() -> String {
             );
         }
     }
-    for d in FLOATS {
+    for d in FLOATS_AND_HALVES {
         let (t, n) = (c_type(d), suffix(d));
         for (name, log) in [("softmax", false), ("log_softmax", true)] {
             let _ = write!(
@@ -536,7 +537,7 @@ pub fn scan_source() -> String {
 ///   int center)` then `norm_backward_apply_<d>(const T* g, const T* y, const T* coef,
 ///   const T* rstd, T* dx, n, groups, inner)`;
 /// - `max_pool_indices_<d>(const T* x, long long* y, planes, h, w, kh, kw, sh, sw, ph, pw,
-///   oh, ow)` (the sizes as `long long`);
+///   oh, ow)` (the sizes as `long long`; f16 and bf16 too, comparing widened values);
 /// - `matmul_int_<d>(const T* a, const T* b, T* y, Strided la, Strided lb, batch, m, k, n)`.
 pub fn fused_source() -> String {
     let mut s = format!("{PRELUDE}\n{REDUCE}\n{FUSED}");
@@ -575,6 +576,20 @@ pub fn fused_source() -> String {
              \x20   norm_backward_apply<{t}>(g, y, coef, rstd, dx, n, groups, inner);\n\
              }}\n\
              extern \"C\" __global__ void max_pool_indices_{n}(const {t}* __restrict__ x, \
+             long long* __restrict__ y, {u} planes, const long long h, const long long w, \
+             const long long kh, const long long kw, const long long sh, const long long sw, \
+             const long long ph, const long long pw, const long long oh, const long long ow) {{\n\
+             \x20   max_pool_idx<{t}>(x, y, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow);\n\
+             }}\n"
+        );
+    }
+    // Max pooling's arg-max on half inputs: on widened values, exact (the CPU's through
+    // f32); the other fused kernels have no half version, half tensors run the composites.
+    for d in HALVES {
+        let (t, n) = (c_type(d), suffix(d));
+        let _ = write!(
+            s,
+            "\nextern \"C\" __global__ void max_pool_indices_{n}(const {t}* __restrict__ x, \
              long long* __restrict__ y, {u} planes, const long long h, const long long w, \
              const long long kh, const long long kw, const long long sh, const long long sw, \
              const long long ph, const long long pw, const long long oh, const long long ow) {{\n\
@@ -665,7 +680,7 @@ mod tests {
                 reductions.push(reduce_kernel_name(op, d));
             }
         }
-        for d in FLOATS {
+        for d in FLOATS_AND_HALVES {
             for k in [
                 "softmax",
                 "log_softmax",
@@ -730,6 +745,11 @@ mod tests {
                 names.push(k);
             }
         }
+        for d in HALVES {
+            let k = format!("max_pool_indices_{}", suffix(d));
+            assert_eq!(fused.matches(&format!(" {k}(")).count(), 1, "{k}");
+            names.push(k);
+        }
         for d in INTS {
             let k = format!("matmul_int_{}", suffix(d));
             assert_eq!(fused.matches(&format!(" {k}(")).count(), 1, "{k}");
@@ -782,12 +802,11 @@ mod tests {
                 "reduce_sum_{n}(const {t}* __restrict__ x, Widened<{t}, SumOp<float>>::Out*"
             )));
             assert!(reduce.contains(&format!("reduce_rows<{t}, Widened<{t}, ArgMaxOp<float>>>")));
-            // No half softmax, fused optimizer or norm kernel: the host runs the composites.
+            // No half optimizer or norm kernel: the host runs the composites.
             let fused = fused_source();
-            for k in ["adam", "sgd", "norm_stats", "max_pool_indices"] {
+            for k in ["adam", "sgd", "norm_stats", "norm_backward_sums"] {
                 assert!(!fused.contains(&format!("void {k}_{n}(")), "{k}_{n}");
             }
-            assert!(!reduce.contains(&format!("void softmax_{n}(")), "{n}");
         }
         // The prelude needs no CUDA header (NVRTC has no include path at run time).
         assert!(!PRELUDE.contains("#include"));

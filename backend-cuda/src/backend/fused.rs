@@ -13,7 +13,8 @@ use super::{at, count, cuda, cuda_mut, CudaBackend, CudaStorage};
 use crate::launch::StridedArg;
 use crate::source;
 
-/// A float dtype shared by every operand, or `None` (the composite then runs).
+/// A float dtype shared by every operand, or `None` (the composite then runs; so for the
+/// half types, whose optimizer and norm steps have no kernel here).
 fn float_dtype(operands: &[&dyn Storage]) -> Option<DType> {
     let d = operands.first()?.dtype();
     let same = operands.iter().all(|s| s.dtype() == d);
@@ -234,7 +235,7 @@ impl CudaBackend {
         })())
     }
 
-    /// The arg-max of each max-pooling window of a contiguous float `x`.
+    /// The arg-max of each max-pooling window of a contiguous float `x` (half included).
     pub(super) fn fused_max_pool_indices(
         &self,
         x: &dyn Storage,
@@ -242,7 +243,11 @@ impl CudaBackend {
         geo: &PoolGeometry,
     ) -> Option<Result<StorageRef>> {
         let range = xl.contiguous_range()?;
-        let dtype = float_dtype(&[x])?;
+        // Half inputs too: the kernel compares widened values, exact as the CPU's.
+        let dtype = match x.dtype() {
+            d @ (DType::F32 | DType::F64 | DType::F16 | DType::BF16) => d,
+            DType::I64 | DType::U32 | DType::Bool => return None,
+        };
         let x = cuda(x).ok()?;
         // 1-D pooling as 2-D of height 1, as the CPU kernel.
         let two = |v: &[usize], one: usize| -> [i64; 2] {
