@@ -16,9 +16,9 @@
 //! pooling's arg-max, and integer matmul (wrapping, one thread per output). Convolution,
 //! attention and the LSTM cell and sequence run their composites (patches and cuBLAS
 //! matmuls, the row-wise softmax). F16 and BF16 storages hold 2-byte elements; their
-//! kernels compute in f32 and round once, as the CPU's (softmax and max pooling's arg-max
-//! included; the fused Adam, SGD and norm kernels are f32/f64 only: half tensors run the
-//! composites). Nothing here has run on a GPU yet:
+//! kernels compute in f32 and round once, as the CPU's (softmax, normalisation and max
+//! pooling's arg-max included; the fused Adam and SGD kernels are f32/f64 only: half
+//! parameters run the composites, as on the CPU). Nothing here has run on a GPU yet:
 //! the machines this was written on have none, so it is compile-checked only.
 
 use std::any::Any;

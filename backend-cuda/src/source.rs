@@ -525,23 +525,27 @@ pub fn scan_source() -> String {
     s
 }
 
-/// The fused kernels, f32 and f64 (integer matmul: i64 and u32), grid-stride:
+/// The fused kernels, grid-stride: the optimizer updates on f32 and f64, normalisation
+/// and max pooling's arg-max on f32, f64, f16 and bf16 (the half types in float), integer
+/// matmul on i64 and u32:
 /// - `adam_<d>(T* p, const T* g, T* m, T* v, n, double beta1, double beta2, double eps,
 ///   double step_size, double bc2_sqrt)` and `sgd_<d>(T* p, const T* g, T* buf, n,
 ///   double lr, double momentum, double dampening, double weight_decay, int nesterov)`,
 ///   contiguous, in place;
-/// - `norm_stats_<d>(const T* x, T* mean, T* var, T* rstd, outer, groups, inner,
+/// - `norm_stats_<d>(const T* x, S* mean, S* var, S* rstd, outer, groups, inner,
 ///   double eps, int center)` (one block per group) then `norm_apply_<d>(const T* x, T* y,
-///   const T* mean, const T* rstd, n, groups, inner)`; the backward's
-///   `norm_backward_sums_<d>(const T* g, const T* y, T* coef, outer, groups, inner,
-///   int center)` then `norm_backward_apply_<d>(const T* g, const T* y, const T* coef,
-///   const T* rstd, T* dx, n, groups, inner)`;
+///   const S* mean, const S* rstd, n, groups, inner)`; the backward's
+///   `norm_backward_sums_<d>(const T* g, const T* y, S* coef, outer, groups, inner,
+///   int center)` then `norm_backward_apply_<d>(const T* g, const T* y, const S* coef,
+///   const T* rstd, T* dx, n, groups, inner)`; `S`, the statistics' type, is `T`, or
+///   float for the half types (the host rounds the returned mean and variance);
 /// - `max_pool_indices_<d>(const T* x, long long* y, planes, h, w, kh, kw, sh, sw, ph, pw,
-///   oh, ow)` (the sizes as `long long`; f16 and bf16 too, comparing widened values);
+///   oh, ow)` (the sizes as `long long`; half values compared widened);
 /// - `matmul_int_<d>(const T* a, const T* b, T* y, Strided la, Strided lb, batch, m, k, n)`.
 pub fn fused_source() -> String {
     let mut s = format!("{PRELUDE}\n{REDUCE}\n{FUSED}");
     let u = "const unsigned long long";
+    // No half optimizer kernels: half parameters take the composite (as on the CPU).
     for d in FLOATS {
         let (t, n) = (c_type(d), suffix(d));
         let _ = write!(
@@ -555,41 +559,33 @@ pub fn fused_source() -> String {
              const double lr, const double momentum, const double dampening, \
              const double weight_decay, const int nesterov) {{\n\
              \x20   sgd_elems<{t}>(p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov);\n\
-             }}\n\
-             extern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) norm_stats_{n}(\
-             const {t}* __restrict__ x, {t}* mean, {t}* var, {t}* rstd, {u} outer, {u} groups, \
-             {u} inner, const double eps, const int center) {{\n\
-             \x20   norm_stats<{t}>(x, mean, var, rstd, outer, groups, inner, eps, center);\n\
-             }}\n\
-             extern \"C\" __global__ void norm_apply_{n}(const {t}* __restrict__ x, \
-             {t}* __restrict__ y, const {t}* mean, const {t}* rstd, {u} n, {u} groups, {u} inner) {{\n\
-             \x20   norm_apply<{t}>(x, y, mean, rstd, n, groups, inner);\n\
-             }}\n\
-             extern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) \
-             norm_backward_sums_{n}(const {t}* __restrict__ g, const {t}* __restrict__ y, \
-             {t}* coef, {u} outer, {u} groups, {u} inner, const int center) {{\n\
-             \x20   norm_backward_sums<{t}>(g, y, coef, outer, groups, inner, center);\n\
-             }}\n\
-             extern \"C\" __global__ void norm_backward_apply_{n}(const {t}* __restrict__ g, \
-             const {t}* __restrict__ y, const {t}* coef, const {t}* rstd, {t}* __restrict__ dx, \
-             {u} n, {u} groups, {u} inner) {{\n\
-             \x20   norm_backward_apply<{t}>(g, y, coef, rstd, dx, n, groups, inner);\n\
-             }}\n\
-             extern \"C\" __global__ void max_pool_indices_{n}(const {t}* __restrict__ x, \
-             long long* __restrict__ y, {u} planes, const long long h, const long long w, \
-             const long long kh, const long long kw, const long long sh, const long long sw, \
-             const long long ph, const long long pw, const long long oh, const long long ow) {{\n\
-             \x20   max_pool_idx<{t}>(x, y, planes, h, w, kh, kw, sh, sw, ph, pw, oh, ow);\n\
              }}\n"
         );
     }
-    // Max pooling's arg-max on half inputs: on widened values, exact (the CPU's through
-    // f32); the other fused kernels have no half version, half tensors run the composites.
-    for d in HALVES {
-        let (t, n) = (c_type(d), suffix(d));
+    for d in FLOATS_AND_HALVES {
+        let (t, n, st) = (c_type(d), suffix(d), compute_type(d));
         let _ = write!(
             s,
-            "\nextern \"C\" __global__ void max_pool_indices_{n}(const {t}* __restrict__ x, \
+            "\nextern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) norm_stats_{n}(\
+             const {t}* __restrict__ x, {st}* mean, {st}* var, {st}* rstd, {u} outer, {u} groups, \
+             {u} inner, const double eps, const int center) {{\n\
+             \x20   norm_stats<{t}, {st}>(x, mean, var, rstd, outer, groups, inner, eps, center);\n\
+             }}\n\
+             extern \"C\" __global__ void norm_apply_{n}(const {t}* __restrict__ x, \
+             {t}* __restrict__ y, const {st}* mean, const {st}* rstd, {u} n, {u} groups, {u} inner) {{\n\
+             \x20   norm_apply<{t}, {st}>(x, y, mean, rstd, n, groups, inner);\n\
+             }}\n\
+             extern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) \
+             norm_backward_sums_{n}(const {t}* __restrict__ g, const {t}* __restrict__ y, \
+             {st}* coef, {u} outer, {u} groups, {u} inner, const int center) {{\n\
+             \x20   norm_backward_sums<{t}, {st}>(g, y, coef, outer, groups, inner, center);\n\
+             }}\n\
+             extern \"C\" __global__ void norm_backward_apply_{n}(const {t}* __restrict__ g, \
+             const {t}* __restrict__ y, const {st}* coef, const {t}* rstd, {t}* __restrict__ dx, \
+             {u} n, {u} groups, {u} inner) {{\n\
+             \x20   norm_backward_apply<{t}, {st}>(g, y, coef, rstd, dx, n, groups, inner);\n\
+             }}\n\
+             extern \"C\" __global__ void max_pool_indices_{n}(const {t}* __restrict__ x, \
              long long* __restrict__ y, {u} planes, const long long h, const long long w, \
              const long long kh, const long long kw, const long long sh, const long long sw, \
              const long long ph, const long long pw, const long long oh, const long long ow) {{\n\
@@ -730,25 +726,19 @@ mod tests {
             }
         }
         let fused = fused_source();
-        for d in FLOATS {
-            for k in [
-                "adam",
-                "sgd",
+        for d in FLOATS_AND_HALVES {
+            let optim: &[&str] = if is_half(d) { &[] } else { &["adam", "sgd"] };
+            for k in optim.iter().chain(&[
                 "norm_stats",
                 "norm_apply",
                 "norm_backward_sums",
                 "norm_backward_apply",
                 "max_pool_indices",
-            ] {
+            ]) {
                 let k = format!("{k}_{}", suffix(d));
                 assert_eq!(fused.matches(&format!(" {k}(")).count(), 1, "{k}");
                 names.push(k);
             }
-        }
-        for d in HALVES {
-            let k = format!("max_pool_indices_{}", suffix(d));
-            assert_eq!(fused.matches(&format!(" {k}(")).count(), 1, "{k}");
-            names.push(k);
         }
         for d in INTS {
             let k = format!("matmul_int_{}", suffix(d));
@@ -802,11 +792,15 @@ mod tests {
                 "reduce_sum_{n}(const {t}* __restrict__ x, Widened<{t}, SumOp<float>>::Out*"
             )));
             assert!(reduce.contains(&format!("reduce_rows<{t}, Widened<{t}, ArgMaxOp<float>>>")));
-            // No half optimizer or norm kernel: the host runs the composites.
+            // No half optimizer kernel: the host runs the composite.
             let fused = fused_source();
-            for k in ["adam", "sgd", "norm_stats", "norm_backward_sums"] {
+            for k in ["adam", "sgd"] {
                 assert!(!fused.contains(&format!("void {k}_{n}(")), "{k}_{n}");
             }
+            // Half norms keep their statistics in float.
+            assert!(fused.contains(&format!(
+                "norm_stats_{n}(const {t}* __restrict__ x, float* mean, float* var, float* rstd"
+            )));
         }
         // The prelude needs no CUDA header (NVRTC has no include path at run time).
         assert!(!PRELUDE.contains("#include"));
