@@ -216,7 +216,9 @@ __device__ __forceinline__ unsigned short float_to_f16(float f) {
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
     return h;
 }
-// Straight from double, one rounding (the CPU's `f16::from_f64`, for f64 and integers).
+// Straight from double, one rounding (for f64 and integers, the CPU's `from_f64`). The
+// half crate is not always correctly rounded there (with F16C it goes through f32; its
+// fallback ignores the low 32 mantissa bits), so the two can differ by 1 ulp next to a tie.
 __device__ __forceinline__ unsigned short double_to_f16(double d) {
     unsigned short h;
     asm("cvt.rn.f16.f64 %0, %1;" : "=h"(h) : "d"(d));
