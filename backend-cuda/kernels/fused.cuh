@@ -57,8 +57,10 @@ __device__ __forceinline__ unsigned long long group_elem(unsigned long long e, u
 
 // Each group's mean (0 without centring), biased variance (mean square) and
 // 1 / sqrt(var + eps), accumulated in f64 in two passes as the CPU's; one block per group.
-template <typename T>
-__device__ void norm_stats(const T* x, T* mean, T* var, T* rstd, unsigned long long outer,
+// S is the statistics' type: T for f32/f64, float for the half types (the CPU computes
+// half norms in f32 and rounds only the results; the host rounds mean and var afterwards).
+template <typename T, typename S>
+__device__ void norm_stats(const T* x, S* mean, S* var, S* rstd, unsigned long long outer,
                            unsigned long long groups, unsigned long long inner, double eps,
                            int center) {
     const unsigned long long count = outer * inner;
@@ -67,64 +69,67 @@ __device__ void norm_stats(const T* x, T* mean, T* var, T* rstd, unsigned long l
         if (center) {
             double s = 0.0;
             for (unsigned long long e = threadIdx.x; e < count; e += blockDim.x) {
-                s += (double)x[group_elem(e, k, groups, inner)];
+                s += (double)Compute<T>::load(x[group_elem(e, k, groups, inner)]);
             }
             m = block_all<BlockSum<double>>(s) / (double)count;
         }
         double q = 0.0;
         for (unsigned long long e = threadIdx.x; e < count; e += blockDim.x) {
-            const double d = (double)x[group_elem(e, k, groups, inner)] - m;
+            const double d = (double)Compute<T>::load(x[group_elem(e, k, groups, inner)]) - m;
             q += d * d;
         }
         const double v = block_all<BlockSum<double>>(q) / (double)count;
         if (threadIdx.x == 0) {
-            mean[k] = (T)m;
-            var[k] = (T)v;
-            rstd[k] = (T)(1.0 / sqrt(v + eps));
+            mean[k] = (S)m;
+            var[k] = (S)v;
+            rstd[k] = (S)(1.0 / sqrt(v + eps));
         }
     }
 }
 
-// y = (x - mean) · rstd of x's group, one thread per element.
-template <typename T>
-__device__ void norm_apply(const T* x, T* y, const T* mean, const T* rstd, unsigned long long n,
+// y = (x - mean) · rstd of x's group, one thread per element (half: in float from the
+// unrounded float statistics, one rounding).
+template <typename T, typename S>
+__device__ void norm_apply(const T* x, T* y, const S* mean, const S* rstd, unsigned long long n,
                            unsigned long long groups, unsigned long long inner) {
     LAMINA_GRID_STRIDE(i, n) {
         const unsigned long long k = (i / inner) % groups;
-        y[i] = (x[i] - mean[k]) * rstd[k];
+        y[i] = Compute<T>::store((Compute<T>::load(x[i]) - mean[k]) * rstd[k]);
     }
 }
 
 // Each group's mean(g) (0 without centring) and mean(g · y), in f64, as coef[2k], coef[2k+1].
-template <typename T>
-__device__ void norm_backward_sums(const T* g, const T* y, T* coef, unsigned long long outer,
+template <typename T, typename S>
+__device__ void norm_backward_sums(const T* g, const T* y, S* coef, unsigned long long outer,
                                    unsigned long long groups, unsigned long long inner, int center) {
     const unsigned long long count = outer * inner;
     for (unsigned long long k = blockIdx.x; k < groups; k += gridDim.x) {
         double s = 0.0, sy = 0.0;
         for (unsigned long long e = threadIdx.x; e < count; e += blockDim.x) {
             const unsigned long long at = group_elem(e, k, groups, inner);
-            const double gv = (double)g[at];
+            const double gv = (double)Compute<T>::load(g[at]);
             s += gv;
-            sy += gv * (double)y[at];
+            sy += gv * (double)Compute<T>::load(y[at]);
         }
         s = block_all<BlockSum<double>>(s);
         sy = block_all<BlockSum<double>>(sy);
         if (threadIdx.x == 0) {
-            coef[2 * k] = center ? (T)(s / (double)count) : T(0);
-            coef[2 * k + 1] = (T)(sy / (double)count);
+            coef[2 * k] = center ? (S)(s / (double)count) : S(0);
+            coef[2 * k + 1] = (S)(sy / (double)count);
         }
     }
 }
 
 // dx = (g - mean(g) - y · mean(g · y)) · rstd of the element's group.
-template <typename T>
-__device__ void norm_backward_apply(const T* g, const T* y, const T* coef, const T* rstd, T* dx,
+// (Half: in float, rstd widened from its half storage, one rounding, as the CPU's.)
+template <typename T, typename S>
+__device__ void norm_backward_apply(const T* g, const T* y, const S* coef, const T* rstd, T* dx,
                                     unsigned long long n, unsigned long long groups,
                                     unsigned long long inner) {
+    typedef Compute<T> K;
     LAMINA_GRID_STRIDE(i, n) {
         const unsigned long long k = (i / inner) % groups;
-        dx[i] = (g[i] - coef[2 * k] - y[i] * coef[2 * k + 1]) * rstd[k];
+        dx[i] = K::store((K::load(g[i]) - coef[2 * k] - K::load(y[i]) * coef[2 * k + 1]) * K::load(rstd[k]));
     }
 }
 
@@ -144,11 +149,13 @@ __device__ void max_pool_idx(const T* x, long long* y, unsigned long long planes
         const long long x0 = xs > 0 ? xs : 0, x1 = xs + kw < w ? xs + kw : w;
         const T* xp = x + plane * (unsigned long long)(h * w);
         long long at = y0 * w + x0;
-        T m = lowest<T>();
+        // Half values compare widened (exact, as the CPU's).
+        typedef typename Compute<T>::type C;
+        C m = lowest<C>();
         bool m_nan = false;
         for (long long iy = y0; iy < y1; ++iy) {
             for (long long ix = x0; ix < x1; ++ix) {
-                const T v = xp[iy * w + ix];
+                const C v = Compute<T>::load(xp[iy * w + ix]);
                 const bool nan = v != v;
                 if (nan || (!m_nan && v > m)) {
                     m = v;

@@ -98,6 +98,48 @@ template <typename T, typename F> __device__ __forceinline__ void atomic_apply(T
     } while (old != assumed);
 }
 
+// Half targets: 16-bit values have no atomics of their own here, so the loop swaps the
+// aligned 32-bit word holding one (blocks are 512-byte multiples, so the word is in the
+// block), leaving the other half of the word as it finds it.
+template <typename H, typename F> __device__ __forceinline__ void atomic_apply_half(H* p, H v, F f) {
+    unsigned int* word = (unsigned int*)((unsigned long long)p & ~3ull);
+    const unsigned int shift = ((unsigned long long)p & 2ull) ? 16u : 0u;
+    unsigned int old = *word, assumed;
+    do {
+        assumed = old;
+        H cur;
+        cur.bits = (unsigned short)(assumed >> shift);
+        const H next = f(cur, v);
+        old = atomicCAS(word, assumed, (assumed & ~(0xffffu << shift)) | ((unsigned int)next.bits << shift));
+    } while (old != assumed);
+}
+template <typename F> __device__ __forceinline__ void atomic_apply(lamina_f16* p, lamina_f16 v, F f) {
+    atomic_apply_half(p, v, f);
+}
+template <typename F> __device__ __forceinline__ void atomic_apply(lamina_bf16* p, lamina_bf16 v, F f) {
+    atomic_apply_half(p, v, f);
+}
+__device__ __forceinline__ void atomic_add_(lamina_f16* p, lamina_f16 v) {
+    atomic_apply(p, v, [](lamina_f16 a, lamina_f16 b) { return wadd_any(a, b); });
+}
+__device__ __forceinline__ void atomic_add_(lamina_bf16* p, lamina_bf16 v) {
+    atomic_apply(p, v, [](lamina_bf16 a, lamina_bf16 b) { return wadd_any(a, b); });
+}
+// The mean's division: floor division for integers, one rounding from double for the half
+// types (the CPU's `div_count`).
+template <typename T> __device__ __forceinline__ T mean_div(T x, unsigned int c) {
+    if constexpr (T(1) / T(2) == T(0)) {
+        return div_floor_int(x, (T)c);
+    } else {
+        return x / (T)c;
+    }
+}
+__device__ __forceinline__ lamina_f16 mean_div(lamina_f16 x, unsigned int c) {
+    return narrow_double<lamina_f16>((double)widen(x) / (double)c);
+}
+__device__ __forceinline__ lamina_bf16 mean_div(lamina_bf16 x, unsigned int c) {
+    return narrow_double<lamina_bf16>((double)widen(x) / (double)c);
+}
 // Only checks the ids (the pass before any write, so an error leaves dst untouched).
 template <typename I>
 __device__ void index_check_impl(const I* ids, const Strided& lids, long long size, long long* bad) {
@@ -143,12 +185,7 @@ __device__ void scatter_mean_div_impl(T* dst, const unsigned int* counts, unsign
                                       int include_self) {
     LAMINA_FOR_EACH(i, n) {
         if (counts[i] != 0u) {
-            const T c = (T)(counts[i] + (include_self ? 1u : 0u));
-            if constexpr (T(1) / T(2) == T(0)) {
-                dst[i] = div_floor_int(dst[i], c);
-            } else {
-                dst[i] = dst[i] / c;
-            }
+            dst[i] = mean_div(dst[i], counts[i] + (include_self ? 1u : 0u));
         }
     }
 }

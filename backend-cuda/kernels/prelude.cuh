@@ -197,3 +197,142 @@ template <typename T> __device__ __forceinline__ T wadd_any(T a, T b) { return a
 template <> __device__ __forceinline__ long long wadd_any<long long>(long long a, long long b) { return wadd(a, b); }
 template <typename T> __device__ __forceinline__ T wmul_any(T a, T b) { return a * b; }
 template <> __device__ __forceinline__ long long wmul_any<long long>(long long a, long long b) { return wmul(a, b); }
+
+// ---- Half types (f16, bf16) ----
+// Stored as 16 bits in two distinct structs, so templates tell f16 from bf16; no
+// cuda_fp16.h / cuda_bf16.h, which NVRTC 13.0 does not have built in (the backend compiles
+// at run time with no include path). Every op on a half value widens it exactly to float,
+// computes in float and rounds once to nearest even, as the CPU backend's `Half` kernels.
+struct lamina_f16 { unsigned short bits; };
+struct lamina_bf16 { unsigned short bits; };
+
+__device__ __forceinline__ float f16_to_float(unsigned short h) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+    return f;
+}
+__device__ __forceinline__ unsigned short float_to_f16(float f) {
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+    return h;
+}
+// Straight from double, one rounding (for f64 and integers, the CPU's `from_f64`). The
+// half crate is not always correctly rounded there (with F16C it goes through f32; its
+// fallback ignores the low 32 mantissa bits), so the two can differ by 1 ulp next to a tie.
+__device__ __forceinline__ unsigned short double_to_f16(double d) {
+    unsigned short h;
+    asm("cvt.rn.f16.f64 %0, %1;" : "=h"(h) : "d"(d));
+    return h;
+}
+// bf16 is the top half of an f32: widening is a shift.
+__device__ __forceinline__ float bf16_to_float(unsigned short h) {
+    return __uint_as_float(((unsigned int)h) << 16);
+}
+// Round to nearest even on the low 16 bits (overflow carries into the exponent and gives
+// inf); NaN stays a quiet NaN with its sign, as `half::bf16::from_f32`.
+__device__ __forceinline__ unsigned short float_to_bf16(float f) {
+    const unsigned int u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x0040u);
+    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+// double to bf16 with one rounding: to f32 toward zero with the lost bits kept as a sticky
+// last bit (round to odd, 16 bits below bf16's last), then to nearest even; rounding
+// through an f32 rounded to nearest would round twice.
+__device__ __forceinline__ unsigned short double_to_bf16(double d) {
+    const float f = __double2float_rz(d);
+    unsigned int u = __float_as_uint(f);
+    if (d == d && (double)f != d) u |= 1u;
+    return float_to_bf16(__uint_as_float(u));
+}
+
+__device__ __forceinline__ float widen(lamina_f16 x) { return f16_to_float(x.bits); }
+__device__ __forceinline__ float widen(lamina_bf16 x) { return bf16_to_float(x.bits); }
+template <typename H> __device__ __forceinline__ H narrow(float v);
+template <> __device__ __forceinline__ lamina_f16 narrow<lamina_f16>(float v) {
+    lamina_f16 h;
+    h.bits = float_to_f16(v);
+    return h;
+}
+template <> __device__ __forceinline__ lamina_bf16 narrow<lamina_bf16>(float v) {
+    lamina_bf16 h;
+    h.bits = float_to_bf16(v);
+    return h;
+}
+template <typename H> __device__ __forceinline__ H narrow_double(double v);
+template <> __device__ __forceinline__ lamina_f16 narrow_double<lamina_f16>(double v) {
+    lamina_f16 h;
+    h.bits = double_to_f16(v);
+    return h;
+}
+template <> __device__ __forceinline__ lamina_bf16 narrow_double<lamina_bf16>(double v) {
+    lamina_bf16 h;
+    h.bits = double_to_bf16(v);
+    return h;
+}
+
+// The type a kernel computes an element type in: itself, float for the half types (load
+// widens exactly, store rounds once).
+template <typename T> struct Compute {
+    typedef T type;
+    __device__ __forceinline__ static T load(T x) { return x; }
+    __device__ __forceinline__ static T store(T x) { return x; }
+};
+template <> struct Compute<lamina_f16> {
+    typedef float type;
+    __device__ __forceinline__ static float load(lamina_f16 x) { return widen(x); }
+    __device__ __forceinline__ static lamina_f16 store(float x) { return narrow<lamina_f16>(x); }
+};
+template <> struct Compute<lamina_bf16> {
+    typedef float type;
+    __device__ __forceinline__ static float load(lamina_bf16 x) { return widen(x); }
+    __device__ __forceinline__ static lamina_bf16 store(float x) { return narrow<lamina_bf16>(x); }
+};
+
+// Fills: `v as half`, one rounding from the f64 value.
+template <> __device__ __forceinline__ lamina_f16 sat<lamina_f16>(double v) { return narrow_double<lamina_f16>(v); }
+template <> __device__ __forceinline__ lamina_bf16 sat<lamina_bf16>(double v) { return narrow_double<lamina_bf16>(v); }
+
+// Casts from a half: widened exactly, then as from f32 (to integers saturating as f32 `as`).
+template <typename T> struct Convert<lamina_f16, T> {
+    __device__ __forceinline__ static T run(lamina_f16 x) { return Convert<float, T>::run(widen(x)); }
+};
+template <typename T> struct Convert<lamina_bf16, T> {
+    __device__ __forceinline__ static T run(lamina_bf16 x) { return Convert<float, T>::run(widen(x)); }
+};
+// Casts to a half: through double (exact from f32 and u32, Rust's `as f64` from i64), then
+// one rounding, as the CPU's `from_f64`.
+template <typename F> struct Convert<F, lamina_f16> {
+    __device__ __forceinline__ static lamina_f16 run(F x) { return narrow_double<lamina_f16>((double)x); }
+};
+template <typename F> struct Convert<F, lamina_bf16> {
+    __device__ __forceinline__ static lamina_bf16 run(F x) { return narrow_double<lamina_bf16>((double)x); }
+};
+// The pairs two partial specializations above both match: spelled out.
+template <> struct Convert<lamina_f16, bool> {
+    __device__ __forceinline__ static bool run(lamina_f16 x) { return widen(x) != 0.0f; }
+};
+template <> struct Convert<lamina_bf16, bool> {
+    __device__ __forceinline__ static bool run(lamina_bf16 x) { return widen(x) != 0.0f; }
+};
+template <> struct Convert<lamina_f16, lamina_f16> {
+    __device__ __forceinline__ static lamina_f16 run(lamina_f16 x) { return x; }
+};
+template <> struct Convert<lamina_bf16, lamina_bf16> {
+    __device__ __forceinline__ static lamina_bf16 run(lamina_bf16 x) { return x; }
+};
+template <> struct Convert<lamina_f16, lamina_bf16> {
+    __device__ __forceinline__ static lamina_bf16 run(lamina_f16 x) { return narrow<lamina_bf16>(widen(x)); }
+};
+template <> struct Convert<lamina_bf16, lamina_f16> {
+    __device__ __forceinline__ static lamina_f16 run(lamina_bf16 x) { return narrow<lamina_f16>(widen(x)); }
+};
+
+// The scatter reductions' combining steps on half values: in float, rounded once (the
+// CPU's `Num` for half); max and min select exactly.
+#define LAMINA_HALF_STEPS(H)                                                                   \
+    template <> __device__ __forceinline__ H wadd_any<H>(H a, H b) { return narrow<H>(widen(a) + widen(b)); } \
+    template <> __device__ __forceinline__ H wmul_any<H>(H a, H b) { return narrow<H>(widen(a) * widen(b)); } \
+    template <> __device__ __forceinline__ H max_nan<H>(H a, H b) { return narrow<H>(max_nan(widen(a), widen(b))); } \
+    template <> __device__ __forceinline__ H min_nan<H>(H a, H b) { return narrow<H>(min_nan(widen(a), widen(b))); }
+LAMINA_HALF_STEPS(lamina_f16)
+LAMINA_HALF_STEPS(lamina_bf16)

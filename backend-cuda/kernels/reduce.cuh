@@ -76,6 +76,26 @@ template <typename T, bool MAX> struct ArgOp {
 template <typename T> struct ArgMaxOp : ArgOp<T, true> {};
 template <typename T> struct ArgMinOp : ArgOp<T, false> {};
 
+// A float reduction run on half elements: each widened exactly, accumulated in float and
+// the result rounded once (the CPU reduces half tensors in f32); indices pass through.
+template <typename H, typename O> struct HalfOut {
+    typedef H type;
+    __device__ static H run(O v) { return narrow<H>(v); }
+};
+template <typename H> struct HalfOut<H, long long> {
+    typedef long long type;
+    __device__ static long long run(long long v) { return v; }
+};
+template <typename H, typename Op> struct Widened {
+    typedef typename Op::Acc Acc;
+    typedef typename HalfOut<H, typename Op::Out>::type Out;
+    __device__ static Acc identity() { return Op::identity(); }
+    __device__ static Acc lift(H x, unsigned long long r) { return Op::lift(widen(x), r); }
+    __device__ static Acc combine(Acc a, Acc b) { return Op::combine(a, b); }
+    __device__ static Acc shfl(Acc a, int s) { return Op::shfl(a, s); }
+    __device__ static Out out(Acc a) { return HalfOut<H, typename Op::Out>::run(Op::out(a)); }
+};
+
 // The block's combined accumulator, in thread 0 (others get partial results).
 template <typename Op> __device__ typename Op::Acc block_reduce(typename Op::Acc acc) {
     __shared__ typename Op::Acc warps[LAMINA_REDUCE_THREADS / 32];
@@ -130,21 +150,25 @@ template <typename Op> __device__ typename Op::Acc block_all(typename Op::Acc ac
     return acc;
 }
 
-// Softmax (log-softmax with LOG) of each contiguous row of `cols` values.
+// Softmax (log-softmax with LOG) of each contiguous row of `cols` values. Half rows are
+// computed in float and each output rounded once (the CPU runs them through f32).
 template <typename T, bool LOG>
 __device__ void softmax_rows(const T* x, T* y, unsigned long long rows, unsigned long long cols) {
+    typedef Compute<T> K;
+    typedef typename K::type C;
     for (unsigned long long r = blockIdx.x; r < rows; r += gridDim.x) {
         const T* xr = x + r * cols;
         T* yr = y + r * cols;
-        T m = lowest<T>();
-        for (unsigned long long c = threadIdx.x; c < cols; c += blockDim.x) m = max_nan(m, xr[c]);
-        m = block_all<BlockMax<T>>(m);
-        T s = T(0);
-        for (unsigned long long c = threadIdx.x; c < cols; c += blockDim.x) s += exp(xr[c] - m);
-        s = block_all<BlockSum<T>>(s);
-        const T ls = log(s);
+        C m = lowest<C>();
+        for (unsigned long long c = threadIdx.x; c < cols; c += blockDim.x) m = max_nan(m, K::load(xr[c]));
+        m = block_all<BlockMax<C>>(m);
+        C s = C(0);
+        for (unsigned long long c = threadIdx.x; c < cols; c += blockDim.x) s += exp(K::load(xr[c]) - m);
+        s = block_all<BlockSum<C>>(s);
+        const C ls = log(s);
         for (unsigned long long c = threadIdx.x; c < cols; c += blockDim.x) {
-            yr[c] = LOG ? xr[c] - m - ls : exp(xr[c] - m) / s;
+            const C v = K::load(xr[c]);
+            yr[c] = K::store(LOG ? v - m - ls : exp(v - m) / s);
         }
     }
 }
@@ -154,15 +178,21 @@ __device__ void softmax_rows(const T* x, T* y, unsigned long long rows, unsigned
 template <typename T, bool LOG>
 __device__ void softmax_backward_rows(const T* y, const T* dy, T* dx, unsigned long long rows,
                                       unsigned long long cols) {
+    // Half rows in float, each output rounded once, as the forward.
+    typedef Compute<T> K;
+    typedef typename K::type C;
     for (unsigned long long r = blockIdx.x; r < rows; r += gridDim.x) {
         const T* yr = y + r * cols;
         const T* gr = dy + r * cols;
         T* dr = dx + r * cols;
-        T s = T(0);
-        for (unsigned long long c = threadIdx.x; c < cols; c += blockDim.x) s += LOG ? gr[c] : gr[c] * yr[c];
-        s = block_all<BlockSum<T>>(s);
+        C s = C(0);
         for (unsigned long long c = threadIdx.x; c < cols; c += blockDim.x) {
-            dr[c] = LOG ? gr[c] - exp(yr[c]) * s : yr[c] * (gr[c] - s);
+            s += LOG ? K::load(gr[c]) : K::load(gr[c]) * K::load(yr[c]);
+        }
+        s = block_all<BlockSum<C>>(s);
+        for (unsigned long long c = threadIdx.x; c < cols; c += blockDim.x) {
+            const C yv = K::load(yr[c]), gv = K::load(gr[c]);
+            dr[c] = K::store(LOG ? gv - exp(yv) * s : yv * (gv - s));
         }
     }
 }

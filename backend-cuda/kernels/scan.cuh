@@ -20,13 +20,16 @@ template <typename T, int OP> __device__ __forceinline__ T scan_combine(T a, T b
 template <typename T, int OP>
 __device__ void scan_lines(const T* x, T* y, const Strided& lx, unsigned long long lines,
                            unsigned long long n, unsigned long long inner) {
+    // Half lines accumulate in float and round each output once (as the CPU's).
+    typedef Compute<T> K;
+    typedef typename K::type C;
     LAMINA_FOR_EACH(line, lines) {
         const unsigned long long outer = line / inner, in = line % inner;
-        T acc = x[elem_offset(lx, line * n)];
-        y[outer * n * inner + in] = acc;
+        C acc = K::load(x[elem_offset(lx, line * n)]);
+        y[outer * n * inner + in] = K::store(acc);
         for (unsigned long long j = 1; j < n; ++j) {
-            acc = scan_combine<T, OP>(acc, x[elem_offset(lx, line * n + j)]);
-            y[(outer * n + j) * inner + in] = acc;
+            acc = scan_combine<C, OP>(acc, K::load(x[elem_offset(lx, line * n + j)]));
+            y[(outer * n + j) * inner + in] = K::store(acc);
         }
     }
 }
@@ -53,8 +56,11 @@ __device__ void argsort_lines(const T* x, long long* y, long long* scratch, cons
                 const unsigned long long hi = lo + 2 * width < n ? lo + 2 * width : n;
                 unsigned long long i = lo, j = mid, k = lo;
                 while (i < mid && j < hi) {
-                    const T l = x[elem_offset(lx, line * n + (unsigned long long)a[i])];
-                    const T r = x[elem_offset(lx, line * n + (unsigned long long)a[j])];
+                    // Half values compare widened (exact).
+                    const typename Compute<T>::type l =
+                        Compute<T>::load(x[elem_offset(lx, line * n + (unsigned long long)a[i])]);
+                    const typename Compute<T>::type r =
+                        Compute<T>::load(x[elem_offset(lx, line * n + (unsigned long long)a[j])]);
                     // The right one first only if it sorts strictly before: stable.
                     const int c = descending ? nan_last_cmp(l, r) : nan_last_cmp(r, l);
                     b[k++] = c < 0 ? a[j++] : a[i++];

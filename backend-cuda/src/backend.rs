@@ -4,7 +4,8 @@
 //! own architecture on first use (and cached on disk under `LAMINA_KERNEL_CACHE` when set), and the `Backend` primitives launched on them: creation,
 //! transfers, strided copies, casts, every element-wise unary and binary op, comparisons,
 //! `where`, reductions and the row-wise softmax; matmul through cuBLAS's strided-batched
-//! GEMM (f32, f64; TF32 off unless [`set_allow_tf32`]); `index_select`, `gather` and
+//! GEMM (f32, f64, and f16/bf16 with f32 accumulation; TF32 off unless
+//! [`set_allow_tf32`]); `index_select`, `gather` and
 //! `scatter` (an out-of-range index is an error, read back after the
 //! kernel, and a scatter checks every id before it writes); scatter's reductions (sum,
 //! product, max, min by atomics and compare-and-swap, the mean by counting);
@@ -14,7 +15,10 @@
 //! (`fused`): the Adam and SGD updates in place, normalisation and its backward, max
 //! pooling's arg-max, and integer matmul (wrapping, one thread per output). Convolution,
 //! attention and the LSTM cell and sequence run their composites (patches and cuBLAS
-//! matmuls, the row-wise softmax). Nothing here has run on a GPU yet:
+//! matmuls, the row-wise softmax). F16 and BF16 storages hold 2-byte elements; their
+//! kernels compute in f32 and round once, as the CPU's (softmax, normalisation and max
+//! pooling's arg-max included; the fused Adam and SGD kernels are f32/f64 only: half
+//! parameters run the composites, as on the CPU). Nothing here has run on a GPU yet:
 //! the machines this was written on have none, so it is compile-checked only.
 
 use std::any::Any;
@@ -26,8 +30,9 @@ use cudarc::driver::{
     DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg, SyncOnDrop,
 };
 use lamina_tensor::{
-    share_storage, AdamStep, BinaryOp, CmpOp, DType, Error, HostData, Layout, MatmulSpec, NormSpec,
-    PoolGeometry, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep, Storage, StorageRef, UnaryOp,
+    bf16, f16, share_storage, AdamStep, BinaryOp, CmpOp, DType, Error, HostData, Layout,
+    MatmulSpec, NormSpec, PoolGeometry, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep, Storage,
+    StorageRef, UnaryOp,
 };
 
 use crate::alloc::{Allocation, CachingAllocator, RawAlloc};
@@ -168,6 +173,14 @@ impl Plain for i64 {
 }
 impl Plain for u32 {
     const DTYPE: DType = DType::U32;
+}
+// cudarc's `f16` feature makes the half crate's types `DeviceRepr`; the kernels see the
+// same 16 bits as the prelude's `lamina_f16` / `lamina_bf16`.
+impl Plain for f16 {
+    const DTYPE: DType = DType::F16;
+}
+impl Plain for bf16 {
+    const DTYPE: DType = DType::BF16;
 }
 
 impl Storage for CudaStorage {
@@ -395,8 +408,8 @@ impl CudaBackend {
     /// takes one writes all of it; `zeros` clears it).
     fn alloc(&self, dtype: DType, n: usize) -> Result<CudaStorage> {
         if !source::ALL_DTYPES.contains(&dtype) {
-            // No CUDA kernels for the half types yet: refuse them where every storage is
-            // made, so no op reaches a kernel of the wrong type.
+            // A dtype without kernels is refused where every storage is made, so no op
+            // reaches a kernel of the wrong type (every dtype has them today).
             return Err(Error::UnsupportedDType {
                 op: "CUDA storage",
                 dtype,
@@ -604,9 +617,9 @@ impl CudaBackend {
         spec: &MatmulSpec,
     ) -> Result<StorageRef> {
         match a.dtype() {
-            DType::F32 | DType::F64 => {}
+            DType::F32 | DType::F64 | DType::F16 | DType::BF16 => {}
             DType::I64 | DType::U32 => return self.matmul_int((a, la), (b, lb), spec),
-            d @ (DType::Bool | DType::F16 | DType::BF16) => {
+            d @ DType::Bool => {
                 return Err(Error::UnsupportedDType {
                     op: "matmul",
                     dtype: d,
@@ -718,7 +731,22 @@ impl CudaBackend {
                 let (x, y, mut c) = (b.view::<f64>()?, a.view::<f64>()?, out.view_mut::<f64>()?);
                 gemm!(x, y, c, 1.0f64, 0.0f64)
             }
-            d @ (DType::I64 | DType::U32 | DType::Bool | DType::F16 | DType::BF16) => {
+            // cudarc's half `Gemm` impls call cublasGemm(StridedBatched)Ex with
+            // CUBLAS_COMPUTE_32F: products accumulate in f32 and each output rounds once,
+            // as the CPU's half GEMM (no widened copies of the operands needed).
+            DType::F16 => {
+                let (x, y, mut c) = (b.view::<f16>()?, a.view::<f16>()?, out.view_mut::<f16>()?);
+                gemm!(x, y, c, f16::ONE, f16::ZERO)
+            }
+            DType::BF16 => {
+                let (x, y, mut c) = (
+                    b.view::<bf16>()?,
+                    a.view::<bf16>()?,
+                    out.view_mut::<bf16>()?,
+                );
+                gemm!(x, y, c, bf16::ONE, bf16::ZERO)
+            }
+            d @ (DType::I64 | DType::U32 | DType::Bool) => {
                 return Err(driver("matmul", format!("{d:?} reached cuBLAS")))
             }
         }
@@ -786,12 +814,8 @@ impl lamina_tensor::Backend for CudaBackend {
                     .map_err(|e| driver("copying to the device", e))?;
                 out
             }
-            h @ (HostData::F16(_) | HostData::BF16(_)) => {
-                return Err(Error::UnsupportedDType {
-                    op: "from_host (CUDA)",
-                    dtype: h.dtype(),
-                })
-            }
+            HostData::F16(v) => put(self, &v)?,
+            HostData::BF16(v) => put(self, &v)?,
         }))
     }
 
@@ -811,12 +835,8 @@ impl lamina_tensor::Backend for CudaBackend {
                     .map_err(e)?;
                 HostData::Bool(bytes.into_iter().map(|b| b != 0).collect())
             }
-            d @ (DType::F16 | DType::BF16) => {
-                return Err(Error::UnsupportedDType {
-                    op: "to_host (CUDA)",
-                    dtype: d,
-                })
-            }
+            DType::F16 => HostData::F16(s.clone_dtoh(&dense.view::<f16>()?).map_err(e)?),
+            DType::BF16 => HostData::BF16(s.clone_dtoh(&dense.view::<bf16>()?).map_err(e)?),
         })
     }
 
@@ -1316,7 +1336,8 @@ impl lamina_tensor::Backend for CudaBackend {
         let range = layout.contiguous_range()?;
         let src = cuda(src).ok()?;
         let dtype = src.dtype();
-        if !matches!(dtype, DType::F32 | DType::F64) {
+        // Half rows compute in f32 on the device and round once (the CPU's through f32).
+        if !matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16) {
             return None;
         }
         Some((|| {
@@ -1351,7 +1372,9 @@ impl lamina_tensor::Backend for CudaBackend {
         let (ry, rg) = (y_layout.contiguous_range()?, dy_layout.contiguous_range()?);
         let (ys, gs) = (cuda(y).ok()?, cuda(dy).ok()?);
         let dtype = ys.dtype();
-        if !matches!(dtype, DType::F32 | DType::F64) || gs.dtype() != dtype {
+        if !matches!(dtype, DType::F32 | DType::F64 | DType::F16 | DType::BF16)
+            || gs.dtype() != dtype
+        {
             return None;
         }
         Some((|| {

@@ -50,11 +50,48 @@ pub const INDEX_DTYPES: [DType; 2] = [DType::I64, DType::U32];
 pub const REDUCE: &str = include_str!("../kernels/reduce.cuh");
 
 /// Every dtype, for the data-movement kernels (copies, casts, fills, comparisons, `where`).
-pub const ALL_DTYPES: [DType; 5] = [DType::F32, DType::F64, DType::I64, DType::U32, DType::Bool];
+pub const ALL_DTYPES: [DType; 7] = [
+    DType::F32,
+    DType::F64,
+    DType::I64,
+    DType::U32,
+    DType::Bool,
+    DType::F16,
+    DType::BF16,
+];
 
 /// The number dtypes: what the reductions, scans and scatter's reductions run on (bool is
-/// cast first, as on the CPU).
-pub const NUMBER_DTYPES: [DType; 4] = [DType::F32, DType::F64, DType::I64, DType::U32];
+/// cast first, as on the CPU; the half types accumulate in float).
+pub const NUMBER_DTYPES: [DType; 6] = [
+    DType::F32,
+    DType::F64,
+    DType::I64,
+    DType::U32,
+    DType::F16,
+    DType::BF16,
+];
+
+/// The half dtypes: stored in 16 bits, computed in float (`Compute` in the prelude), each
+/// result rounded once to nearest even, as on the CPU.
+pub const HALVES: [DType; 2] = [DType::F16, DType::BF16];
+
+/// Whether `dtype` is a half type.
+pub fn is_half(dtype: DType) -> bool {
+    match dtype {
+        DType::F16 | DType::BF16 => true,
+        DType::F32 | DType::F64 | DType::I64 | DType::U32 | DType::Bool => false,
+    }
+}
+
+/// The CUDA C++ type a dtype's elements are computed in: float for the half types, the
+/// element type for the others.
+pub fn compute_type(dtype: DType) -> &'static str {
+    if is_half(dtype) {
+        "float"
+    } else {
+        c_type(dtype)
+    }
+}
 
 /// The CUDA C++ type of a dtype's elements.
 pub fn c_type(dtype: DType) -> &'static str {
@@ -64,9 +101,9 @@ pub fn c_type(dtype: DType) -> &'static str {
         DType::I64 => "long long",
         DType::U32 => "unsigned int",
         DType::Bool => "bool",
-        // Never compiled: CUDA storages of the half types are refused (`alloc`).
-        DType::F16 => "__half",
-        DType::BF16 => "__nv_bfloat16",
+        // 16-bit structs of the prelude (no cuda_fp16.h under NVRTC without include paths).
+        DType::F16 => "lamina_f16",
+        DType::BF16 => "lamina_bf16",
     }
 }
 
@@ -88,18 +125,22 @@ pub fn suffix(dtype: DType) -> &'static str {
 const FLOATS: [DType; 2] = [DType::F32, DType::F64];
 const INTS: [DType; 2] = [DType::I64, DType::U32];
 
-/// The dtypes `op` has a CUDA kernel for, each with its expression.
+/// The dtypes `op` has a CUDA kernel for, each with its expression (the half types run the
+/// float one: their entry points call the f32 device function).
 pub fn unary_variants(op: &UnaryOp) -> Vec<(DType, &'static str)> {
     let mut v: Vec<_> = FLOATS.iter().map(|&d| (d, op.cuda_expr())).collect();
+    v.extend(HALVES.iter().map(|&d| (d, op.cuda_expr())));
     if let Some(e) = op.cuda_int_expr() {
         v.extend(INTS.iter().map(|&d| (d, e)));
     }
     v
 }
 
-/// The dtypes `op` has a CUDA kernel for, each with its expression.
+/// The dtypes `op` has a CUDA kernel for, each with its expression (the half types run the
+/// float one, as `unary_variants`).
 pub fn binary_variants(op: &BinaryOp) -> Vec<(DType, &'static str)> {
     let mut v: Vec<_> = FLOATS.iter().map(|&d| (d, op.cuda_expr())).collect();
+    v.extend(HALVES.iter().map(|&d| (d, op.cuda_expr())));
     if let Some(e) = op.cuda_int_expr() {
         v.extend(INTS.iter().map(|&d| (d, e)));
     }
@@ -159,6 +200,19 @@ pub fn elementwise_source() -> String {
         for (dtype, expr) in unary_variants(&op) {
             let t = c_type(dtype);
             let kernel = unary_kernel_name(&op, dtype);
+            if is_half(dtype) {
+                // The f32 kernel between a widening and one rounding (the CPU's `Widened`).
+                let f32_op = unary_kernel_name(&op, DType::F32);
+                let _ = write!(
+                    s,
+                    "\nextern \"C\" __global__ void {kernel}(const {t}* __restrict__ x, \
+                     {t}* __restrict__ y, const Strided lx, const double p0, const double p1) {{\n\
+                     \x20   (void)p0; (void)p1;\n\
+                     \x20   LAMINA_FOR_EACH(i, lx.n) {{ y[i] = narrow<{t}>({f32_op}_op(widen(x[elem_offset(lx, i)]){args})); }}\n\
+                     }}\n"
+                );
+                continue;
+            }
             // One device function per dtype: a float expression need not compile for
             // integers, nor the reverse.
             let _ = write!(
@@ -180,6 +234,19 @@ pub fn elementwise_source() -> String {
         for (dtype, expr) in binary_variants(&op) {
             let t = c_type(dtype);
             let kernel = binary_kernel_name(&op, dtype);
+            if is_half(dtype) {
+                // The f32 kernel between a widening and one rounding (the CPU's `Widened`).
+                let f32_op = binary_kernel_name(&op, DType::F32);
+                let _ = write!(
+                    s,
+                    "\nextern \"C\" __global__ void {kernel}(const {t}* __restrict__ a, \
+                     const {t}* __restrict__ b, {t}* __restrict__ y, const Strided la, \
+                     const Strided lb) {{\n\
+                     \x20   LAMINA_FOR_EACH(i, la.n) {{ y[i] = narrow<{t}>({f32_op}_op(widen(a[elem_offset(la, i)]), widen(b[elem_offset(lb, i)]))); }}\n\
+                     }}\n"
+                );
+                continue;
+            }
             let _ = write!(
                 s,
                 "\n__device__ __forceinline__ {t} {kernel}_op({t} a, {t} b) {{\n\
@@ -236,11 +303,13 @@ pub fn data_source() -> String {
                  const {tt}* __restrict__ t, const {tt}* __restrict__ f, {tt}* __restrict__ y, \
                  const Strided lc, const Strided lt, const Strided lf) {{\n\
                  \x20   LAMINA_FOR_EACH(i, lc.n) {{\n\
-                 \x20       y[i] = c[elem_offset(lc, i)] != ({t})0 ? t[elem_offset(lt, i)] : f[elem_offset(lf, i)];\n\
+                 \x20       y[i] = Convert<{t}, bool>::run(c[elem_offset(lc, i)]) ? t[elem_offset(lt, i)] : f[elem_offset(lf, i)];\n\
                  \x20   }}\n\
                  }}\n"
             );
         }
+        // Half operands compare widened (exact).
+        let ct = compute_type(d);
         for op in CmpOp::ALL {
             let (name, expr) = (op.name(), op.cuda_expr());
             let _ = write!(
@@ -249,8 +318,8 @@ pub fn data_source() -> String {
                  const {t}* __restrict__ b, bool* __restrict__ y, const Strided la, \
                  const Strided lb) {{\n\
                  \x20   LAMINA_FOR_EACH(i, la.n) {{\n\
-                 \x20       const {t} a_ = a[elem_offset(la, i)], b_ = b[elem_offset(lb, i)];\n\
-                 \x20       y[i] = [](const {t} a, const {t} b) {{ return (bool)({expr}); }}(a_, b_);\n\
+                 \x20       const {ct} a_ = Compute<{t}>::load(a[elem_offset(la, i)]), b_ = Compute<{t}>::load(b[elem_offset(lb, i)]);\n\
+                 \x20       y[i] = [](const {ct} a, const {ct} b) {{ return (bool)({expr}); }}(a_, b_);\n\
                  \x20   }}\n\
                  }}\n"
             );
@@ -271,25 +340,32 @@ pub fn reduce_kernel_name(op: ReduceOp, dtype: DType) -> String {
 ///   `long long` for the arg-reductions; one block of 256 threads per output, grid-stride;
 /// - `softmax_<d>`, `log_softmax_<d>(const T* x, T* y, rows, cols)` and
 ///   `softmax_backward_<d>`, `log_softmax_backward_<d>(const T* y, const T* dy, T* dx, rows,
-///   cols)` over contiguous rows, f32 and f64.
+///   cols)` over contiguous rows, f32 and f64, and f16 and bf16 in float (one rounding
+///   per output, as the CPU's softmax through f32).
 pub fn reduce_source() -> String {
     let mut s = format!("{PRELUDE}\n{REDUCE}");
     for d in NUMBER_DTYPES {
         let t = c_type(d);
         for op in ReduceOp::ALL {
             let f = op.cuda_functor();
+            // Half elements reduce in float, the result rounded once (`Widened`).
+            let f = if is_half(d) {
+                format!("Widened<{t}, {f}<float>>")
+            } else {
+                format!("{f}<{t}>")
+            };
             let _ = write!(
                 s,
                 "\nextern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) {}(\
-                 const {t}* __restrict__ x, {f}<{t}>::Out* __restrict__ y, const Strided lx, \
+                 const {t}* __restrict__ x, {f}::Out* __restrict__ y, const Strided lx, \
                  const unsigned long long outer, const unsigned long long inner) {{\n\
-                 \x20   reduce_rows<{t}, {f}<{t}>>(x, y, lx, outer, inner);\n\
+                 \x20   reduce_rows<{t}, {f}>(x, y, lx, outer, inner);\n\
                  }}\n",
                 reduce_kernel_name(op, d)
             );
         }
     }
-    for d in FLOATS {
+    for d in FLOATS_AND_HALVES {
         let (t, n) = (c_type(d), suffix(d));
         for (name, log) in [("softmax", false), ("log_softmax", true)] {
             let _ = write!(
@@ -395,12 +471,15 @@ pub fn scan_kernel_name(op: ScanOp, dtype: DType) -> String {
     format!("scan_{}_{}", op.name(), suffix(dtype))
 }
 
+/// The float dtypes, half ones included: `logcumsumexp`'s.
+const FLOATS_AND_HALVES: [DType; 4] = [DType::F32, DType::F64, DType::F16, DType::BF16];
+
 /// The dtypes scan `op` has a kernel for: sums and products on the number types,
-/// `logcumsumexp` on floats.
+/// `logcumsumexp` on floats (the half types accumulate in float).
 pub fn scan_dtypes(op: ScanOp) -> &'static [DType] {
     match op {
         ScanOp::Sum | ScanOp::Prod => &NUMBER_DTYPES,
-        ScanOp::LogSumExp => &FLOATS,
+        ScanOp::LogSumExp => &FLOATS_AND_HALVES,
     }
 }
 
@@ -446,23 +525,27 @@ pub fn scan_source() -> String {
     s
 }
 
-/// The fused kernels, f32 and f64 (integer matmul: i64 and u32), grid-stride:
+/// The fused kernels, grid-stride: the optimizer updates on f32 and f64, normalisation
+/// and max pooling's arg-max on f32, f64, f16 and bf16 (the half types in float), integer
+/// matmul on i64 and u32:
 /// - `adam_<d>(T* p, const T* g, T* m, T* v, n, double beta1, double beta2, double eps,
 ///   double step_size, double bc2_sqrt)` and `sgd_<d>(T* p, const T* g, T* buf, n,
 ///   double lr, double momentum, double dampening, double weight_decay, int nesterov)`,
 ///   contiguous, in place;
-/// - `norm_stats_<d>(const T* x, T* mean, T* var, T* rstd, outer, groups, inner,
+/// - `norm_stats_<d>(const T* x, S* mean, S* var, S* rstd, outer, groups, inner,
 ///   double eps, int center)` (one block per group) then `norm_apply_<d>(const T* x, T* y,
-///   const T* mean, const T* rstd, n, groups, inner)`; the backward's
-///   `norm_backward_sums_<d>(const T* g, const T* y, T* coef, outer, groups, inner,
-///   int center)` then `norm_backward_apply_<d>(const T* g, const T* y, const T* coef,
-///   const T* rstd, T* dx, n, groups, inner)`;
+///   const S* mean, const S* rstd, n, groups, inner)`; the backward's
+///   `norm_backward_sums_<d>(const T* g, const T* y, S* coef, outer, groups, inner,
+///   int center)` then `norm_backward_apply_<d>(const T* g, const T* y, const S* coef,
+///   const T* rstd, T* dx, n, groups, inner)`; `S`, the statistics' type, is `T`, or
+///   float for the half types (the host rounds the returned mean and variance);
 /// - `max_pool_indices_<d>(const T* x, long long* y, planes, h, w, kh, kw, sh, sw, ph, pw,
-///   oh, ow)` (the sizes as `long long`);
+///   oh, ow)` (the sizes as `long long`; half values compared widened);
 /// - `matmul_int_<d>(const T* a, const T* b, T* y, Strided la, Strided lb, batch, m, k, n)`.
 pub fn fused_source() -> String {
     let mut s = format!("{PRELUDE}\n{REDUCE}\n{FUSED}");
     let u = "const unsigned long long";
+    // No half optimizer kernels: half parameters take the composite (as on the CPU).
     for d in FLOATS {
         let (t, n) = (c_type(d), suffix(d));
         let _ = write!(
@@ -476,25 +559,31 @@ pub fn fused_source() -> String {
              const double lr, const double momentum, const double dampening, \
              const double weight_decay, const int nesterov) {{\n\
              \x20   sgd_elems<{t}>(p, g, buf, n, lr, momentum, dampening, weight_decay, nesterov);\n\
-             }}\n\
-             extern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) norm_stats_{n}(\
-             const {t}* __restrict__ x, {t}* mean, {t}* var, {t}* rstd, {u} outer, {u} groups, \
+             }}\n"
+        );
+    }
+    for d in FLOATS_AND_HALVES {
+        let (t, n, st) = (c_type(d), suffix(d), compute_type(d));
+        let _ = write!(
+            s,
+            "\nextern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) norm_stats_{n}(\
+             const {t}* __restrict__ x, {st}* mean, {st}* var, {st}* rstd, {u} outer, {u} groups, \
              {u} inner, const double eps, const int center) {{\n\
-             \x20   norm_stats<{t}>(x, mean, var, rstd, outer, groups, inner, eps, center);\n\
+             \x20   norm_stats<{t}, {st}>(x, mean, var, rstd, outer, groups, inner, eps, center);\n\
              }}\n\
              extern \"C\" __global__ void norm_apply_{n}(const {t}* __restrict__ x, \
-             {t}* __restrict__ y, const {t}* mean, const {t}* rstd, {u} n, {u} groups, {u} inner) {{\n\
-             \x20   norm_apply<{t}>(x, y, mean, rstd, n, groups, inner);\n\
+             {t}* __restrict__ y, const {st}* mean, const {st}* rstd, {u} n, {u} groups, {u} inner) {{\n\
+             \x20   norm_apply<{t}, {st}>(x, y, mean, rstd, n, groups, inner);\n\
              }}\n\
              extern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) \
              norm_backward_sums_{n}(const {t}* __restrict__ g, const {t}* __restrict__ y, \
-             {t}* coef, {u} outer, {u} groups, {u} inner, const int center) {{\n\
-             \x20   norm_backward_sums<{t}>(g, y, coef, outer, groups, inner, center);\n\
+             {st}* coef, {u} outer, {u} groups, {u} inner, const int center) {{\n\
+             \x20   norm_backward_sums<{t}, {st}>(g, y, coef, outer, groups, inner, center);\n\
              }}\n\
              extern \"C\" __global__ void norm_backward_apply_{n}(const {t}* __restrict__ g, \
-             const {t}* __restrict__ y, const {t}* coef, const {t}* rstd, {t}* __restrict__ dx, \
+             const {t}* __restrict__ y, const {st}* coef, const {t}* rstd, {t}* __restrict__ dx, \
              {u} n, {u} groups, {u} inner) {{\n\
-             \x20   norm_backward_apply<{t}>(g, y, coef, rstd, dx, n, groups, inner);\n\
+             \x20   norm_backward_apply<{t}, {st}>(g, y, coef, rstd, dx, n, groups, inner);\n\
              }}\n\
              extern \"C\" __global__ void max_pool_indices_{n}(const {t}* __restrict__ x, \
              long long* __restrict__ y, {u} planes, const long long h, const long long w, \
@@ -587,7 +676,7 @@ mod tests {
                 reductions.push(reduce_kernel_name(op, d));
             }
         }
-        for d in FLOATS {
+        for d in FLOATS_AND_HALVES {
             for k in [
                 "softmax",
                 "log_softmax",
@@ -637,16 +726,15 @@ mod tests {
             }
         }
         let fused = fused_source();
-        for d in FLOATS {
-            for k in [
-                "adam",
-                "sgd",
+        for d in FLOATS_AND_HALVES {
+            let optim: &[&str] = if is_half(d) { &[] } else { &["adam", "sgd"] };
+            for k in optim.iter().chain(&[
                 "norm_stats",
                 "norm_apply",
                 "norm_backward_sums",
                 "norm_backward_apply",
                 "max_pool_indices",
-            ] {
+            ]) {
                 let k = format!("{k}_{}", suffix(d));
                 assert_eq!(fused.matches(&format!(" {k}(")).count(), 1, "{k}");
                 names.push(k);
@@ -661,6 +749,61 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), names.len(), "kernel names collide");
+    }
+
+    #[test]
+    fn half_kernels_run_the_f32_op_between_a_widening_and_one_rounding() {
+        let src = elementwise_source();
+        for (d, t) in [(DType::F16, "lamina_f16"), (DType::BF16, "lamina_bf16")] {
+            let n = suffix(d);
+            assert_eq!(c_type(d), t);
+            // Every unary and binary op has a half entry point that calls the f32 device
+            // function, so a half op can never drift from the f32 one.
+            for op in unary_ops() {
+                let k = unary_kernel_name(&op, d);
+                let body = format!(
+                    "y[i] = narrow<{t}>({}_op(widen(",
+                    unary_kernel_name(&op, DType::F32)
+                );
+                let at = src
+                    .find(&format!("void {k}("))
+                    .unwrap_or_else(|| panic!("{k}"));
+                let end = src[at..].find("\n}\n").map_or(src.len(), |e| at + e);
+                assert!(src[at..end].contains(&body), "{k}");
+            }
+            for op in binary_ops() {
+                let k = binary_kernel_name(&op, d);
+                let body = format!(
+                    "y[i] = narrow<{t}>({}_op(widen(",
+                    binary_kernel_name(&op, DType::F32)
+                );
+                let at = src
+                    .find(&format!("void {k}("))
+                    .unwrap_or_else(|| panic!("{k}"));
+                let end = src[at..].find("\n}\n").map_or(src.len(), |e| at + e);
+                assert!(src[at..end].contains(&body), "{k}");
+            }
+            // Comparisons widen; reductions accumulate in float.
+            assert!(src.contains(&format!(
+                "const float a_ = Compute<{t}>::load(a[elem_offset(la, i)])"
+            )));
+            let reduce = reduce_source();
+            assert!(reduce.contains(&format!(
+                "reduce_sum_{n}(const {t}* __restrict__ x, Widened<{t}, SumOp<float>>::Out*"
+            )));
+            assert!(reduce.contains(&format!("reduce_rows<{t}, Widened<{t}, ArgMaxOp<float>>>")));
+            // No half optimizer kernel: the host runs the composite.
+            let fused = fused_source();
+            for k in ["adam", "sgd"] {
+                assert!(!fused.contains(&format!("void {k}_{n}(")), "{k}_{n}");
+            }
+            // Half norms keep their statistics in float.
+            assert!(fused.contains(&format!(
+                "norm_stats_{n}(const {t}* __restrict__ x, float* mean, float* var, float* rstd"
+            )));
+        }
+        // The prelude needs no CUDA header (NVRTC has no include path at run time).
+        assert!(!PRELUDE.contains("#include"));
     }
 
     #[test]
@@ -681,15 +824,30 @@ mod tests {
         let dtypes = |v: Vec<(DType, &str)>| v.into_iter().map(|(d, _)| d).collect::<Vec<_>>();
         assert_eq!(
             dtypes(unary_variants(&relu)),
-            [DType::F32, DType::F64, DType::I64, DType::U32]
+            [
+                DType::F32,
+                DType::F64,
+                DType::F16,
+                DType::BF16,
+                DType::I64,
+                DType::U32
+            ]
         );
-        assert_eq!(dtypes(unary_variants(&exp)), [DType::F32, DType::F64]);
+        assert_eq!(dtypes(unary_variants(&exp)), FLOATS_AND_HALVES);
         let add = dtypes(binary_variants(&BinaryOp::Add));
         assert_eq!(
             add,
-            [DType::F32, DType::F64, DType::I64, DType::U32, DType::Bool]
+            [
+                DType::F32,
+                DType::F64,
+                DType::F16,
+                DType::BF16,
+                DType::I64,
+                DType::U32,
+                DType::Bool
+            ]
         );
-        assert_eq!(dtypes(binary_variants(&BinaryOp::Atan2)), FLOATS);
+        assert_eq!(dtypes(binary_variants(&BinaryOp::Atan2)), FLOATS_AND_HALVES);
         // The params of a parametrised op reach its device function by name.
         let clamp = unary_ops()
             .into_iter()

@@ -5,19 +5,35 @@
 //! operands), so the tensor layer runs the composite there.
 
 use lamina_tensor::{
-    share_storage, AdamStep, DType, Layout, MatmulSpec, NormSpec, PoolGeometry, Result, SgdStep,
-    Storage, StorageRef,
+    share_storage, AdamStep, Backend, DType, Layout, MatmulSpec, NormSpec, PoolGeometry, Result,
+    SgdStep, Shape, Storage, StorageRef,
 };
 
 use super::{at, count, cuda, cuda_mut, CudaBackend, CudaStorage};
 use crate::launch::StridedArg;
 use crate::source;
 
-/// A float dtype shared by every operand, or `None` (the composite then runs).
+/// A float dtype shared by every operand, or `None` (the composite then runs; so for the
+/// half types, whose optimizer steps have no kernel here, as on the CPU).
 fn float_dtype(operands: &[&dyn Storage]) -> Option<DType> {
     let d = operands.first()?.dtype();
     let same = operands.iter().all(|s| s.dtype() == d);
     (same && matches!(d, DType::F32 | DType::F64)).then_some(d)
+}
+
+/// The shared dtype of a normalisation's operands (half included) and the dtype of its
+/// statistics on the device: the operands' own, f32 for the half types (the CPU computes
+/// half norms in f32 and rounds only the results).
+fn norm_dtypes(operands: &[&dyn Storage]) -> Option<(DType, DType)> {
+    let d = operands.first()?.dtype();
+    if !operands.iter().all(|s| s.dtype() == d) {
+        return None;
+    }
+    match d {
+        DType::F32 | DType::F64 => Some((d, d)),
+        DType::F16 | DType::BF16 => Some((d, DType::F32)),
+        DType::I64 | DType::U32 | DType::Bool => None,
+    }
 }
 
 impl CudaBackend {
@@ -114,8 +130,8 @@ impl CudaBackend {
         })())
     }
 
-    /// Normalisation of a contiguous float `x`: the output, each group's mean and
-    /// variance (see `Backend::normalize`).
+    /// Normalisation of a contiguous float `x` (half included, computed in f32): the
+    /// output, each group's mean and variance (see `Backend::normalize`).
     pub(super) fn fused_normalize(
         &self,
         x: &dyn Storage,
@@ -123,15 +139,15 @@ impl CudaBackend {
         spec: &NormSpec,
     ) -> Option<Result<(StorageRef, StorageRef, StorageRef)>> {
         let range = xl.contiguous_range()?;
-        let dtype = float_dtype(&[x])?;
+        let (dtype, stat) = norm_dtypes(&[x])?;
         let x = cuda(x).ok()?;
         Some((|| {
             let n = range.len();
             let groups = spec.groups;
             let mut y = self.alloc(dtype, n)?;
-            let mut mean = self.alloc(dtype, groups)?;
-            let mut var = self.alloc(dtype, groups)?;
-            let mut rstd = self.alloc(dtype, groups)?;
+            let mut mean = self.alloc(stat, groups)?;
+            let mut var = self.alloc(stat, groups)?;
+            let mut rstd = self.alloc(stat, groups)?;
             let d = source::suffix(dtype);
             let (stats, apply) = (
                 self.function("fused.cu", &format!("norm_stats_{d}"))?,
@@ -146,9 +162,10 @@ impl CudaBackend {
                 let (pm, _g1) = mean.ptr_mut(s);
                 let (pv, _g2) = var.ptr_mut(s);
                 let (pr, _g3) = rstd.ptr_mut(s);
-                // SAFETY: `norm_stats_<d>(const T* x, T* mean, T* var, T* rstd, outer,
+                // SAFETY: `norm_stats_<d>(const T* x, S* mean, S* var, S* rstd, outer,
                 // groups, inner, eps, int center)` reads `outer · groups · inner = n`
-                // elements of `x`'s contiguous range and writes `groups` of each output.
+                // elements of `x`'s contiguous range and writes `groups` of each output,
+                // allocated above in `S` (`stat`).
                 unsafe {
                     self.launch(
                         &stats,
@@ -161,11 +178,20 @@ impl CudaBackend {
                 let (py, _g1) = y.ptr_mut(s);
                 let (pm, _g2) = mean.ptr(s);
                 let (pr, _g3) = rstd.ptr(s);
-                // SAFETY: `norm_apply_<d>(const T* x, T* y, const T* mean, const T* rstd, n,
+                // SAFETY: `norm_apply_<d>(const T* x, T* y, const S* mean, const S* rstd, n,
                 // groups, inner)`: `n` elements of `x` and `y`, group ids below `groups`.
                 unsafe { self.launch(&apply, cfg, &[&px, &py, &pm, &pr, &nn, &g, &inner])? };
             }
-            Ok((share_storage(y), share_storage(mean), share_storage(var)))
+            if stat == dtype {
+                return Ok((share_storage(y), share_storage(mean), share_storage(var)));
+            }
+            // Half statistics: rounded once from f32, as the CPU's.
+            let l = Layout::contiguous(Shape::from(groups));
+            Ok((
+                share_storage(y),
+                Backend::cast(self, &mean, &l, dtype)?,
+                Backend::cast(self, &var, &l, dtype)?,
+            ))
         })())
     }
 
@@ -186,13 +212,13 @@ impl CudaBackend {
             yl.contiguous_range()?,
             rl.contiguous_range()?,
         );
-        let dtype = float_dtype(&[g, y, rstd])?;
+        let (dtype, stat) = norm_dtypes(&[g, y, rstd])?;
         let (g, y, rstd) = (cuda(g).ok()?, cuda(y).ok()?, cuda(rstd).ok()?);
         Some((|| {
             let n = gr.len();
             let groups = spec.groups;
             let mut dx = self.alloc(dtype, n)?;
-            let mut coef = self.alloc(dtype, 2 * groups)?;
+            let mut coef = self.alloc(stat, 2 * groups)?;
             let d = source::suffix(dtype);
             let (sums, apply) = (
                 self.function("fused.cu", &format!("norm_backward_sums_{d}"))?,
@@ -211,9 +237,9 @@ impl CudaBackend {
             );
             {
                 let (pc, _g3) = coef.ptr_mut(s);
-                // SAFETY: `norm_backward_sums_<d>(const T* g, const T* y, T* coef, outer,
+                // SAFETY: `norm_backward_sums_<d>(const T* g, const T* y, S* coef, outer,
                 // groups, inner, int center)` reads `n` elements of `g` and `y` and writes
-                // `2 · groups` of `coef`.
+                // `2 · groups` of `coef` (allocated in `S`, `stat`).
                 unsafe {
                     self.launch(
                         &sums,
@@ -225,7 +251,7 @@ impl CudaBackend {
             if let Some(cfg) = Self::elementwise_cfg(n) {
                 let (pc, _g3) = coef.ptr(s);
                 let (pd, _g4) = dx.ptr_mut(s);
-                // SAFETY: `norm_backward_apply_<d>(const T* g, const T* y, const T* coef,
+                // SAFETY: `norm_backward_apply_<d>(const T* g, const T* y, const S* coef,
                 // const T* rstd, T* dx, n, groups, inner)`: `n` elements of `g`, `y`, `dx`;
                 // `rstd` has `groups` (the tensor layer checks its shape).
                 unsafe { self.launch(&apply, cfg, &[&pg, &py, &pc, &pr, &pd, &nn, &gg, &inner])? };
@@ -234,7 +260,7 @@ impl CudaBackend {
         })())
     }
 
-    /// The arg-max of each max-pooling window of a contiguous float `x`.
+    /// The arg-max of each max-pooling window of a contiguous float `x` (half included).
     pub(super) fn fused_max_pool_indices(
         &self,
         x: &dyn Storage,
@@ -242,7 +268,11 @@ impl CudaBackend {
         geo: &PoolGeometry,
     ) -> Option<Result<StorageRef>> {
         let range = xl.contiguous_range()?;
-        let dtype = float_dtype(&[x])?;
+        // Half inputs too: the kernel compares widened values, exact as the CPU's.
+        let dtype = match x.dtype() {
+            d @ (DType::F32 | DType::F64 | DType::F16 | DType::BF16) => d,
+            DType::I64 | DType::U32 | DType::Bool => return None,
+        };
         let x = cuda(x).ok()?;
         // 1-D pooling as 2-D of height 1, as the CPU kernel.
         let two = |v: &[usize], one: usize| -> [i64; 2] {
