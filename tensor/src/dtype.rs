@@ -229,7 +229,9 @@ element!(f64, F64, |x| x, |v| v);
 element!(i64, I64, |x| x as f64, |v| v as i64);
 element!(u32, U32, |x| x as f64, |v| v as u32);
 element!(bool, Bool, |x| x as u8 as f64, |v| v != 0.0);
-// Rounded once from f64, to nearest even (overflow to ±inf, NaN kept).
+// From f64 by the half crate: to nearest even (overflow to ±inf, NaN kept); for f16 through
+// f32 on CPUs with F16C (as PyTorch's `c10::Half(float(x))`), so an f64 within f32's
+// rounding of a tie can round twice. From f32 values it rounds once.
 element!(half::f16, F16, |x| x.to_f64(), |v| half::f16::from_f64(v));
 element!(half::bf16, BF16, |x| x.to_f64(), |v| half::bf16::from_f64(
     v

@@ -224,8 +224,9 @@ impl FromPrim<bool> for bool {
     }
 }
 
-// Half conversions go through f32 (exact for every f16 and bf16 value), or through f64
-// from the 64-bit types, so each rounds once; to integers they saturate as f32 `as`.
+// Half conversions: widening is exact; narrowing rounds once from f32 and goes through the
+// half crate's `from_f64` from the 64-bit types (see `Element` for f16's f32 step); to
+// integers they saturate as f32 `as`.
 macro_rules! from_prim_half {
     ($h:ty) => {
         impl FromPrim<f32> for $h {
