@@ -407,14 +407,6 @@ impl CudaBackend {
     /// `n` elements of `dtype` from the cache, contents unspecified (every kernel that
     /// takes one writes all of it; `zeros` clears it).
     fn alloc(&self, dtype: DType, n: usize) -> Result<CudaStorage> {
-        if !source::ALL_DTYPES.contains(&dtype) {
-            // A dtype without kernels is refused where every storage is made, so no op
-            // reaches a kernel of the wrong type (every dtype has them today).
-            return Err(Error::UnsupportedDType {
-                op: "CUDA storage",
-                dtype,
-            });
-        }
         let bytes = n * dtype.size_in_bytes();
         let block = lock(&self.cache).alloc(0, bytes)?;
         Ok(CudaStorage {
@@ -1467,9 +1459,5 @@ impl lamina_tensor::Backend for CudaBackend {
         self.stream
             .synchronize()
             .map_err(|e| driver("synchronising the stream", e))
-    }
-
-    fn supports_dtype(&self, dtype: DType) -> bool {
-        source::ALL_DTYPES.contains(&dtype)
     }
 }

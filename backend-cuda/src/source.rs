@@ -49,17 +49,6 @@ pub const INDEX_DTYPES: [DType; 2] = [DType::I64, DType::U32];
 /// The reductions' and softmax's device code (block reductions by warp shuffles).
 pub const REDUCE: &str = include_str!("../kernels/reduce.cuh");
 
-/// Every dtype, for the data-movement kernels (copies, casts, fills, comparisons, `where`).
-pub const ALL_DTYPES: [DType; 7] = [
-    DType::F32,
-    DType::F64,
-    DType::I64,
-    DType::U32,
-    DType::Bool,
-    DType::F16,
-    DType::BF16,
-];
-
 /// The number dtypes: what the reductions, scans and scatter's reductions run on (bool is
 /// cast first, as on the CPU; the half types accumulate in float).
 pub const NUMBER_DTYPES: [DType; 6] = [
@@ -274,7 +263,7 @@ pub fn elementwise_source() -> String {
 ///   Strided lf)`: `c != 0 ? t : f`.
 pub fn data_source() -> String {
     let mut s = String::new();
-    for d in ALL_DTYPES {
+    for d in DType::ALL {
         let (t, n) = (c_type(d), suffix(d));
         let _ = write!(
             s,
@@ -288,7 +277,7 @@ pub fn data_source() -> String {
              \x20   LAMINA_FOR_EACH(i, n) {{ y[i] = value; }}\n\
              }}\n"
         );
-        for to in ALL_DTYPES {
+        for to in DType::ALL {
             let (tt, tn) = (c_type(to), suffix(to));
             let _ = write!(
                 s,
@@ -403,7 +392,7 @@ pub fn reduce_source() -> String {
 ///   ids alone, checked before a scatter writes anything.
 pub fn index_source() -> String {
     let mut s = format!("{PRELUDE}\n{INDEX}");
-    for d in ALL_DTYPES {
+    for d in DType::ALL {
         let (t, n) = (c_type(d), suffix(d));
         for i in INDEX_DTYPES {
             let (it, is) = (c_type(i), suffix(i));
@@ -511,7 +500,7 @@ pub fn scan_source() -> String {
             );
         }
     }
-    for d in ALL_DTYPES {
+    for d in DType::ALL {
         let (t, n) = (c_type(d), suffix(d));
         let _ = write!(
             s,
@@ -653,11 +642,11 @@ mod tests {
         }
         // 53 unary and 12 binary ops in the tables today, each on f32 and f64 at least.
         assert!(names.len() >= 2 * (53 + 12), "{}", names.len());
-        for d in ALL_DTYPES {
+        for d in DType::ALL {
             let n = suffix(d);
             names.push(format!("copy_{n}"));
             names.push(format!("fill_{n}"));
-            for to in ALL_DTYPES {
+            for to in DType::ALL {
                 names.push(format!("cast_{n}_{}", suffix(to)));
                 names.push(format!("where_{n}_{}", suffix(to)));
             }
@@ -702,13 +691,13 @@ mod tests {
                 names.push(k);
             }
         }
-        for d in ALL_DTYPES {
+        for d in DType::ALL {
             let k = format!("argsort_{}", suffix(d));
             assert_eq!(scan.matches(&format!(" {k}(")).count(), 1, "{k}");
             names.push(k);
         }
         let index = index_source();
-        for d in ALL_DTYPES {
+        for d in DType::ALL {
             for i in INDEX_DTYPES {
                 let (n, is) = (suffix(d), suffix(i));
                 let mut kernels =

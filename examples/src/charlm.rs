@@ -650,10 +650,7 @@ fn parse(name: &str, defaults: CharConfig) -> std::result::Result<CharConfig, St
             "--data" => c.data = parse_flag(f, it.next())?,
             "--quiet" => c.verbose = false,
             "--device" => c.device = parse_flag(f, it.next())?,
-            "--amp" => {
-                let v = it.next().unwrap_or_default();
-                c.amp = Some(Amp::parse(&v).ok_or(format!("--amp takes bf16 or f16, not `{v}`"))?);
-            }
+            "--amp" => c.amp = Some(parse_flag(f, it.next())?),
             "-h" | "--help" => return Err(usage),
             other => return Err(format!("unknown argument {other}\n{usage}")),
         }

@@ -332,10 +332,7 @@ fn parse(name: &str, defaults: MnistConfig) -> std::result::Result<MnistConfig, 
             "--resume" => c.resume = true,
             "--quiet" => c.verbose = false,
             "--device" => c.device = parse_flag(f, it.next())?,
-            "--amp" => {
-                let v = it.next().unwrap_or_default();
-                c.amp = Some(Amp::parse(&v).ok_or(format!("--amp takes bf16 or f16, not `{v}`"))?);
-            }
+            "--amp" => c.amp = Some(parse_flag(f, it.next())?),
             "-h" | "--help" => return Err(usage),
             "--shift" => c.max_shift = parse_flag(f, it.next())?,
             other => return Err(format!("unknown argument {other}\n{usage}")),

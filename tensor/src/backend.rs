@@ -513,9 +513,4 @@ pub trait Backend: Send + Sync + fmt::Debug + 'static {
     fn synchronize(&self) -> Result<()> {
         Ok(())
     }
-    /// Whether this backend stores and computes `dtype` (creating a tensor of one it does
-    /// not is an `UnsupportedDType` error).
-    fn supports_dtype(&self, _dtype: DType) -> bool {
-        true
-    }
 }

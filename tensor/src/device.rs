@@ -45,12 +45,6 @@ impl Device {
         self.0.name()
     }
 
-    /// Whether tensors of `dtype` can live on this device (every dtype on the CPU; the
-    /// CUDA backend has no half kernels yet).
-    pub fn supports_dtype(&self, dtype: crate::DType) -> bool {
-        self.backend().supports_dtype(dtype)
-    }
-
     /// Bytes of tensor storage currently allocated, if the backend counts them.
     pub fn live_bytes(&self) -> Option<usize> {
         self.0.live_bytes()

@@ -100,12 +100,19 @@ impl Amp {
         }
     }
 
-    /// Parses `bf16` or `f16` (a command line's `--amp`).
+    /// Parses `bf16` or `f16`, in any case (a command line's `--amp`).
     pub fn parse(s: &str) -> Option<Amp> {
+        s.parse().ok()
+    }
+}
+
+impl std::str::FromStr for Amp {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Amp, String> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "bf16" => Some(Amp::Bf16),
-            "f16" => Some(Amp::F16),
-            _ => None,
+            "bf16" => Ok(Amp::Bf16),
+            "f16" => Ok(Amp::F16),
+            other => Err(format!("mixed precision is bf16 or f16, not `{other}`")),
         }
     }
 }

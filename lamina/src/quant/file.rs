@@ -87,6 +87,31 @@ impl QuantizedModel {
                 ));
             }
         };
+        // An int8 layer's tensors: the weight in `shape`, its per-channel scales, the bias
+        // and the input's parameters.
+        let put_layer = |i: usize,
+                         w: &QWeight,
+                         shape: Vec<usize>,
+                         bias: Option<&[f32]>,
+                         input: Option<QParams>,
+                         blobs: &mut Vec<_>| {
+            blobs.push((
+                format!("{i}.weight"),
+                Dtype::I8,
+                shape,
+                w.q.iter().map(|&v| v as u8).collect(),
+            ));
+            blobs.push((
+                format!("{i}.weight_scale"),
+                Dtype::F32,
+                vec![w.out],
+                f32s(&w.scales),
+            ));
+            if let Some(b) = bias {
+                blobs.push((format!("{i}.bias"), Dtype::F32, vec![w.out], f32s(b)));
+            }
+            put_input(i, input, blobs);
+        };
         for (i, s) in self.stages.iter().enumerate() {
             match s {
                 Stage::Linear(l) => {
@@ -98,22 +123,8 @@ impl QuantizedModel {
                         dynamic: l.input.is_none(),
                         bias: l.bias.is_some(),
                     });
-                    blobs.push((
-                        format!("{i}.weight"),
-                        Dtype::I8,
-                        vec![w.out, w.k],
-                        w.q.iter().map(|&v| v as u8).collect(),
-                    ));
-                    blobs.push((
-                        format!("{i}.weight_scale"),
-                        Dtype::F32,
-                        vec![w.out],
-                        f32s(&w.scales),
-                    ));
-                    if let Some(b) = &l.bias {
-                        blobs.push((format!("{i}.bias"), Dtype::F32, vec![w.out], f32s(b)));
-                    }
-                    put_input(i, l.input, &mut blobs);
+                    let shape = vec![w.out, w.k];
+                    put_layer(i, w, shape, l.bias.as_deref(), l.input, &mut blobs);
                 }
                 Stage::Conv(c) => {
                     let w = &c.weight;
@@ -131,22 +142,8 @@ impl QuantizedModel {
                         dynamic: c.input.is_none(),
                         bias: c.bias.is_some(),
                     });
-                    blobs.push((
-                        format!("{i}.weight"),
-                        Dtype::I8,
-                        vec![w.out, c.in_channels, c.kernel[0], c.kernel[1]],
-                        w.q.iter().map(|&v| v as u8).collect(),
-                    ));
-                    blobs.push((
-                        format!("{i}.weight_scale"),
-                        Dtype::F32,
-                        vec![w.out],
-                        f32s(&w.scales),
-                    ));
-                    if let Some(b) = &c.bias {
-                        blobs.push((format!("{i}.bias"), Dtype::F32, vec![w.out], f32s(b)));
-                    }
-                    put_input(i, c.input, &mut blobs);
+                    let shape = vec![w.out, c.in_channels, c.kernel[0], c.kernel[1]];
+                    put_layer(i, w, shape, c.bias.as_deref(), c.input, &mut blobs);
                 }
                 Stage::Float(Float::Linear { w, b, out, k, relu }) => {
                     descs.push(Desc::Linear {

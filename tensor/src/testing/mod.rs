@@ -70,22 +70,6 @@ pub use reduce::{
 pub use softmax::{softmax_backward_op, softmax_ops, softmax_stability};
 pub use views::{contiguous_rules, reshape_view_rules, view_ops};
 
-thread_local! {
-    /// The device the running suite tests: strategies draw only the dtypes it supports.
-    static DEVICE_UNDER_TEST: std::cell::Cell<Option<crate::Device>> = const { std::cell::Cell::new(None) };
-}
-
-/// Sets the device whose dtypes the strategies of this thread draw (the
-/// `conformance_tests!` macro calls it before each suite).
-pub fn set_device_under_test(dev: &crate::Device) {
-    DEVICE_UNDER_TEST.with(|d| d.set(Some(*dev)));
-}
-
-/// Whether the device under test (if one is set) supports `dtype`.
-pub fn dtype_under_test(dtype: crate::DType) -> bool {
-    DEVICE_UNDER_TEST.with(|d| d.get().is_none_or(|dev| dev.supports_dtype(dtype)))
-}
-
 /// Cases per property: `LAMINA_PROPTEST_CASES`, default 256.
 pub fn cases() -> u32 {
     std::env::var("LAMINA_PROPTEST_CASES")
@@ -214,10 +198,7 @@ macro_rules! __conformance_tests {
         fn $name() {
             let device: ::std::option::Option<$crate::Device> = $device;
             match device {
-                ::std::option::Option::Some(dev) => {
-                    $crate::testing::set_device_under_test(&dev);
-                    $crate::testing::$name(&dev)
-                }
+                ::std::option::Option::Some(dev) => $crate::testing::$name(&dev),
                 ::std::option::Option::None => ::std::println!("{}", $skip),
             }
         }

@@ -19,12 +19,10 @@ pub const MAX_RANK: usize = 4;
 /// Largest extent of one dimension.
 pub const MAX_DIM: usize = 5;
 
-/// `weighted` (dtype, weight) pairs as a strategy, without the dtypes the device under
-/// test lacks.
+/// `weighted` (dtype, weight) pairs as a strategy.
 fn dtypes(weighted: &[(DType, usize)]) -> BoxedStrategy<DType> {
     let pool: Vec<DType> = weighted
         .iter()
-        .filter(|(d, _)| super::dtype_under_test(*d))
         .flat_map(|&(d, w)| std::iter::repeat_n(d, w))
         .collect();
     proptest::sample::select(pool).boxed()

@@ -108,21 +108,11 @@ impl Draw {
     }
 
     pub fn dtype(&mut self) -> DType {
-        self.pick_supported(&DTYPES)
+        self.pick(&DTYPES)
     }
 
     pub fn float_dtype(&mut self) -> DType {
-        self.pick_supported(&[DType::F32, DType::F32, DType::F64, DType::F16, DType::BF16])
-    }
-
-    /// One of `options` that the device under test supports.
-    fn pick_supported(&mut self, options: &[DType]) -> DType {
-        let ok: Vec<DType> = options
-            .iter()
-            .copied()
-            .filter(|&d| crate::testing::dtype_under_test(d))
-            .collect();
-        self.pick(&ok)
+        self.pick(&[DType::F32, DType::F32, DType::F64, DType::F16, DType::BF16])
     }
 
     /// A dim argument for a tensor of `rank`: mostly in range (0-d tensors take 0 and -1),
