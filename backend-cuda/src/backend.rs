@@ -13,9 +13,11 @@
 //! trait's default: the host's counter-based stream, copied to the device, so the values
 //! equal the CPU backend's (a device generator is still to come). Fused kernels
 //! (`fused`): the Adam and SGD updates in place, normalisation and its backward, max
-//! pooling's arg-max, and integer matmul (wrapping, one thread per output). Convolution,
-//! attention and the LSTM cell and sequence run their composites (patches and cuBLAS
-//! matmuls, the row-wise softmax). F16 and BF16 storages hold 2-byte elements; their
+//! pooling's arg-max, and integer matmul (wrapping, one thread per output). Convolution
+//! (`conv`, f32/f64, ungrouped): `im2col` patches and one cuBLAS product per direction,
+//! the input gradient gathered back by `col2im` (planned in [`crate::conv`]; the kernels
+//! also run on the host in the `conv_host` test). Attention and the LSTM cell and
+//! sequence run their composites (cuBLAS matmuls, the row-wise softmax). F16 and BF16 storages hold 2-byte elements; their
 //! kernels compute in f32 and round once, as the CPU's (softmax, normalisation and max
 //! pooling's arg-max included; the fused Adam and SGD kernels are f32/f64 only: half
 //! parameters run the composites, as on the CPU). Nothing here has run on a GPU yet:
@@ -30,9 +32,9 @@ use cudarc::driver::{
     DevicePtrMut, DeviceRepr, LaunchConfig, PushKernelArg, SyncOnDrop,
 };
 use lamina_tensor::{
-    bf16, f16, share_storage, AdamStep, BinaryOp, CmpOp, DType, Error, HostData, Layout,
-    MatmulSpec, NormSpec, PoolGeometry, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep, Storage,
-    StorageRef, UnaryOp,
+    bf16, f16, share_storage, AdamStep, BinaryOp, CmpOp, ConvGeometry, DType, Error, HostData,
+    Layout, MatmulSpec, NormSpec, PoolGeometry, ReduceOp, Result, ScanOp, ScatterReduce, SgdStep,
+    Storage, StorageRef, UnaryOp,
 };
 
 use crate::alloc::{Allocation, CachingAllocator, RawAlloc};
@@ -41,12 +43,19 @@ use crate::gemm::{plan, Operand};
 use crate::launch::{grid_for, StridedArg};
 use crate::source;
 
+mod conv;
 mod fused;
 
 // SAFETY: `StridedArg` is `#[repr(C)]` of plain integers (no padding, no pointers), laid
 // out as the prelude's `Strided` (size and alignment pinned by a test in `launch`), so its
 // bytes are a valid kernel argument of that type.
 unsafe impl DeviceRepr for StridedArg {}
+
+// SAFETY: `ConvDims` is `#[repr(C)]` of twenty `i64`s (no padding, no pointers), laid out
+// as `conv.cuh`'s struct field for field (its size is pinned by a test in `conv` and by a
+// static_assert in the host test that runs the kernels), so its bytes are a valid kernel
+// argument of that type.
+unsafe impl DeviceRepr for crate::conv::ConvDims {}
 
 /// The driver under the caching allocator: blocks of bytes on the device's stream
 /// (cudarc frees them stream-ordered when dropped).
@@ -1393,6 +1402,39 @@ impl lamina_tensor::Backend for CudaBackend {
             }
             Ok(share_storage(out))
         })())
+    }
+
+    fn conv(
+        &self,
+        x: &dyn Storage,
+        x_layout: &Layout,
+        w: &dyn Storage,
+        w_layout: &Layout,
+        geo: &ConvGeometry,
+    ) -> Option<Result<StorageRef>> {
+        self.fused_conv(x, x_layout, w, w_layout, geo)
+    }
+
+    fn conv_input_grad(
+        &self,
+        dy: &dyn Storage,
+        dy_layout: &Layout,
+        w: &dyn Storage,
+        w_layout: &Layout,
+        geo: &ConvGeometry,
+    ) -> Option<Result<StorageRef>> {
+        self.fused_conv_input_grad(dy, dy_layout, w, w_layout, geo)
+    }
+
+    fn conv_weight_grad(
+        &self,
+        x: &dyn Storage,
+        x_layout: &Layout,
+        dy: &dyn Storage,
+        dy_layout: &Layout,
+        geo: &ConvGeometry,
+    ) -> Option<Result<StorageRef>> {
+        self.fused_conv_weight_grad(x, x_layout, dy, dy_layout, geo)
     }
 
     fn normalize(

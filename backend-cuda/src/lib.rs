@@ -10,17 +10,20 @@
 //!   and softmax launch the kernels below, as do `index_select`, `gather`, scatter (every
 //!   reduction), scans and argsort; matmul goes through cuBLAS (integer matmul through a
 //!   kernel of its own); normalisation, max pooling and the optimizer updates have fused
-//!   kernels, and convolution and attention run their composites. It has never run: no
-//!   GPU was available;
+//!   kernels, convolution runs as `im2col` patches and cuBLAS, and attention runs its
+//!   composite. It has never run: no GPU was available;
+//! - [`conv`]: how a convolution and its two gradients map onto `im2col`, `col2im` and
+//!   three cuBLAS products that read their operands in place;
 //! - [`gemm`]: how a row-major batched matmul maps onto cuBLAS's column-major call
 //!   without copying transposed views;
 //! - [`source`]: the CUDA C++ of the element-wise kernels (every unary and binary op,
 //!   generated from the op tables' CUDA expressions; comparisons, `where`, casts, fills and
 //!   strided copies over every dtype) and of the reductions (warp-shuffle block
 //!   reductions, the arg-reductions' first-index ties), row-wise softmax and its
-//!   backward, the indexing kernels, the scans and argsort, and the fused kernels, which
-//!   `kernel-check.sh` compiles with NVRTC and assembles with ptxas for sm_80 and sm_90
-//!   on every CI run (the `cuda-kernel-sources` binary writes them out);
+//!   backward, the indexing kernels, the scans and argsort, the fused kernels and the
+//!   convolution's patches, which `kernel-check.sh` compiles with NVRTC and assembles
+//!   with ptxas for sm_80 and sm_90 on every CI run (the `cuda-kernel-sources` binary
+//!   writes them out);
 //! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
 //!   through and the grid of a one-thread-per-element launch;
 //! - [`alloc`]: the caching allocator (size classes, per-stream reuse, byte counts,
@@ -34,6 +37,7 @@ pub mod alloc;
 #[cfg(feature = "cuda")]
 pub mod backend;
 pub mod cache;
+pub mod conv;
 pub mod gemm;
 pub mod launch;
 pub mod source;

@@ -43,6 +43,9 @@ pub const INDEX: &str = include_str!("../kernels/index.cuh");
 /// matmul).
 pub const FUSED: &str = include_str!("../kernels/fused.cuh");
 
+/// The convolution's im2col and col2im (self-contained: no prelude).
+pub const CONV: &str = include_str!("../kernels/conv.cuh");
+
 /// The index dtypes.
 pub const INDEX_DTYPES: [DType; 2] = [DType::I64, DType::U32];
 
@@ -596,16 +599,38 @@ pub fn fused_source() -> String {
     s
 }
 
+/// Convolution's data movement on f32 and f64 (the half types take the composite):
+/// `im2col_<d>(const T* x, T* cols, ConvDims g, long long sn, long long sck)` and
+/// `col2im_<d>(const T* cols, T* dx, ConvDims g, long long sn, long long sck)`, as
+/// `kernels/conv.cuh` documents.
+pub fn conv_source() -> String {
+    let mut s = CONV.to_string();
+    for d in FLOATS {
+        let (t, n) = (c_type(d), suffix(d));
+        for (k, from, to) in [("im2col", "x", "cols"), ("col2im", "cols", "dx")] {
+            let _ = write!(
+                s,
+                "\nextern \"C\" __global__ void {k}_{n}(const {t}* __restrict__ {from}, \
+                 {t}* __restrict__ {to}, const ConvDims g, const long long sn, const long long sck) {{\n\
+                 \x20   {k}<{t}>({from}, {to}, g, sn, sck);\n\
+                 }}\n"
+            );
+        }
+    }
+    s
+}
+
 /// A generated source's file name and generator.
 type Generator = (&'static str, fn() -> String);
 
 /// The generated sources by file name.
-const SOURCES: [Generator; 5] = [
+const SOURCES: [Generator; 6] = [
     ("elementwise.cu", elementwise_source),
     ("reduce.cu", reduce_source),
     ("index.cu", index_source),
     ("scan.cu", scan_source),
     ("fused.cu", fused_source),
+    ("conv.cu", conv_source),
 ];
 
 /// Every generated source of the backend, `(file name, text)`: what the compile check
@@ -733,6 +758,14 @@ mod tests {
             let k = format!("matmul_int_{}", suffix(d));
             assert_eq!(fused.matches(&format!(" {k}(")).count(), 1, "{k}");
             names.push(k);
+        }
+        let conv = conv_source();
+        for d in FLOATS {
+            for k in ["im2col", "col2im"] {
+                let k = format!("{k}_{}", suffix(d));
+                assert_eq!(conv.matches(&format!(" {k}(")).count(), 1, "{k}");
+                names.push(k);
+            }
         }
         let mut sorted = names.clone();
         sorted.sort();
