@@ -16,8 +16,10 @@
 //! pooling's arg-max, and integer matmul (wrapping, one thread per output). Convolution
 //! (`conv`, f32/f64, ungrouped): `im2col` patches and one cuBLAS product per direction,
 //! the input gradient gathered back by `col2im` (planned in [`crate::conv`]; the kernels
-//! also run on the host in the `conv_host` test). Attention and the LSTM cell and
-//! sequence run their composites (cuBLAS matmuls, the row-wise softmax). F16 and BF16 storages hold 2-byte elements; their
+//! also run on the host in the `conv_host` test). The LSTM cell and its backward (`lstm`,
+//! f32/f64): one thread per unit (run on the host in `lstm_host`); the whole-sequence
+//! primitives run the composite over it (a cuBLAS product per step). Attention runs its
+//! composite (cuBLAS matmuls, the row-wise softmax). F16 and BF16 storages hold 2-byte elements; their
 //! kernels compute in f32 and round once, as the CPU's (softmax, normalisation and max
 //! pooling's arg-max included; the fused Adam and SGD kernels are f32/f64 only: half
 //! parameters run the composites, as on the CPU). Nothing here has run on a GPU yet:
@@ -45,6 +47,7 @@ use crate::source;
 
 mod conv;
 mod fused;
+mod lstm;
 
 // SAFETY: `StridedArg` is `#[repr(C)]` of plain integers (no padding, no pointers), laid
 // out as the prelude's `Strided` (size and alignment pinned by a test in `launch`), so its
@@ -1435,6 +1438,41 @@ impl lamina_tensor::Backend for CudaBackend {
         geo: &ConvGeometry,
     ) -> Option<Result<StorageRef>> {
         self.fused_conv_weight_grad(x, x_layout, dy, dy_layout, geo)
+    }
+
+    fn lstm_cell(
+        &self,
+        gates: &dyn Storage,
+        gates_layout: &Layout,
+        c_prev: &dyn Storage,
+        c_prev_layout: &Layout,
+        n: usize,
+        h: usize,
+    ) -> Option<Result<StorageRef>> {
+        self.fused_lstm_cell(gates, gates_layout, c_prev, c_prev_layout, n, h)
+    }
+
+    fn lstm_cell_backward(
+        &self,
+        grad: &dyn Storage,
+        grad_layout: &Layout,
+        gates: &dyn Storage,
+        gates_layout: &Layout,
+        c_prev: &dyn Storage,
+        c_prev_layout: &Layout,
+        n: usize,
+        h: usize,
+    ) -> Option<Result<(StorageRef, StorageRef)>> {
+        self.fused_lstm_cell_backward(
+            grad,
+            grad_layout,
+            gates,
+            gates_layout,
+            c_prev,
+            c_prev_layout,
+            n,
+            h,
+        )
     }
 
     fn normalize(

@@ -46,6 +46,9 @@ pub const FUSED: &str = include_str!("../kernels/fused.cuh");
 /// The convolution's im2col and col2im (self-contained: no prelude).
 pub const CONV: &str = include_str!("../kernels/conv.cuh");
 
+/// The LSTM cell's forward and backward (self-contained: no prelude).
+pub const LSTM: &str = include_str!("../kernels/lstm.cuh");
+
 /// The index dtypes.
 pub const INDEX_DTYPES: [DType; 2] = [DType::I64, DType::U32];
 
@@ -620,17 +623,43 @@ pub fn conv_source() -> String {
     s
 }
 
+/// The LSTM cell on f32 and f64 (the half types take the composite, as on the CPU):
+/// `lstm_cell_<d>(const T* gates, const T* c_prev, T* out, long long n, long long h)` and
+/// `lstm_cell_backward_<d>(const T* grad, const T* gates, const T* c_prev, T* dgates,
+/// T* dc_prev, long long n, long long h)`, as `kernels/lstm.cuh` documents.
+pub fn lstm_source() -> String {
+    let mut s = LSTM.to_string();
+    for d in FLOATS {
+        let (t, n) = (c_type(d), suffix(d));
+        let _ = write!(
+            s,
+            "\nextern \"C\" __global__ void lstm_cell_{n}(const {t}* __restrict__ a, \
+             const {t}* __restrict__ cp, {t}* __restrict__ out, const long long n, \
+             const long long h) {{\n\
+             \x20   lstm_cell_forward<{t}>(a, cp, out, n, h);\n\
+             }}\n\
+             extern \"C\" __global__ void lstm_cell_backward_{n}(const {t}* __restrict__ grad, \
+             const {t}* __restrict__ a, const {t}* __restrict__ cp, {t}* __restrict__ da, \
+             {t}* __restrict__ dc, const long long n, const long long h) {{\n\
+             \x20   lstm_cell_backward<{t}>(grad, a, cp, da, dc, n, h);\n\
+             }}\n"
+        );
+    }
+    s
+}
+
 /// A generated source's file name and generator.
 type Generator = (&'static str, fn() -> String);
 
 /// The generated sources by file name.
-const SOURCES: [Generator; 6] = [
+const SOURCES: [Generator; 7] = [
     ("elementwise.cu", elementwise_source),
     ("reduce.cu", reduce_source),
     ("index.cu", index_source),
     ("scan.cu", scan_source),
     ("fused.cu", fused_source),
     ("conv.cu", conv_source),
+    ("lstm.cu", lstm_source),
 ];
 
 /// Every generated source of the backend, `(file name, text)`: what the compile check
@@ -764,6 +793,14 @@ mod tests {
             for k in ["im2col", "col2im"] {
                 let k = format!("{k}_{}", suffix(d));
                 assert_eq!(conv.matches(&format!(" {k}(")).count(), 1, "{k}");
+                names.push(k);
+            }
+        }
+        let lstm = lstm_source();
+        for d in FLOATS {
+            for k in ["lstm_cell", "lstm_cell_backward"] {
+                let k = format!("{k}_{}", suffix(d));
+                assert_eq!(lstm.matches(&format!(" {k}(")).count(), 1, "{k}");
                 names.push(k);
             }
         }

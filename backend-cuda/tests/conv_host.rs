@@ -8,110 +8,53 @@
 //! gradient, 1-D to 3-D, with stride, padding and dilation. No GPU needed; without a C++
 //! compiler the test says "skipped: no C++ compiler".
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod host;
 
+use host::{close, Lcg, Program};
 use lamina_backend_cuda::conv::{Cols, ConvDims, ConvPlan};
 use lamina_backend_cuda::source::conv_source;
 use lamina_tensor::{ConvGeometry, ConvSpec, Layout, MatmulSpec, Shape};
 
-/// Emulates a 1-D launch: each (block, thread) calls the kernel with the built-ins set.
-const DRIVER: &str = r#"
-#include <cstdio>
-#include <cstdlib>
-#include <vector>
-#include <limits>
-struct lamina_dim3 { unsigned x = 0, y = 0, z = 0; };
-static lamina_dim3 threadIdx, blockIdx, blockDim, gridDim;
-#define __global__
-#define __device__
-"#;
-
+/// Header: mode (0 im2col, 1 col2im; +2 for f32), `ConvDims` (20 words), sn, sck,
+/// out_len, blocks, threads; then the input values.
 const MAIN: &str = r#"
-// argv: in-file out-file. In: i64 mode (0 im2col, 1 col2im; +2 for f32), ConvDims (20
-// i64), sn, sck, in_len, out_len, blocks, threads, then in_len doubles. Out: out_len
-// doubles, NaN where the kernel wrote nothing.
 template <typename T>
-static void run(long long mode, const ConvDims& g, long long sn, long long sck,
-                const std::vector<double>& in, std::vector<double>& out, unsigned blocks,
-                unsigned threads) {
-    std::vector<T> x(in.begin(), in.end()), y(out.size(), std::numeric_limits<T>::quiet_NaN());
-    gridDim.x = blocks;
-    blockDim.x = threads;
-    for (unsigned b = 0; b < blocks; ++b) {
-        for (unsigned t = 0; t < threads; ++t) {
-            blockIdx.x = b;
-            threadIdx.x = t;
-            if (mode == 0) {
-                if constexpr (sizeof(T) == 8) im2col_f64(x.data(), y.data(), g, sn, sck);
-                else im2col_f32(x.data(), y.data(), g, sn, sck);
-            } else {
-                if constexpr (sizeof(T) == 8) col2im_f64(x.data(), y.data(), g, sn, sck);
-                else col2im_f32(x.data(), y.data(), g, sn, sck);
-            }
+static std::vector<T> run(long long adjoint, const ConvDims& g, long long sn, long long sck,
+                          const std::vector<double>& in, size_t out_len, unsigned blocks,
+                          unsigned threads) {
+    std::vector<T> x(in.begin(), in.end());
+    std::vector<T> y = nans<T>(out_len);
+    launch(blocks, threads, [&] {
+        if (adjoint == 0) {
+            if constexpr (sizeof(T) == 8) im2col_f64(x.data(), y.data(), g, sn, sck);
+            else im2col_f32(x.data(), y.data(), g, sn, sck);
+        } else {
+            if constexpr (sizeof(T) == 8) col2im_f64(x.data(), y.data(), g, sn, sck);
+            else col2im_f32(x.data(), y.data(), g, sn, sck);
         }
-    }
-    for (size_t i = 0; i < y.size(); ++i) out[i] = (double)y[i];
+    });
+    return y;
 }
 
-int main(int argc, char** argv) {
-    if (argc != 3) return 2;
-    FILE* f = std::fopen(argv[1], "rb");
-    if (!f) return 3;
-    long long head[27];
-    if (std::fread(head, 8, 27, f) != 27) return 4;
+int main(int, char** argv) {
+    std::vector<long long> h;
+    std::vector<double> in;
+    if (!read_input(argv, h, 26, in)) return 3;
     ConvDims g;
     static_assert(sizeof(ConvDims) == 20 * 8, "ConvDims layout");
-    std::memcpy(&g, head + 1, sizeof g);
-    const long long sn = head[21], sck = head[22], in_len = head[23], out_len = head[24];
-    std::vector<double> in(in_len), out(out_len);
-    if ((long long)std::fread(in.data(), 8, in_len, f) != in_len) return 5;
-    std::fclose(f);
-    const long long mode = head[0];
-    if (mode < 2) run<double>(mode, g, sn, sck, in, out, (unsigned)head[25], (unsigned)head[26]);
-    else run<float>(mode - 2, g, sn, sck, in, out, (unsigned)head[25], (unsigned)head[26]);
-    FILE* o = std::fopen(argv[2], "wb");
-    if (!o || (long long)std::fwrite(out.data(), 8, out_len, o) != out_len) return 6;
-    std::fclose(o);
-    return 0;
+    std::memcpy(&g, h.data() + 1, sizeof g);
+    const long long sn = h[21], sck = h[22];
+    const size_t out_len = (size_t)h[23];
+    const unsigned blocks = (unsigned)h[24], threads = (unsigned)h[25];
+    const bool ok = h[0] < 2
+        ? write_output(argv, run<double>(h[0], g, sn, sck, in, out_len, blocks, threads))
+        : write_output(argv, run<float>(h[0] - 2, g, sn, sck, in, out_len, blocks, threads));
+    return ok ? 0 : 4;
 }
 "#;
 
-/// The compiled driver, or `None` when no C++ compiler runs.
-fn build(dir: &Path) -> Option<PathBuf> {
-    let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
-    let src = dir.join("conv_host.cpp");
-    let text = format!("{DRIVER}#include <cstring>\n{}\n{MAIN}", conv_source());
-    std::fs::write(&src, text).unwrap();
-    let bin = dir.join("conv_host");
-    let out = Command::new(&cxx)
-        .args([
-            "-std=c++17",
-            "-O1",
-            "-Wall",
-            "-Wno-unknown-pragmas",
-            "-Werror",
-            "-o",
-        ])
-        .arg(&bin)
-        .arg(&src)
-        .output();
-    match out {
-        Err(_) => None,
-        Ok(o) => {
-            assert!(
-                o.status.success(),
-                "{cxx} failed on conv.cu:\n{}",
-                String::from_utf8_lossy(&o.stderr)
-            );
-            Some(bin)
-        }
-    }
-}
-
 struct Kernels {
-    bin: PathBuf,
-    dir: PathBuf,
+    program: Program,
     f32: bool,
 }
 
@@ -133,47 +76,8 @@ impl Kernels {
         for a in [d.input, d.kernel, d.output, d.stride, d.padding, d.dilation] {
             head.extend(a);
         }
-        head.extend([sn, sck, input.len() as i64, out_len as i64, blocks, threads]);
-        let mut bytes: Vec<u8> = head.iter().flat_map(|v| v.to_le_bytes()).collect();
-        bytes.extend(input.iter().flat_map(|v| v.to_le_bytes()));
-        let (inp, outp) = (self.dir.join("in.bin"), self.dir.join("out.bin"));
-        std::fs::write(&inp, bytes).unwrap();
-        let status = Command::new(&self.bin)
-            .arg(&inp)
-            .arg(&outp)
-            .status()
-            .unwrap();
-        assert!(status.success(), "driver: {status}");
-        std::fs::read(&outp)
-            .unwrap()
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-            .collect()
-    }
-}
-
-/// A deterministic stream of values in [-1, 1).
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    }
-    fn vec(&mut self, n: usize, f32: bool) -> Vec<f64> {
-        // f32 runs get f32 values, so the only rounding is the kernels' own.
-        (0..n)
-            .map(|_| {
-                let v = self.next();
-                if f32 {
-                    f64::from(v as f32)
-                } else {
-                    v
-                }
-            })
-            .collect()
+        head.extend([sn, sck, out_len as i64, blocks, threads]);
+        self.program.run(&head, input)
     }
 }
 
@@ -240,16 +144,6 @@ fn taps(geo: &ConvGeometry) -> Vec<(usize, usize, Option<usize>)> {
     out
 }
 
-fn close(got: &[f64], want: &[f64], tol: f64, what: &str) {
-    assert_eq!(got.len(), want.len(), "{what}: length");
-    for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!(
-            (g - w).abs() <= tol * (1.0 + w.abs()),
-            "{what}[{i}]: {g} vs {w}"
-        );
-    }
-}
-
 fn check(k: &Kernels, input: &[usize], weight: &[usize], spec: ConvSpec, seed: u64) {
     let geo = spec
         .geometry("conv", &Shape::from(input), &Shape::from(weight))
@@ -259,9 +153,9 @@ fn check(k: &Kernels, input: &[usize], weight: &[usize], spec: ConvSpec, seed: u
     let (n, c, o) = (geo.batch, geo.in_channels, geo.out_channels);
     let (kl, p, il) = (geo.kernel_len(), plan.p, plan.input_len);
     let mut rng = Lcg(seed);
-    let x = rng.vec(n * c * il, k.f32);
-    let w = rng.vec(o * c * kl, k.f32);
-    let dy = rng.vec(n * o * p, k.f32);
+    let x = rng.vec(n * c * il, 1.0, k.f32);
+    let w = rng.vec(o * c * kl, 1.0, k.f32);
+    let dy = rng.vec(n * o * p, 1.0, k.f32);
     let tol = if k.f32 { 1e-5 } else { 1e-12 };
     let taps = taps(&geo);
 
@@ -339,18 +233,16 @@ fn check(k: &Kernels, input: &[usize], weight: &[usize], spec: ConvSpec, seed: u
 
 #[test]
 fn conv_kernels_on_the_host() {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("conv_host");
-    std::fs::create_dir_all(&dir).unwrap();
-    let Some(bin) = build(&dir) else {
+    let Some(program) = Program::build("conv_host", &conv_source(), MAIN) else {
         println!("skipped: no C++ compiler");
         return;
     };
+    let mut k = Kernels {
+        program,
+        f32: false,
+    };
     for f32 in [false, true] {
-        let k = Kernels {
-            bin: bin.clone(),
-            dir: dir.clone(),
-            f32,
-        };
+        k.f32 = f32;
         check(
             &k,
             &[2, 3, 9],

@@ -1,0 +1,165 @@
+//! Runs self-contained CUDA kernel sources on the host, for tests without a GPU: the
+//! source is compiled by the system's C++ compiler (`$CXX`, else `c++`) after a shim that
+//! makes the CUDA qualifiers empty and the index built-ins variables; [`SHIM`]'s `launch`
+//! then calls a kernel once per block and thread of a 1-D grid, in turn. That is exact for
+//! kernels whose threads never communicate (grid-stride loops without shared memory,
+//! barriers or atomics), the only ones these tests compile. Data crosses as files of
+//! little-endian `i64` header words and `f64` values.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The CUDA built-ins on the host, and the program's input, output and launch helpers:
+/// `main` (in the test's own C++) calls `read_input`, `launch` and `write_output`.
+pub const SHIM: &str = r#"
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <vector>
+struct lamina_dim3 { unsigned x = 0, y = 0, z = 0; };
+static lamina_dim3 threadIdx, blockIdx, blockDim, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#include <cmath>
+using std::exp;
+using std::tanh;
+
+// Every (block, thread) of a 1-D grid in turn.
+template <typename F> static void launch(unsigned blocks, unsigned threads, F kernel) {
+    gridDim.x = blocks;
+    blockDim.x = threads;
+    for (unsigned b = 0; b < blocks; ++b) {
+        for (unsigned t = 0; t < threads; ++t) {
+            blockIdx.x = b;
+            threadIdx.x = t;
+            kernel();
+        }
+    }
+}
+
+// argv[1]: `words` i64 header words, then f64 values to the end of the file.
+static bool read_input(char** argv, std::vector<long long>& head, size_t words,
+                       std::vector<double>& data) {
+    FILE* f = std::fopen(argv[1], "rb");
+    if (!f) return false;
+    head.resize(words);
+    if (std::fread(head.data(), 8, words, f) != words) return false;
+    double v;
+    while (std::fread(&v, 8, 1, f) == 1) data.push_back(v);
+    std::fclose(f);
+    return true;
+}
+
+// argv[2]: the values as f64.
+template <typename T> static bool write_output(char** argv, const std::vector<T>& out) {
+    FILE* o = std::fopen(argv[2], "wb");
+    if (!o) return false;
+    for (T x : out) {
+        const double v = (double)x;
+        if (std::fwrite(&v, 8, 1, o) != 1) return false;
+    }
+    return std::fclose(o) == 0;
+}
+
+template <typename T> static std::vector<T> nans(size_t n) {
+    return std::vector<T>(n, std::numeric_limits<T>::quiet_NaN());
+}
+"#;
+
+/// A program compiled from [`SHIM`], the kernel `source` and `main`.
+pub struct Program {
+    bin: PathBuf,
+    dir: PathBuf,
+}
+
+impl Program {
+    /// Compiles into a directory of the test target's, or `None` when no C++ compiler
+    /// runs (the caller says "skipped"); a compiler that runs and fails panics with its
+    /// messages.
+    pub fn build(name: &str, source: &str, main: &str) -> Option<Program> {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".into());
+        let src = dir.join(format!("{name}.cpp"));
+        std::fs::write(&src, format!("{SHIM}\n{source}\n{main}")).unwrap();
+        let bin = dir.join(name);
+        let out = Command::new(&cxx)
+            .args([
+                "-std=c++17",
+                "-O1",
+                "-Wall",
+                "-Wno-unknown-pragmas",
+                "-Werror",
+                "-o",
+            ])
+            .arg(&bin)
+            .arg(&src)
+            .output()
+            .ok()?;
+        assert!(
+            out.status.success(),
+            "{cxx} failed on {name}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Some(Program { bin, dir })
+    }
+
+    /// Runs the program on `head` and `input`; its output values.
+    pub fn run(&self, head: &[i64], input: &[f64]) -> Vec<f64> {
+        let mut bytes: Vec<u8> = head.iter().flat_map(|v| v.to_le_bytes()).collect();
+        bytes.extend(input.iter().flat_map(|v| v.to_le_bytes()));
+        let (inp, outp) = (self.dir.join("in.bin"), self.dir.join("out.bin"));
+        std::fs::write(&inp, bytes).unwrap();
+        let status = Command::new(&self.bin)
+            .arg(&inp)
+            .arg(&outp)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{}: {status}", self.bin.display());
+        std::fs::read(&outp)
+            .unwrap()
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+}
+
+/// A deterministic stream of values in [-1, 1).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+
+    /// `n` values times `scale`, rounded to f32 when `f32` (so an f32 run's only
+    /// roundings are the kernel's own).
+    pub fn vec(&mut self, n: usize, scale: f64, f32: bool) -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                let v = self.next() * scale;
+                if f32 {
+                    f64::from(v as f32)
+                } else {
+                    v
+                }
+            })
+            .collect()
+    }
+}
+
+/// Each of `got` within `tol · (1 + |want|)` of `want`.
+pub fn close(got: &[f64], want: &[f64], tol: f64, what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (g - w).abs() <= tol * (1.0 + w.abs()),
+            "{what}[{i}]: {g} vs {w}"
+        );
+    }
+}
