@@ -1,7 +1,9 @@
 // Lamina's CUDA prelude: the layout every element-wise kernel reads its operands through,
 // and the helpers the op tables' CUDA expressions call (`UnaryOp::cuda_expr`,
 // `BinaryOp::cuda_expr` in lamina-tensor). Compiled by NVRTC with the generated kernels;
-// no system header is included.
+// no system header is included. Off the device (`__CUDA_ARCH__` undefined: the host tests
+// in tests/host compile the sources with a C++ compiler) the PTX conversions call the
+// tests' shim instead.
 
 #define LAMINA_MAX_DIMS 8
 
@@ -208,12 +210,20 @@ struct lamina_bf16 { unsigned short bits; };
 
 __device__ __forceinline__ float f16_to_float(unsigned short h) {
     float f;
+#ifdef __CUDA_ARCH__
     asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h));
+#else
+    f = lamina_host_f16_to_float(h);  // the host test's shim (tests/host)
+#endif
     return f;
 }
 __device__ __forceinline__ unsigned short float_to_f16(float f) {
     unsigned short h;
+#ifdef __CUDA_ARCH__
     asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f));
+#else
+    h = lamina_host_double_to_f16((double)f);  // exact widening, so one rounding
+#endif
     return h;
 }
 // Straight from double, one rounding (for f64 and integers, the CPU's `from_f64`). The
@@ -221,7 +231,11 @@ __device__ __forceinline__ unsigned short float_to_f16(float f) {
 // fallback ignores the low 32 mantissa bits), so the two can differ by 1 ulp next to a tie.
 __device__ __forceinline__ unsigned short double_to_f16(double d) {
     unsigned short h;
+#ifdef __CUDA_ARCH__
     asm("cvt.rn.f16.f64 %0, %1;" : "=h"(h) : "d"(d));
+#else
+    h = lamina_host_double_to_f16(d);
+#endif
     return h;
 }
 // bf16 is the top half of an f32: widening is a shift.

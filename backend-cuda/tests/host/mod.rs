@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! Runs self-contained CUDA kernel sources on the host, for tests without a GPU: the
 //! source is compiled by the system's C++ compiler (`$CXX`, else `c++`) after a shim that
 //! makes the CUDA qualifiers empty and the index built-ins variables; [`SHIM`]'s `launch`
@@ -21,9 +22,42 @@ static lamina_dim3 threadIdx, blockIdx, blockDim, gridDim;
 #define __global__
 #define __device__
 #define __forceinline__ inline
+#define __launch_bounds__(n)
 #include <cmath>
-using std::exp;
-using std::tanh;
+#include <cstdint>
+using std::acos; using std::acosh; using std::asin; using std::asinh; using std::atan;
+using std::atan2; using std::atanh; using std::ceil; using std::cos; using std::cosh;
+using std::erf; using std::exp; using std::exp2; using std::expm1; using std::fabs;
+using std::floor; using std::fmod; using std::log; using std::log10; using std::log1p;
+using std::log2; using std::pow; using std::round; using std::rint; using std::sin;
+using std::sinh; using std::sqrt; using std::tan; using std::tanh; using std::trunc;
+using std::isnan; using std::isinf; using std::signbit; using std::copysign;
+using std::fmax; using std::fmin; using std::nearbyint;
+
+// The device intrinsics the prelude uses, by their definitions.
+static inline float __uint_as_float(unsigned int u) { float f; std::memcpy(&f, &u, 4); return f; }
+static inline unsigned int __float_as_uint(float f) { unsigned int u; std::memcpy(&u, &f, 4); return u; }
+static inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
+static inline double __longlong_as_double(long long i) { double d; std::memcpy(&d, &i, 8); return d; }
+// f64 to f32 rounded toward zero.
+static inline float __double2float_rz(double d) {
+    float f = (float)d;
+    if (d == d && std::fabs((double)f) > std::fabs(d)) f = std::nextafter(f, 0.0f);
+    return f;
+}
+// PTX's cvt.rn.f16.f64 and cvt.f32.f16: the compiler's _Float16 rounds once, to nearest
+// even (NaN payloads may differ from the device's canonical NaN: tests compare NaN-ness).
+static inline unsigned short lamina_host_double_to_f16(double d) {
+    _Float16 h = (_Float16)d;
+    unsigned short b;
+    std::memcpy(&b, &h, 2);
+    return b;
+}
+static inline float lamina_host_f16_to_float(unsigned short b) {
+    _Float16 h;
+    std::memcpy(&h, &b, 2);
+    return (float)h;
+}
 
 // Every (block, thread) of a 1-D grid in turn.
 template <typename F> static void launch(unsigned blocks, unsigned threads, F kernel) {
@@ -39,7 +73,7 @@ template <typename F> static void launch(unsigned blocks, unsigned threads, F ke
 }
 
 // argv[1]: `words` i64 header words, then f64 values to the end of the file.
-static bool read_input(char** argv, std::vector<long long>& head, size_t words,
+static inline bool read_input(char** argv, std::vector<long long>& head, size_t words,
                        std::vector<double>& data) {
     FILE* f = std::fopen(argv[1], "rb");
     if (!f) return false;
@@ -109,6 +143,14 @@ impl Program {
     pub fn run(&self, head: &[i64], input: &[f64]) -> Vec<f64> {
         let mut bytes: Vec<u8> = head.iter().flat_map(|v| v.to_le_bytes()).collect();
         bytes.extend(input.iter().flat_map(|v| v.to_le_bytes()));
+        self.run_bytes(&bytes)
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    }
+
+    /// Runs the program on an input file of `bytes`; its output file's bytes.
+    pub fn run_bytes(&self, bytes: &[u8]) -> Vec<u8> {
         let (inp, outp) = (self.dir.join("in.bin"), self.dir.join("out.bin"));
         std::fs::write(&inp, bytes).unwrap();
         let status = Command::new(&self.bin)
@@ -117,11 +159,7 @@ impl Program {
             .status()
             .unwrap();
         assert!(status.success(), "{}: {status}", self.bin.display());
-        std::fs::read(&outp)
-            .unwrap()
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
-            .collect()
+        std::fs::read(&outp).unwrap()
     }
 }
 

@@ -281,15 +281,20 @@ macro_rules! int {
             fn wrapping_pow(self, e: Self) -> Self {
                 if e < 0 {
                     0
+                } else if e <= u32::MAX as $t {
+                    $t::wrapping_pow(self, e as u32)
                 } else {
-                    // Exponents past u32::MAX overflow anyway except for bases 0 and ±1,
-                    // where the parity of the exponent is all that matters.
-                    let e = if e > u32::MAX as $t {
-                        (e % 2) as u32 + 2
-                    } else {
-                        e as u32
-                    };
-                    $t::wrapping_pow(self, e)
+                    // Past u32's range (std's exponent type): the wrapped power by squaring
+                    // over the whole exponent, as PyTorch's and the CUDA kernels'.
+                    let (mut r, mut b, mut k) = (1 as $t, self, e as u64);
+                    while k > 0 {
+                        if k & 1 == 1 {
+                            r = r.wrapping_mul(b);
+                        }
+                        b = b.wrapping_mul(b);
+                        k >>= 1;
+                    }
+                    r
                 }
             }
             #[inline(always)]
@@ -410,4 +415,32 @@ half_elem_ops!(half::bf16);
 #[cold]
 fn unsupported(op: &'static str, dtype: DType) -> Error {
     Error::UnsupportedDType { op, dtype }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Int;
+
+    /// Exponents past u32's range wrap as the true power does: 2^e is 0 from e = 64, (-1)^e
+    /// follows the parity, and 3^(2^32) is 3 squared 32 times.
+    #[test]
+    fn wrapping_pow_past_u32_is_the_wrapped_power() {
+        let big = 1i64 << 32;
+        assert_eq!(Int::wrapping_pow(2i64, i64::MAX), 0);
+        assert_eq!(Int::wrapping_pow(2i64, big), 0);
+        assert_eq!(Int::wrapping_pow(-1i64, big + 1), -1);
+        assert_eq!(Int::wrapping_pow(-1i64, big), 1);
+        assert_eq!(Int::wrapping_pow(0i64, big + 7), 0);
+        let mut sq = 3i64;
+        for _ in 0..32 {
+            sq = sq.wrapping_mul(sq);
+        }
+        assert_eq!(Int::wrapping_pow(3i64, big), sq);
+        assert_eq!(Int::wrapping_pow(3i64, big + 1), sq.wrapping_mul(3));
+        assert_eq!(Int::wrapping_pow(5i64, -1), 0);
+        assert_eq!(
+            Int::wrapping_pow(7u32, u32::MAX),
+            7u32.wrapping_pow(u32::MAX)
+        );
+    }
 }
