@@ -12,6 +12,9 @@
 //!   kernel of its own); normalisation, max pooling and the optimizer updates have fused
 //!   kernels, and convolution and attention run their composites. It has never run: no
 //!   GPU was available;
+//! - [`attention`]: the sizes of an attention call checked from its layouts and the
+//!   cuBLAS products of both directions, transposed operands as views (host logic, tested
+//!   against attention and its gradients written out, without a GPU);
 //! - [`gemm`]: how a row-major batched matmul maps onto cuBLAS's column-major call
 //!   without copying transposed views;
 //! - [`source`]: the CUDA C++ of the element-wise kernels (every unary and binary op,
@@ -31,6 +34,7 @@
 //!   backend uses when `LAMINA_KERNEL_CACHE` names a directory.
 
 pub mod alloc;
+pub mod attention;
 #[cfg(feature = "cuda")]
 pub mod backend;
 pub mod cache;
