@@ -13,9 +13,11 @@
 //! trait's default: the host's counter-based stream, copied to the device, so the values
 //! equal the CPU backend's (a device generator is still to come). Fused kernels
 //! (`fused`): the Adam and SGD updates in place, normalisation and its backward, max
-//! pooling's arg-max, and integer matmul (wrapping, one thread per output). Convolution,
-//! attention and the LSTM cell and sequence run their composites (patches and cuBLAS
-//! matmuls, the row-wise softmax). F16 and BF16 storages hold 2-byte elements; their
+//! pooling's arg-max, and integer matmul (wrapping, one thread per output). Attention and
+//! its backward (`attention`, f32 and f64): cuBLAS products around one row kernel each
+//! way (weights and log-sum-exp; weights and the scores' gradient); half attention runs
+//! the composite, as on the CPU. Convolution and the LSTM cell and sequence run their
+//! composites (patches and cuBLAS matmuls, the row-wise softmax). F16 and BF16 storages hold 2-byte elements; their
 //! kernels compute in f32 and round once, as the CPU's (softmax, normalisation and max
 //! pooling's arg-max included; the fused Adam and SGD kernels are f32/f64 only: half
 //! parameters run the composites, as on the CPU). Nothing here has run on a GPU yet:
@@ -41,6 +43,7 @@ use crate::gemm::{plan, Operand};
 use crate::launch::{grid_for, StridedArg};
 use crate::source;
 
+mod attention;
 mod fused;
 
 // SAFETY: `StridedArg` is `#[repr(C)]` of plain integers (no padding, no pointers), laid
@@ -1415,6 +1418,31 @@ impl lamina_tensor::Backend for CudaBackend {
         spec: &NormSpec,
     ) -> Option<Result<StorageRef>> {
         self.fused_normalize_backward(g, g_layout, y, y_layout, rstd, rstd_layout, spec)
+    }
+
+    fn attention(
+        &self,
+        q: (&dyn Storage, &Layout),
+        k: (&dyn Storage, &Layout),
+        v: (&dyn Storage, &Layout),
+        bias: Option<(&dyn Storage, &Layout)>,
+        spec: &lamina_tensor::AttentionSpec,
+    ) -> Option<Result<(StorageRef, StorageRef)>> {
+        self.fused_attention(q, k, v, bias, spec)
+    }
+
+    fn attention_backward(
+        &self,
+        grad: (&dyn Storage, &Layout),
+        q: (&dyn Storage, &Layout),
+        k: (&dyn Storage, &Layout),
+        v: (&dyn Storage, &Layout),
+        out: (&dyn Storage, &Layout),
+        lse: (&dyn Storage, &Layout),
+        bias: Option<(&dyn Storage, &Layout)>,
+        spec: &lamina_tensor::AttentionSpec,
+    ) -> Option<Result<(StorageRef, StorageRef, StorageRef)>> {
+        self.fused_attention_backward(grad, q, k, v, out, lse, bias, spec)
     }
 
     fn max_pool_indices(

@@ -9,9 +9,9 @@
 //!   element-wise op, comparisons, `where`, casts, copies, fills, transfers, reductions
 //!   and softmax launch the kernels below, as do `index_select`, `gather`, scatter (every
 //!   reduction), scans and argsort; matmul goes through cuBLAS (integer matmul through a
-//!   kernel of its own); normalisation, max pooling and the optimizer updates have fused
-//!   kernels, and convolution and attention run their composites. It has never run: no
-//!   GPU was available;
+//!   kernel of its own); normalisation, max pooling, attention (f32 and f64: cuBLAS
+//!   products around row kernels) and the optimizer updates have fused kernels, and
+//!   convolution runs its composite. It has never run: no GPU was available;
 //! - [`attention`]: the sizes of an attention call checked from its layouts and the
 //!   cuBLAS products of both directions, transposed operands as views (host logic, tested
 //!   against attention and its gradients written out, without a GPU);
@@ -21,9 +21,10 @@
 //!   generated from the op tables' CUDA expressions; comparisons, `where`, casts, fills and
 //!   strided copies over every dtype) and of the reductions (warp-shuffle block
 //!   reductions, the arg-reductions' first-index ties), row-wise softmax and its
-//!   backward, the indexing kernels, the scans and argsort, and the fused kernels, which
-//!   `kernel-check.sh` compiles with NVRTC and assembles with ptxas for sm_80 and sm_90
-//!   on every CI run (the `cuda-kernel-sources` binary writes them out);
+//!   backward, the indexing kernels, the scans and argsort, the fused kernels and the
+//!   attention row kernels, which `kernel-check.sh` compiles with NVRTC and assembles
+//!   with ptxas for sm_80 and sm_90 on every CI run (the `cuda-kernel-sources` binary
+//!   writes them out);
 //! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
 //!   through and the grid of a one-thread-per-element launch;
 //! - [`alloc`]: the caching allocator (size classes, per-stream reuse, byte counts,
