@@ -1,9 +1,10 @@
 //! The attention primitive (`Tensor::attention`): values against a naive f64 definition
 //! written here (shapes across the CPU kernel's 64-row block edges, causal, biases with
-//! masked keys and wholly masked rows, broadcast batch dims, strided views), on the CPU
-//! kernels and on a backend without them; the kernel's gradients against the composite's,
-//! gradients and second derivatives against finite differences; f32 kernel against
-//! composite on a larger problem; and the errors.
+//! masked keys and wholly masked rows, broadcast batch dims, strided views of q, k, v and
+//! the bias), on the CPU kernels and on a backend without them; the kernel's gradients
+//! against the composite's, gradients and second derivatives against finite differences;
+//! f32 kernel against composite on a larger problem; and the errors. With
+//! `LAMINA_TEST_DEVICE=cuda` the kernel side is CUDA device 0 (`gpu-check.sh`).
 
 mod common;
 
@@ -290,6 +291,66 @@ fn gradients_across_block_edges() {
         };
         let t = inputs(&c, &dev()).unwrap();
         check(|t| weighted_square(&attend(t, &c)?), t).unwrap();
+    }
+}
+
+#[test]
+fn strided_keys_and_a_strided_bias() {
+    // k as a transposed view (rows strided), the bias a transposed view at an offset
+    // (columns strided, the first batch dim its own, the second broadcast), on top of the
+    // strided q and v of `inputs`: values against the definition and the composite,
+    // gradients against the composite's (a backend may read these layouts in place).
+    for (causal, scale) in [(false, 0.6), (true, -0.8)] {
+        let c = Case {
+            batch: 2,
+            l: 5,
+            s: 7,
+            e: 3,
+            ev: 2,
+            causal,
+            bias: 0,
+            strided: true,
+            scale,
+            seed: 11,
+        };
+        let (l, s) = (c.l, c.s);
+        let mut results = Vec::new();
+        for d in [dev(), composite_dev()] {
+            let mut t = inputs(&c, &d).unwrap();
+            let k = t[1].transpose(-2, -1).unwrap().contiguous().unwrap();
+            t[1] = k.transpose(-2, -1).unwrap();
+            assert!(!t[1].layout().is_contiguous());
+            // Stored [2, 1, s + 1, l]: row 0 of the stored matrix skipped (an offset), then
+            // transposed to [2, 1, l, s] with column stride l.
+            let mut m = values(c.seed + 7, 2 * (s + 1) * l);
+            for (i, x) in m.iter_mut().enumerate() {
+                if i % 5 == 2 {
+                    *x = f64::NEG_INFINITY;
+                }
+            }
+            // Query 3 of the second batch entry sees no key.
+            for j in 0..s {
+                m[(s + 1) * l + (j + 1) * l + 3] = f64::NEG_INFINITY;
+            }
+            let bias = Tensor::from_vec(m, [2, 1, s + 1, l], &d)
+                .unwrap()
+                .narrow(2, 1, s)
+                .unwrap()
+                .transpose(-2, -1)
+                .unwrap();
+            assert_eq!(bias.dims(), [2, 1, l, s]);
+            assert!(!bias.layout().is_contiguous());
+            t.push(bias);
+            let got = value_and_grads(&t, &c).unwrap();
+            close(&got[0], &naive(&t, &c).unwrap(), 1e-12)
+                .unwrap_or_else(|e| panic!("{} causal {causal}: {e}", d.name()));
+            results.push(got);
+        }
+        for (i, (a, b)) in results[0].iter().zip(&results[1]).enumerate() {
+            close(a, b, 1e-10).unwrap_or_else(|e| {
+                panic!("causal {causal}, part {i} (0 = output, then q, k, v, bias): {e}")
+            });
+        }
     }
 }
 

@@ -18,8 +18,10 @@
 //! the input gradient gathered back by `col2im` (planned in [`crate::conv`]; the kernels
 //! also run on the host in the `conv_host` test). The LSTM cell and its backward (`lstm`,
 //! f32/f64): one thread per unit (run on the host in `lstm_host`); the whole-sequence
-//! primitives run the composite over it (a cuBLAS product per step). Attention runs its
-//! composite (cuBLAS matmuls, the row-wise softmax). F16 and BF16 storages hold 2-byte elements; their
+//! primitives run the composite over it (a cuBLAS product per step). Attention and its
+//! backward (`attention`, f32 and f64): cuBLAS products around one row kernel each way
+//! (weights and log-sum-exp; weights and the scores' gradient); half attention runs the
+//! composite, as on the CPU. F16 and BF16 storages hold 2-byte elements; their
 //! kernels compute in f32 and round once, as the CPU's (softmax, normalisation and max
 //! pooling's arg-max included; the fused Adam and SGD kernels are f32/f64 only: half
 //! parameters run the composites, as on the CPU). Nothing here has run on a GPU yet:
@@ -45,6 +47,7 @@ use crate::gemm::{plan, Operand};
 use crate::launch::{grid_for, StridedArg};
 use crate::source;
 
+mod attention;
 mod conv;
 mod fused;
 mod lstm;
@@ -1495,6 +1498,31 @@ impl lamina_tensor::Backend for CudaBackend {
         spec: &NormSpec,
     ) -> Option<Result<StorageRef>> {
         self.fused_normalize_backward(g, g_layout, y, y_layout, rstd, rstd_layout, spec)
+    }
+
+    fn attention(
+        &self,
+        q: (&dyn Storage, &Layout),
+        k: (&dyn Storage, &Layout),
+        v: (&dyn Storage, &Layout),
+        bias: Option<(&dyn Storage, &Layout)>,
+        spec: &lamina_tensor::AttentionSpec,
+    ) -> Option<Result<(StorageRef, StorageRef)>> {
+        self.fused_attention(q, k, v, bias, spec)
+    }
+
+    fn attention_backward(
+        &self,
+        grad: (&dyn Storage, &Layout),
+        q: (&dyn Storage, &Layout),
+        k: (&dyn Storage, &Layout),
+        v: (&dyn Storage, &Layout),
+        out: (&dyn Storage, &Layout),
+        lse: (&dyn Storage, &Layout),
+        bias: Option<(&dyn Storage, &Layout)>,
+        spec: &lamina_tensor::AttentionSpec,
+    ) -> Option<Result<(StorageRef, StorageRef, StorageRef)>> {
+        self.fused_attention_backward(grad, q, k, v, out, lse, bias, spec)
     }
 
     fn max_pool_indices(

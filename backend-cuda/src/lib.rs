@@ -9,9 +9,13 @@
 //!   element-wise op, comparisons, `where`, casts, copies, fills, transfers, reductions
 //!   and softmax launch the kernels below, as do `index_select`, `gather`, scatter (every
 //!   reduction), scans and argsort; matmul goes through cuBLAS (integer matmul through a
-//!   kernel of its own); normalisation, max pooling and the optimizer updates have fused
-//!   kernels, convolution runs as `im2col` patches and cuBLAS, the LSTM cell has a fused
-//!   kernel, and attention runs its composite. It has never run: no GPU was available;
+//!   kernel of its own); normalisation, max pooling, attention (f32 and f64: cuBLAS
+//!   products around row kernels), the LSTM cell and the optimizer updates have fused
+//!   kernels, and convolution runs as `im2col` patches and cuBLAS. It has never run: no
+//!   GPU was available;
+//! - [`attention`]: the sizes of an attention call checked from its layouts and the
+//!   cuBLAS products of both directions, transposed operands as views (host logic, tested
+//!   against attention and its gradients written out, without a GPU);
 //! - [`conv`]: how a convolution and its two gradients map onto `im2col`, `col2im` and
 //!   three cuBLAS products that read their operands in place;
 //! - [`gemm`]: how a row-major batched matmul maps onto cuBLAS's column-major call
@@ -21,10 +25,11 @@
 //!   strided copies over every dtype) and of the reductions (warp-shuffle block
 //!   reductions, the arg-reductions' first-index ties), row-wise softmax and its
 //!   backward, the indexing kernels, the scans and argsort, the fused kernels, the
-//!   convolution's patches and the LSTM cell, which `kernel-check.sh` compiles with
-//!   NVRTC and assembles with ptxas for sm_80 and sm_90 on every CI run (the
-//!   `cuda-kernel-sources` binary writes them out; the self-contained convolution and
-//!   LSTM sources also run on the host, in the `conv_host` and `lstm_host` tests);
+//!   attention row kernels, the convolution's patches and the LSTM cell, which
+//!   `kernel-check.sh` compiles with NVRTC and assembles with ptxas for sm_80 and sm_90
+//!   on every CI run (the `cuda-kernel-sources` binary writes them out; the
+//!   self-contained convolution and LSTM sources and the element-wise kernels also run
+//!   on the host, in the `conv_host`, `lstm_host` and `elementwise_host` tests);
 //! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
 //!   through and the grid of a one-thread-per-element launch;
 //! - [`alloc`]: the caching allocator (size classes, per-stream reuse, byte counts,
@@ -35,6 +40,7 @@
 //!   backend uses when `LAMINA_KERNEL_CACHE` names a directory.
 
 pub mod alloc;
+pub mod attention;
 #[cfg(feature = "cuda")]
 pub mod backend;
 pub mod cache;

@@ -648,11 +648,49 @@ pub fn lstm_source() -> String {
     s
 }
 
+/// The attention row kernels' device code (`kernels/attention.cuh`).
+pub const ATTENTION: &str = include_str!("../kernels/attention.cuh");
+
+/// The attention row kernels on f32 and f64 (the half types run the composite, as on the
+/// CPU), one block of 256 threads per query row, grid-stride over `rows = batch · l`
+/// (compile-checked only, never run on a GPU):
+/// - `attention_weights_<d>(T* p, T* lse, const T* bias, Strided lb, int has_bias, rows,
+///   l, s, double scale, int causal)`: the scores in `p` (`[rows, s]`, contiguous) become
+///   the weights in place, `lse` (`[rows]`) each row's log-sum-exp;
+/// - `attention_grad_<d>(T* p, T* ds, const T* g, const T* o, const T* lse,
+///   const T* bias, Strided lb, int has_bias, rows, l, s, ev, double scale, int causal)`:
+///   the scores in `p` become the weights and `dP = g vᵀ` in `ds` becomes
+///   `dS · scale`, in place.
+pub fn attention_source() -> String {
+    let mut s = format!("{PRELUDE}\n{REDUCE}\n{ATTENTION}");
+    let u = "const unsigned long long";
+    for d in FLOATS {
+        let (t, n) = (c_type(d), suffix(d));
+        let _ = write!(
+            s,
+            "\nextern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) \
+             attention_weights_{n}({t}* p, {t}* __restrict__ lse, const {t}* __restrict__ bias, \
+             const Strided lb, const int has_bias, {u} rows, {u} l, {u} s, const double scale, \
+             const int causal) {{\n\
+             \x20   attention_weights_rows<{t}>(p, lse, bias, lb, has_bias, rows, l, s, scale, causal);\n\
+             }}\n\
+             extern \"C\" __global__ void __launch_bounds__(LAMINA_REDUCE_THREADS) \
+             attention_grad_{n}({t}* p, {t}* ds, const {t}* __restrict__ g, \
+             const {t}* __restrict__ o, const {t}* __restrict__ lse, const {t}* __restrict__ bias, \
+             const Strided lb, const int has_bias, {u} rows, {u} l, {u} s, {u} ev, \
+             const double scale, const int causal) {{\n\
+             \x20   attention_grad_rows<{t}>(p, ds, g, o, lse, bias, lb, has_bias, rows, l, s, ev, scale, causal);\n\
+             }}\n"
+        );
+    }
+    s
+}
+
 /// A generated source's file name and generator.
 type Generator = (&'static str, fn() -> String);
 
 /// The generated sources by file name.
-const SOURCES: [Generator; 7] = [
+const SOURCES: [Generator; 8] = [
     ("elementwise.cu", elementwise_source),
     ("reduce.cu", reduce_source),
     ("index.cu", index_source),
@@ -660,6 +698,7 @@ const SOURCES: [Generator; 7] = [
     ("fused.cu", fused_source),
     ("conv.cu", conv_source),
     ("lstm.cu", lstm_source),
+    ("attention.cu", attention_source),
 ];
 
 /// Every generated source of the backend, `(file name, text)`: what the compile check
@@ -863,6 +902,46 @@ mod tests {
         }
         // The prelude needs no CUDA header (NVRTC has no include path at run time).
         assert!(!PRELUDE.contains("#include"));
+    }
+
+    #[test]
+    fn attention_kernels_have_one_entry_point_per_float_dtype_and_none_for_halves() {
+        let src = attention_source();
+        for d in FLOATS {
+            let (t, n) = (c_type(d), suffix(d));
+            for k in ["attention_weights", "attention_grad"] {
+                let decl = format!(" {k}_{n}(");
+                assert_eq!(src.matches(&decl).count(), 1, "{k}_{n}");
+            }
+            // Each entry point calls its device function on its own dtype.
+            assert_eq!(
+                src.matches(&format!(
+                    "attention_weights_rows<{t}>(p, lse, bias, lb, has_bias"
+                ))
+                .count(),
+                1,
+                "{n}"
+            );
+            assert_eq!(
+                src.matches(&format!(
+                    "attention_grad_rows<{t}>(p, ds, g, o, lse, bias, lb"
+                ))
+                .count(),
+                1,
+                "{n}"
+            );
+        }
+        // Half attention runs the composite (as on the CPU): no half entry point.
+        for d in HALVES {
+            for k in ["attention_weights", "attention_grad"] {
+                let k = format!("{k}_{}(", suffix(d));
+                assert!(!src.contains(&k), "{k}");
+            }
+        }
+        assert_eq!(source_for("attention.cu").as_deref(), Some(src.as_str()));
+        assert!(all_sources()
+            .iter()
+            .any(|(name, _)| *name == "attention.cu"));
     }
 
     #[test]
