@@ -1024,18 +1024,7 @@ impl lamina_tensor::Backend for CudaBackend {
     ) -> Result<StorageRef> {
         let src = cuda(src)?;
         check_bounds(op.name(), layout, src.len())?;
-        let rank = layout.rank();
-        // Kept axes first, reduced ones last: output element o reduces the run o·inner ..
-        let mut perm: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
-        perm.extend_from_slice(axes);
-        let moved = layout.permute(&perm)?;
-        let inner: usize = axes.iter().map(|&a| layout.dims()[a]).product();
-        // The kept dims' product, not count / inner: an empty reduced axis still leaves
-        // one output (the identity) per kept position.
-        let outer: usize = (0..rank)
-            .filter(|d| !axes.contains(d))
-            .map(|d| layout.dims()[d])
-            .product();
+        let (moved, outer, inner) = crate::launch::reduce_plan(layout, axes)?;
         let out_dtype = match op {
             ReduceOp::ArgMax | ReduceOp::ArgMin => DType::I64,
             ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min => src.dtype(),

@@ -81,6 +81,24 @@ pub fn grid_for(n: u64) -> Option<(u32, u32)> {
     Some((blocks, BLOCK))
 }
 
+/// A reduction over `axes` (sorted, unique) of `layout` as the `reduce_<op>_<d>` kernels
+/// read it: the layout permuted so the kept dims come first and the reduced ones last, so
+/// output element `o` reduces the row-major run `o · inner .. (o + 1) · inner`; with the
+/// number of outputs (`outer`, the kept dims' product: an empty reduced axis still leaves
+/// one output, the identity, per kept position) and `inner`.
+pub fn reduce_plan(layout: &Layout, axes: &[usize]) -> Result<(Layout, usize, usize)> {
+    let rank = layout.rank();
+    let mut perm: Vec<usize> = (0..rank).filter(|d| !axes.contains(d)).collect();
+    perm.extend_from_slice(axes);
+    let moved = layout.permute(&perm)?;
+    let inner: usize = axes.iter().map(|&a| layout.dims()[a]).product();
+    let outer: usize = (0..rank)
+        .filter(|d| !axes.contains(d))
+        .map(|d| layout.dims()[d])
+        .product();
+    Ok((moved, outer, inner))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -303,7 +303,9 @@ pub fn softmax_rows_f64(x: &[f64], row: usize, log: bool) -> PoolVec<f64> {
     }
     for (src, dst) in x.chunks(row).zip(out.chunks_mut(row)) {
         let m = src.iter().fold(f64::NEG_INFINITY, |a, &v| Num::max(a, v));
-        let m = if m.is_finite() { m } else { 0.0 };
+        // An all -inf row shifts by 0 (its NaN comes from 0 / 0 or -inf - -inf); a +inf or
+        // NaN maximum stays, so the row is NaN throughout, as PyTorch's and the f32 path.
+        let m = if m == f64::NEG_INFINITY { 0.0 } else { m };
         let s: f64 = src.iter().map(|&v| (v - m).exp()).sum();
         if log {
             let ls = s.ln();

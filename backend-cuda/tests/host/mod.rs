@@ -7,6 +7,8 @@
 //! barriers or atomics), the only ones these tests compile. Data crosses as files of
 //! little-endian `i64` header words and `f64` values.
 
+pub mod data;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -23,6 +25,7 @@ static lamina_dim3 threadIdx, blockIdx, blockDim, gridDim;
 #define __device__
 #define __forceinline__ inline
 #define __launch_bounds__(n)
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 using std::acos; using std::acosh; using std::asin; using std::asinh; using std::atan;
@@ -68,6 +71,109 @@ template <typename F> static void launch(unsigned blocks, unsigned threads, F ke
             blockIdx.x = b;
             threadIdx.x = t;
             kernel();
+        }
+    }
+}
+
+// ---- Cooperative launches: a block's threads as fibers ----
+// For kernels whose threads meet (__syncthreads, warp shuffles, __shared__): each thread of
+// a block runs on its own stack (ucontext) and yields at every barrier; the scheduler
+// resumes the threads round-robin, setting threadIdx before each. Barriers count arrivals
+// (the block's, or the 32 lanes' of a warp for a shuffle), so a barrier only some threads
+// reach hangs here as it would on a GPU; a pass with every thread blocked aborts instead.
+#include <ucontext.h>
+#include <cstdlib>
+#include <functional>
+#define __shared__ static
+#define __syncthreads() lamina_block_barrier()
+static std::function<void()> lamina_kernel;
+static std::vector<ucontext_t> lamina_ctx;
+static std::vector<std::vector<char>> lamina_stacks;
+static std::vector<char> lamina_done;
+static ucontext_t lamina_sched;
+static unsigned lamina_cur = 0;
+static unsigned long long lamina_events = 0;  // barrier arrivals and finished threads
+static int lamina_bar_count = 0;
+static unsigned long long lamina_bar_gen = 0;
+static int lamina_warp_count[32];
+static unsigned long long lamina_warp_gen[32];
+static unsigned long long lamina_slots[1024];
+
+static inline void lamina_yield() {
+    swapcontext(&lamina_ctx[lamina_cur], &lamina_sched);
+}
+static inline void lamina_block_barrier() {
+    const unsigned long long g = lamina_bar_gen;
+    ++lamina_events;
+    if (++lamina_bar_count == (int)blockDim.x) {
+        lamina_bar_count = 0;
+        ++lamina_bar_gen;
+    } else {
+        while (lamina_bar_gen == g) lamina_yield();
+    }
+}
+static inline void lamina_warp_barrier() {
+    const unsigned w = threadIdx.x / 32;
+    const int lanes = (int)std::min(32u, blockDim.x - w * 32);
+    const unsigned long long g = lamina_warp_gen[w];
+    ++lamina_events;
+    if (++lamina_warp_count[w] == lanes) {
+        lamina_warp_count[w] = 0;
+        ++lamina_warp_gen[w];
+    } else {
+        while (lamina_warp_gen[w] == g) lamina_yield();
+    }
+}
+// Lane + delta's value, or the caller's own past the warp (CUDA's __shfl_down_sync).
+template <typename T> static inline T __shfl_down_sync(unsigned, T v, int delta) {
+    static_assert(sizeof(T) <= 8, "one slot per lane");
+    const unsigned t = threadIdx.x;
+    std::memcpy(&lamina_slots[t], &v, sizeof(T));
+    lamina_warp_barrier();
+    T r = v;
+    if ((t % 32) + delta < 32 && t + delta < blockDim.x) std::memcpy(&r, &lamina_slots[t + delta], sizeof(T));
+    lamina_warp_barrier();
+    return r;
+}
+static inline void lamina_fiber(int t) {
+    lamina_kernel();
+    lamina_done[t] = 1;
+    ++lamina_events;
+}
+template <typename F> static void launch_coop(unsigned blocks, unsigned threads, F kernel) {
+    lamina_kernel = kernel;
+    gridDim.x = blocks;
+    blockDim.x = threads;
+    lamina_ctx.resize(threads);
+    lamina_stacks.resize(threads);
+    for (unsigned b = 0; b < blocks; ++b) {
+        blockIdx.x = b;
+        lamina_done.assign(threads, 0);
+        lamina_bar_count = 0;
+        for (int& c : lamina_warp_count) c = 0;
+        for (unsigned t = 0; t < threads; ++t) {
+            lamina_stacks[t].resize(1 << 16);
+            getcontext(&lamina_ctx[t]);
+            lamina_ctx[t].uc_stack.ss_sp = lamina_stacks[t].data();
+            lamina_ctx[t].uc_stack.ss_size = lamina_stacks[t].size();
+            lamina_ctx[t].uc_link = &lamina_sched;
+            makecontext(&lamina_ctx[t], (void (*)())lamina_fiber, 1, (int)t);
+        }
+        // A pass in which no thread arrives at a barrier or finishes can never end.
+        for (bool running = true; running;) {
+            running = false;
+            const unsigned long long before = lamina_events;
+            for (unsigned t = 0; t < threads; ++t) {
+                if (lamina_done[t]) continue;
+                running = true;
+                lamina_cur = t;
+                threadIdx.x = t;
+                swapcontext(&lamina_sched, &lamina_ctx[t]);
+            }
+            if (running && lamina_events == before) {
+                std::fprintf(stderr, "launch_coop: every thread waits at a barrier\n");
+                std::abort();
+            }
         }
     }
 }

@@ -159,6 +159,25 @@ pub fn softmax_stability(dev: &Device) {
                 tol,
             )
         });
+        rep.case(&format!("{dt} rows holding +inf or NaN"), || {
+            // PyTorch's rule: x - max is NaN at the +inf (inf - inf) and the NaN spreads
+            // through the row's sum, so every element of such a row is NaN.
+            let vals = vec![0.0, f64::INFINITY, 1.0, f64::NAN, 0.0, -1.0];
+            let x =
+                Tensor::from_host(HostData::from_f64_vec(&vals, dt), [2, 3], dev).or_fail("x")?;
+            for (name, y) in [
+                ("softmax", x.softmax(-1)),
+                ("log_softmax", x.log_softmax(-1)),
+            ] {
+                let y = y.or_fail(name)?.to_f64_vec().or_fail("to_f64_vec")?;
+                if !y.iter().all(|v| v.is_nan()) {
+                    return Err(fail(format!(
+                        "{name}(-1) of [[0, inf, 1], [nan, 0, -1]] gave {y:?}, want all NaN"
+                    )));
+                }
+            }
+            Ok(())
+        });
         rep.case(&format!("{dt} logsumexp of -inf rows"), || {
             let vals = vec![f64::NEG_INFINITY, f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY];
             let x =
