@@ -299,18 +299,6 @@ fn count(layout: &Layout) -> usize {
     layout.dims().iter().product()
 }
 
-/// `layout` with `axis` moved last, and its lines: `(moved, lines, n, inner)` with `n`
-/// the axis' length and `inner` the product of the dims after it.
-fn lines_along(layout: &Layout, axis: usize) -> Result<(Layout, usize, usize, usize)> {
-    let rank = layout.rank();
-    let mut perm: Vec<usize> = (0..rank).filter(|&d| d != axis).collect();
-    perm.push(axis);
-    let n = layout.dims()[axis];
-    let lines = count(layout).checked_div(n).unwrap_or(0);
-    let inner = layout.dims()[axis + 1..].iter().product();
-    Ok((layout.permute(&perm)?, lines, n, inner))
-}
-
 /// `name` has no CUDA kernel yet: the error every unported primitive returns.
 /// The device address of element `start` of a `dtype` buffer at `addr`.
 fn at(addr: u64, start: usize, dtype: DType) -> u64 {
@@ -1276,7 +1264,7 @@ impl lamina_tensor::Backend for CudaBackend {
     ) -> Result<StorageRef> {
         let x = cuda(src)?;
         check_bounds(op.name(), layout, x.len())?;
-        let (moved, lines, n, inner) = lines_along(layout, axis)?;
+        let (moved, lines, n, inner) = crate::launch::lines_along(layout, axis)?;
         let mut out = self.alloc(x.dtype(), count(layout))?;
         if lines * n > 0 {
             let f = self.function("scan.cu", &source::scan_kernel_name(op, x.dtype()))?;
@@ -1303,7 +1291,7 @@ impl lamina_tensor::Backend for CudaBackend {
         const OP: &str = "argsort";
         let x = cuda(src)?;
         check_bounds(OP, layout, x.len())?;
-        let (moved, lines, n, inner) = lines_along(layout, axis)?;
+        let (moved, lines, n, inner) = crate::launch::lines_along(layout, axis)?;
         let mut out = self.alloc(DType::I64, count(layout))?;
         if lines * n > 0 {
             let f = self.function("scan.cu", &format!("argsort_{}", source::suffix(x.dtype())))?;

@@ -99,6 +99,19 @@ pub fn reduce_plan(layout: &Layout, axes: &[usize]) -> Result<(Layout, usize, us
     Ok((moved, outer, inner))
 }
 
+/// A scan or sort along `axis` as `scan_<op>_<d>` and `argsort_<d>` read it (one thread
+/// per line): `layout` with `axis` moved last, and its lines: `(moved, lines, n, inner)` with `n`
+/// the axis' length and `inner` the product of the dims after it.
+pub fn lines_along(layout: &Layout, axis: usize) -> Result<(Layout, usize, usize, usize)> {
+    let rank = layout.rank();
+    let mut perm: Vec<usize> = (0..rank).filter(|&d| d != axis).collect();
+    perm.push(axis);
+    let n = layout.dims()[axis];
+    let lines = layout.elem_count().checked_div(n).unwrap_or(0);
+    let inner = layout.dims()[axis + 1..].iter().product();
+    Ok((layout.permute(&perm)?, lines, n, inner))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
