@@ -195,6 +195,9 @@ fn powers(d: DType, n: usize) -> HostData {
     data(d, n, |k| [2.0, -1.0, 0.5, 1.0, -2.0, 0.5][k % 6])
 }
 
+/// A reduction case: shape, strides, offset, reduced axes and which values.
+type Case = (Vec<usize>, Vec<usize>, usize, Vec<usize>, &'static str);
+
 struct Job {
     kernel: Kernel,
     what: String,
@@ -255,7 +258,7 @@ fn reduction_and_softmax_kernels_on_the_host() {
                 // (shape, strides, offset, axes, values): contiguous rows, a transposed
                 // view, several axes, rows past a block, a reduction down a strided column,
                 // and an empty reduced axis.
-                let cases: Vec<(Vec<usize>, Vec<usize>, usize, Vec<usize>, &str)> = vec![
+                let cases: Vec<Case> = vec![
                     (vec![4, 6], vec![6, 1], 0, vec![1], "specials"),
                     (vec![6, 4], vec![1, 6], 0, vec![0], "specials"),
                     (vec![6, 4], vec![1, 6], 0, vec![0, 1], "specials"),
