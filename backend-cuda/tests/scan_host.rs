@@ -148,6 +148,9 @@ fn specials(d: DType, n: usize) -> HostData {
     }
 }
 
+/// A case: shape, strides, offset, the axis and which values.
+type Case = (Vec<usize>, Vec<usize>, usize, usize, &'static str);
+
 #[test]
 fn scan_and_sort_kernels_on_the_host() {
     let kernels = kernels();
@@ -159,7 +162,7 @@ fn scan_and_sort_kernels_on_the_host() {
     let mut input = Vec::new();
     let mut jobs = Vec::new();
     // (shape, strides, offset, axis, values)
-    let cases: Vec<(Vec<usize>, Vec<usize>, usize, usize, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (vec![4, 6], vec![6, 1], 0, 1, "specials"),
         (vec![4, 6], vec![6, 1], 0, 0, "specials"),
         (vec![6, 4], vec![1, 6], 0, 1, "specials"),
