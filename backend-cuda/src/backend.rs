@@ -1186,27 +1186,12 @@ impl lamina_tensor::Backend for CudaBackend {
         }
         // The passes: the targets' start value when the originals are excluded, then the
         // combining pass; the mean also counts and divides.
-        let (init, combine) = match reduce {
-            ScatterReduce::Replace => (None, "scatter"),
-            ScatterReduce::Sum | ScatterReduce::Mean => (Some(0.0), "scatter_add"),
-            ScatterReduce::Prod => (Some(1.0), "scatter_mul"),
-            ScatterReduce::Amax => (Some(f64::NEG_INFINITY), "scatter_max"),
-            ScatterReduce::Amin => (Some(f64::INFINITY), "scatter_min"),
-        };
-        let mut passes: Vec<(&str, f64)> = Vec::new();
-        if let (Some(v), false) = (init, include_self) {
-            passes.push(("scatter_init", v));
-        }
-        passes.push((combine, 0.0));
-        let mean = reduce == ScatterReduce::Mean;
+        let (passes, mean) = source::scatter_passes(reduce, include_self);
         let mut counts = if mean {
             Some(self.zeroed(DType::U32, d.len())?)
         } else {
             None
         };
-        if mean {
-            passes.push(("scatter_count", 0.0));
-        }
         // The kernels still check their ids (all valid now); their flag is not read.
         let mut unused = self.alloc(DType::I64, 1)?;
         for (pass, init) in passes {

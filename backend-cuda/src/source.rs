@@ -17,7 +17,7 @@
 
 use std::fmt::Write;
 
-use lamina_tensor::{BinaryOp, CmpOp, DType, ReduceOp, ScanOp, UnaryOp};
+use lamina_tensor::{BinaryOp, CmpOp, DType, ReduceOp, ScanOp, ScatterReduce, UnaryOp};
 
 /// The NVRTC options every source is compiled with, besides the target architecture
 /// (`--gpu-architecture=sm_XY`, the device's own at run time): C++17, IEEE float
@@ -45,6 +45,33 @@ pub const FUSED: &str = include_str!("../kernels/fused.cuh");
 
 /// The convolution's im2col and col2im (self-contained: no prelude).
 pub const CONV: &str = include_str!("../kernels/conv.cuh");
+
+/// The kernels a scatter with `reduce` runs after the index check, in order, each with
+/// its `init` argument: `scatter_init_*` first when the targets' originals are excluded
+/// (the reduction's identity), then the combining kernel, and for the mean
+/// `scatter_count_*`; the `bool` says the mean's division (`scatter_mean_div_*`) follows.
+pub fn scatter_passes(
+    reduce: ScatterReduce,
+    include_self: bool,
+) -> (Vec<(&'static str, f64)>, bool) {
+    let (init, combine) = match reduce {
+        ScatterReduce::Replace => (None, "scatter"),
+        ScatterReduce::Sum | ScatterReduce::Mean => (Some(0.0), "scatter_add"),
+        ScatterReduce::Prod => (Some(1.0), "scatter_mul"),
+        ScatterReduce::Amax => (Some(f64::NEG_INFINITY), "scatter_max"),
+        ScatterReduce::Amin => (Some(f64::INFINITY), "scatter_min"),
+    };
+    let mut passes = Vec::new();
+    if let (Some(v), false) = (init, include_self) {
+        passes.push(("scatter_init", v));
+    }
+    passes.push((combine, 0.0));
+    let mean = reduce == ScatterReduce::Mean;
+    if mean {
+        passes.push(("scatter_count", 0.0));
+    }
+    (passes, mean)
+}
 
 /// The LSTM cell's forward and backward (self-contained: no prelude).
 pub const LSTM: &str = include_str!("../kernels/lstm.cuh");

@@ -8,6 +8,7 @@
 //! little-endian `i64` header words and `f64` values.
 
 pub mod data;
+pub mod vm;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -47,6 +48,14 @@ static inline float __double2float_rz(double d) {
     float f = (float)d;
     if (d == d && std::fabs((double)f) > std::fabs(d)) f = std::nextafter(f, 0.0f);
     return f;
+}
+static inline long long __double_as_longlong(double d) { long long i; std::memcpy(&i, &d, 8); return i; }
+// Atomics by their definitions: threads run one at a time and never switch inside one.
+template <typename T> static inline T atomicAdd(T* p, T v) { const T old = *p; *p = old + v; return old; }
+template <typename T> static inline T atomicCAS(T* p, T compare, T v) {
+    const T old = *p;
+    if (old == compare) *p = v;
+    return old;
 }
 // PTX's cvt.rn.f16.f64 and cvt.f32.f16: the compiler's _Float16 rounds once, to nearest
 // even (NaN payloads may differ from the device's canonical NaN: tests compare NaN-ness).
