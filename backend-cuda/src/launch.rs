@@ -2,7 +2,7 @@
 //! `Strided` argument ([`StridedArg`], `#[repr(C)]`, the prelude's struct field for field)
 //! and the grid of a one-thread-per-element launch ([`grid_for`]).
 
-use lamina_tensor::{Error, Layout, Result};
+use lamina_tensor::{Error, Layout, PoolGeometry, Result};
 
 /// Most dims a kernel's layout argument holds (`LAMINA_MAX_DIMS` in the prelude).
 pub const MAX_DIMS: usize = 8;
@@ -110,6 +110,28 @@ pub fn lines_along(layout: &Layout, axis: usize) -> Result<(Layout, usize, usize
     let lines = layout.elem_count().checked_div(n).unwrap_or(0);
     let inner = layout.dims()[axis + 1..].iter().product();
     Ok((layout.permute(&perm)?, lines, n, inner))
+}
+
+/// Max pooling's arg-max as `max_pool_indices_<d>` takes it: the planes (`N · C`) and
+/// `[h, w, kh, kw, sh, sw, ph, pw, oh, ow]`, a 1-D pooling as 2-D of height 1 (the CPU
+/// kernel's view).
+pub fn pool_plan(geo: &PoolGeometry) -> (u64, [i64; 10]) {
+    let two = |v: &[usize], one: usize| -> [i64; 2] {
+        match *v {
+            [a, b] => [a as i64, b as i64],
+            [b] => [one as i64, b as i64],
+            _ => [one as i64, one as i64],
+        }
+    };
+    let [h, w] = two(&geo.input, 1);
+    let [kh, kw] = two(&geo.kernel, 1);
+    let [sh, sw] = two(&geo.stride, 1);
+    let [ph, pw] = two(&geo.padding, 0);
+    let [oh, ow] = two(&geo.output, 1);
+    (
+        (geo.batch * geo.channels) as u64,
+        [h, w, kh, kw, sh, sw, ph, pw, oh, ow],
+    )
 }
 
 #[cfg(test)]

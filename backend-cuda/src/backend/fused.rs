@@ -274,20 +274,7 @@ impl CudaBackend {
             DType::I64 | DType::U32 | DType::Bool => return None,
         };
         let x = cuda(x).ok()?;
-        // 1-D pooling as 2-D of height 1, as the CPU kernel.
-        let two = |v: &[usize], one: usize| -> [i64; 2] {
-            match *v {
-                [a, b] => [a as i64, b as i64],
-                [b] => [one as i64, b as i64],
-                _ => [one as i64, one as i64],
-            }
-        };
-        let [h, w] = two(&geo.input, 1);
-        let [kh, kw] = two(&geo.kernel, 1);
-        let [sh, sw] = two(&geo.stride, 1);
-        let [ph, pw] = two(&geo.padding, 0);
-        let [oh, ow] = two(&geo.output, 1);
-        let planes = (geo.batch * geo.channels) as u64;
+        let (planes, [h, w, kh, kw, sh, sw, ph, pw, oh, ow]) = crate::launch::pool_plan(geo);
         Some((|| {
             let n = planes as usize * (oh * ow) as usize;
             let mut out = self.alloc(DType::I64, n)?;
