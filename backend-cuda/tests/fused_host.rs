@@ -83,6 +83,9 @@ fn round_stats(b: &[u8], d: DType) -> Vec<u8> {
     })
 }
 
+/// A pooling: input, kernel, stride and padding sizes.
+type Pool = (Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>);
+
 #[test]
 fn fused_kernels_on_the_host() {
     let Some(vm) = Vm::build("fused_host", &fused_source()) else {
@@ -404,7 +407,7 @@ fn fused_kernels_on_the_host() {
 
     // Max pooling's arg-max: 2-D with padding and stride, and 1-D.
     for d in [DType::F32, DType::F64, DType::F16, DType::BF16] {
-        let pools: [(Vec<usize>, Vec<usize>, Vec<usize>, Vec<usize>); 3] = [
+        let pools: [Pool; 3] = [
             (vec![5, 6], vec![2, 3], vec![2, 2], vec![1, 1]),
             (vec![4, 4], vec![3, 3], vec![1, 1], vec![1, 0]),
             (vec![9], vec![3], vec![2], vec![1]),
