@@ -19,7 +19,9 @@ fn host(d: DType, v: &[f64]) -> HostData {
     match d {
         DType::F64 => HostData::F64(v.to_vec()),
         DType::F32 => HostData::F32(v.iter().map(|&x| x as f32).collect()),
-        _ => unreachable!("attention kernels are f32 and f64"),
+        DType::F16 | DType::BF16 | DType::I64 | DType::U32 | DType::Bool => {
+            unreachable!("attention kernels are f32 and f64")
+        }
     }
 }
 
@@ -37,10 +39,13 @@ fn from_bytes(b: &[u8], d: DType) -> Vec<f64> {
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
             .collect(),
-        _ => b
+        DType::F32 => b
             .chunks_exact(4)
             .map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap())))
             .collect(),
+        DType::F16 | DType::BF16 | DType::I64 | DType::U32 | DType::Bool => {
+            unreachable!("attention kernels are f32 and f64")
+        }
     }
 }
 

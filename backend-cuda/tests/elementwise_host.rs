@@ -23,6 +23,10 @@ use lamina_tensor::{
     bf16, f16, Backend, BinaryOp, CmpOp, DType, HostData, Layout, Shape, StorageRef, UnaryOp,
 };
 
+/// The value the fill kernels write: rounds in f32 and the half types, truncates and
+/// saturates in the integers.
+const FILL: f64 = -3.3e9 - 0.7;
+
 /// Elements in every operand's storage.
 const LEN: usize = 24;
 
@@ -36,6 +40,8 @@ enum Kind {
     /// `where` with this condition dtype.
     Where(DType),
     Copy,
+    /// `fill` with the value `p0` (the job's first parameter).
+    Fill,
 }
 
 #[derive(Clone, Debug)]
@@ -51,7 +57,9 @@ impl Kernel {
         match self.kind {
             Kind::Cmp(_) => DType::Bool,
             Kind::Cast(to) => to,
-            Kind::Unary(_) | Kind::Binary(_) | Kind::Where(_) | Kind::Copy => self.dtype,
+            Kind::Unary(_) | Kind::Binary(_) | Kind::Where(_) | Kind::Copy | Kind::Fill => {
+                self.dtype
+            }
         }
     }
 
@@ -73,6 +81,7 @@ impl Kernel {
                 c_type(*c)
             ),
             Kind::Copy => format!("{n}((const {t}*)b[0], ({t}*)y, L[0], L[1])"),
+            Kind::Fill => format!("{n}(({t}*)y, (unsigned long long)L[0].n, p0)"),
         }
     }
 }
@@ -122,6 +131,11 @@ fn kernels() -> Vec<Kernel> {
         v.push(Kernel {
             name: format!("copy_{n}"),
             kind: Kind::Copy,
+            dtype: d,
+        });
+        v.push(Kernel {
+            name: format!("fill_{n}"),
+            kind: Kind::Fill,
             dtype: d,
         });
     }
@@ -314,6 +328,7 @@ fn reference(k: &Kernel, ops: &[StorageRef], ls: &[Layout]) -> lamina_tensor::Re
         Kind::Cast(to) => cpu.cast(&*ops[0], &ls[0], *to),
         Kind::Where(_) => cpu.where_cond(&*ops[0], &ls[0], &*ops[1], &ls[1], &*ops[2], &ls[2]),
         Kind::Copy => cpu.from_host(cpu.to_host(&*ops[0], &ls[0])?),
+        Kind::Fill => cpu.full(ls[0].elem_count(), FILL, k.dtype),
     }
 }
 
@@ -333,7 +348,7 @@ fn elementwise_kernels_on_the_host() {
     let mut expected = Vec::new();
     for (index, k) in kernels.iter().enumerate() {
         let (operands, dtypes): (usize, Vec<DType>) = match k.kind {
-            Kind::Unary(_) | Kind::Cast(_) | Kind::Copy => (1, vec![k.dtype]),
+            Kind::Unary(_) | Kind::Cast(_) | Kind::Copy | Kind::Fill => (1, vec![k.dtype]),
             Kind::Binary(_) | Kind::Cmp(_) => (2, vec![k.dtype, k.dtype]),
             Kind::Where(c) => (3, vec![c, k.dtype, k.dtype]),
         };
@@ -379,7 +394,10 @@ fn elementwise_kernels_on_the_host() {
                         p.get(1).copied().unwrap_or(0.0),
                     )
                 }
-                _ => (0.0, 0.0),
+                Kind::Fill => (FILL, 0.0),
+                Kind::Binary(_) | Kind::Cmp(_) | Kind::Cast(_) | Kind::Where(_) | Kind::Copy => {
+                    (0.0, 0.0)
+                }
             };
             job.extend(p0.to_le_bytes());
             job.extend(p1.to_le_bytes());

@@ -34,7 +34,9 @@ fn ids(d: DType, v: &[i64]) -> HostData {
     match d {
         DType::I64 => HostData::I64(v.to_vec()),
         DType::U32 => HostData::U32(v.iter().map(|&x| x as u32).collect()),
-        _ => unreachable!("index dtypes are i64 and u32"),
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16 | DType::Bool => {
+            unreachable!("index dtypes are i64 and u32")
+        }
     }
 }
 

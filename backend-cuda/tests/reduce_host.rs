@@ -39,7 +39,9 @@ impl Kernel {
     fn out_dtype(&self) -> DType {
         match self.kind {
             Kind::Reduce(ReduceOp::ArgMax | ReduceOp::ArgMin) => DType::I64,
-            _ => self.dtype,
+            Kind::Reduce(ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min)
+            | Kind::Softmax { .. }
+            | Kind::SoftmaxBackward { .. } => self.dtype,
         }
     }
 
@@ -181,7 +183,9 @@ fn specials(d: DType, n: usize) -> HostData {
                 .map(|k| [0, u32::MAX, 3, 7, 7, 1, 1 << 31, 5, 9, 2, 3, 11][k % 12])
                 .collect(),
         ),
-        _ => data(d, n, |k| F[k % 12]),
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16 | DType::Bool => {
+            data(d, n, |k| F[k % 12])
+        }
     }
 }
 

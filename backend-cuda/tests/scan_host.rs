@@ -144,7 +144,9 @@ fn specials(d: DType, n: usize) -> HostData {
                 .map(|k| [3, u32::MAX, 3, 0, 1, 3, 9, 1 << 31, 2, 3][k % 10])
                 .collect(),
         ),
-        _ => data(d, n, |k| F[k % 10]),
+        DType::F32 | DType::F64 | DType::F16 | DType::BF16 | DType::Bool => {
+            data(d, n, |k| F[k % 10])
+        }
     }
 }
 
