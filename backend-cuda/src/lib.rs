@@ -27,9 +27,9 @@
 //!   backward, the indexing kernels, the scans and argsort, the fused kernels, the
 //!   attention row kernels, the convolution's patches and the LSTM cell, which
 //!   `kernel-check.sh` compiles with NVRTC and assembles with ptxas for sm_80 and sm_90
-//!   on every CI run (the `cuda-kernel-sources` binary writes them out; the
-//!   self-contained convolution and LSTM sources and the element-wise kernels also run
-//!   on the host, in the `conv_host`, `lstm_host` and `elementwise_host` tests);
+//!   on every CI run (the `cuda-kernel-sources` binary writes them out), and which the
+//!   `tests/*_host.rs` tests compile with the system's C++ compiler and run on the host,
+//!   launch by launch, against the CPU backend;
 //! - [`launch`]: the host side of a launch, the layout argument the kernels read operands
 //!   through and the grid of a one-thread-per-element launch;
 //! - [`alloc`]: the caching allocator (size classes, per-stream reuse, byte counts,
