@@ -8,7 +8,7 @@
 
 mod host;
 
-use host::data::{agree_at_scale, bytes};
+use host::data::{bytes, compare_scaled, cpu_bytes};
 use host::vm::{Arg, Vm};
 use lamina_backend_cpu::CpuBackend;
 use lamina_backend_cuda::attention::{backward_plan, forward_plan, row_args, Dims, Product};
@@ -82,23 +82,15 @@ fn product(p: &Product, a: &[f64], b: &[f64], d: DType) -> Vec<f64> {
 
 /// Each of `got` against `want` relative to the largest wanted magnitude.
 fn check(got: &[f64], want: &StorageRef, d: DType, what: &str, failures: &mut Vec<String>) {
-    let cpu = CpuBackend;
     let n = got.len();
-    let want = bytes(
-        &cpu.to_host(&**want, &Layout::contiguous(Shape::from(vec![n])))
-            .unwrap(),
+    compare_scaled(
+        &bytes(&host(d, got)),
+        &cpu_bytes(want, n),
+        d,
+        n,
+        what,
+        failures,
     );
-    let got = bytes(&host(d, got));
-    let scale = from_bytes(&want, d)
-        .iter()
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, |a, v| a.max(v.abs()));
-    for i in 0..n {
-        if let Err(why) = agree_at_scale(&got, &want, d, i, scale) {
-            failures.push(format!("{what} [{i}]: {why}"));
-            return;
-        }
-    }
 }
 
 struct Case {

@@ -10,14 +10,12 @@
 
 mod host;
 
-use std::fmt::Write as _;
-
-use host::data::{agree, bytes, size_of, strided};
-use host::Program;
+use host::data::{bytes, compare, size_of};
+use host::vm::{Arg, Vm};
 use lamina_backend_cpu::CpuBackend;
 use lamina_backend_cuda::source::{
-    binary_kernel_name, binary_ops, binary_variants, c_type, elementwise_source, suffix,
-    unary_kernel_name, unary_variants,
+    binary_kernel_name, binary_ops, binary_variants, elementwise_source, suffix, unary_kernel_name,
+    unary_variants,
 };
 use lamina_tensor::{
     bf16, f16, Backend, BinaryOp, CmpOp, DType, HostData, Layout, Shape, StorageRef, UnaryOp,
@@ -60,28 +58,6 @@ impl Kernel {
             Kind::Unary(_) | Kind::Binary(_) | Kind::Where(_) | Kind::Copy | Kind::Fill => {
                 self.dtype
             }
-        }
-    }
-
-    /// The C++ call of this kernel on the job's buffers `b[]`, output `y` and layouts `L[]`.
-    fn call(&self) -> String {
-        let t = c_type(self.dtype);
-        let n = &self.name;
-        match &self.kind {
-            Kind::Unary(_) => format!("{n}((const {t}*)b[0], ({t}*)y, L[0], p0, p1)"),
-            Kind::Binary(_) => {
-                format!("{n}((const {t}*)b[0], (const {t}*)b[1], ({t}*)y, L[0], L[1])")
-            }
-            Kind::Cmp(_) => {
-                format!("{n}((const {t}*)b[0], (const {t}*)b[1], (bool*)y, L[0], L[1])")
-            }
-            Kind::Cast(to) => format!("{n}((const {t}*)b[0], ({}*)y, L[0])", c_type(*to)),
-            Kind::Where(c) => format!(
-                "{n}((const {}*)b[0], (const {t}*)b[1], (const {t}*)b[2], ({t}*)y, L[0], L[1], L[2])",
-                c_type(*c)
-            ),
-            Kind::Copy => format!("{n}((const {t}*)b[0], ({t}*)y, L[0], L[1])"),
-            Kind::Fill => format!("{n}(({t}*)y, (unsigned long long)L[0].n, p0)"),
         }
     }
 }
@@ -140,61 +116,6 @@ fn kernels() -> Vec<Kernel> {
         });
     }
     v
-}
-
-/// The program: the shim, the generated source and a `main` that runs a file of jobs.
-fn main_source(kernels: &[Kernel]) -> String {
-    let mut cases = String::new();
-    for (i, k) in kernels.iter().enumerate() {
-        let _ = writeln!(
-            cases,
-            "        case {i}: launch(2, 5, [&] {{ {}; }}); break;",
-            k.call()
-        );
-    }
-    format!(
-        r#"
-// A job: i64 kernel index, output elements, output element bytes; three Strided; f64 p0,
-// p1; three buffers, each an i64 byte count and its bytes padded to 8. Its output: the
-// bytes, padded to 8.
-int main(int, char** argv) {{
-    FILE* f = std::fopen(argv[1], "rb");
-    if (!f) return 3;
-    std::vector<unsigned char> in;
-    for (int c; (c = std::fgetc(f)) != EOF;) in.push_back((unsigned char)c);
-    std::fclose(f);
-    FILE* o = std::fopen(argv[2], "wb");
-    if (!o) return 4;
-    size_t at = 0;
-    auto word = [&] {{ long long v; std::memcpy(&v, &in[at], 8); at += 8; return v; }};
-    while (at < in.size()) {{
-        const long long k = word(), n = word(), size = word();
-        Strided L[3];
-        for (auto& l : L) {{ std::memcpy(&l, &in[at], sizeof(Strided)); at += sizeof(Strided); }}
-        double p0, p1;
-        std::memcpy(&p0, &in[at], 8);
-        std::memcpy(&p1, &in[at + 8], 8);
-        at += 16;
-        std::vector<std::vector<unsigned long long>> bufs(3);
-        const void* b[3];
-        for (int i = 0; i < 3; ++i) {{
-            const long long bytes = word();
-            bufs[i].assign((bytes + 7) / 8 + 1, 0);
-            std::memcpy(bufs[i].data(), &in[at], bytes);
-            at += (bytes + 7) / 8 * 8;
-            b[i] = bufs[i].data();
-        }}
-        std::vector<unsigned long long> out((n * size + 7) / 8 + 1, 0);
-        void* y = out.data();
-        switch (k) {{
-{cases}        default: return 5;
-        }}
-        if (std::fwrite(out.data(), 8, (n * size + 7) / 8, o) != (size_t)((n * size + 7) / 8)) return 6;
-    }}
-    return std::fclose(o) == 0 ? 0 : 7;
-}}
-"#
-    )
 }
 
 /// `LEN` values of `d`, rotated by `shift` (so two operands differ), integer zeros
@@ -334,19 +255,14 @@ fn reference(k: &Kernel, ops: &[StorageRef], ls: &[Layout]) -> lamina_tensor::Re
 
 #[test]
 fn elementwise_kernels_on_the_host() {
-    let kernels = kernels();
-    let Some(program) = Program::build(
-        "elementwise_host",
-        &elementwise_source(),
-        &main_source(&kernels),
-    ) else {
+    let Some(vm) = Vm::build("elementwise_host", &elementwise_source()) else {
         println!("skipped: no C++ compiler");
         return;
     };
     let cpu = CpuBackend;
-    let mut job = Vec::new();
+    let mut script = vm.script();
     let mut expected = Vec::new();
-    for (index, k) in kernels.iter().enumerate() {
+    for k in kernels() {
         let (operands, dtypes): (usize, Vec<DType>) = match k.kind {
             Kind::Unary(_) | Kind::Cast(_) | Kind::Copy | Kind::Fill => (1, vec![k.dtype]),
             Kind::Binary(_) | Kind::Cmp(_) => (2, vec![k.dtype, k.dtype]),
@@ -364,74 +280,67 @@ fn elementwise_kernels_on_the_host() {
                 .iter()
                 .map(|h| cpu.from_host(h.clone()).unwrap())
                 .collect();
-            let want = reference(k, &storages, &ls)
+            let want = reference(&k, &storages, &ls)
                 .unwrap_or_else(|e| panic!("{}: the CPU refuses: {e}", k.name));
             let n = ls[0].elem_count();
             let want = bytes(
                 &cpu.to_host(&*want, &Layout::contiguous(Shape::from(vec![n])))
                     .unwrap(),
             );
-            let size = size_of(k.out_dtype());
-            for w in [index as i64, n as i64, size as i64] {
-                job.extend(w.to_le_bytes());
+            // Buffers 0..3 the operands, 3 the output.
+            for (i, h) in data.iter().enumerate() {
+                script.buf(i, &bytes(h));
             }
-            let mut dst = ls.clone();
-            if let Kind::Copy = k.kind {
-                dst.push(Layout::contiguous(ls[0].shape().clone()));
-            }
-            for i in 0..3 {
-                let l = dst
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| Layout::contiguous(Shape::from(vec![1])));
-                job.extend(strided(&l));
-            }
-            let (p0, p1) = match &k.kind {
+            script.buf(3, &vec![0u8; n * size_of(k.out_dtype())]);
+            let dst = Layout::contiguous(ls[0].shape().clone());
+            let (b, y) = (|i| Arg::Buf(Some(i)), Arg::Buf(Some(3)));
+            let args = match &k.kind {
                 Kind::Unary(op) => {
                     let p = op.params();
-                    (
-                        p.first().copied().unwrap_or(0.0),
-                        p.get(1).copied().unwrap_or(0.0),
-                    )
+                    vec![
+                        b(0),
+                        y,
+                        Arg::Strided(&ls[0]),
+                        Arg::Float(p.first().copied().unwrap_or(0.0)),
+                        Arg::Float(p.get(1).copied().unwrap_or(0.0)),
+                    ]
                 }
-                Kind::Fill => (FILL, 0.0),
-                Kind::Binary(_) | Kind::Cmp(_) | Kind::Cast(_) | Kind::Where(_) | Kind::Copy => {
-                    (0.0, 0.0)
+                Kind::Binary(_) | Kind::Cmp(_) => {
+                    vec![b(0), b(1), y, Arg::Strided(&ls[0]), Arg::Strided(&ls[1])]
                 }
+                Kind::Cast(_) => vec![b(0), y, Arg::Strided(&ls[0])],
+                Kind::Where(_) => vec![
+                    b(0),
+                    b(1),
+                    b(2),
+                    y,
+                    Arg::Strided(&ls[0]),
+                    Arg::Strided(&ls[1]),
+                    Arg::Strided(&ls[2]),
+                ],
+                Kind::Copy => vec![b(0), y, Arg::Strided(&ls[0]), Arg::Strided(&dst)],
+                Kind::Fill => vec![y, Arg::Int(n as i64), Arg::Float(FILL)],
             };
-            job.extend(p0.to_le_bytes());
-            job.extend(p1.to_le_bytes());
-            for i in 0..3 {
-                let b = data.get(i).map(bytes).unwrap_or_default();
-                job.extend((b.len() as i64).to_le_bytes());
-                let padded = b.len().div_ceil(8) * 8;
-                job.extend(&b);
-                job.resize(job.len() + padded - b.len(), 0);
-            }
-            expected.push((k.clone(), strided_case, n, want));
+            script.launch(&k.name, 2, 5, false, &args);
+            script.read(3);
+            let case = if strided_case {
+                "strided"
+            } else {
+                "contiguous"
+            };
+            expected.push((
+                format!("{} ({:?}) {case}", k.name, k.kind),
+                k.out_dtype(),
+                n,
+                want,
+            ));
         }
     }
-    let out = program.run_bytes(&job);
-    let mut at = 0;
+    let got = script.run();
     let mut failures = Vec::new();
-    for (k, strided_case, n, want) in &expected {
-        let d = k.out_dtype();
-        let len = n * size_of(d);
-        let got = &out[at..at + len];
-        at += len.div_ceil(8) * 8;
-        for i in 0..*n {
-            if let Err(why) = agree(got, want, d, i) {
-                let case = if *strided_case {
-                    "strided"
-                } else {
-                    "contiguous"
-                };
-                failures.push(format!("{} ({:?}) {case} [{i}]: {why}", k.name, k.kind));
-                break;
-            }
-        }
+    for ((what, d, n, want), got) in expected.iter().zip(&got) {
+        compare(got, want, *d, *n, what, &mut failures);
     }
-    assert_eq!(at, out.len(), "output length");
     assert!(
         failures.is_empty(),
         "{} of {} kernel cases disagree with the CPU backend:\n{}",

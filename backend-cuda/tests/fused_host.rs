@@ -9,65 +9,18 @@
 
 mod host;
 
-use host::data::{agree, agree_at_scale, bytes, element, size_of};
+use host::data::{bytes, compare, compare_scaled, cpu_bytes, data, size_of};
 use host::vm::{Arg, Vm};
 use lamina_backend_cpu::CpuBackend;
 use lamina_backend_cuda::launch::pool_plan;
 use lamina_backend_cuda::source::{fused_source, suffix};
 use lamina_tensor::{
     bf16, f16, AdamStep, Backend, DType, HostData, Layout, MatmulSpec, NormSpec, PoolGeometry,
-    SgdStep, Shape, StorageRef,
+    SgdStep, Shape,
 };
-
-fn data(d: DType, n: usize, pattern: impl Fn(usize) -> f64) -> HostData {
-    let v = (0..n).map(pattern);
-    match d {
-        DType::F64 => HostData::F64(v.collect()),
-        DType::F32 => HostData::F32(v.map(|x| x as f32).collect()),
-        DType::F16 => HostData::F16(v.map(f16::from_f64).collect()),
-        DType::BF16 => HostData::BF16(v.map(bf16::from_f64).collect()),
-        DType::I64 => HostData::I64(v.map(|x| x as i64).collect()),
-        DType::U32 => HostData::U32(v.map(|x| x.abs() as u32).collect()),
-        DType::Bool => HostData::Bool(v.map(|x| x > 0.0).collect()),
-    }
-}
 
 fn flat(n: usize) -> Layout {
     Layout::contiguous(Shape::from(vec![n]))
-}
-
-fn host_bytes(cpu: &CpuBackend, s: &StorageRef, n: usize) -> Vec<u8> {
-    bytes(&cpu.to_host(&**s, &flat(n)).unwrap())
-}
-
-fn compare(got: &[u8], want: &[u8], d: DType, n: usize, what: &str, failures: &mut Vec<String>) {
-    for i in 0..n {
-        if let Err(why) = agree(got, want, d, i) {
-            failures.push(format!("{what} [{i}]: {why}"));
-            return;
-        }
-    }
-}
-
-/// [`compare`] relative to the largest wanted magnitude: for results that cancel
-/// (normalisation's input gradient, `g - mean(g) - y mean(g y)`).
-fn compare_scaled(
-    got: &[u8],
-    want: &[u8],
-    d: DType,
-    n: usize,
-    what: &str,
-    failures: &mut Vec<String>,
-) {
-    let scale = (0..n)
-        .map(|i| element(want, d, i).0.abs())
-        .fold(0.0, f64::max);
-    for i in 0..n {
-        if let Err(why) = agree_at_scale(got, want, d, i, scale) {
-            failures.push(format!("{what} [{i}]: {why}"));
-            return;
-        }
-    }
 }
 
 /// The f32 statistics of a half normalisation rounded once to the half dtype, as the
@@ -167,7 +120,7 @@ fn fused_kernels_on_the_host() {
                 .into_iter()
                 .enumerate()
             {
-                if out[i] != host_bytes(&cpu, want, n) {
+                if out[i] != cpu_bytes(want, n) {
                     failures.push(format!("adam_{} beta1 {beta1}: {name} differs", suffix(d)));
                 }
             }
@@ -225,7 +178,7 @@ fn fused_kernels_on_the_host() {
             let out = s.run();
             cases += 1;
             for (i, (name, want)) in [("param", &p), ("buf", &b)].into_iter().enumerate() {
-                if out[i] != host_bytes(&cpu, want, n) {
+                if out[i] != cpu_bytes(want, n) {
                     failures.push(format!(
                         "sgd_{} momentum {momentum} nesterov {nesterov}: {name} differs",
                         suffix(d)
@@ -380,7 +333,7 @@ fn fused_kernels_on_the_host() {
                 if center {
                     compare(
                         &stats(&out[1]),
-                        &host_bytes(&cpu, &mean, groups),
+                        &cpu_bytes(&mean, groups),
                         d,
                         groups,
                         &format!("{what} mean"),
@@ -389,7 +342,7 @@ fn fused_kernels_on_the_host() {
                 }
                 compare(
                     &stats(&out[2]),
-                    &host_bytes(&cpu, &var, groups),
+                    &cpu_bytes(&var, groups),
                     d,
                     groups,
                     &format!("{what} var"),
@@ -397,7 +350,7 @@ fn fused_kernels_on_the_host() {
                 );
                 compare_scaled(
                     &out[3],
-                    &host_bytes(&cpu, &dx, n),
+                    &cpu_bytes(&dx, n),
                     d,
                     n,
                     &format!("{what} dx"),
@@ -462,7 +415,7 @@ fn fused_kernels_on_the_host() {
             cases += 1;
             compare(
                 &out[0],
-                &host_bytes(&cpu, &want, len),
+                &cpu_bytes(&want, len),
                 DType::I64,
                 len,
                 &format!("max_pool_indices_{} {input:?}", suffix(d)),
@@ -523,7 +476,7 @@ fn fused_kernels_on_the_host() {
         cases += 1;
         compare(
             &out[0],
-            &host_bytes(&cpu, &want, len),
+            &cpu_bytes(&want, len),
             d,
             len,
             &format!("matmul_int_{}", suffix(d)),

@@ -9,26 +9,11 @@
 
 mod host;
 
-use host::data::{agree, bytes, size_of};
+use host::data::{bytes, compare, cpu_bytes, data, size_of};
 use host::vm::{Arg, Vm};
 use lamina_backend_cpu::CpuBackend;
 use lamina_backend_cuda::source::{index_source, scatter_passes, suffix, NUMBER_DTYPES};
-use lamina_tensor::{
-    bf16, f16, Backend, DType, Error, HostData, Layout, ScatterReduce, Shape, StorageRef,
-};
-
-fn data(d: DType, n: usize, pattern: impl Fn(usize) -> f64) -> HostData {
-    let v = (0..n).map(pattern);
-    match d {
-        DType::F64 => HostData::F64(v.collect()),
-        DType::F32 => HostData::F32(v.map(|x| x as f32).collect()),
-        DType::F16 => HostData::F16(v.map(f16::from_f64).collect()),
-        DType::BF16 => HostData::BF16(v.map(bf16::from_f64).collect()),
-        DType::I64 => HostData::I64(v.map(|x| x as i64).collect()),
-        DType::U32 => HostData::U32(v.map(|x| x.abs() as u32).collect()),
-        DType::Bool => HostData::Bool(v.map(|x| x > 0.0).collect()),
-    }
-}
+use lamina_tensor::{Backend, DType, Error, HostData, Layout, ScatterReduce, Shape, StorageRef};
 
 fn ids(d: DType, v: &[i64]) -> HostData {
     match d {
@@ -44,21 +29,6 @@ fn contiguous(dims: &[usize]) -> Layout {
     Layout::contiguous(Shape::from(dims.to_vec()))
 }
 
-fn host_bytes(cpu: &CpuBackend, s: &StorageRef, n: usize) -> Vec<u8> {
-    bytes(&cpu.to_host(&**s, &contiguous(&[n])).unwrap())
-}
-
-/// `got` against `want` element by element (dtype `d`, `n` elements), or the first
-/// difference.
-fn compare(got: &[u8], want: &[u8], d: DType, n: usize, what: &str, failures: &mut Vec<String>) {
-    for i in 0..n {
-        if let Err(why) = agree(got, want, d, i) {
-            failures.push(format!("{what} [{i}]: {why}"));
-            return;
-        }
-    }
-}
-
 /// The index flag as the host reads it: `None` when no id was out of range.
 fn flag(b: &[u8]) -> Option<i64> {
     let v = i64::from_le_bytes(b[..8].try_into().unwrap());
@@ -69,6 +39,45 @@ fn cpu_error_index(e: &Error) -> i64 {
     match e {
         Error::IndexOutOfBounds { index, .. } => *index,
         other => panic!("expected IndexOutOfBounds, got {other}"),
+    }
+}
+
+/// One `index_select` or `gather` launch (`args` over buffers 0 `x`, 1 the ids, 2 the
+/// output of `len` elements, 3 the flag) against the CPU's result or its
+/// IndexOutOfBounds.
+#[allow(clippy::too_many_arguments)]
+fn check_lookup(
+    vm: &Vm,
+    kernel: &str,
+    args: &[Arg],
+    (x, id_data): (&HostData, &HostData),
+    len: usize,
+    want: lamina_tensor::Result<StorageRef>,
+    what: &str,
+    failures: &mut Vec<String>,
+) {
+    let d = x.dtype();
+    let mut s = vm.script();
+    s.buf(0, &bytes(x));
+    s.buf(1, &bytes(id_data));
+    s.buf(2, &vec![0u8; len * size_of(d)]);
+    s.buf(3, &i64::MIN.to_le_bytes());
+    s.launch(kernel, 3, 5, false, args);
+    s.read(2);
+    s.read(3);
+    let out = s.run();
+    match want {
+        Ok(want) => {
+            if let Some(bad) = flag(&out[1]) {
+                failures.push(format!("{what}: flagged {bad}"));
+            }
+            compare(&out[0], &cpu_bytes(&want, len), d, len, what, failures);
+        }
+        Err(e) => {
+            if flag(&out[1]) != Some(cpu_error_index(&e)) {
+                failures.push(format!("{what}: flag {:?} vs {e}", flag(&out[1])));
+            }
+        }
     }
 }
 
@@ -104,53 +113,29 @@ fn index_kernels_on_the_host() {
                     dims[dim + 1..].iter().product(),
                 );
                 let len = outer * sel.len() * inner;
-                let mut s = vm.script();
-                s.buf(0, &bytes(&x));
-                s.buf(1, &bytes(&ids(id, &sel)));
-                s.buf(2, &vec![0u8; len * size_of(d)]);
-                s.buf(3, &no_flag);
-                s.launch(
-                    &format!("index_select_{n}_{is}"),
-                    3,
-                    5,
-                    false,
-                    &[
-                        Arg::Buf(Some(0)),
-                        Arg::Buf(Some(1)),
-                        Arg::Buf(Some(2)),
-                        Arg::Strided(&xl),
-                        Arg::Strided(&il),
-                        Arg::Int(outer as i64),
-                        Arg::Int(size as i64),
-                        Arg::Int(inner as i64),
-                        Arg::Buf(Some(3)),
-                    ],
-                );
-                s.read(2);
-                s.read(3);
-                let out = s.run();
+                let args = [
+                    Arg::Buf(Some(0)),
+                    Arg::Buf(Some(1)),
+                    Arg::Buf(Some(2)),
+                    Arg::Strided(&xl),
+                    Arg::Strided(&il),
+                    Arg::Int(outer as i64),
+                    Arg::Int(size as i64),
+                    Arg::Int(inner as i64),
+                    Arg::Buf(Some(3)),
+                ];
                 let what = format!("index_select_{n}_{is} dim {dim} ids {sel:?}");
                 cases += 1;
-                match cpu.index_select(&*xs, &xl, dim, &*is_, &il) {
-                    Ok(want) => {
-                        if let Some(bad) = flag(&out[1]) {
-                            failures.push(format!("{what}: flagged {bad}"));
-                        }
-                        compare(
-                            &out[0],
-                            &host_bytes(&cpu, &want, len),
-                            d,
-                            len,
-                            &what,
-                            &mut failures,
-                        );
-                    }
-                    Err(e) => {
-                        if flag(&out[1]) != Some(cpu_error_index(&e)) {
-                            failures.push(format!("{what}: flag {:?} vs {e}", flag(&out[1])));
-                        }
-                    }
-                }
+                check_lookup(
+                    &vm,
+                    &format!("index_select_{n}_{is}"),
+                    &args,
+                    (&x, &ids(id, &sel)),
+                    len,
+                    cpu.index_select(&*xs, &xl, dim, &*is_, &il),
+                    &what,
+                    &mut failures,
+                );
             }
             // gather along each dim of x [4, 5].
             let xl = contiguous(&[4, 5]);
@@ -166,51 +151,27 @@ fn index_kernels_on_the_host() {
                 let il = contiguous(&gl);
                 let is_ = cpu.from_host(ids(id, &g)).unwrap();
                 let len = g.len();
-                let mut s = vm.script();
-                s.buf(0, &bytes(&x));
-                s.buf(1, &bytes(&ids(id, &g)));
-                s.buf(2, &vec![0u8; len * size_of(d)]);
-                s.buf(3, &no_flag);
-                s.launch(
-                    &format!("gather_{n}_{is}"),
-                    2,
-                    3,
-                    false,
-                    &[
-                        Arg::Buf(Some(0)),
-                        Arg::Buf(Some(1)),
-                        Arg::Buf(Some(2)),
-                        Arg::Strided(&xl),
-                        Arg::Strided(&il),
-                        Arg::Int(dim as i64),
-                        Arg::Buf(Some(3)),
-                    ],
-                );
-                s.read(2);
-                s.read(3);
-                let out = s.run();
+                let args = [
+                    Arg::Buf(Some(0)),
+                    Arg::Buf(Some(1)),
+                    Arg::Buf(Some(2)),
+                    Arg::Strided(&xl),
+                    Arg::Strided(&il),
+                    Arg::Int(dim as i64),
+                    Arg::Buf(Some(3)),
+                ];
                 let what = format!("gather_{n}_{is} dim {dim} ids {g:?}");
                 cases += 1;
-                match cpu.gather(&*xs, &xl, dim, &*is_, &il) {
-                    Ok(want) => {
-                        if let Some(bad) = flag(&out[1]) {
-                            failures.push(format!("{what}: flagged {bad}"));
-                        }
-                        compare(
-                            &out[0],
-                            &host_bytes(&cpu, &want, len),
-                            d,
-                            len,
-                            &what,
-                            &mut failures,
-                        );
-                    }
-                    Err(e) => {
-                        if flag(&out[1]) != Some(cpu_error_index(&e)) {
-                            failures.push(format!("{what}: flag {:?} vs {e}", flag(&out[1])));
-                        }
-                    }
-                }
+                check_lookup(
+                    &vm,
+                    &format!("gather_{n}_{is}"),
+                    &args,
+                    (&x, &ids(id, &g)),
+                    len,
+                    cpu.gather(&*xs, &xl, dim, &*is_, &il),
+                    &what,
+                    &mut failures,
+                );
             }
             // scatter into dst [4, 5] along dim 0 from src [3, 5].
             let reductions: &[ScatterReduce] = if NUMBER_DTYPES.contains(&d) {
@@ -319,14 +280,7 @@ fn index_kernels_on_the_host() {
                     if let Some(bad) = flag(&out[1]) {
                         failures.push(format!("{what}: flagged {bad}"));
                     }
-                    compare(
-                        &out[0],
-                        &host_bytes(&cpu, &want, 20),
-                        d,
-                        20,
-                        &what,
-                        &mut failures,
-                    );
+                    compare(&out[0], &cpu_bytes(&want, 20), d, 20, &what, &mut failures);
                 }
             }
             // The check pass names an out-of-range id as the CPU's error does.

@@ -10,16 +10,12 @@
 
 mod host;
 
-use std::fmt::Write as _;
-
-use host::data::{agree_at_scale, bytes, element, size_of, strided};
-use host::Program;
+use host::data::{bytes, compare, compare_scaled, data, size_of};
+use host::vm::{Arg, Vm};
 use lamina_backend_cpu::CpuBackend;
 use lamina_backend_cuda::launch::reduce_plan;
-use lamina_backend_cuda::source::{
-    c_type, reduce_kernel_name, reduce_source, suffix, NUMBER_DTYPES,
-};
-use lamina_tensor::{bf16, f16, Backend, DType, HostData, Layout, ReduceOp, Shape, StorageRef};
+use lamina_backend_cuda::source::{reduce_kernel_name, reduce_source, suffix, NUMBER_DTYPES};
+use lamina_tensor::{Backend, DType, HostData, Layout, ReduceOp, Shape, StorageRef};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -42,18 +38,6 @@ impl Kernel {
             Kind::Reduce(ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min)
             | Kind::Softmax { .. }
             | Kind::SoftmaxBackward { .. } => self.dtype,
-        }
-    }
-
-    fn call(&self) -> String {
-        let (n, t) = (&self.name, c_type(self.dtype));
-        let o = c_type(self.out_dtype());
-        match self.kind {
-            Kind::Reduce(_) => format!("{n}((const {t}*)b[0], ({o}*)y, L, a0, a1)"),
-            Kind::Softmax { .. } => format!("{n}((const {t}*)b[0], ({t}*)y, a0, a1)"),
-            Kind::SoftmaxBackward { .. } => {
-                format!("{n}((const {t}*)b[0], (const {t}*)b[1], ({t}*)y, a0, a1)")
-            }
         }
     }
 }
@@ -87,73 +71,6 @@ fn kernels() -> Vec<Kernel> {
         }
     }
     v
-}
-
-fn main_source(kernels: &[Kernel]) -> String {
-    let mut cases = String::new();
-    for (i, k) in kernels.iter().enumerate() {
-        let _ = writeln!(
-            cases,
-            "        case {i}: launch_coop(blocks, LAMINA_REDUCE_THREADS, [&] {{ {}; }}); break;",
-            k.call()
-        );
-    }
-    format!(
-        r#"
-// A job: i64 kernel index, output elements, output element bytes, blocks; one Strided;
-// u64 a0, a1 (outer and inner, or rows and cols); two buffers, each an i64 byte count and
-// its bytes padded to 8. Its output: the bytes, padded to 8.
-int main(int, char** argv) {{
-    FILE* f = std::fopen(argv[1], "rb");
-    if (!f) return 3;
-    std::vector<unsigned char> in;
-    for (int c; (c = std::fgetc(f)) != EOF;) in.push_back((unsigned char)c);
-    std::fclose(f);
-    FILE* o = std::fopen(argv[2], "wb");
-    if (!o) return 4;
-    size_t at = 0;
-    auto word = [&] {{ long long v; std::memcpy(&v, &in[at], 8); at += 8; return v; }};
-    while (at < in.size()) {{
-        const long long k = word(), n = word(), size = word();
-        const unsigned blocks = (unsigned)word();
-        Strided L;
-        std::memcpy(&L, &in[at], sizeof(Strided));
-        at += sizeof(Strided);
-        const unsigned long long a0 = (unsigned long long)word(), a1 = (unsigned long long)word();
-        std::vector<std::vector<unsigned long long>> bufs(2);
-        const void* b[2];
-        for (int i = 0; i < 2; ++i) {{
-            const long long bytes = word();
-            bufs[i].assign((bytes + 7) / 8 + 1, 0);
-            std::memcpy(bufs[i].data(), &in[at], bytes);
-            at += (bytes + 7) / 8 * 8;
-            b[i] = bufs[i].data();
-        }}
-        std::vector<unsigned long long> out((n * size + 7) / 8 + 1, 0);
-        void* y = out.data();
-        switch (k) {{
-{cases}        default: return 5;
-        }}
-        if (std::fwrite(out.data(), 8, (n * size + 7) / 8, o) != (size_t)((n * size + 7) / 8)) return 6;
-    }}
-    return std::fclose(o) == 0 ? 0 : 7;
-}}
-"#
-    )
-}
-
-/// `n` values of `d` from a pattern of f64s (integers take the values truncated).
-fn data(d: DType, n: usize, pattern: impl Fn(usize) -> f64) -> HostData {
-    let v = (0..n).map(pattern);
-    match d {
-        DType::F64 => HostData::F64(v.collect()),
-        DType::F32 => HostData::F32(v.map(|x| x as f32).collect()),
-        DType::F16 => HostData::F16(v.map(f16::from_f64).collect()),
-        DType::BF16 => HostData::BF16(v.map(bf16::from_f64).collect()),
-        DType::I64 => HostData::I64(v.map(|x| x as i64).collect()),
-        DType::U32 => HostData::U32(v.map(|x| x.abs() as u32).collect()),
-        DType::Bool => HostData::Bool(v.map(|x| x != 0.0).collect()),
-    }
 }
 
 /// Specials: ±0, ±inf, NaN, huge and tied values (integers: the limits, wrapping).
@@ -212,16 +129,15 @@ struct Job {
 #[test]
 fn reduction_and_softmax_kernels_on_the_host() {
     let kernels = kernels();
-    let Some(program) = Program::build("reduce_host", &reduce_source(), &main_source(&kernels))
-    else {
+    let Some(vm) = Vm::build("reduce_host", &reduce_source()) else {
         println!("skipped: no C++ compiler");
         return;
     };
     let cpu = CpuBackend;
-    let mut input = Vec::new();
+    let mut script = vm.script();
     let mut jobs = Vec::new();
-    let mut push = |index: usize,
-                    k: &Kernel,
+    // One launch as the backend makes it: buffers 0 and 1 the inputs, 2 the output.
+    let mut push = |k: &Kernel,
                     what: String,
                     blocks: usize,
                     lx: &Layout,
@@ -233,20 +149,18 @@ fn reduction_and_softmax_kernels_on_the_host() {
             &cpu.to_host(&*want, &Layout::contiguous(Shape::from(vec![n])))
                 .unwrap(),
         );
-        let size = size_of(k.out_dtype());
-        for w in [index, n, size, blocks] {
-            input.extend((w as i64).to_le_bytes());
-        }
-        input.extend(strided(lx));
-        input.extend((a0 as i64).to_le_bytes());
-        input.extend((a1 as i64).to_le_bytes());
-        for b in bufs {
-            let b = bytes(b);
-            input.extend((b.len() as i64).to_le_bytes());
-            let padded = b.len().div_ceil(8) * 8;
-            input.extend(&b);
-            input.resize(input.len() + padded - b.len(), 0);
-        }
+        script.buf(0, &bytes(bufs[0]));
+        script.buf(1, &bytes(bufs[1]));
+        script.buf(2, &vec![0u8; n * size_of(k.out_dtype())]);
+        let (b0, b1, y) = (Arg::Buf(Some(0)), Arg::Buf(Some(1)), Arg::Buf(Some(2)));
+        let (a0, a1) = (Arg::Int(a0 as i64), Arg::Int(a1 as i64));
+        let args = match k.kind {
+            Kind::Reduce(_) => vec![b0, y, Arg::Strided(lx), a0, a1],
+            Kind::Softmax { .. } => vec![b0, y, a0, a1],
+            Kind::SoftmaxBackward { .. } => vec![b0, b1, y, a0, a1],
+        };
+        script.launch(&k.name, blocks as u32, 256, true, &args);
+        script.read(2);
         jobs.push(Job {
             kernel: k.clone(),
             what,
@@ -255,7 +169,7 @@ fn reduction_and_softmax_kernels_on_the_host() {
         });
     };
     let empty = HostData::F32(vec![]);
-    for (index, k) in kernels.iter().enumerate() {
+    for k in &kernels {
         let d = k.dtype;
         match k.kind {
             Kind::Reduce(op) => {
@@ -298,7 +212,6 @@ fn reduction_and_softmax_kernels_on_the_host() {
                     let (moved, outer, inner) = reduce_plan(&layout, &axes).unwrap();
                     let what = format!("{dims:?} over {axes:?} ({values})");
                     push(
-                        index,
                         k,
                         what,
                         outer.clamp(1, 3),
@@ -325,7 +238,6 @@ fn reduction_and_softmax_kernels_on_the_host() {
                     let what = format!("[{rows}, {cols}] ({values})");
                     if let Kind::Softmax { .. } = k.kind {
                         push(
-                            index,
                             k,
                             what,
                             rows.min(3),
@@ -368,7 +280,6 @@ fn reduction_and_softmax_kernels_on_the_host() {
                             }
                         };
                     push(
-                        index,
                         k,
                         what,
                         rows.min(3),
@@ -382,31 +293,24 @@ fn reduction_and_softmax_kernels_on_the_host() {
             }
         }
     }
-    let out = program.run_bytes(&input);
-    let mut at = 0;
+    let got = script.run();
     let mut failures = Vec::new();
-    for job in &jobs {
-        let d = job.kernel.out_dtype();
-        let len = job.n * size_of(d);
-        let got = &out[at..at + len];
-        at += len.div_ceil(8) * 8;
-        // Softmax's backward cancels (y (dy - s) with dy near s): relative to the row's
-        // largest gradient.
-        let scale = match job.kernel.kind {
-            Kind::SoftmaxBackward { .. } => (0..job.n)
-                .map(|i| element(&job.want, d, i).0.abs())
-                .filter(|v| v.is_finite())
-                .fold(0.0, f64::max),
-            Kind::Reduce(_) | Kind::Softmax { .. } => 0.0,
-        };
-        for i in 0..job.n {
-            if let Err(why) = agree_at_scale(got, &job.want, d, i, scale) {
-                failures.push(format!("{} {} [{i}]: {why}", job.kernel.name, job.what));
-                break;
+    for (job, got) in jobs.iter().zip(&got) {
+        let (d, what) = (
+            job.kernel.out_dtype(),
+            format!("{} {}", job.kernel.name, job.what),
+        );
+        match job.kernel.kind {
+            // Softmax's backward cancels (y (dy - s) with dy near s): relative to the
+            // row's largest gradient.
+            Kind::SoftmaxBackward { .. } => {
+                compare_scaled(got, &job.want, d, job.n, &what, &mut failures)
+            }
+            Kind::Reduce(_) | Kind::Softmax { .. } => {
+                compare(got, &job.want, d, job.n, &what, &mut failures)
             }
         }
     }
-    assert_eq!(at, out.len(), "output length");
     assert!(
         failures.is_empty(),
         "{} of {} cases disagree with the CPU backend:\n{}",

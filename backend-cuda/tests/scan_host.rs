@@ -9,14 +9,12 @@
 
 mod host;
 
-use std::fmt::Write as _;
-
-use host::data::{agree, bytes, size_of, strided};
-use host::Program;
+use host::data::{bytes, compare, data, size_of};
+use host::vm::{Arg, Vm};
 use lamina_backend_cpu::CpuBackend;
 use lamina_backend_cuda::launch::lines_along;
-use lamina_backend_cuda::source::{c_type, scan_dtypes, scan_kernel_name, scan_source, suffix};
-use lamina_tensor::{bf16, f16, Backend, DType, HostData, Layout, ScanOp, Shape};
+use lamina_backend_cuda::source::{scan_dtypes, scan_kernel_name, scan_source, suffix};
+use lamina_tensor::{Backend, DType, HostData, Layout, ScanOp, Shape};
 
 #[derive(Clone, Copy, Debug)]
 enum Kind {
@@ -50,73 +48,6 @@ fn kernels() -> Vec<Kernel> {
         });
     }
     v
-}
-
-fn main_source(kernels: &[Kernel]) -> String {
-    let mut cases = String::new();
-    for (i, k) in kernels.iter().enumerate() {
-        let (n, t) = (&k.name, c_type(k.dtype));
-        let call = match k.kind {
-            Kind::Scan(_) => format!("{n}((const {t}*)x.data(), ({t}*)y, L, lines, len, inner)"),
-            Kind::Argsort => format!(
-                "{n}((const {t}*)x.data(), (long long*)y, scratch.data(), L, lines, len, inner, desc)"
-            ),
-        };
-        let _ = writeln!(
-            cases,
-            "        case {i}: launch(3, 4, [&] {{ {call}; }}); break;"
-        );
-    }
-    format!(
-        r#"
-// A job: i64 kernel index, output elements, output element bytes, lines, n, inner,
-// descending; one Strided; the input as an i64 byte count and its bytes padded to 8.
-int main(int, char** argv) {{
-    FILE* f = std::fopen(argv[1], "rb");
-    if (!f) return 3;
-    std::vector<unsigned char> in;
-    for (int c; (c = std::fgetc(f)) != EOF;) in.push_back((unsigned char)c);
-    std::fclose(f);
-    FILE* o = std::fopen(argv[2], "wb");
-    if (!o) return 4;
-    size_t at = 0;
-    auto word = [&] {{ long long v; std::memcpy(&v, &in[at], 8); at += 8; return v; }};
-    while (at < in.size()) {{
-        const long long k = word(), count = word(), size = word();
-        const unsigned long long lines = word(), len = word(), inner = word();
-        const int desc = (int)word();
-        Strided L;
-        std::memcpy(&L, &in[at], sizeof(Strided));
-        at += sizeof(Strided);
-        const long long bytes = word();
-        std::vector<unsigned long long> x((bytes + 7) / 8 + 1, 0);
-        std::memcpy(x.data(), &in[at], bytes);
-        at += (bytes + 7) / 8 * 8;
-        std::vector<long long> scratch(2 * lines * len + 1, -1);
-        std::vector<unsigned long long> out((count * size + 7) / 8 + 1, 0);
-        void* y = out.data();
-        switch (k) {{
-{cases}        default: return 5;
-        }}
-        if (std::fwrite(out.data(), 8, (count * size + 7) / 8, o) != (size_t)((count * size + 7) / 8)) return 6;
-    }}
-    return std::fclose(o) == 0 ? 0 : 7;
-}}
-"#
-    )
-}
-
-fn data(d: DType, n: usize, pattern: impl Fn(usize) -> f64) -> HostData {
-    let v = (0..n).map(pattern);
-    match d {
-        DType::F64 => HostData::F64(v.collect()),
-        DType::F32 => HostData::F32(v.map(|x| x as f32).collect()),
-        DType::F16 => HostData::F16(v.map(f16::from_f64).collect()),
-        DType::BF16 => HostData::BF16(v.map(bf16::from_f64).collect()),
-        DType::I64 => HostData::I64(v.map(|x| x as i64).collect()),
-        DType::U32 => HostData::U32(v.map(|x| x.abs() as u32).collect()),
-        DType::Bool => HostData::Bool(v.map(|x| x > 0.0).collect()),
-    }
 }
 
 /// Ties, ±0, ±inf, NaN (integers: limits and ties).
@@ -155,13 +86,12 @@ type Case = (Vec<usize>, Vec<usize>, usize, usize, &'static str);
 
 #[test]
 fn scan_and_sort_kernels_on_the_host() {
-    let kernels = kernels();
-    let Some(program) = Program::build("scan_host", &scan_source(), &main_source(&kernels)) else {
+    let Some(vm) = Vm::build("scan_host", &scan_source()) else {
         println!("skipped: no C++ compiler");
         return;
     };
     let cpu = CpuBackend;
-    let mut input = Vec::new();
+    let mut script = vm.script();
     let mut jobs = Vec::new();
     // (shape, strides, offset, axis, values)
     let cases: Vec<Case> = vec![
@@ -172,7 +102,7 @@ fn scan_and_sort_kernels_on_the_host() {
         (vec![2, 300], vec![300, 1], 0, 1, "dense"),
         (vec![3, 37], vec![1, 3], 1, 1, "dense"),
     ];
-    for (index, k) in kernels.iter().enumerate() {
+    for k in kernels() {
         let d = k.dtype;
         for (dims, strides, offset, axis, values) in &cases {
             let layout = Layout::new(Shape::from(dims.clone()), strides.clone(), *offset);
@@ -203,43 +133,44 @@ fn scan_and_sort_kernels_on_the_host() {
                     &cpu.to_host(&*want, &Layout::contiguous(Shape::from(vec![count])))
                         .unwrap(),
                 );
-                for w in [
-                    index,
-                    count,
-                    size_of(out),
-                    lines,
-                    n,
-                    inner,
-                    usize::from(descending),
-                ] {
-                    input.extend((w as i64).to_le_bytes());
-                }
-                input.extend(strided(&moved));
-                let b = bytes(&host);
-                input.extend((b.len() as i64).to_le_bytes());
-                let padded = b.len().div_ceil(8) * 8;
-                input.extend(&b);
-                input.resize(input.len() + padded - b.len(), 0);
+                // As the backend launches them: one thread per line; argsort's scratch
+                // holds two index arrays per line.
+                script.buf(0, &bytes(&host));
+                script.buf(1, &vec![0u8; count * size_of(out)]);
+                script.buf(2, &vec![0u8; 2 * lines * n * 8]);
+                let (lx, l, nn, inn) = (
+                    Arg::Strided(&moved),
+                    Arg::Int(lines as i64),
+                    Arg::Int(n as i64),
+                    Arg::Int(inner as i64),
+                );
+                let (x, y) = (Arg::Buf(Some(0)), Arg::Buf(Some(1)));
+                let args = match k.kind {
+                    Kind::Scan(_) => vec![x, y, lx, l, nn, inn],
+                    Kind::Argsort => {
+                        let desc = Arg::Int(i64::from(descending));
+                        vec![x, y, Arg::Buf(Some(2)), lx, l, nn, inn, desc]
+                    }
+                };
+                script.launch(&k.name, 3, 4, false, &args);
+                script.read(1);
                 let what = format!("{dims:?} along {axis} ({values}, descending {descending})");
                 jobs.push((k.clone(), what, count, out, want));
             }
         }
     }
-    let got = program.run_bytes(&input);
-    let mut at = 0;
+    let got = script.run();
     let mut failures = Vec::new();
-    for (k, what, count, out, want) in &jobs {
-        let len = count * size_of(*out);
-        let g = &got[at..at + len];
-        at += len.div_ceil(8) * 8;
-        for i in 0..*count {
-            if let Err(why) = agree(g, want, *out, i) {
-                failures.push(format!("{} {what} [{i}]: {why}", k.name));
-                break;
-            }
-        }
+    for ((k, what, count, out, want), got) in jobs.iter().zip(&got) {
+        compare(
+            got,
+            want,
+            *out,
+            *count,
+            &format!("{} {what}", k.name),
+            &mut failures,
+        );
     }
-    assert_eq!(at, got.len(), "output length");
     assert!(
         failures.is_empty(),
         "{} of {} cases disagree with the CPU backend:\n{}",

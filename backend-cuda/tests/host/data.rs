@@ -1,8 +1,9 @@
 //! Typed buffers for the host-run kernel tests: dtype sizes, little-endian bytes of host
 //! data, elements read back, and agreement within a dtype's tolerance.
 
+use lamina_backend_cpu::CpuBackend;
 use lamina_backend_cuda::launch::StridedArg;
-use lamina_tensor::{bf16, f16, DType, HostData, Layout};
+use lamina_tensor::{bf16, f16, Backend, DType, HostData, Layout, Shape, StorageRef};
 
 pub fn size_of(d: DType) -> usize {
     match d {
@@ -107,4 +108,72 @@ pub fn strided(layout: &Layout) -> Vec<u8> {
         b.extend(x.to_le_bytes());
     }
     b
+}
+
+/// `n` values of `d` from a pattern of f64s (integers truncate it; u32 takes its
+/// magnitude; bool is `> 0`).
+pub fn data(d: DType, n: usize, pattern: impl Fn(usize) -> f64) -> HostData {
+    let v = (0..n).map(pattern);
+    match d {
+        DType::F64 => HostData::F64(v.collect()),
+        DType::F32 => HostData::F32(v.map(|x| x as f32).collect()),
+        DType::F16 => HostData::F16(v.map(f16::from_f64).collect()),
+        DType::BF16 => HostData::BF16(v.map(bf16::from_f64).collect()),
+        DType::I64 => HostData::I64(v.map(|x| x as i64).collect()),
+        DType::U32 => HostData::U32(v.map(|x| x.abs() as u32).collect()),
+        DType::Bool => HostData::Bool(v.map(|x| x > 0.0).collect()),
+    }
+}
+
+/// The first of `n` elements (dtype `d`) where `got` and `want` disagree, pushed onto
+/// `failures` under `what`.
+pub fn compare(
+    got: &[u8],
+    want: &[u8],
+    d: DType,
+    n: usize,
+    what: &str,
+    failures: &mut Vec<String>,
+) {
+    compare_at_scale(got, want, d, n, 0.0, what, failures);
+}
+
+/// [`compare`] relative to the largest finite wanted magnitude: for results that cancel
+/// (a sum of products near 0).
+pub fn compare_scaled(
+    got: &[u8],
+    want: &[u8],
+    d: DType,
+    n: usize,
+    what: &str,
+    failures: &mut Vec<String>,
+) {
+    let scale = (0..n)
+        .map(|i| element(want, d, i).0.abs())
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    compare_at_scale(got, want, d, n, scale, what, failures);
+}
+
+fn compare_at_scale(
+    got: &[u8],
+    want: &[u8],
+    d: DType,
+    n: usize,
+    scale: f64,
+    what: &str,
+    failures: &mut Vec<String>,
+) {
+    for i in 0..n {
+        if let Err(why) = agree_at_scale(got, want, d, i, scale) {
+            failures.push(format!("{what} [{i}]: {why}"));
+            return;
+        }
+    }
+}
+
+/// The first `n` elements of a CPU storage as bytes (a reference result).
+pub fn cpu_bytes(s: &StorageRef, n: usize) -> Vec<u8> {
+    let l = Layout::contiguous(Shape::from(vec![n]));
+    bytes(&CpuBackend.to_host(&**s, &l).unwrap())
 }

@@ -149,7 +149,7 @@ static inline void lamina_fiber(int t) {
     lamina_done[t] = 1;
     ++lamina_events;
 }
-template <typename F> static void launch_coop(unsigned blocks, unsigned threads, F kernel) {
+static inline void launch_coop(unsigned blocks, unsigned threads, const std::function<void()>& kernel) {
     lamina_kernel = kernel;
     gridDim.x = blocks;
     blockDim.x = threads;

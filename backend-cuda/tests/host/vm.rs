@@ -32,8 +32,23 @@ fn kernels(source: &str) -> Vec<(String, Vec<Param>)> {
         let open = head.find('(').unwrap();
         let name = head[..open].trim().to_string();
         let close = head[open..].find(')').unwrap() + open;
-        let params = head[open + 1..close]
-            .split(',')
+        // Split at the commas outside template brackets (`HalfOp<lamina_f16, SumOp<float>>`).
+        let mut parts = vec![String::new()];
+        let mut depth = 0;
+        for ch in head[open + 1..close].chars() {
+            match ch {
+                '<' => depth += 1,
+                '>' => depth -= 1,
+                ',' if depth == 0 => {
+                    parts.push(String::new());
+                    continue;
+                }
+                _ => {}
+            }
+            parts.last_mut().unwrap().push(ch);
+        }
+        let params = parts
+            .iter()
             .map(|p| {
                 let p = p.replace("__restrict__", "").replace("const ", "");
                 let p = p.trim();
@@ -75,6 +90,7 @@ impl Vm {
     /// compiler.
     pub fn build(name: &str, source: &str) -> Option<Vm> {
         let kernels = kernels(source);
+        let meet = source.contains("__syncthreads") || source.contains("__shfl");
         let mut cases = String::new();
         for (i, (k, params)) in kernels.iter().enumerate() {
             let args: Vec<String> = params
@@ -87,9 +103,15 @@ impl Vm {
                     Param::Scalar(t) => format!("({t})word[{j}]"),
                 })
                 .collect();
+            // Sources whose threads never meet need no fibers (and compile faster).
+            let launch = if meet {
+                "if (coop) launch_coop(blocks, threads, f); else launch(blocks, threads, f);"
+            } else {
+                "if (coop) return 9; launch(blocks, threads, f);"
+            };
             let _ = writeln!(
                 cases,
-                "            case {i}: {{ auto f = [&] {{ {k}({}); }}; if (coop) launch_coop(blocks, threads, f); else launch(blocks, threads, f); break; }}",
+                "            case {i}: {{ auto f = [&] {{ {k}({}); }}; {launch} break; }}",
                 args.join(", ")
             );
         }
