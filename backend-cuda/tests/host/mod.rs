@@ -224,7 +224,8 @@ pub struct Program {
 
 impl Program {
     /// Compiles into a directory of the test target's, or `None` when no C++ compiler
-    /// runs (the caller says "skipped"); a compiler that runs and fails panics with its
+    /// runs (the caller says "skipped"; with `LAMINA_REQUIRE_CXX=1`, as CI sets it, a
+    /// missing compiler fails instead); a compiler that runs and fails panics with its
     /// messages.
     pub fn build(name: &str, source: &str, main: &str) -> Option<Program> {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -244,8 +245,14 @@ impl Program {
             ])
             .arg(&bin)
             .arg(&src)
-            .output()
-            .ok()?;
+            .output();
+        let out = match out {
+            Ok(out) => out,
+            Err(e) if std::env::var("LAMINA_REQUIRE_CXX").as_deref() == Ok("1") => {
+                panic!("LAMINA_REQUIRE_CXX=1 but the C++ compiler {cxx:?} does not run: {e}")
+            }
+            Err(_) => return None,
+        };
         assert!(
             out.status.success(),
             "{cxx} failed on {name}:\n{}",
