@@ -1,6 +1,6 @@
 //! Criterion benches of the CPU backend: matmul 256–2048 (W1), matmul 1024³ in f32, bf16
-//! and f16 (the half GEMM's cost against f32's), the memory-bound W5 ops, and the tiny add
-//! of W0 (per-op overhead).
+//! and f16 (the half GEMM's cost against f32's), element-wise exp and add on 1M elements
+//! in each float dtype, the memory-bound W5 ops, and the tiny add of W0 (per-op overhead).
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use lamina_tensor::{DType, Tensor};
@@ -32,6 +32,27 @@ fn matmul_dtypes(c: &mut Criterion) {
         let b = Tensor::rand_uniform(2, -1.0, 1.0, [n, n], dt, &d).expect("b");
         g.bench_with_input(BenchmarkId::from_parameter(dt), &dt, |bench, _| {
             bench.iter(|| black_box(a.matmul(&b).expect("matmul")))
+        });
+    }
+    g.finish();
+}
+
+/// exp and add over 1M contiguous elements in each float dtype: the half types run the f32
+/// kernels over widened blocks.
+fn elementwise_dtypes(c: &mut Criterion) {
+    let d = lamina_backend_cpu::device();
+    let mut g = c.benchmark_group("elementwise_dtype");
+    g.sample_size(20);
+    let n = 1 << 20;
+    g.throughput(Throughput::Elements(n as u64));
+    for dt in [DType::F32, DType::BF16, DType::F16] {
+        let a = Tensor::rand_uniform(3, -2.0, 2.0, [n], dt, &d).expect("a");
+        let b = Tensor::rand_uniform(4, -2.0, 2.0, [n], dt, &d).expect("b");
+        g.bench_with_input(BenchmarkId::new("exp", dt), &dt, |bench, _| {
+            bench.iter(|| black_box(a.exp().expect("exp")))
+        });
+        g.bench_with_input(BenchmarkId::new("add", dt), &dt, |bench, _| {
+            bench.iter(|| black_box(a.add(&b).expect("add")))
         });
     }
     g.finish();
@@ -74,5 +95,12 @@ fn tiny_add(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, tiny_add, memory_bound, matmul, matmul_dtypes);
+criterion_group!(
+    benches,
+    tiny_add,
+    memory_bound,
+    matmul,
+    matmul_dtypes,
+    elementwise_dtypes
+);
 criterion_main!(benches);

@@ -4,13 +4,16 @@
 //! or, `mul` is and). Also the `as` conversions between dtypes and the f32 SIMD kernels
 //! by op.
 
-use lamina_tensor::UnaryOp;
+use lamina_tensor::{Half, UnaryOp};
 
 use crate::simd;
 use crate::storage::CpuElem;
 
 /// A contiguous map `y[i] = f(x[i])` with an explicit SIMD kernel.
 pub type SliceMap<T> = fn(&[T], &mut [T]);
+
+/// A half type's widening of a slice to f32 and rounding of one back.
+pub type HalfSlices<T> = (fn(&[T], &mut [f32]), fn(&[f32], &mut [T]));
 
 /// Arithmetic every dtype supports.
 pub trait Num: CpuElem + Copy + Send + Sync {
@@ -38,6 +41,17 @@ pub trait Num: CpuElem + Copy + Send + Sync {
     fn simd_map(_op: UnaryOp) -> Option<SliceMap<Self>> {
         None
     }
+    /// The half types' slice conversions to and from f32, when a contiguous element-wise
+    /// op gains from running the f32 kernel over widened blocks (`f32_simd`: the op has an
+    /// explicit f32 SIMD kernel); `None` for the other types. f16 always does: its
+    /// per-element conversions (F16C one value at a time) are the expensive part. bf16
+    /// converts by a shift and one rounding, which the per-element loop vectorises, so it
+    /// gains only where the f32 SIMD kernel replaces a scalar transcendental (figures in
+    /// BENCHMARKS.md, session 12).
+    #[inline(always)]
+    fn half_slices(_f32_simd: bool) -> Option<HalfSlices<Self>> {
+        None
+    }
 }
 
 /// The f32 maps `simd` vectorises by hand; every other op runs its table kernel through
@@ -55,7 +69,7 @@ const SIMD_F32: [(UnaryOp, SliceMap<f32>); 9] = [
 ];
 
 macro_rules! float_num {
-    ($t:ty, div: |$x:ident, $n:ident| $div:expr $(, simd: $simd:expr)?) => {
+    ($t:ty, div: |$x:ident, $n:ident| $div:expr $(, simd: $simd:expr)? $(, half: $half:expr, always: $always:expr)?) => {
         impl Num for $t {
             const ZERO: Self = <$t as lamina_tensor::Real>::ZERO;
             const ONE: Self = <$t as lamina_tensor::Real>::ONE;
@@ -92,6 +106,12 @@ macro_rules! float_num {
                     $simd(op)
                 }
             )?
+            $(
+                #[inline(always)]
+                fn half_slices(f32_simd: bool) -> Option<HalfSlices<Self>> {
+                    ($always || f32_simd).then_some($half)
+                }
+            )?
         }
     };
 }
@@ -102,8 +122,12 @@ float_num!(f32, div: |x, n| x / n as f32, simd: |op: UnaryOp| SIMD_F32
 float_num!(f64, div: |x, n| x / n as f64);
 // Half types: each operation in f32, rounded once (sums of many terms do not come here:
 // the backend reduces half tensors in f32).
-float_num!(lamina_tensor::f16, div: |x, n| lamina_tensor::f16::from_f64(x.to_f64() / n as f64));
-float_num!(lamina_tensor::bf16, div: |x, n| lamina_tensor::bf16::from_f64(x.to_f64() / n as f64));
+float_num!(lamina_tensor::f16, div: |x, n| lamina_tensor::f16::from_f64(x.to_f64() / n as f64),
+    half: (<lamina_tensor::f16 as Half>::widen_slice, <lamina_tensor::f16 as Half>::round_slice),
+    always: true);
+float_num!(lamina_tensor::bf16, div: |x, n| lamina_tensor::bf16::from_f64(x.to_f64() / n as f64),
+    half: (<lamina_tensor::bf16 as Half>::widen_slice, <lamina_tensor::bf16 as Half>::round_slice),
+    always: false);
 
 macro_rules! int_num {
     ($t:ident $(, $as_i64:expr)?) => {
