@@ -494,7 +494,8 @@ pub fn scan_kernel_name(op: ScanOp, dtype: DType) -> String {
 }
 
 /// The float dtypes, half ones included: `logcumsumexp`'s.
-const FLOATS_AND_HALVES: [DType; 4] = [DType::F32, DType::F64, DType::F16, DType::BF16];
+/// The float types with their half counterparts.
+pub const FLOATS_AND_HALVES: [DType; 4] = [DType::F32, DType::F64, DType::F16, DType::BF16];
 
 /// The dtypes scan `op` has a kernel for: sums and products on the number types,
 /// `logcumsumexp` on floats (the half types accumulate in float).

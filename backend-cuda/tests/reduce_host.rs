@@ -14,7 +14,9 @@ use host::data::{bytes, compare, compare_scaled, data, size_of};
 use host::vm::{Arg, Vm};
 use lamina_backend_cpu::CpuBackend;
 use lamina_backend_cuda::launch::reduce_plan;
-use lamina_backend_cuda::source::{reduce_kernel_name, reduce_source, suffix, NUMBER_DTYPES};
+use lamina_backend_cuda::source::{
+    reduce_kernel_name, reduce_source, suffix, FLOATS_AND_HALVES, NUMBER_DTYPES,
+};
 use lamina_tensor::{Backend, DType, HostData, Layout, ReduceOp, Shape, StorageRef};
 
 #[derive(Clone, Copy, Debug)]
@@ -41,8 +43,6 @@ impl Kernel {
         }
     }
 }
-
-const FLOATS_AND_HALVES: [DType; 4] = [DType::F32, DType::F64, DType::F16, DType::BF16];
 
 fn kernels() -> Vec<Kernel> {
     let mut v = Vec::new();

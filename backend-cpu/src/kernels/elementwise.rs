@@ -187,8 +187,11 @@ fn flat(n: usize) -> Layout {
 /// `out = op(x)` over `layout`; `out` holds its element count. An op without a kernel
 /// for `T` is an error naming op and dtype.
 pub fn unary_into<T: Num>(op: UnaryOp, x: &[T], layout: &Layout, out: &mut [T]) -> Result<()> {
-    let f32_simd = <f32 as Num>::simd_map(op).is_some();
-    if let (Some(h), Some(r)) = (T::half_slices(f32_simd), layout.contiguous_range()) {
+    // Looked up only for half inputs: the f32 path pays nothing per op.
+    let half = T::half_slices()
+        .filter(|&(_, always)| always || <f32 as Num>::simd_map(op).is_some())
+        .map(|(h, _)| h);
+    if let (Some(h), Some(r)) = (half, layout.contiguous_range()) {
         let run = |[a]: [&[f32]; 1], y: &mut [f32]| unary_into::<f32>(op, a, &flat(a.len()), y);
         if half_blocks(h, [&x[r]], out, run).is_some() {
             return Ok(());
@@ -273,7 +276,9 @@ pub fn binary_into<T: Num>(
     out: &mut [T],
 ) -> Result<()> {
     if let (Some(h), Some(ra), Some(rb)) = (
-        T::half_slices(false),
+        T::half_slices()
+            .filter(|&(_, always)| always)
+            .map(|(h, _)| h),
         al.contiguous_range(),
         bl.contiguous_range(),
     ) {

@@ -41,15 +41,15 @@ pub trait Num: CpuElem + Copy + Send + Sync {
     fn simd_map(_op: UnaryOp) -> Option<SliceMap<Self>> {
         None
     }
-    /// The half types' slice conversions to and from f32, when a contiguous element-wise
-    /// op gains from running the f32 kernel over widened blocks (`f32_simd`: the op has an
-    /// explicit f32 SIMD kernel); `None` for the other types. f16 always does: its
-    /// per-element conversions (F16C one value at a time) are the expensive part. bf16
-    /// converts by a shift and one rounding, which the per-element loop vectorises, so it
-    /// gains only where the f32 SIMD kernel replaces a scalar transcendental (figures in
-    /// BENCHMARKS.md, session 12).
+    /// The half types' slice conversions to and from f32, so contiguous element-wise ops
+    /// can run the f32 kernels over widened blocks, and whether every op gains from that
+    /// (`false`: only ops with an explicit f32 SIMD kernel); `None` for the other types.
+    /// f16 always gains: its per-element conversions (F16C one value at a time) are the
+    /// cost. bf16 converts by a shift and one rounding, which the per-element loop
+    /// vectorises, so it gains only where the f32 SIMD kernel replaces a scalar
+    /// transcendental (figures in BENCHMARKS.md, session 12).
     #[inline(always)]
-    fn half_slices(_f32_simd: bool) -> Option<HalfSlices<Self>> {
+    fn half_slices() -> Option<(HalfSlices<Self>, bool)> {
         None
     }
 }
@@ -108,8 +108,8 @@ macro_rules! float_num {
             )?
             $(
                 #[inline(always)]
-                fn half_slices(f32_simd: bool) -> Option<HalfSlices<Self>> {
-                    ($always || f32_simd).then_some($half)
+                fn half_slices() -> Option<(HalfSlices<Self>, bool)> {
+                    Some(($half, $always))
                 }
             )?
         }

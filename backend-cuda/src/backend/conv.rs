@@ -3,19 +3,20 @@
 //! returns `None` and the tensor layer runs the composite (the half types too, as their
 //! sums would round twice here where the CPU rounds once).
 
-use lamina_tensor::{share_storage, ConvGeometry, DType, Layout, Result, Storage, StorageRef};
+use lamina_tensor::{
+    share_storage, ConvGeometry, DType, Layout, Result, Shape, Storage, StorageRef,
+};
 
 use super::{cuda, CudaBackend, CudaStorage};
 use crate::conv::{Cols, ConvDims, ConvPlan};
 use crate::source;
 
 /// The shared f32/f64 dtype of two operands, their contiguous ranges' offsets and the
-/// plan, or `None` (the composite runs).
+/// kernels' geometry, or `None` (the composite runs): each operand must be contiguous
+/// with exactly its geometry shape's element count inside its storage.
 fn operands<'a>(
-    a: &'a dyn Storage,
-    al: &Layout,
-    b: &'a dyn Storage,
-    bl: &Layout,
+    (a, al, a_shape): (&'a dyn Storage, &Layout, Shape),
+    (b, bl, b_shape): (&'a dyn Storage, &Layout, Shape),
     geo: &ConvGeometry,
 ) -> Option<(
     &'a CudaStorage,
@@ -32,7 +33,11 @@ fn operands<'a>(
         return None;
     }
     let (a, b) = (cuda(a).ok()?, cuda(b).ok()?);
-    if ar.end > a.len() || br.end > b.len() {
+    // The kernels and products read exactly the geometry's elements from each start.
+    let fits = |r: &std::ops::Range<usize>, shape: &Shape, len: usize| {
+        r.len() == shape.elem_count() && r.end <= len
+    };
+    if !fits(&ar, &a_shape, a.len()) || !fits(&br, &b_shape, b.len()) {
         return None;
     }
     Some((a, ar.start, b, br.start, d, dims))
@@ -78,7 +83,8 @@ impl CudaBackend {
         wl: &Layout,
         geo: &ConvGeometry,
     ) -> Option<Result<StorageRef>> {
-        let (x, xo, w, wo, _, dims) = operands(x, xl, w, wl, geo)?;
+        let (x, xo, w, wo, _, dims) =
+            operands((x, xl, geo.input_shape()), (w, wl, geo.weight_shape()), geo)?;
         let plan = ConvPlan::new(geo);
         Some((|| {
             let cols = self.im2col(x, xo, &dims, &plan, Cols::BySample)?;
@@ -96,7 +102,11 @@ impl CudaBackend {
         wl: &Layout,
         geo: &ConvGeometry,
     ) -> Option<Result<StorageRef>> {
-        let (dy, dyo, w, wo, dtype, dims) = operands(dy, dyl, w, wl, geo)?;
+        let (dy, dyo, w, wo, dtype, dims) = operands(
+            (dy, dyl, geo.output_shape()),
+            (w, wl, geo.weight_shape()),
+            geo,
+        )?;
         let plan = ConvPlan::new(geo);
         Some((|| {
             let (lwt, ldy, spec) = plan.input_grad(wo, dyo);
@@ -130,7 +140,11 @@ impl CudaBackend {
         dyl: &Layout,
         geo: &ConvGeometry,
     ) -> Option<Result<StorageRef>> {
-        let (x, xo, dy, dyo, _, dims) = operands(x, xl, dy, dyl, geo)?;
+        let (x, xo, dy, dyo, _, dims) = operands(
+            (x, xl, geo.input_shape()),
+            (dy, dyl, geo.output_shape()),
+            geo,
+        )?;
         let plan = ConvPlan::new(geo);
         Some((|| {
             let cols = self.im2col(x, xo, &dims, &plan, Cols::ByRow)?;
